@@ -1,0 +1,97 @@
+// Config: the typed configuration of both binaries, read from environment variables (SPEC §3).
+// Parsing is a pure function of a name → value map so it is unit-tested without touching the
+// process environment; main() builds the map from `environ`.
+#ifndef DYNOGUARD_COMMON_CONFIG_H_
+#define DYNOGUARD_COMMON_CONFIG_H_
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "common/redacted.h"
+#include "common/status.h"
+
+namespace dynoguard::common {
+
+using EnvMap = std::map<std::string, std::string, std::less<>>;
+
+// The current process environment as a map.
+EnvMap EnvironmentMap();
+
+enum class MemorySourceKind { kRss, kPss, kCgroup };
+enum class TransportKind { kSandbox, kCloud };
+enum class SessionStorageKind { kFile, kJsonBin, kMongoDb, kPostgres };
+enum class LogFormat { kText, kJson };
+
+struct Config {
+  // Where the HTTP API listens. Default: 0.0.0.0:8080.
+  std::string host = "0.0.0.0";
+  int port = 8080;
+  // Local state: queue, session file, control socket. Default: ./data.
+  std::string data_dir = "./data";
+
+  // Memory budget in bytes; 0 = detect (cgroup limit, else MemTotal). Default: 0.
+  uint64_t memory_limit_bytes = 0;
+  MemorySourceKind memory_source = MemorySourceKind::kRss;  // Default: rss.
+  std::chrono::milliseconds memory_poll{1000};
+  double standard_percent = 70;
+  double emergency_percent = 85;
+  double restart_percent = 95;
+  std::chrono::seconds emergency_grace{15};
+  std::chrono::seconds cleanup_cooldown{30};
+  bool memory_optimization = true;
+
+  std::chrono::seconds worker_stop_timeout{20};
+  std::chrono::seconds worker_watchdog{60};  // 0 = off
+  std::chrono::milliseconds restart_backoff_min{100};
+  std::chrono::milliseconds restart_backoff_max{30000};
+
+  Redacted api_key;  // empty = loopback clients only
+  uint64_t max_body_bytes = 16384;
+  std::chrono::milliseconds send_delay{600};
+  int send_max_attempts = 5;
+  std::chrono::milliseconds send_retry_base{2000};
+
+  TransportKind transport = TransportKind::kSandbox;
+  Redacted whatsapp_token;
+  std::string whatsapp_phone_number_id;
+  Redacted whatsapp_app_secret;
+  Redacted whatsapp_verify_token;
+  std::string whatsapp_api_base = "https://graph.facebook.com/v21.0";
+  std::string webhook_url;
+  Redacted webhook_secret;
+
+  SessionStorageKind session_storage = SessionStorageKind::kFile;
+  Redacted jsonbin_master_key;
+  Redacted jsonbin_api_key;
+  std::string jsonbin_bin_id;
+  std::string jsonbin_base_url = "https://api.jsonbin.io/v3";
+  Redacted mongodb_uri;
+  Redacted database_url;
+  bool session_backup = true;
+  std::chrono::seconds session_autosave{10};
+  uint64_t session_max_bytes = 524288;
+
+  std::chrono::seconds heartbeat{30};
+  std::chrono::seconds connection_check{60};
+  LogFormat log_format = LogFormat::kText;
+  bool debug_endpoints = false;
+
+  // Every secret value that is set, for the logger's guard.
+  std::vector<std::string> Secrets() const;
+};
+
+// Parses and validates every variable SPEC §3 names. On failure the Status message is one line
+// naming the variable and what is allowed, e.g.
+// "MEMORY_POLL_MS: expected an integer from 50 to 600000, got 'abc'". main() exits 2 with it.
+Result<Config> ParseConfig(const EnvMap& env);
+
+std::string_view ToString(MemorySourceKind kind);
+std::string_view ToString(TransportKind kind);
+std::string_view ToString(SessionStorageKind kind);
+
+}  // namespace dynoguard::common
+
+#endif  // DYNOGUARD_COMMON_CONFIG_H_

@@ -1,0 +1,121 @@
+#include "common/config.h"
+
+#include <catch2/catch.hpp>
+
+namespace dynoguard::common {
+namespace {
+
+TEST_CASE("config: defaults match SPEC section 3", "[config]") {
+  auto config = ParseConfig({});
+  REQUIRE(config.ok());
+  CHECK(config->port == 8080);
+  CHECK(config->host == "0.0.0.0");
+  CHECK(config->data_dir == "./data");
+  CHECK(config->memory_limit_bytes == 0);
+  CHECK(config->memory_source == MemorySourceKind::kRss);
+  CHECK(config->memory_poll == std::chrono::milliseconds(1000));
+  CHECK(config->standard_percent == 70);
+  CHECK(config->emergency_percent == 85);
+  CHECK(config->restart_percent == 95);
+  CHECK(config->emergency_grace == std::chrono::seconds(15));
+  CHECK(config->cleanup_cooldown == std::chrono::seconds(30));
+  CHECK(config->memory_optimization);
+  CHECK(config->worker_stop_timeout == std::chrono::seconds(20));
+  CHECK(config->worker_watchdog == std::chrono::seconds(60));
+  CHECK(config->restart_backoff_min == std::chrono::milliseconds(100));
+  CHECK(config->restart_backoff_max == std::chrono::milliseconds(30000));
+  CHECK(config->max_body_bytes == 16384);
+  CHECK(config->send_delay == std::chrono::milliseconds(600));
+  CHECK(config->transport == TransportKind::kSandbox);
+  CHECK(config->session_storage == SessionStorageKind::kFile);
+  CHECK(config->log_format == LogFormat::kText);
+  CHECK_FALSE(config->debug_endpoints);
+}
+
+TEST_CASE("config: values are parsed with their types", "[config]") {
+  auto config = ParseConfig({{"PORT", "9000"},
+                             {"MEMORY_LIMIT_MB", "512"},
+                             {"MEMORY_SOURCE", "pss"},
+                             {"MEMORY_STANDARD_PERCENT", "60.5"},
+                             {"ENABLE_MEMORY_OPTIMIZATION", "FALSE"},
+                             {"DEBUG_ENDPOINTS", "1"},
+                             {"LOG_FORMAT", "json"},
+                             {"SESSION_STORAGE_TYPE", "postgres"}});
+  REQUIRE(config.ok());
+  CHECK(config->port == 9000);
+  CHECK(config->memory_limit_bytes == 512ull * 1024 * 1024);
+  CHECK(config->memory_source == MemorySourceKind::kPss);
+  CHECK(config->standard_percent == 60.5);
+  CHECK_FALSE(config->memory_optimization);
+  CHECK(config->debug_endpoints);
+  CHECK(config->log_format == LogFormat::kJson);
+  CHECK(config->session_storage == SessionStorageKind::kPostgres);
+}
+
+TEST_CASE("config: an empty value means unset", "[config]") {
+  auto config = ParseConfig({{"PORT", ""}, {"MEMORY_SOURCE", ""}});
+  REQUIRE(config.ok());
+  CHECK(config->port == 8080);
+}
+
+TEST_CASE("config: a bad number names the variable and the range", "[config]") {
+  auto config = ParseConfig({{"MEMORY_POLL_MS", "abc"}});
+  REQUIRE_FALSE(config.ok());
+  CHECK(config.status().code() == Status::Code::kInvalidArgument);
+  CHECK(config.status().message() ==
+        "MEMORY_POLL_MS: expected an integer from 50 to 600000, got 'abc'");
+  CHECK_FALSE(ParseConfig({{"PORT", "70000"}}).ok());
+  CHECK_FALSE(ParseConfig({{"PORT", "80x"}}).ok());
+  CHECK_FALSE(ParseConfig({{"PORT", "-1"}}).ok());
+  CHECK_FALSE(ParseConfig({{"MEMORY_STANDARD_PERCENT", "0"}}).ok());
+  CHECK_FALSE(ParseConfig({{"MEMORY_STANDARD_PERCENT", "nan"}}).ok());
+}
+
+TEST_CASE("config: an unknown enum value lists what is allowed", "[config]") {
+  auto config = ParseConfig({{"MEMORY_SOURCE", "vsz"}});
+  REQUIRE_FALSE(config.ok());
+  CHECK(config.status().message() == "MEMORY_SOURCE: expected one of rss, pss, cgroup, got 'vsz'");
+  auto boolean = ParseConfig({{"ENABLE_SESSION_BACKUP", "maybe"}});
+  REQUIRE_FALSE(boolean.ok());
+  CHECK(boolean.status().message() == "ENABLE_SESSION_BACKUP: expected true or false, got 'maybe'");
+}
+
+TEST_CASE("config: thresholds must keep standard < emergency < restart", "[config]") {
+  auto config = ParseConfig({{"MEMORY_STANDARD_PERCENT", "90"}});
+  REQUIRE_FALSE(config.ok());
+  CHECK(config.status().message().find("MEMORY_STANDARD_PERCENT < MEMORY_EMERGENCY_PERCENT") == 0);
+  CHECK_FALSE(ParseConfig({{"MEMORY_EMERGENCY_PERCENT", "95"}}).ok());
+  CHECK(ParseConfig({{"MEMORY_STANDARD_PERCENT", "50"}, {"MEMORY_EMERGENCY_PERCENT", "60"},
+                     {"MEMORY_RESTART_PERCENT", "70"}})
+            .ok());
+}
+
+TEST_CASE("config: backoff minimum may not exceed maximum", "[config]") {
+  CHECK_FALSE(
+      ParseConfig({{"RESTART_BACKOFF_MIN_MS", "5000"}, {"RESTART_BACKOFF_MAX_MS", "1000"}}).ok());
+}
+
+TEST_CASE("config: a WhatsApp token selects the cloud transport", "[config]") {
+  auto config = ParseConfig({{"WHATSAPP_TOKEN", "EAAG-secret"}, {"WHATSAPP_PHONE_NUMBER_ID", "1"}});
+  REQUIRE(config.ok());
+  CHECK(config->transport == TransportKind::kCloud);
+  auto forced = ParseConfig({{"WHATSAPP_TOKEN", "EAAG-secret"}, {"TRANSPORT", "sandbox"}});
+  REQUIRE(forced.ok());
+  CHECK(forced->transport == TransportKind::kSandbox);
+  auto missing = ParseConfig({{"TRANSPORT", "cloud"}});
+  REQUIRE_FALSE(missing.ok());
+  CHECK(missing.status().message().find("WHATSAPP_TOKEN") != std::string::npos);
+}
+
+TEST_CASE("config: secrets are collected and never formatted", "[config]") {
+  auto config = ParseConfig({{"API_KEY", "key-123456"}, {"DATABASE_URL", "postgres://u:pw@h/db"}});
+  REQUIRE(config.ok());
+  auto secrets = config->Secrets();
+  CHECK(secrets.size() == 2);
+  CHECK(fmt::format("{}", config->api_key) == "[redacted]");
+  CHECK(fmt::format("{}", config->webhook_secret) == "[unset]");
+  CHECK(config->api_key.Reveal() == "key-123456");
+}
+
+}  // namespace
+}  // namespace dynoguard::common
