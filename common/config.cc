@@ -12,15 +12,17 @@ extern char** environ;
 namespace dynoguard::common {
 namespace {
 
-// Reads typed values out of the map; the first error wins and later reads become no-ops, so
-// ParseConfig reads like the table in SPEC §3 and still reports exactly one line.
+// Reads typed values out of the map; the first error wins and later reads
+// become no-ops, so ParseConfig reads like the table in SPEC §3 and still
+// reports exactly one line.
 class EnvReader {
  public:
   explicit EnvReader(const EnvMap& env) : env_(env) {}
 
   const Status& status() const { return status_; }
 
-  // The raw value, or nullopt when unset or empty (an empty Heroku config var means "unset").
+  // The raw value, or nullopt when unset or empty (an empty Heroku config var
+  // means "unset").
   std::optional<std::string> Raw(std::string_view name) const {
     auto it = env_.find(name);
     if (it == env_.end() || it->second.empty()) return std::nullopt;
@@ -48,7 +50,8 @@ class EnvReader {
   }
 
   template <typename Duration>
-  void Duration_(std::string_view name, int64_t min, int64_t max, Duration& out) {
+  void Duration_(std::string_view name, int64_t min, int64_t max,
+                 Duration& out) {
     int64_t count = out.count();
     Integer(name, min, max, count);
     out = Duration(count);
@@ -72,7 +75,8 @@ class EnvReader {
     double value = 0;
     const char* end = raw->data() + raw->size();
     auto [ptr, ec] = std::from_chars(raw->data(), end, value);
-    if (ec != std::errc() || ptr != end || !std::isfinite(value) || value <= 0 || value > 100) {
+    if (ec != std::errc() || ptr != end || !std::isfinite(value) ||
+        value <= 0 || value > 100) {
       Fail(name, "a number above 0 and at most 100", *raw);
       return;
     }
@@ -83,10 +87,12 @@ class EnvReader {
     auto raw = Raw(name);
     if (!raw || !status_.ok()) return;
     std::string lower;
-    for (char c : *raw) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    for (char c : *raw)
+      lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     if (lower == "true" || lower == "1" || lower == "yes" || lower == "on") {
       out = true;
-    } else if (lower == "false" || lower == "0" || lower == "no" || lower == "off") {
+    } else if (lower == "false" || lower == "0" || lower == "no" ||
+               lower == "off") {
       out = false;
     } else {
       Fail(name, "true or false", *raw);
@@ -94,7 +100,8 @@ class EnvReader {
   }
 
   template <typename Enum>
-  void Choice(std::string_view name, std::initializer_list<std::pair<std::string_view, Enum>> choices,
+  void Choice(std::string_view name,
+              std::initializer_list<std::pair<std::string_view, Enum>> choices,
               Enum& out) {
     auto raw = Raw(name);
     if (!raw || !status_.ok()) return;
@@ -116,10 +123,11 @@ class EnvReader {
   }
 
  private:
-  void Fail(std::string_view name, std::string_view allowed, std::string_view got) {
+  void Fail(std::string_view name, std::string_view allowed,
+            std::string_view got) {
     if (!status_.ok()) return;
-    // Values are shown truncated; config values here are not secrets (secrets are strings and are
-    // never validated this way).
+    // Values are shown truncated; config values here are not secrets (secrets
+    // are strings and are never validated this way).
     std::string shown(got.substr(0, 40));
     status_ = Status::InvalidArgument(
         fmt::format("{}: expected {}, got '{}'", name, allowed, shown));
@@ -137,7 +145,8 @@ EnvMap EnvironmentMap() {
     std::string_view text(*entry);
     size_t eq = text.find('=');
     if (eq == std::string_view::npos) continue;
-    env.emplace(std::string(text.substr(0, eq)), std::string(text.substr(eq + 1)));
+    env.emplace(std::string(text.substr(0, eq)),
+                std::string(text.substr(eq + 1)));
   }
   return env;
 }
@@ -165,18 +174,22 @@ Result<Config> ParseConfig(const EnvMap& env) {
   r.Duration_("MEMORY_EMERGENCY_GRACE_S", 1, 3600, c.emergency_grace);
   r.Duration_("MEMORY_CLEANUP_COOLDOWN_S", 0, 3600, c.cleanup_cooldown);
   r.Bool("ENABLE_MEMORY_OPTIMIZATION", c.memory_optimization);
-  r.Require(c.standard_percent < c.emergency_percent && c.emergency_percent < c.restart_percent,
-            fmt::format("MEMORY_STANDARD_PERCENT < MEMORY_EMERGENCY_PERCENT < "
-                        "MEMORY_RESTART_PERCENT required, got {} / {} / {}",
-                        c.standard_percent, c.emergency_percent, c.restart_percent));
+  r.Require(
+      c.standard_percent < c.emergency_percent &&
+          c.emergency_percent < c.restart_percent,
+      fmt::format("MEMORY_STANDARD_PERCENT < MEMORY_EMERGENCY_PERCENT < "
+                  "MEMORY_RESTART_PERCENT required, got {} / {} / {}",
+                  c.standard_percent, c.emergency_percent, c.restart_percent));
 
   r.Duration_("WORKER_STOP_TIMEOUT_S", 1, 3600, c.worker_stop_timeout);
   r.Duration_("WORKER_WATCHDOG_S", 0, 86400, c.worker_watchdog);
   r.Duration_("RESTART_BACKOFF_MIN_MS", 10, 3600000, c.restart_backoff_min);
   r.Duration_("RESTART_BACKOFF_MAX_MS", 10, 3600000, c.restart_backoff_max);
   r.Require(c.restart_backoff_min <= c.restart_backoff_max,
-            fmt::format("RESTART_BACKOFF_MIN_MS must not exceed RESTART_BACKOFF_MAX_MS, got {} > {}",
-                        c.restart_backoff_min.count(), c.restart_backoff_max.count()));
+            fmt::format("RESTART_BACKOFF_MIN_MS must not exceed "
+                        "RESTART_BACKOFF_MAX_MS, got {} > {}",
+                        c.restart_backoff_min.count(),
+                        c.restart_backoff_max.count()));
 
   r.Secret("API_KEY", c.api_key);
   r.Bytes("MAX_BODY_BYTES", 256, 64 * 1024 * 1024, c.max_body_bytes);
@@ -185,19 +198,22 @@ Result<Config> ParseConfig(const EnvMap& env) {
   r.Duration_("SEND_RETRY_BASE_MS", 1, 3600000, c.send_retry_base);
 
   r.Secret("WHATSAPP_TOKEN", c.whatsapp_token);
-  c.transport = c.whatsapp_token.empty() ? TransportKind::kSandbox : TransportKind::kCloud;
-  r.Choice<TransportKind>("TRANSPORT",
-                          {{"sandbox", TransportKind::kSandbox}, {"cloud", TransportKind::kCloud}},
-                          c.transport);
+  c.transport = c.whatsapp_token.empty() ? TransportKind::kSandbox
+                                         : TransportKind::kCloud;
+  r.Choice<TransportKind>(
+      "TRANSPORT",
+      {{"sandbox", TransportKind::kSandbox}, {"cloud", TransportKind::kCloud}},
+      c.transport);
   r.String("WHATSAPP_PHONE_NUMBER_ID", c.whatsapp_phone_number_id);
   r.Secret("WHATSAPP_APP_SECRET", c.whatsapp_app_secret);
   r.Secret("WHATSAPP_VERIFY_TOKEN", c.whatsapp_verify_token);
   r.String("WHATSAPP_API_BASE", c.whatsapp_api_base);
   r.String("WEBHOOK_URL", c.webhook_url);
   r.Secret("WEBHOOK_SECRET", c.webhook_secret);
-  r.Require(c.transport != TransportKind::kCloud ||
-                (!c.whatsapp_token.empty() && !c.whatsapp_phone_number_id.empty()),
-            "TRANSPORT=cloud requires WHATSAPP_TOKEN and WHATSAPP_PHONE_NUMBER_ID");
+  r.Require(
+      c.transport != TransportKind::kCloud ||
+          (!c.whatsapp_token.empty() && !c.whatsapp_phone_number_id.empty()),
+      "TRANSPORT=cloud requires WHATSAPP_TOKEN and WHATSAPP_PHONE_NUMBER_ID");
 
   r.Choice<SessionStorageKind>("SESSION_STORAGE_TYPE",
                                {{"file", SessionStorageKind::kFile},
@@ -217,7 +233,8 @@ Result<Config> ParseConfig(const EnvMap& env) {
 
   r.Duration_("HEARTBEAT_S", 1, 86400, c.heartbeat);
   r.Duration_("CONNECTION_CHECK_S", 1, 86400, c.connection_check);
-  r.Choice<LogFormat>("LOG_FORMAT", {{"text", LogFormat::kText}, {"json", LogFormat::kJson}},
+  r.Choice<LogFormat>("LOG_FORMAT",
+                      {{"text", LogFormat::kText}, {"json", LogFormat::kJson}},
                       c.log_format);
   r.Bool("DEBUG_ENDPOINTS", c.debug_endpoints);
 
@@ -228,8 +245,9 @@ Result<Config> ParseConfig(const EnvMap& env) {
 std::vector<std::string> Config::Secrets() const {
   std::vector<std::string> secrets;
   for (const Redacted* secret :
-       {&api_key, &whatsapp_token, &whatsapp_app_secret, &whatsapp_verify_token, &webhook_secret,
-        &jsonbin_master_key, &jsonbin_api_key, &mongodb_uri, &database_url}) {
+       {&api_key, &whatsapp_token, &whatsapp_app_secret, &whatsapp_verify_token,
+        &webhook_secret, &jsonbin_master_key, &jsonbin_api_key, &mongodb_uri,
+        &database_url}) {
     if (!secret->empty()) secrets.push_back(secret->Reveal());
   }
   return secrets;

@@ -1,6 +1,7 @@
-// Config: the typed configuration of both binaries, read from environment variables (SPEC §3).
-// Parsing is a pure function of a name → value map so it is unit-tested without touching the
-// process environment; main() builds the map from `environ`.
+// Config: the typed configuration of both binaries, read from environment
+// variables (SPEC §3). Parsing is a pure function of a name → value map so it
+// is unit-tested without touching the process environment; main() builds the
+// map from `environ`.
 #ifndef DYNOGUARD_COMMON_CONFIG_H_
 #define DYNOGUARD_COMMON_CONFIG_H_
 
@@ -32,7 +33,8 @@ struct Config {
   // Local state: queue, session file, control socket. Default: ./data.
   std::string data_dir = "./data";
 
-  // Memory budget in bytes; 0 = detect (cgroup limit, else MemTotal). Default: 0.
+  // Memory budget in bytes; 0 = detect (cgroup limit, else MemTotal). Default:
+  // 0.
   uint64_t memory_limit_bytes = 0;
   MemorySourceKind memory_source = MemorySourceKind::kRss;  // Default: rss.
   std::chrono::milliseconds memory_poll{1000};
@@ -83,9 +85,10 @@ struct Config {
   std::vector<std::string> Secrets() const;
 };
 
-// Parses and validates every variable SPEC §3 names. On failure the Status message is one line
-// naming the variable and what is allowed, e.g.
-// "MEMORY_POLL_MS: expected an integer from 50 to 600000, got 'abc'". main() exits 2 with it.
+// Parses and validates every variable SPEC §3 names. On failure the Status
+// message is one line naming the variable and what is allowed, e.g.
+// "MEMORY_POLL_MS: expected an integer from 50 to 600000, got 'abc'". main()
+// exits 2 with it.
 Result<Config> ParseConfig(const EnvMap& env);
 
 std::string_view ToString(MemorySourceKind kind);

@@ -13,7 +13,9 @@ namespace {
 
 std::string NowIso8601() {
   auto now = std::chrono::system_clock::now();
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                now.time_since_epoch())
+                .count();
   std::time_t seconds = static_cast<std::time_t>(ms / 1000);
   std::tm utc{};
   gmtime_r(&seconds, &utc);
@@ -22,9 +24,11 @@ std::string NowIso8601() {
   return fmt::format("{}.{:03}Z", buffer, ms % 1000);
 }
 
-// Text values with spaces, quotes or '=' are quoted so a line stays machine-splittable.
+// Text values with spaces, quotes or '=' are quoted so a line stays
+// machine-splittable.
 void AppendTextValue(std::string& out, std::string_view value) {
-  bool needs_quotes = value.empty() || value.find_first_of(" \"=\t\n") != std::string_view::npos;
+  bool needs_quotes = value.empty() ||
+                      value.find_first_of(" \"=\t\n") != std::string_view::npos;
   if (!needs_quotes) {
     out += value;
     return;
@@ -57,22 +61,29 @@ std::string_view ToString(LogLevel level) {
   return "?";
 }
 
-Logger::Logger(std::string component, LogFormat format, LogLevel min_level, int fd)
-    : component_(std::move(component)), format_(format), min_level_(min_level), fd_(fd) {}
+Logger::Logger(std::string component, LogFormat format, LogLevel min_level,
+               int fd)
+    : component_(std::move(component)),
+      format_(format),
+      min_level_(min_level),
+      fd_(fd) {}
 
 void Logger::SetSecrets(std::vector<std::string> secrets) {
   secrets_.clear();
-  // Very short values would redact ordinary words; secrets this short are not worth hiding.
+  // Very short values would redact ordinary words; secrets this short are not
+  // worth hiding.
   for (auto& secret : secrets) {
     if (secret.size() >= 4) secrets_.push_back(std::move(secret));
   }
 }
 
-std::string Logger::Format(LogLevel level, std::string_view timestamp, std::string_view event,
+std::string Logger::Format(LogLevel level, std::string_view timestamp,
+                           std::string_view event,
                            std::initializer_list<LogField> fields) const {
   std::string line;
   if (format_ == LogFormat::kText) {
-    line = fmt::format("{} {} {}: {}", timestamp, ToString(level), component_, event);
+    line = fmt::format("{} {} {}: {}", timestamp, ToString(level), component_,
+                       event);
     for (const auto& field : fields) {
       line += ' ';
       if (!field.key.empty()) {
@@ -86,18 +97,22 @@ std::string Logger::Format(LogLevel level, std::string_view timestamp, std::stri
     rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
     writer.StartObject();
     writer.Key("time");
-    writer.String(timestamp.data(), static_cast<rapidjson::SizeType>(timestamp.size()));
+    writer.String(timestamp.data(),
+                  static_cast<rapidjson::SizeType>(timestamp.size()));
     writer.Key("level");
     auto level_name = ToString(level);
-    writer.String(level_name.data(), static_cast<rapidjson::SizeType>(level_name.size()));
+    writer.String(level_name.data(),
+                  static_cast<rapidjson::SizeType>(level_name.size()));
     writer.Key("component");
-    writer.String(component_.c_str(), static_cast<rapidjson::SizeType>(component_.size()));
+    writer.String(component_.c_str(),
+                  static_cast<rapidjson::SizeType>(component_.size()));
     writer.Key("event");
     writer.String(event.data(), static_cast<rapidjson::SizeType>(event.size()));
     for (const auto& field : fields) {
       std::string_view key = field.key.empty() ? "detail" : field.key;
       writer.Key(key.data(), static_cast<rapidjson::SizeType>(key.size()));
-      writer.String(field.value.c_str(), static_cast<rapidjson::SizeType>(field.value.size()));
+      writer.String(field.value.c_str(),
+                    static_cast<rapidjson::SizeType>(field.value.size()));
     }
     writer.EndObject();
     line = buffer.GetString();
@@ -107,7 +122,8 @@ std::string Logger::Format(LogLevel level, std::string_view timestamp, std::stri
 
 std::string Logger::Scrub(std::string line) const {
   for (const auto& secret : secrets_) {
-    for (size_t at = line.find(secret); at != std::string::npos; at = line.find(secret, at)) {
+    for (size_t at = line.find(secret); at != std::string::npos;
+         at = line.find(secret, at)) {
       line.replace(at, secret.size(), "[redacted]");
     }
   }
@@ -119,7 +135,8 @@ void Logger::Log(LogLevel level, std::string_view event,
   if (static_cast<int>(level) > static_cast<int>(min_level_)) return;
   std::string line = Format(level, NowIso8601(), event, fields);
   line += '\n';
-  // One write keeps concurrent lines whole; retry only on EINTR, a log line is never worth more.
+  // One write keeps concurrent lines whole; retry only on EINTR, a log line is
+  // never worth more.
   const char* data = line.data();
   size_t left = line.size();
   while (left > 0) {

@@ -1,4 +1,5 @@
-// Redacted: a secret string (token, key, URI with password) that never prints itself.
+// Redacted: a secret string (token, key, URI with password) that never prints
+// itself.
 #ifndef DYNOGUARD_COMMON_REDACTED_H_
 #define DYNOGUARD_COMMON_REDACTED_H_
 
@@ -15,7 +16,8 @@ class Redacted {
   explicit Redacted(std::string secret) : secret_(std::move(secret)) {}
 
   bool empty() const { return secret_.empty(); }
-  // The secret itself, for the one place that must use it (an HTTP header, a driver call).
+  // The secret itself, for the one place that must use it (an HTTP header, a
+  // driver call).
   const std::string& Reveal() const { return secret_; }
 
  private:
@@ -26,10 +28,13 @@ class Redacted {
 
 // Formatting a Redacted prints "[redacted]" or "[unset]", never the value.
 template <>
-struct fmt::formatter<dynoguard::common::Redacted> : fmt::formatter<std::string_view> {
+struct fmt::formatter<dynoguard::common::Redacted>
+    : fmt::formatter<std::string_view> {
   template <typename FormatContext>
-  auto format(const dynoguard::common::Redacted& value, FormatContext& ctx) const {
-    return fmt::formatter<std::string_view>::format(value.empty() ? "[unset]" : "[redacted]", ctx);
+  auto format(const dynoguard::common::Redacted& value,
+              FormatContext& ctx) const {
+    return fmt::formatter<std::string_view>::format(
+        value.empty() ? "[unset]" : "[redacted]", ctx);
   }
 };
 

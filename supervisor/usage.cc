@@ -26,14 +26,16 @@ see docs/configuration.md.
 
 Result<Command> ParseCommandLine(const std::vector<std::string>& args) {
   Command command;
-  if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+  if (args.empty() || args[0] == "--help" || args[0] == "-h" ||
+      args[0] == "help") {
     command.kind = CommandKind::kHelp;
     return command;
   }
   const std::string& verb = args[0];
   auto rest_must_be_empty = [&](size_t from) -> Status {
     if (args.size() > from) {
-      return Status::InvalidArgument("unexpected argument '" + args[from] + "' for '" + verb + "'");
+      return Status::InvalidArgument("unexpected argument '" + args[from] +
+                                     "' for '" + verb + "'");
     }
     return Status::Ok();
   };
@@ -45,10 +47,11 @@ Result<Command> ParseCommandLine(const std::vector<std::string>& args) {
     command.kind = CommandKind::kStart;
     if (args.size() > 1) {
       if (args[1] != "--") {
-        return Status::InvalidArgument("start: expected '--' before the command, got '" + args[1] +
-                                       "'");
+        return Status::InvalidArgument(
+            "start: expected '--' before the command, got '" + args[1] + "'");
       }
-      if (args.size() == 2) return Status::InvalidArgument("start: no command after '--'");
+      if (args.size() == 2)
+        return Status::InvalidArgument("start: no command after '--'");
       command.child_argv.assign(args.begin() + 2, args.end());
     }
     return command;
@@ -74,7 +77,8 @@ Result<Command> ParseCommandLine(const std::vector<std::string>& args) {
     return command;
   }
   if (verb == "restart" || verb == "stop") {
-    command.kind = verb == "restart" ? CommandKind::kRestart : CommandKind::kStop;
+    command.kind =
+        verb == "restart" ? CommandKind::kRestart : CommandKind::kStop;
     if (auto s = rest_must_be_empty(1); !s.ok()) return s;
     return command;
   }

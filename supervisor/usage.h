@@ -10,16 +10,26 @@
 
 namespace dynoguard::supervisor {
 
-enum class CommandKind { kHelp, kVersion, kStart, kStatus, kRestart, kStop, kCleanup };
+enum class CommandKind {
+  kHelp,
+  kVersion,
+  kStart,
+  kStatus,
+  kRestart,
+  kStop,
+  kCleanup
+};
 
 struct Command {
   CommandKind kind = CommandKind::kHelp;
-  std::vector<std::string> child_argv;  // kStart: the command after "--"; empty = the worker
-  bool json = false;                    // kStatus --json
-  bool emergency = false;               // kCleanup --emergency
+  std::vector<std::string>
+      child_argv;          // kStart: the command after "--"; empty = the worker
+  bool json = false;       // kStatus --json
+  bool emergency = false;  // kCleanup --emergency
 };
 
-// Parses argv[1..]. Unknown commands or flags → InvalidArgument with a one-line message.
+// Parses argv[1..]. Unknown commands or flags → InvalidArgument with a one-line
+// message.
 common::Result<Command> ParseCommandLine(const std::vector<std::string>& args);
 
 // The --help text.

@@ -74,32 +74,40 @@ TEST_CASE("config: a bad number names the variable and the range", "[config]") {
 TEST_CASE("config: an unknown enum value lists what is allowed", "[config]") {
   auto config = ParseConfig({{"MEMORY_SOURCE", "vsz"}});
   REQUIRE_FALSE(config.ok());
-  CHECK(config.status().message() == "MEMORY_SOURCE: expected one of rss, pss, cgroup, got 'vsz'");
+  CHECK(config.status().message() ==
+        "MEMORY_SOURCE: expected one of rss, pss, cgroup, got 'vsz'");
   auto boolean = ParseConfig({{"ENABLE_SESSION_BACKUP", "maybe"}});
   REQUIRE_FALSE(boolean.ok());
-  CHECK(boolean.status().message() == "ENABLE_SESSION_BACKUP: expected true or false, got 'maybe'");
+  CHECK(boolean.status().message() ==
+        "ENABLE_SESSION_BACKUP: expected true or false, got 'maybe'");
 }
 
-TEST_CASE("config: thresholds must keep standard < emergency < restart", "[config]") {
+TEST_CASE("config: thresholds must keep standard < emergency < restart",
+          "[config]") {
   auto config = ParseConfig({{"MEMORY_STANDARD_PERCENT", "90"}});
   REQUIRE_FALSE(config.ok());
-  CHECK(config.status().message().find("MEMORY_STANDARD_PERCENT < MEMORY_EMERGENCY_PERCENT") == 0);
+  CHECK(config.status().message().find(
+            "MEMORY_STANDARD_PERCENT < MEMORY_EMERGENCY_PERCENT") == 0);
   CHECK_FALSE(ParseConfig({{"MEMORY_EMERGENCY_PERCENT", "95"}}).ok());
-  CHECK(ParseConfig({{"MEMORY_STANDARD_PERCENT", "50"}, {"MEMORY_EMERGENCY_PERCENT", "60"},
+  CHECK(ParseConfig({{"MEMORY_STANDARD_PERCENT", "50"},
+                     {"MEMORY_EMERGENCY_PERCENT", "60"},
                      {"MEMORY_RESTART_PERCENT", "70"}})
             .ok());
 }
 
 TEST_CASE("config: backoff minimum may not exceed maximum", "[config]") {
-  CHECK_FALSE(
-      ParseConfig({{"RESTART_BACKOFF_MIN_MS", "5000"}, {"RESTART_BACKOFF_MAX_MS", "1000"}}).ok());
+  CHECK_FALSE(ParseConfig({{"RESTART_BACKOFF_MIN_MS", "5000"},
+                           {"RESTART_BACKOFF_MAX_MS", "1000"}})
+                  .ok());
 }
 
 TEST_CASE("config: a WhatsApp token selects the cloud transport", "[config]") {
-  auto config = ParseConfig({{"WHATSAPP_TOKEN", "EAAG-secret"}, {"WHATSAPP_PHONE_NUMBER_ID", "1"}});
+  auto config = ParseConfig(
+      {{"WHATSAPP_TOKEN", "EAAG-secret"}, {"WHATSAPP_PHONE_NUMBER_ID", "1"}});
   REQUIRE(config.ok());
   CHECK(config->transport == TransportKind::kCloud);
-  auto forced = ParseConfig({{"WHATSAPP_TOKEN", "EAAG-secret"}, {"TRANSPORT", "sandbox"}});
+  auto forced = ParseConfig(
+      {{"WHATSAPP_TOKEN", "EAAG-secret"}, {"TRANSPORT", "sandbox"}});
   REQUIRE(forced.ok());
   CHECK(forced->transport == TransportKind::kSandbox);
   auto missing = ParseConfig({{"TRANSPORT", "cloud"}});
@@ -108,7 +116,8 @@ TEST_CASE("config: a WhatsApp token selects the cloud transport", "[config]") {
 }
 
 TEST_CASE("config: secrets are collected and never formatted", "[config]") {
-  auto config = ParseConfig({{"API_KEY", "key-123456"}, {"DATABASE_URL", "postgres://u:pw@h/db"}});
+  auto config = ParseConfig(
+      {{"API_KEY", "key-123456"}, {"DATABASE_URL", "postgres://u:pw@h/db"}});
   REQUIRE(config.ok());
   auto secrets = config->Secrets();
   CHECK(secrets.size() == 2);

@@ -10,20 +10,25 @@ namespace {
 
 TEST_CASE("log: text lines read as event key=value", "[log]") {
   Logger log("supervisor", LogFormat::kText);
-  auto line = log.Format(LogLevel::kInfo, "2026-01-01T00:00:00.000Z", "restart",
-                         {{"reason", "memory"}, {"rss", "489MB"}, {"", "(95.5%)"}});
-  CHECK(line == "2026-01-01T00:00:00.000Z info supervisor: restart reason=memory rss=489MB (95.5%)");
+  auto line =
+      log.Format(LogLevel::kInfo, "2026-01-01T00:00:00.000Z", "restart",
+                 {{"reason", "memory"}, {"rss", "489MB"}, {"", "(95.5%)"}});
+  CHECK(line ==
+        "2026-01-01T00:00:00.000Z info supervisor: restart reason=memory "
+        "rss=489MB (95.5%)");
 }
 
 TEST_CASE("log: values with spaces are quoted", "[log]") {
   Logger log("worker", LogFormat::kText);
-  auto line = log.Format(LogLevel::kWarn, "T", "spawn", {{"command", "node bot.js"}, {"n", 3}});
+  auto line = log.Format(LogLevel::kWarn, "T", "spawn",
+                         {{"command", "node bot.js"}, {"n", 3}});
   CHECK(line == "T warn worker: spawn command=\"node bot.js\" n=3");
 }
 
 TEST_CASE("log: json lines are one object", "[log]") {
   Logger log("worker", LogFormat::kJson);
-  auto line = log.Format(LogLevel::kError, "T", "send", {{"id", "msg_1"}, {"", "x\"y"}});
+  auto line = log.Format(LogLevel::kError, "T", "send",
+                         {{"id", "msg_1"}, {"", "x\"y"}});
   rapidjson::Document doc;
   doc.Parse(line.c_str());
   REQUIRE_FALSE(doc.HasParseError());
@@ -37,14 +42,17 @@ TEST_CASE("log: configured secrets never reach a line", "[log]") {
   Logger log("worker", LogFormat::kText);
   log.SetSecrets({"EAAGsecrettoken", "pw"});
   auto line = log.Format(LogLevel::kInfo, "T", "request",
-                         {{"auth", "Bearer EAAGsecrettoken"}, {"again", "EAAGsecrettokenEAAGsecrettoken"}});
+                         {{"auth", "Bearer EAAGsecrettoken"},
+                          {"again", "EAAGsecrettokenEAAGsecrettoken"}});
   CHECK(line.find("EAAGsecrettoken") == std::string::npos);
   CHECK(line.find("[redacted]") != std::string::npos);
   // Two-letter "secrets" are not scrubbed: they would redact ordinary words.
-  CHECK(log.Format(LogLevel::kInfo, "T", "pwd", {}).find("pwd") != std::string::npos);
+  CHECK(log.Format(LogLevel::kInfo, "T", "pwd", {}).find("pwd") !=
+        std::string::npos);
 }
 
-TEST_CASE("log: lines below the level are dropped and others written whole", "[log]") {
+TEST_CASE("log: lines below the level are dropped and others written whole",
+          "[log]") {
   int fds[2];
   REQUIRE(pipe(fds) == 0);
   {
