@@ -1,0 +1,202 @@
+#!/usr/bin/env python3
+"""Measures dynoguard's figures on this machine and prints a Markdown report.
+
+Runs the real binaries from build/ (scripts/setup.sh first): the supervisor guarding the worker
+on the sandbox transport, on 127.0.0.1 only. Everything is bounded in count and time.
+
+  bench/run_benchmarks.py [--build build] [--cpu-seconds 60] [--kills 10] [--out docs/benchmarks.md]
+
+Figures: supervisor RSS while guarding and its CPU time over --cpu-seconds at the default poll;
+SIGKILL of the worker → the new worker's READY=1 (median of --kills); worker idle RSS, RSS after
+10,000 /health requests; wrk -t2 -c16 -d10s on /health; POST /api/messages latency (p50/p99)
+including the durable write.
+"""
+import argparse
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def rss_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def cpu_ticks(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+class Guarded:
+    """The supervisor + worker, started in a temporary DATA_DIR."""
+
+    def __init__(self, build, extra_env=None):
+        self.build = build
+        self.dir = tempfile.mkdtemp(prefix="dg-bench-")
+        self.port = free_port()
+        self.log_path = os.path.join(self.dir, "log")
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOST": "127.0.0.1",
+               "PORT": str(self.port), "DATA_DIR": self.dir, "MEMORY_LIMIT_MB": "512"}
+        env.update(extra_env or {})
+        self.env = env
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen([os.path.join(build, "supervisor"), "start"], env=env,
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+        self.wait_log(r"worker: ready", 20)
+
+    def log_text(self):
+        with open(self.log_path) as f:
+            return f.read()
+
+    def wait_log(self, pattern, timeout, start=0):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            m = re.search(pattern, self.log_text()[start:])
+            if m:
+                return m
+            time.sleep(0.005)
+        raise RuntimeError(f"timed out waiting for {pattern!r}")
+
+    def status(self):
+        out = subprocess.check_output([os.path.join(self.build, "supervisor"), "status", "--json"],
+                                      env=self.env)
+        return json.loads(out)
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(30)
+        self.log.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def log_time(line):
+    stamp = line.split(" ", 1)[0]
+    return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").timestamp()
+
+
+def measure_restart(g, kills):
+    """SIGKILL → READY=1 of the next worker, from the supervisor's own log timestamps."""
+    samples = []
+    for _ in range(kills):
+        pid = g.status()["worker"]["pid"]
+        start = len(g.log_text())
+        killed_at = time.time()
+        os.kill(pid, signal.SIGKILL)
+        m = g.wait_log(r"(\S+) info supervisor: ready pid=(\d+)", 20, start)
+        samples.append((log_time(m.group(0)) - killed_at) * 1000)
+        time.sleep(0.3)
+    return samples
+
+
+def health_loop(port, count):
+    conn = http.client.HTTPConnection("127.0.0.1", port)
+    for _ in range(count):
+        conn.request("GET", "/health")
+        conn.getresponse().read()
+    conn.close()
+
+
+def post_latency(port, count):
+    conn = http.client.HTTPConnection("127.0.0.1", port)
+    samples = []
+    for i in range(count):
+        body = json.dumps({"to": "15551234567", "text": f"bench {i}"})
+        t0 = time.perf_counter()
+        conn.request("POST", "/api/messages", body, {"Content-Type": "application/json"})
+        resp = conn.getresponse()
+        resp.read()
+        samples.append((time.perf_counter() - t0) * 1000)
+        if resp.status != 202:
+            raise RuntimeError(f"POST answered {resp.status}")
+    conn.close()
+    return samples
+
+
+def percentile(samples, p):
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def wrk(port):
+    if shutil.which("wrk") is None:
+        return None
+    out = subprocess.check_output(["wrk", "-t2", "-c16", "-d10s", f"http://127.0.0.1:{port}/health"],
+                                  text=True)
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    latency = re.search(r"Latency\s+(\S+)", out).group(1)
+    return rps, latency
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--build", default="build")
+    parser.add_argument("--cpu-seconds", type=int, default=60)
+    parser.add_argument("--kills", type=int, default=10)
+    parser.add_argument("--out")
+    args = parser.parse_args()
+
+    rows = []
+    g = Guarded(args.build)
+    try:
+        time.sleep(2)
+        worker = g.status()["worker"]["pid"]
+        sup = g.proc.pid
+        rows.append(("worker idle RSS (sandbox)", f"{rss_kb(worker) / 1024:.1f} MB"))
+        rows.append(("supervisor RSS while guarding", f"{rss_kb(sup) / 1024:.1f} MB"))
+        t0, c0 = time.time(), cpu_ticks(sup)
+        time.sleep(args.cpu_seconds)
+        ticks = cpu_ticks(sup) - c0
+        hz = os.sysconf("SC_CLK_TCK")
+        rows.append((f"supervisor CPU time over {args.cpu_seconds} s (poll 1000 ms)",
+                     f"{ticks * 1000 / hz:.0f} ms ({ticks * 100 / hz / (time.time() - t0):.3f} % of a core)"))
+        health_loop(g.port, 10000)
+        rows.append(("worker RSS after 10,000 /health", f"{rss_kb(worker) / 1024:.1f} MB"))
+        result = wrk(g.port)
+        if result:
+            rows.append(("/health, wrk -t2 -c16 -d10s", f"{result[0]:,.0f} requests/s (mean latency {result[1]})"))
+        posts = post_latency(g.port, 1000)
+        rows.append(("POST /api/messages (durable), 1,000 sequential",
+                     f"p50 {percentile(posts, 50):.2f} ms, p99 {percentile(posts, 99):.2f} ms"))
+    finally:
+        g.stop()
+
+    for label, env in (("default backoff (RESTART_BACKOFF_MIN_MS=100)", {}),
+                       ("RESTART_BACKOFF_MIN_MS=10", {"RESTART_BACKOFF_MIN_MS": "10"})):
+        g = Guarded(args.build, env)
+        try:
+            samples = measure_restart(g, args.kills)
+            rows.append((f"SIGKILL of the worker → new worker READY=1, {label}",
+                         f"median {statistics.median(samples):.0f} ms (min {min(samples):.0f}, max {max(samples):.0f}, n={len(samples)})"))
+        finally:
+            g.stop()
+
+    report = ["| figure | measured |", "|---|---|"] + [f"| {a} | {b} |" for a, b in rows]
+    text = "\n".join(report)
+    print(text)
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(text + "\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
