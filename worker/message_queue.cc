@@ -1,0 +1,747 @@
+#include "worker/message_queue.h"
+
+#include <openssl/rand.h>
+#include <sqlite3.h>
+
+#include <array>
+#include <utility>
+
+namespace dynoguard::worker {
+
+using common::Result;
+using common::Status;
+
+namespace {
+
+// Bumped with every schema change; Open refuses a file written by a newer
+// worker.
+constexpr int kSchemaVersion = 1;
+
+// How long a writer waits for another connection's write lock before giving up.
+constexpr int kBusyTimeoutMs = 5000;
+
+// Random ids collide with probability ~2^-96; a few tries make that case a
+// non-issue.
+constexpr int kMaxIdTries = 4;
+
+// `recipient`, not `to`: TO is an SQL keyword. The unique partial index makes
+// idempotency keys a database invariant, so concurrent writers (threads or
+// processes) cannot both insert one key. messages_due serves NextDue and the
+// MIN() in Stats; messages_provider the status callbacks.
+constexpr const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS messages (
+  seq             INTEGER PRIMARY KEY,
+  id              TEXT    NOT NULL UNIQUE,
+  recipient       TEXT    NOT NULL,
+  text            TEXT    NOT NULL DEFAULT '',
+  template_json   TEXT    NOT NULL DEFAULT '',
+  reply_to        TEXT    NOT NULL DEFAULT '',
+  idempotency_key TEXT    NOT NULL DEFAULT '',
+  status          TEXT    NOT NULL CHECK (status IN
+                    ('queued', 'sending', 'sent', 'delivered', 'read', 'failed')),
+  attempts        INTEGER NOT NULL DEFAULT 0,
+  provider_id     TEXT    NOT NULL DEFAULT '',
+  error_code      TEXT,
+  error_message   TEXT,
+  error_retryable INTEGER,
+  next_attempt_ms INTEGER NOT NULL,
+  created_ms      INTEGER NOT NULL,
+  updated_ms      INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS messages_idempotency
+  ON messages (idempotency_key) WHERE idempotency_key <> '';
+CREATE INDEX IF NOT EXISTS messages_due ON messages (status, next_attempt_ms);
+CREATE INDEX IF NOT EXISTS messages_provider
+  ON messages (provider_id) WHERE provider_id <> '';
+)sql";
+
+// The columns ReadMessage expects, in order.
+constexpr const char* kColumns =
+    "id, recipient, text, template_json, reply_to, idempotency_key, status, "
+    "attempts, "
+    "provider_id, error_code, error_message, error_retryable, next_attempt_ms, "
+    "created_ms, "
+    "updated_ms";
+
+Status SqlError(sqlite3* db, const std::string& path, std::string_view what) {
+  return Status::IOError("message queue " + path + ": " + std::string(what),
+                         db != nullptr ? sqlite3_errmsg(db) : "out of memory");
+}
+
+// A prepared statement that finalizes itself. Bind errors are remembered and
+// reported by Step, so call sites read as a list of binds followed by one
+// checked step.
+class Statement {
+ public:
+  static Result<Statement> Prepare(sqlite3* db, const std::string& path,
+                                   std::string_view sql) {
+    sqlite3_stmt* stmt = nullptr;
+    int rc = sqlite3_prepare_v2(db, sql.data(), static_cast<int>(sql.size()),
+                                &stmt, nullptr);
+    if (rc != SQLITE_OK) {
+      sqlite3_finalize(stmt);
+      return SqlError(db, path, "prepare");
+    }
+    return Statement(db, stmt, path);
+  }
+
+  Statement(Statement&& other) noexcept
+      : db_(other.db_),
+        stmt_(std::exchange(other.stmt_, nullptr)),
+        path_(other.path_),
+        bind_rc_(other.bind_rc_) {}
+  Statement& operator=(Statement&&) = delete;
+  Statement(const Statement&) = delete;
+  ~Statement() { sqlite3_finalize(stmt_); }
+
+  void Bind(int index, std::string_view text) {
+    Check(sqlite3_bind_text64(stmt_, index, text.data(), text.size(),
+                              SQLITE_TRANSIENT, SQLITE_UTF8));
+  }
+  void Bind(int index, int64_t value) {
+    Check(sqlite3_bind_int64(stmt_, index, value));
+  }
+  void BindNull(int index) { Check(sqlite3_bind_null(stmt_, index)); }
+  // Binds error_code, error_message, error_retryable at code_index, +1, +2
+  // (NULLs for none).
+  void BindError(int code_index, const std::optional<ProviderError>& error) {
+    if (error.has_value()) {
+      Bind(code_index, error->code);
+      Bind(code_index + 1, error->message);
+      Bind(code_index + 2, int64_t{error->retryable ? 1 : 0});
+    } else {
+      BindNull(code_index);
+      BindNull(code_index + 1);
+      BindNull(code_index + 2);
+    }
+  }
+
+  // True when a row is available, false when done.
+  Result<bool> Step() {
+    if (bind_rc_ != SQLITE_OK) {
+      return Status::IOError("message queue " + path_ + ": bind",
+                             sqlite3_errstr(bind_rc_));
+    }
+    int rc = sqlite3_step(stmt_);
+    if (rc == SQLITE_ROW) return true;
+    if (rc == SQLITE_DONE) return false;
+    return SqlError(db_, path_, "step");
+  }
+  // Steps a statement that returns no rows.
+  Status Run() {
+    Result<bool> row = Step();
+    return row.ok() ? Status::Ok() : row.status();
+  }
+
+  int64_t Int(int column) const { return sqlite3_column_int64(stmt_, column); }
+  bool IsNull(int column) const {
+    return sqlite3_column_type(stmt_, column) == SQLITE_NULL;
+  }
+  std::string Text(int column) const {
+    const unsigned char* text = sqlite3_column_text(stmt_, column);
+    if (text == nullptr) return "";
+    return std::string(
+        reinterpret_cast<const char*>(text),
+        static_cast<size_t>(sqlite3_column_bytes(stmt_, column)));
+  }
+
+ private:
+  Statement(sqlite3* db, sqlite3_stmt* stmt, const std::string& path)
+      : db_(db), stmt_(stmt), path_(path) {}
+
+  void Check(int rc) {
+    if (bind_rc_ == SQLITE_OK) bind_rc_ = rc;
+  }
+
+  sqlite3* db_;
+  sqlite3_stmt* stmt_;
+  const std::string& path_;  // outlives the statement: the queue's path_
+  int bind_rc_ = SQLITE_OK;
+};
+
+Status Exec(sqlite3* db, const std::string& path, const char* sql) {
+  char* error = nullptr;
+  int rc = sqlite3_exec(db, sql, nullptr, nullptr, &error);
+  if (rc == SQLITE_OK) return Status::Ok();
+  std::string detail = error != nullptr ? error : sqlite3_errstr(rc);
+  sqlite3_free(error);
+  return Status::IOError("message queue " + path + ": " + sql, detail);
+}
+
+// BEGIN IMMEDIATE takes the write lock up front, so a read-then-write sequence
+// cannot be interleaved with another connection's write. Rolls back unless
+// committed.
+class Transaction {
+ public:
+  static Result<std::unique_ptr<Transaction>> Begin(sqlite3* db,
+                                                    const std::string& path) {
+    Status status = Exec(db, path, "BEGIN IMMEDIATE");
+    if (!status.ok()) return status;
+    return std::unique_ptr<Transaction>(new Transaction(db, path));
+  }
+  ~Transaction() {
+    if (!done_) (void)Exec(db_, path_, "ROLLBACK");
+  }
+  Transaction(const Transaction&) = delete;
+  Transaction& operator=(const Transaction&) = delete;
+
+  Status Commit() {
+    Status status = Exec(db_, path_, "COMMIT");
+    if (status.ok()) done_ = true;
+    return status;
+  }
+
+ private:
+  Transaction(sqlite3* db, const std::string& path) : db_(db), path_(path) {}
+
+  sqlite3* db_;
+  const std::string& path_;
+  bool done_ = false;
+};
+
+Result<std::string> NewId() {
+  std::array<unsigned char, 12> bytes;
+  if (RAND_bytes(bytes.data(), static_cast<int>(bytes.size())) != 1) {
+    return Status::Internal("message id: RAND_bytes failed");
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string id = "msg_";
+  for (unsigned char byte : bytes) {
+    id += kHex[byte >> 4];
+    id += kHex[byte & 0xf];
+  }
+  return id;
+}
+
+// Reads the kColumns of the current row.
+Result<OutboundMessage> ReadMessage(const Statement& stmt) {
+  OutboundMessage message;
+  message.id = stmt.Text(0);
+  message.to = stmt.Text(1);
+  message.text = stmt.Text(2);
+  message.template_json = stmt.Text(3);
+  message.reply_to = stmt.Text(4);
+  message.idempotency_key = stmt.Text(5);
+  std::string status = stmt.Text(6);
+  std::optional<MessageStatus> parsed = ParseMessageStatus(status);
+  // The CHECK constraint makes this unreachable unless the file was edited by
+  // hand.
+  if (!parsed)
+    return Status::Internal("message " + message.id + ": bad status " + status);
+  message.status = *parsed;
+  message.attempts = static_cast<int>(stmt.Int(7));
+  message.provider_id = stmt.Text(8);
+  if (!stmt.IsNull(9)) {
+    message.error =
+        ProviderError{stmt.Text(9), stmt.Text(10), stmt.Int(11) != 0};
+  }
+  message.next_attempt_ms = stmt.Int(12);
+  message.created_ms = stmt.Int(13);
+  message.updated_ms = stmt.Int(14);
+  return message;
+}
+
+// Runs a SELECT of kColumns and collects every row.
+Result<std::vector<OutboundMessage>> CollectMessages(Statement& stmt) {
+  std::vector<OutboundMessage> messages;
+  while (true) {
+    Result<bool> row = stmt.Step();
+    if (!row.ok()) return row.status();
+    if (!*row) return messages;
+    Result<OutboundMessage> message = ReadMessage(stmt);
+    if (!message.ok()) return message.status();
+    messages.push_back(std::move(*message));
+  }
+}
+
+// The status of message `id`, for explaining why a transition did not apply.
+Result<std::optional<std::string>> CurrentStatus(sqlite3* db,
+                                                 const std::string& path,
+                                                 std::string_view id) {
+  Result<Statement> stmt =
+      Statement::Prepare(db, path, "SELECT status FROM messages WHERE id = ?1");
+  if (!stmt.ok()) return stmt.status();
+  stmt->Bind(1, id);
+  Result<bool> row = stmt->Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return std::optional<std::string>();
+  return std::optional<std::string>(stmt->Text(0));
+}
+
+// Runs an UPDATE guarded by "WHERE id = ?1 AND status IN (...)". `bind` binds
+// the other parameters. When no row changed, tells an unknown id (NotFound)
+// from a message in another state (InvalidArgument).
+template <typename BindFn>
+Status UpdateMessage(sqlite3* db, const std::string& path, std::string_view id,
+                     std::string_view sql, std::string_view expected,
+                     BindFn bind) {
+  Result<Statement> stmt = Statement::Prepare(db, path, sql);
+  if (!stmt.ok()) return stmt.status();
+  stmt->Bind(1, id);
+  bind(*stmt);
+  Status status = stmt->Run();
+  if (!status.ok()) return status;
+  if (sqlite3_changes(db) > 0) return Status::Ok();
+
+  Result<std::optional<std::string>> current = CurrentStatus(db, path, id);
+  if (!current.ok()) return current.status();
+  if (!current->has_value())
+    return Status::NotFound("message " + std::string(id));
+  return Status::InvalidArgument("message " + std::string(id) + " is " +
+                                 **current + ", not " + std::string(expected));
+}
+
+// sent < delivered < read; 0 for statuses that are not provider progress.
+int ProgressRank(MessageStatus status) {
+  switch (status) {
+    case MessageStatus::kSent:
+      return 1;
+    case MessageStatus::kDelivered:
+      return 2;
+    case MessageStatus::kRead:
+      return 3;
+    default:
+      return 0;
+  }
+}
+
+}  // namespace
+
+void MessageQueue::DbCloser::operator()(sqlite3* db) const {
+  // close_v2 never leaves the handle open; used on error paths and by the
+  // destructor.
+  sqlite3_close_v2(db);
+}
+
+MessageQueue::MessageQueue(DbPtr db, std::string path)
+    : path_(std::move(path)), db_(std::move(db)) {}
+
+MessageQueue::~MessageQueue() { (void)Close(); }
+
+Result<std::unique_ptr<MessageQueue>> MessageQueue::Open(
+    const std::string& path) {
+  sqlite3* raw = nullptr;
+  // NOMUTEX: our own mutex serializes use of the connection.
+  int rc = sqlite3_open_v2(
+      path.c_str(), &raw,
+      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+      nullptr);
+  DbPtr db(raw);  // the handle must be closed even when opening failed
+  if (rc != SQLITE_OK) return SqlError(db.get(), path, "open");
+  sqlite3_extended_result_codes(db.get(), 1);
+  sqlite3_busy_timeout(db.get(), kBusyTimeoutMs);
+
+  // WAL: readers do not block the writer and a commit is one append + fsync.
+  // FULL: that fsync happens at every commit, so "committed" survives power
+  // loss, not only a killed process.
+  for (const char* pragma :
+       {"PRAGMA journal_mode = WAL", "PRAGMA synchronous = FULL"}) {
+    Status status = Exec(db.get(), path, pragma);
+    if (!status.ok()) return status;
+  }
+
+  {
+    Result<Statement> version =
+        Statement::Prepare(db.get(), path, "PRAGMA user_version");
+    if (!version.ok()) return version.status();
+    Result<bool> row = version->Step();
+    if (!row.ok()) return row.status();
+    if (*row && version->Int(0) > kSchemaVersion) {
+      return Status::InvalidArgument(
+          "message queue " + path + ": schema version " +
+          std::to_string(version->Int(0)) + " is newer than this worker's " +
+          std::to_string(kSchemaVersion));
+    }
+  }
+
+  Result<std::unique_ptr<Transaction>> txn = Transaction::Begin(db.get(), path);
+  if (!txn.ok()) return txn.status();
+  Status status = Exec(db.get(), path, kSchema);
+  if (status.ok()) {
+    status = Exec(
+        db.get(), path,
+        ("PRAGMA user_version = " + std::to_string(kSchemaVersion)).c_str());
+  }
+  // A message still `sending` was in flight when the previous worker died.
+  // Whether the provider got it is unknown; sending it again is the one
+  // duplicate SPEC §7 allows, losing it is not.
+  if (status.ok()) {
+    status =
+        Exec(db.get(), path,
+             "UPDATE messages SET status = 'queued' WHERE status = 'sending'");
+  }
+  if (status.ok()) status = (*txn)->Commit();
+  if (!status.ok()) return status;
+
+  return std::unique_ptr<MessageQueue>(new MessageQueue(std::move(db), path));
+}
+
+Result<sqlite3*> MessageQueue::Db() const {
+  if (!db_) return Status::Unavailable("message queue " + path_ + ": closed");
+  return db_.get();
+}
+
+Result<MessageQueue::EnqueueResult> MessageQueue::Enqueue(
+    const NewMessage& message, int64_t now_ms) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Result<sqlite3*> db = Db();
+  if (!db.ok()) return db.status();
+
+  for (int attempt = 0; attempt < kMaxIdTries; ++attempt) {
+    Result<std::string> id = NewId();
+    if (!id.ok()) return id.status();
+
+    Result<std::unique_ptr<Transaction>> txn = Transaction::Begin(*db, path_);
+    if (!txn.ok()) return txn.status();
+    // DO NOTHING on any uniqueness conflict: the idempotency key (the expected
+    // case) or, with negligible probability, the random id. The SELECT below
+    // tells them apart.
+    Result<Statement> insert = Statement::Prepare(
+        *db, path_,
+        "INSERT INTO messages (id, recipient, text, template_json, reply_to, "
+        "idempotency_key, "
+        "status, attempts, next_attempt_ms, created_ms, updated_ms) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', 0, ?7, ?7, ?7) ON CONFLICT "
+        "DO NOTHING");
+    if (!insert.ok()) return insert.status();
+    insert->Bind(1, *id);
+    insert->Bind(2, message.to);
+    insert->Bind(3, message.text);
+    insert->Bind(4, message.template_json);
+    insert->Bind(5, message.reply_to);
+    insert->Bind(6, message.idempotency_key);
+    insert->Bind(7, now_ms);
+    Status status = insert->Run();
+    if (!status.ok()) return status;
+
+    if (sqlite3_changes(*db) > 0) {
+      status = (*txn)->Commit();
+      if (!status.ok()) return status;
+      return EnqueueResult{std::move(*id), true};
+    }
+    if (!message.idempotency_key.empty()) {
+      Result<Statement> select = Statement::Prepare(
+          *db, path_, "SELECT id FROM messages WHERE idempotency_key = ?1");
+      if (!select.ok()) return select.status();
+      select->Bind(1, message.idempotency_key);
+      Result<bool> row = select->Step();
+      if (!row.ok()) return row.status();
+      if (*row)
+        return EnqueueResult{select->Text(0),
+                             false};  // nothing written: rolls back
+    }
+    // The id collided; try another.
+  }
+  return Status::Internal("message queue " + path_ +
+                          ": could not allocate a unique id");
+}
+
+Result<bool> MessageQueue::Restore(const OutboundMessage& message) {
+  if (message.id.empty())
+    return Status::InvalidArgument("restore: message without an id");
+  std::lock_guard<std::mutex> lock(mu_);
+  Result<sqlite3*> db = Db();
+  if (!db.ok()) return db.status();
+
+  MessageStatus status = message.status == MessageStatus::kSending
+                             ? MessageStatus::kQueued
+                             : message.status;
+  Result<Statement> insert =
+      Statement::Prepare(*db, path_,
+                         "INSERT INTO messages (id, recipient, text, "
+                         "template_json, reply_to, idempotency_key, "
+                         "status, attempts, provider_id, error_code, "
+                         "error_message, error_retryable, "
+                         "next_attempt_ms, created_ms, updated_ms) "
+                         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
+                         "?11, ?12, ?13, ?14, ?15) "
+                         "ON CONFLICT DO NOTHING");
+  if (!insert.ok()) return insert.status();
+  insert->Bind(1, message.id);
+  insert->Bind(2, message.to);
+  insert->Bind(3, message.text);
+  insert->Bind(4, message.template_json);
+  insert->Bind(5, message.reply_to);
+  insert->Bind(6, message.idempotency_key);
+  insert->Bind(7, ToString(status));
+  insert->Bind(8, int64_t{message.attempts});
+  insert->Bind(9, message.provider_id);
+  insert->BindError(10, message.error);
+  insert->Bind(13, message.next_attempt_ms);
+  insert->Bind(14, message.created_ms);
+  insert->Bind(15, message.updated_ms);
+  Status run = insert->Run();
+  if (!run.ok()) return run;
+  return sqlite3_changes(*db) > 0;
+}
+
+Result<std::optional<OutboundMessage>> MessageQueue::Get(std::string_view id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Result<sqlite3*> db = Db();
+  if (!db.ok()) return db.status();
+  Result<Statement> stmt = Statement::Prepare(
+      *db, path_,
+      std::string("SELECT ") + kColumns + " FROM messages WHERE id = ?1");
+  if (!stmt.ok()) return stmt.status();
+  stmt->Bind(1, id);
+  Result<std::vector<OutboundMessage>> rows = CollectMessages(*stmt);
+  if (!rows.ok()) return rows.status();
+  if (rows->empty()) return std::optional<OutboundMessage>();
+  return std::optional<OutboundMessage>(std::move(rows->front()));
+}
+
+Result<std::optional<OutboundMessage>> MessageQueue::NextDue(int64_t now_ms) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Result<sqlite3*> db = Db();
+  if (!db.ok()) return db.status();
+  Result<Statement> stmt = Statement::Prepare(
+      *db, path_,
+      std::string("SELECT ") + kColumns +
+          " FROM messages WHERE status = 'queued' AND next_attempt_ms <= ?1"
+          " ORDER BY seq LIMIT 1");
+  if (!stmt.ok()) return stmt.status();
+  stmt->Bind(1, now_ms);
+  Result<std::vector<OutboundMessage>> rows = CollectMessages(*stmt);
+  if (!rows.ok()) return rows.status();
+  if (rows->empty()) return std::optional<OutboundMessage>();
+  return std::optional<OutboundMessage>(std::move(rows->front()));
+}
+
+Status MessageQueue::MarkSending(std::string_view id, int64_t now_ms) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Result<sqlite3*> db = Db();
+  if (!db.ok()) return db.status();
+  return UpdateMessage(
+      *db, path_, id,
+      "UPDATE messages SET status = 'sending', attempts = attempts + 1, "
+      "updated_ms = ?2 WHERE id = ?1 AND status = 'queued'",
+      "queued", [&](Statement& stmt) { stmt.Bind(2, now_ms); });
+}
+
+Status MessageQueue::MarkSent(std::string_view id, std::string_view provider_id,
+                              int64_t now_ms) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Result<sqlite3*> db = Db();
+  if (!db.ok()) return db.status();
+  return UpdateMessage(
+      *db, path_, id,
+      "UPDATE messages SET status = 'sent', provider_id = ?3, "
+      "error_code = NULL, error_message = NULL, error_retryable = NULL, "
+      "updated_ms = ?2 WHERE id = ?1 AND status = 'sending'",
+      "sending", [&](Statement& stmt) {
+        stmt.Bind(2, now_ms);
+        stmt.Bind(3, provider_id);
+      });
+}
+
+Status MessageQueue::MarkRetry(std::string_view id, const ProviderError& error,
+                               int64_t next_attempt_ms, int64_t now_ms) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Result<sqlite3*> db = Db();
+  if (!db.ok()) return db.status();
+  return UpdateMessage(
+      *db, path_, id,
+      "UPDATE messages SET status = 'queued', error_code = ?3, "
+      "error_message = ?4, error_retryable = ?5, next_attempt_ms = ?6, "
+      "updated_ms = ?2 WHERE id = ?1 AND status IN ('queued', 'sending')",
+      "queued or sending", [&](Statement& stmt) {
+        stmt.Bind(2, now_ms);
+        stmt.BindError(3, error);
+        stmt.Bind(6, next_attempt_ms);
+      });
+}
+
+Status MessageQueue::MarkFailed(std::string_view id, const ProviderError& error,
+                                int64_t now_ms) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Result<sqlite3*> db = Db();
+  if (!db.ok()) return db.status();
+  return UpdateMessage(
+      *db, path_, id,
+      "UPDATE messages SET status = 'failed', error_code = ?3, "
+      "error_message = ?4, error_retryable = ?5, updated_ms = ?2 "
+      "WHERE id = ?1 AND status IN ('queued', 'sending')",
+      "queued or sending", [&](Statement& stmt) {
+        stmt.Bind(2, now_ms);
+        stmt.BindError(3, error);
+      });
+}
+
+Status MessageQueue::ApplyProviderStatus(
+    std::string_view provider_id, MessageStatus status,
+    const std::optional<ProviderError>& error, int64_t now_ms) {
+  if (ProgressRank(status) == 0 && status != MessageStatus::kFailed) {
+    return Status::InvalidArgument(
+        "provider status " + std::string(ToString(status)) +
+        ": expected sent, delivered, read or failed");
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  Result<sqlite3*> db = Db();
+  if (!db.ok()) return db.status();
+
+  // Read and conditional write in one transaction: another connection cannot
+  // slip in between.
+  Result<std::unique_ptr<Transaction>> txn = Transaction::Begin(*db, path_);
+  if (!txn.ok()) return txn.status();
+  Result<Statement> select =
+      Statement::Prepare(*db, path_,
+                         "SELECT seq, status FROM messages WHERE provider_id = "
+                         "?1 ORDER BY seq DESC LIMIT 1");
+  if (!select.ok()) return select.status();
+  select->Bind(1, provider_id);
+  Result<bool> row = select->Step();
+  if (!row.ok()) return row.status();
+  if (!*row)
+    return Status::NotFound("provider message " + std::string(provider_id));
+  const int64_t seq = select->Int(0);
+  const std::optional<MessageStatus> current =
+      ParseMessageStatus(select->Text(1));
+  if (!current)
+    return Status::Internal("message seq " + std::to_string(seq) +
+                            ": bad status");
+
+  bool apply = false;
+  if (status == MessageStatus::kFailed) {
+    // A read message was delivered: a failure report for it is stale. Failed is
+    // final.
+    apply = *current == MessageStatus::kSent ||
+            *current == MessageStatus::kDelivered;
+  } else {
+    apply = ProgressRank(*current) > 0 &&
+            ProgressRank(status) > ProgressRank(*current);
+  }
+  if (!apply) return Status::Ok();  // rolls back the (empty) transaction
+
+  Result<Statement> update = Statement::Prepare(
+      *db, path_,
+      "UPDATE messages SET status = ?2, error_code = ?3, error_message = ?4, "
+      "error_retryable = ?5, updated_ms = ?6 WHERE seq = ?1");
+  if (!update.ok()) return update.status();
+  update->Bind(1, seq);
+  update->Bind(2, ToString(status));
+  std::optional<ProviderError> kept;
+  if (status == MessageStatus::kFailed) {
+    kept = error.value_or(
+        ProviderError{"provider_failed",
+                      "the provider reported the message as failed", false});
+  }
+  update->BindError(3, kept);
+  update->Bind(6, now_ms);
+  Status run = update->Run();
+  if (!run.ok()) return run;
+  return (*txn)->Commit();
+}
+
+Result<QueueStats> MessageQueue::Stats() {
+  std::lock_guard<std::mutex> lock(mu_);
+  Result<sqlite3*> db = Db();
+  if (!db.ok()) return db.status();
+
+  QueueStats stats;
+  {
+    // GROUP BY on the leading column of messages_due: an index scan, no table
+    // scan.
+    Result<Statement> counts = Statement::Prepare(
+        *db, path_, "SELECT status, COUNT(*) FROM messages GROUP BY status");
+    if (!counts.ok()) return counts.status();
+    while (true) {
+      Result<bool> row = counts->Step();
+      if (!row.ok()) return row.status();
+      if (!*row) break;
+      std::optional<MessageStatus> status = ParseMessageStatus(counts->Text(0));
+      const int64_t count = counts->Int(1);
+      if (!status) continue;
+      switch (*status) {
+        case MessageStatus::kQueued:
+          stats.depth += count;
+          break;
+        case MessageStatus::kSending:
+          stats.depth += count;
+          stats.in_flight += count;
+          break;
+        case MessageStatus::kSent:
+        case MessageStatus::kDelivered:
+        case MessageStatus::kRead:
+          stats.sent_total += count;
+          break;
+        case MessageStatus::kFailed:
+          stats.dead_letters += count;
+          break;
+      }
+    }
+  }
+  Result<Statement> next = Statement::Prepare(
+      *db, path_,
+      "SELECT MIN(next_attempt_ms) FROM messages WHERE status = 'queued'");
+  if (!next.ok()) return next.status();
+  Result<bool> row = next->Step();
+  if (!row.ok()) return row.status();
+  if (*row && !next->IsNull(0)) stats.next_attempt_ms = next->Int(0);
+  return stats;
+}
+
+Result<std::vector<OutboundMessage>> MessageQueue::Pending() {
+  std::lock_guard<std::mutex> lock(mu_);
+  Result<sqlite3*> db = Db();
+  if (!db.ok()) return db.status();
+  Result<Statement> stmt = Statement::Prepare(
+      *db, path_,
+      std::string("SELECT ") + kColumns +
+          " FROM messages WHERE status IN ('queued', 'sending') ORDER BY seq");
+  if (!stmt.ok()) return stmt.status();
+  return CollectMessages(*stmt);
+}
+
+Result<std::vector<OutboundMessage>> MessageQueue::DeadLetters(int limit) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Result<sqlite3*> db = Db();
+  if (!db.ok()) return db.status();
+  Result<Statement> stmt = Statement::Prepare(
+      *db, path_,
+      std::string("SELECT ") + kColumns +
+          " FROM messages WHERE status = 'failed' ORDER BY seq DESC LIMIT ?1");
+  if (!stmt.ok()) return stmt.status();
+  stmt->Bind(1, int64_t{limit < 0 ? 0 : limit});
+  return CollectMessages(*stmt);
+}
+
+Result<int64_t> MessageQueue::Prune(int64_t before_ms, int limit) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Result<sqlite3*> db = Db();
+  if (!db.ok()) return db.status();
+  Result<Statement> stmt = Statement::Prepare(
+      *db, path_,
+      "DELETE FROM messages WHERE seq IN (SELECT seq FROM messages "
+      "WHERE status IN ('sent', 'delivered', 'read', 'failed') AND updated_ms "
+      "< ?1 "
+      "ORDER BY seq LIMIT ?2)");
+  if (!stmt.ok()) return stmt.status();
+  stmt->Bind(1, before_ms);
+  stmt->Bind(2, int64_t{limit < 0 ? 0 : limit});
+  Status status = stmt->Run();
+  if (!status.ok()) return status;
+  return static_cast<int64_t>(sqlite3_changes(*db));
+}
+
+Status MessageQueue::Close() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!db_) return Status::Ok();
+  // Fold the WAL back into the database so the file is self-contained. BUSY
+  // (another connection is reading) only means the checkpoint is left to the
+  // last connection to close.
+  int rc = sqlite3_wal_checkpoint_v2(
+      db_.get(), nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
+  Status status;
+  if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+    status = SqlError(db_.get(), path_, "checkpoint");
+  sqlite3* db = db_.release();
+  // Every statement is finalized by its owner, so close cannot be busy;
+  // close_v2 would hide a leak.
+  if (sqlite3_close(db) != SQLITE_OK) {
+    if (status.ok()) status = SqlError(db, path_, "close");
+    sqlite3_close_v2(db);
+  }
+  return status;
+}
+
+}  // namespace dynoguard::worker
