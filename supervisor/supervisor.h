@@ -68,7 +68,8 @@ class Supervisor {
 
   // Actions.
   void Restart(std::string_view reason, std::string_view detail = {});
-  void Shutdown(std::string_view why);
+  // `source`=`what` says who asked, e.g. signal=SIGTERM or control=stop.
+  void Shutdown(std::string_view source, std::string_view what);
   void StopWorker();
   void SendCleanup(MemoryAction action, std::string_view trigger);
   void Finish();
