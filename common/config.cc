@@ -162,10 +162,10 @@ Result<Config> ParseConfig(const EnvMap& env) {
   int64_t limit_mb = 0;
   r.Integer("MEMORY_LIMIT_MB", 16, 1024 * 1024, limit_mb);
   c.memory_limit_bytes = static_cast<uint64_t>(limit_mb) * 1024 * 1024;
-  r.Choice<MemorySourceKind>("MEMORY_SOURCE",
-                             {{"rss", MemorySourceKind::kRss},
-                              {"pss", MemorySourceKind::kPss},
-                              {"cgroup", MemorySourceKind::kCgroup}},
+  r.Choice<MemorySource>("MEMORY_SOURCE",
+                             {{"rss", MemorySource::kRss},
+                              {"pss", MemorySource::kPss},
+                              {"cgroup", MemorySource::kCgroup}},
                              c.memory_source);
   r.Duration_("MEMORY_POLL_MS", 50, 600000, c.memory_poll);
   r.Percent("MEMORY_STANDARD_PERCENT", c.standard_percent);
@@ -251,18 +251,6 @@ std::vector<std::string> Config::Secrets() const {
     if (!secret->empty()) secrets.push_back(secret->Reveal());
   }
   return secrets;
-}
-
-std::string_view ToString(MemorySourceKind kind) {
-  switch (kind) {
-    case MemorySourceKind::kRss:
-      return "rss";
-    case MemorySourceKind::kPss:
-      return "pss";
-    case MemorySourceKind::kCgroup:
-      return "cgroup";
-  }
-  return "?";
 }
 
 std::string_view ToString(TransportKind kind) {

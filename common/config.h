@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "common/memory_probe.h"
 #include "common/redacted.h"
 #include "common/status.h"
 
@@ -21,7 +22,6 @@ using EnvMap = std::map<std::string, std::string, std::less<>>;
 // The current process environment as a map.
 EnvMap EnvironmentMap();
 
-enum class MemorySourceKind { kRss, kPss, kCgroup };
 enum class TransportKind { kSandbox, kCloud };
 enum class SessionStorageKind { kFile, kJsonBin, kMongoDb, kPostgres };
 enum class LogFormat { kText, kJson };
@@ -36,7 +36,7 @@ struct Config {
   // Memory budget in bytes; 0 = detect (cgroup limit, else MemTotal). Default:
   // 0.
   uint64_t memory_limit_bytes = 0;
-  MemorySourceKind memory_source = MemorySourceKind::kRss;  // Default: rss.
+  MemorySource memory_source = MemorySource::kRss;  // Default: rss.
   std::chrono::milliseconds memory_poll{1000};
   double standard_percent = 70;
   double emergency_percent = 85;
@@ -91,7 +91,6 @@ struct Config {
 // exits 2 with it.
 Result<Config> ParseConfig(const EnvMap& env);
 
-std::string_view ToString(MemorySourceKind kind);
 std::string_view ToString(TransportKind kind);
 std::string_view ToString(SessionStorageKind kind);
 

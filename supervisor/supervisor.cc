@@ -49,18 +49,6 @@ std::string SignalName(int sig) {
   return abbrev != nullptr ? std::string("SIG") + abbrev : std::to_string(sig);
 }
 
-common::MemorySource ToProbeSource(common::MemorySourceKind kind) {
-  switch (kind) {
-    case common::MemorySourceKind::kPss:
-      return common::MemorySource::kPss;
-    case common::MemorySourceKind::kCgroup:
-      return common::MemorySource::kCgroup;
-    case common::MemorySourceKind::kRss:
-      break;
-  }
-  return common::MemorySource::kRss;
-}
-
 MemoryThresholds ThresholdsFrom(const common::Config& config) {
   MemoryThresholds t;
   t.standard_percent = config.standard_percent;
@@ -418,7 +406,7 @@ void Supervisor::OnPoll() {
   }
 
   auto reading = common::MeasureTree(procfs_, worker_pid_,
-                                     ToProbeSource(config_.memory_source));
+                                     config_.memory_source);
   if (!reading.ok()) {
     log_.Debug("memory-unreadable",
                {{"pid", worker_pid_}, {"error", reading.status().message()}});

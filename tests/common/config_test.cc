@@ -12,7 +12,7 @@ TEST_CASE("config: defaults match SPEC section 3", "[config]") {
   CHECK(config->host == "0.0.0.0");
   CHECK(config->data_dir == "./data");
   CHECK(config->memory_limit_bytes == 0);
-  CHECK(config->memory_source == MemorySourceKind::kRss);
+  CHECK(config->memory_source == MemorySource::kRss);
   CHECK(config->memory_poll == std::chrono::milliseconds(1000));
   CHECK(config->standard_percent == 70);
   CHECK(config->emergency_percent == 85);
@@ -44,7 +44,7 @@ TEST_CASE("config: values are parsed with their types", "[config]") {
   REQUIRE(config.ok());
   CHECK(config->port == 9000);
   CHECK(config->memory_limit_bytes == 512ull * 1024 * 1024);
-  CHECK(config->memory_source == MemorySourceKind::kPss);
+  CHECK(config->memory_source == MemorySource::kPss);
   CHECK(config->standard_percent == 60.5);
   CHECK_FALSE(config->memory_optimization);
   CHECK(config->debug_endpoints);
