@@ -374,6 +374,10 @@ void Supervisor::OnNotify(std::string_view datagram) {
   auto now = Clock::now();
   if (message.ready && !worker_ready_ && worker_pid_ > 0) {
     worker_ready_ = true;
+    // As systemd does, the watchdog clock starts at READY=1: a worker that hangs before its
+    // first ping is caught too. Commands that never send READY=1 arm it with their first ping.
+    watchdog_armed_ = true;
+    last_ping_ = now;
     if (state_ == WorkerState::kStarting) state_ = WorkerState::kRunning;
     log_.Info("ready", {{"pid", worker_pid_},
                         {"startup", FormatDuration(now - worker_started_)}});

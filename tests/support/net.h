@@ -1,0 +1,34 @@
+// Small TCP client helpers for process tests, on plain sockets: find a free
+// port, check that a connect succeeds, send one line and read one line back
+// (the test worker's protocol).
+#ifndef DYNOGUARD_TESTS_SUPPORT_NET_H_
+#define DYNOGUARD_TESTS_SUPPORT_NET_H_
+
+#include <chrono>
+#include <string>
+#include <string_view>
+
+#include "common/status.h"
+
+namespace dynoguard::testing {
+
+// A port on 127.0.0.1 that was free a moment ago (bound to port 0, read back,
+// closed). Aborts when no socket can be bound.
+int FreePort();
+
+// True when a TCP connect to 127.0.0.1:`port` succeeds within `timeout`
+// (the connection is closed at once).
+bool Connect(int port, std::chrono::milliseconds timeout =
+                           std::chrono::milliseconds(2000));
+
+// Connects to 127.0.0.1:`port`, sends `line` + "\n" and returns the first
+// line of the answer without its newline (the text before EOF when the peer
+// closes without one). Fails with Unavailable when the connect is refused,
+// the peer closes without answering or `timeout` (for the whole exchange)
+// passes; IOError for other socket errors. Thread-safe.
+common::Result<std::string> LineRequest(int port, std::string_view line,
+                                        std::chrono::milliseconds timeout);
+
+}  // namespace dynoguard::testing
+
+#endif  // DYNOGUARD_TESTS_SUPPORT_NET_H_
