@@ -10,8 +10,9 @@ namespace dynoguard::worker {
 
 Ballast::~Ballast() { Release(); }
 
-uint64_t Ballast::Grow(uint64_t megabytes) {
+uint64_t Ballast::Grow(uint64_t megabytes, bool pinned) {
   std::lock_guard<std::mutex> lock(mu_);
+  std::vector<void*>& chunks = pinned ? pinned_ : chunks_;
   for (uint64_t i = 0; i < megabytes; ++i) {
     void* chunk = mmap(nullptr, kChunkBytes, PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -24,24 +25,26 @@ uint64_t Ballast::Grow(uint64_t megabytes) {
     for (uint64_t offset = 0; offset < kChunkBytes; offset += 4096) {
       bytes[offset] = 0xA5;
     }
-    chunks_.push_back(chunk);
+    chunks.push_back(chunk);
   }
-  return chunks_.size();
+  return chunks_.size() + pinned_.size();
 }
 
 uint64_t Ballast::Release() {
   std::lock_guard<std::mutex> lock(mu_);
-  return ReleaseChunksLocked(chunks_.size()) / kChunkBytes;
+  const uint64_t released = ReleaseChunksLocked(chunks_, chunks_.size()) +
+                            ReleaseChunksLocked(pinned_, pinned_.size());
+  return released / kChunkBytes;
 }
 
 uint64_t Ballast::megabytes() const {
   std::lock_guard<std::mutex> lock(mu_);
-  return chunks_.size();
+  return chunks_.size() + pinned_.size();
 }
 
 uint64_t Ballast::bytes() const {
   std::lock_guard<std::mutex> lock(mu_);
-  return chunks_.size() * kChunkBytes;
+  return (chunks_.size() + pinned_.size()) * kChunkBytes;
 }
 
 uint64_t Ballast::Trim(CleanupLevel level) {
@@ -49,14 +52,15 @@ uint64_t Ballast::Trim(CleanupLevel level) {
   const size_t count = level == CleanupLevel::kEmergency
                            ? chunks_.size()
                            : (chunks_.size() + 1) / 2;
-  return ReleaseChunksLocked(count);
+  return ReleaseChunksLocked(chunks_, count);
 }
 
-uint64_t Ballast::ReleaseChunksLocked(size_t count) {
+uint64_t Ballast::ReleaseChunksLocked(std::vector<void*>& chunks,
+                                      size_t count) {
   uint64_t released = 0;
-  for (size_t i = 0; i < count && !chunks_.empty(); ++i) {
-    munmap(chunks_.back(), kChunkBytes);
-    chunks_.pop_back();
+  for (size_t i = 0; i < count && !chunks.empty(); ++i) {
+    munmap(chunks.back(), kChunkBytes);
+    chunks.pop_back();
     released += kChunkBytes;
   }
   return released;

@@ -110,7 +110,7 @@ TEST_CASE("test worker allocates TEST_WORKER_GROW_AT_START before serving",
   CHECK(worker.Ask("grow 0") == "ok 30");
 }
 
-TEST_CASE("test worker records signals; USR1 frees half and USR2 all",
+TEST_CASE("test worker records signals, USR1 frees half and USR2 all",
           "[harness]") {
   LoneWorker worker;
   const std::string pid = std::to_string(worker.process.pid());

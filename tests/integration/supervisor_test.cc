@@ -147,6 +147,35 @@ class Guarded {
     return doc;
   }
 
+  // Grows the test worker's ballast so that its tree sits at about
+  // `percent` of the 200 MB budget, whatever the build's own footprint
+  // (a sanitizer build starts tens of MB higher). Returns the MB grown.
+  long GrowTo(double percent) {
+    const long mb = static_cast<long>(percent * 2.0) - BaselineMegabytes();
+    INFO("baseline " << BaselineMegabytes() << " MB, target " << percent
+                     << "%");
+    REQUIRE(mb > 0);
+    REQUIRE(Ask("grow " + std::to_string(mb)) == "ok " + std::to_string(mb));
+    return mb;
+  }
+
+  // The worker's memory before it grew anything, as the supervisor samples
+  // it (rounded up to whole MB); measured once.
+  long BaselineMegabytes() {
+    if (baseline_mb_ > 0) return baseline_mb_;
+    uint64_t bytes = 0;
+    bool sampled = t::WaitUntil(
+        [&] {
+          bytes = Status()["memory"]["bytes"].GetUint64();
+          return bytes > 0;
+        },
+        kWait, 50ms);
+    INFO(Log());
+    REQUIRE(sampled);
+    baseline_mb_ = static_cast<long>((bytes + kMegabyte - 1) / kMegabyte);
+    return baseline_mb_;
+  }
+
   // The lines the test worker(s) appended to $DATA_DIR/test_worker.signals.
   std::string SignalsFile() const {
     return t::ReadFileText(dir_.File("test_worker.signals")).value_or("");
@@ -180,6 +209,7 @@ class Guarded {
   int port_;
   Env env_;
   std::optional<Process> supervisor_;
+  long baseline_mb_ = 0;
 };
 
 size_t CountMatches(const Guarded& guard, const std::string& regex,
@@ -227,13 +257,13 @@ TEST_CASE("standard cleanup: SIGUSR1 at 70% of the budget", "[supervisor]") {
   Guarded guard;
   const pid_t worker = guard.WaitReady();
   const size_t mark = guard.Mark();
-  REQUIRE(guard.Ask("grow 150") == "ok 150");  // ~76%
+  const long grown = guard.GrowTo(76);
   guard.WaitLog(
       R"(supervisor: cleanup level=standard pid=)" + std::to_string(worker),
       mark);
   guard.WaitSignal("USR1", worker);
   // The worker freed half; the level falls back without an emergency.
-  CHECK(guard.Ask("grow 0") == "ok 75");
+  CHECK(guard.Ask("grow 0") == "ok " + std::to_string(grown - grown / 2));
   guard.WaitLog(R"(supervisor: memory .*level=normal)", mark);
   CHECK(!guard.Recorded("USR2", worker));
   CHECK(CountMatches(guard, "supervisor: restart ") == 0);
@@ -245,7 +275,7 @@ TEST_CASE("emergency cleanup: SIGUSR2 at 85% of the budget", "[supervisor]") {
   Guarded guard(Env{{"TEST_WORKER_KEEP_ON_SIGNAL", "1"}});
   const pid_t worker = guard.WaitReady();
   const size_t mark = guard.Mark();
-  REQUIRE(guard.Ask("grow 180") == "ok 180");  // ~91%
+  guard.GrowTo(91);
   guard.WaitLog(
       R"(supervisor: cleanup level=emergency pid=)" + std::to_string(worker),
       mark);
@@ -258,7 +288,7 @@ TEST_CASE("memory restart: a new worker above 95% of the budget",
   Guarded guard(Env{{"TEST_WORKER_KEEP_ON_SIGNAL", "1"}});
   const pid_t old_worker = guard.WaitReady();
   const size_t mark = guard.Mark();
-  REQUIRE(guard.Ask("grow 192") == "ok 192");  // >= 96%
+  guard.GrowTo(97);
   guard.WaitLog(R"(supervisor: restart reason=memory)", mark);
   const pid_t new_worker = guard.WaitReady(mark);
   CHECK(new_worker != old_worker);
@@ -273,7 +303,7 @@ TEST_CASE("emergency grace: restart when still above 85% after the cleanup",
                     {"MEMORY_EMERGENCY_GRACE_S", "1"}});
   const pid_t old_worker = guard.WaitReady();
   const size_t mark = guard.Mark();
-  REQUIRE(guard.Ask("grow 180") == "ok 180");  // ~91%: no memory restart
+  guard.GrowTo(91);  // no memory restart
   guard.WaitLog(R"(supervisor: cleanup level=emergency)", mark);
   guard.WaitSignal("USR2", old_worker);
   guard.WaitLog(R"(supervisor: restart reason=emergency-grace)", mark);
@@ -287,8 +317,8 @@ TEST_CASE("memory of the worker's child processes counts", "[supervisor]") {
   Guarded guard;
   const pid_t worker = guard.WaitReady();
   const size_t mark = guard.Mark();
-  REQUIRE(guard.Ask("grow 125") == "ok 125");  // ~64% alone
-  // A few polls at ~64%: below the standard threshold, nothing happens.
+  guard.GrowTo(60);  // alone below the standard threshold
+  // A few polls at ~60%: below the standard threshold, nothing happens.
   std::this_thread::sleep_for(500ms);
   REQUIRE(CountMatches(guard, "supervisor: cleanup ", mark) == 0);
   // +20 MB in a child process: the tree is at ~75%.
@@ -305,7 +335,7 @@ TEST_CASE("ENABLE_MEMORY_OPTIMIZATION=false sends no cleanup signals",
           "[supervisor]") {
   Guarded guard(Env{{"ENABLE_MEMORY_OPTIMIZATION", "false"}});
   const pid_t worker = guard.WaitReady();
-  REQUIRE(guard.Ask("grow 180") == "ok 180");  // ~91%
+  guard.GrowTo(91);
   bool measured = t::WaitUntil(
       [&] {
         auto status = guard.Status();

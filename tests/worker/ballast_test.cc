@@ -64,6 +64,23 @@ TEST_CASE("emergency trim releases everything and RSS drops", "[ballast]") {
   CHECK(ReadVmRss() + 7 * kMiB <= rss_grown);
 }
 
+TEST_CASE("pinned chunks survive every cleanup, Release frees them",
+          "[ballast]") {
+  Ballast ballast;
+  ballast.Grow(4);
+  CHECK(ballast.Grow(6, /*pinned=*/true) == 10);
+  CHECK(ballast.bytes() == 10 * kMiB);
+  CHECK(ballast.Trim(CleanupLevel::kEmergency) == 4 * kMiB);
+  CHECK(ballast.megabytes() == 6);
+  CHECK(ballast.Trim(CleanupLevel::kStandard) == 0);
+  CHECK(ballast.Trim(CleanupLevel::kEmergency) == 0);
+  CHECK(ballast.megabytes() == 6);
+  const uint64_t rss_pinned = ReadVmRss();
+  CHECK(ballast.Release() == 6);
+  CHECK(ballast.megabytes() == 0);
+  CHECK(ReadVmRss() + 5 * kMiB <= rss_pinned);
+}
+
 TEST_CASE("Release returns the megabytes released", "[ballast]") {
   Ballast ballast;
   CHECK(ballast.Release() == 0);

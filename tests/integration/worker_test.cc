@@ -1,0 +1,337 @@
+// The real worker binary, alone and under the real supervisor: the HTTP API
+// over a real socket, durability across SIGKILL, and the memory guard driven by
+// the worker's debug ballast.
+#include <httplib.h>
+#include <rapidjson/document.h>
+#include <signal.h>
+
+#include <atomic>
+#include <catch2/catch.hpp>
+#include <thread>
+
+#include "tests/support/net.h"
+#include "tests/support/process.h"
+#include "tests/support/temp_dir.h"
+#include "tests/support/wait.h"
+
+namespace dynoguard::testing {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+rapidjson::Document Json(const std::string& text) {
+  rapidjson::Document doc;
+  doc.Parse(text.c_str());
+  REQUIRE_FALSE(doc.HasParseError());
+  return doc;
+}
+
+std::map<std::string, std::string> BaseEnv(const TempDir& dir, int port) {
+  return {{"HOST", "127.0.0.1"},
+          {"PORT", std::to_string(port)},
+          {"DATA_DIR", dir.path()}};
+}
+
+Process StartWorker(const TempDir& dir, std::map<std::string, std::string> env,
+                    const std::string& log_name = "worker.log") {
+  SpawnOptions options;
+  options.env = std::move(env);
+  options.log_path = dir.File(log_name);
+  auto process = Process::Spawn(DYNOGUARD_WORKER_BIN, options);
+  REQUIRE(process.ok());
+  REQUIRE(process->WaitForLog("worker: ready", seconds(20)));
+  return std::move(process.value());
+}
+
+Process StartSupervised(const TempDir& dir,
+                        std::map<std::string, std::string> env) {
+  SpawnOptions options;
+  options.args = {"start", "--", DYNOGUARD_WORKER_BIN};
+  options.env = std::move(env);
+  options.log_path = dir.File("supervisor.log");
+  auto process = Process::Spawn(DYNOGUARD_SUPERVISOR_BIN, options);
+  REQUIRE(process.ok());
+  REQUIRE(process->WaitForLog("worker: ready", seconds(20)));
+  return std::move(process.value());
+}
+
+std::string PostMessage(httplib::Client& client, const std::string& text) {
+  auto res = client.Post("/api/messages",
+                         R"({"to":"15551234567","text":")" + text + R"("})",
+                         "application/json");
+  REQUIRE(res);
+  REQUIRE(res->status == 202);
+  auto doc = Json(res->body);
+  return doc["id"].GetString();
+}
+
+std::string StatusOf(httplib::Client& client, const std::string& id) {
+  auto res = client.Get(("/api/messages/" + id).c_str());
+  if (!res || res->status != 200) return "";
+  return Json(res->body)["status"].GetString();
+}
+
+uint64_t WorkerRss(httplib::Client& client) {
+  auto res = client.Get("/health");
+  REQUIRE(res);
+  REQUIRE(res->status == 200);
+  return Json(res->body)["memory"]["raw"]["rss"].GetUint64();
+}
+
+// Grows the ballast so the worker's RSS reaches about `percent` of `limit_mb`.
+// A pinned ballast is a leak no cleanup frees.
+void BallastTo(httplib::Client& client, double percent, uint64_t limit_mb,
+               bool pinned = false) {
+  double target_mb = limit_mb * percent / 100.0;
+  double current_mb = static_cast<double>(WorkerRss(client)) / (1024 * 1024);
+  int grow = static_cast<int>(target_mb - current_mb + 1);
+  REQUIRE(grow > 0);
+  std::string path = "/debug/ballast?mb=" + std::to_string(grow);
+  if (pinned) path += "&pinned=1";
+  auto res = client.Post(path.c_str(), "", "text/plain");
+  REQUIRE(res);
+  REQUIRE(res->status == 200);
+}
+
+TEST_CASE(
+    "worker: alone, it binds PORT, serves /health and stops on SIGTERM with 0",
+    "[worker]") {
+  TempDir dir;
+  int port = FreePort();
+  Process worker = StartWorker(dir, BaseEnv(dir, port));
+  httplib::Client client("127.0.0.1", port);
+  auto res = client.Get("/health");
+  REQUIRE(res);
+  CHECK(res->status == 200);
+  auto health = Json(res->body);
+  CHECK(std::string(health["status"].GetString()) == "ok");
+  CHECK(health["memory"]["raw"]["rss"].GetUint64() > 0);
+  REQUIRE(worker.Signal(SIGTERM).ok());
+  CHECK(worker.WaitExit(seconds(20)) == 0);
+  CHECK(worker.LogText().find("worker: stopped") != std::string::npos);
+}
+
+TEST_CASE("worker: a bad configuration value exits 2 with one line",
+          "[worker]") {
+  TempDir dir;
+  auto env = BaseEnv(dir, FreePort());
+  env["SEND_DELAY_MS"] = "soon";
+  auto run = Run(DYNOGUARD_WORKER_BIN, {}, env, dir.path(), seconds(10));
+  REQUIRE(run.ok());
+  CHECK(run->exit_code == 2);
+  CHECK(run->stderr_text ==
+        "worker: config: SEND_DELAY_MS: expected an integer from 0 to 600000, "
+        "got 'soon'\n");
+}
+
+TEST_CASE("worker: a message is sent, delivered and read in the sandbox",
+          "[worker]") {
+  TempDir dir;
+  int port = FreePort();
+  auto env = BaseEnv(dir, port);
+  env["SEND_DELAY_MS"] = "10";
+  Process worker = StartWorker(dir, env);
+  httplib::Client client("127.0.0.1", port);
+  std::string id = PostMessage(client, "hello");
+  CHECK(WaitUntil([&] { return StatusOf(client, id) == "read"; }, seconds(10)));
+  auto outbox = client.Get("/api/sandbox/outbox");
+  REQUIRE(outbox);
+  auto doc = Json(outbox->body);
+  REQUIRE(doc["messages"].Size() == 1);
+  CHECK(std::string(doc["messages"][0]["text"].GetString()) == "hello");
+  CHECK(std::string(doc["messages"][0]["to"].GetString()) == "15551234567");
+}
+
+TEST_CASE("worker: SIGKILL mid-queue loses no accepted message", "[worker]") {
+  TempDir dir;
+  int port = FreePort();
+  auto env = BaseEnv(dir, port);
+  env["SEND_DELAY_MS"] = "100";
+  std::vector<std::string> ids;
+  {
+    Process worker = StartWorker(dir, env, "first.log");
+    httplib::Client client("127.0.0.1", port);
+    for (int i = 0; i < 20; ++i)
+      ids.push_back(PostMessage(client, "m" + std::to_string(i)));
+    // Let a few go out, then kill it mid-queue.
+    REQUIRE(WaitUntil([&] { return StatusOf(client, ids[2]) != "queued"; },
+                      seconds(10)));
+    REQUIRE(worker.Signal(SIGKILL).ok());
+    CHECK(worker.WaitExit(seconds(10)) == -SIGKILL);
+  }
+  Process second = StartWorker(dir, env, "second.log");
+  httplib::Client client("127.0.0.1", port);
+  for (const auto& id : ids) {
+    CHECK(WaitUntil(
+        [&] {
+          auto status = StatusOf(client, id);
+          return status == "sent" || status == "delivered" || status == "read";
+        },
+        seconds(20)));
+  }
+}
+
+TEST_CASE("worker: malformed HTTP never takes it down", "[worker]") {
+  TempDir dir;
+  int port = FreePort();
+  Process worker = StartWorker(dir, BaseEnv(dir, port));
+  for (const char* garbage :
+       {"GARBAGE\r\n\r\n", "GET / HTTP/1.1\r\nHost",
+        "POST /api/messages HTTP/1.1\r\nContent-Length: 99999999999\r\n\r\n{",
+        "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"}) {
+    (void)LineRequest(port, garbage, milliseconds(500));
+  }
+  httplib::Client client("127.0.0.1", port);
+  auto res = client.Get("/health");
+  REQUIRE(res);
+  CHECK(res->status == 200);
+  CHECK(worker.running());
+}
+
+// --- under the supervisor: the memory guard with the real worker ---
+
+std::map<std::string, std::string> GuardEnv(const TempDir& dir, int port) {
+  auto env = BaseEnv(dir, port);
+  env["MEMORY_LIMIT_MB"] = "200";
+  env["MEMORY_POLL_MS"] = "100";
+  env["DEBUG_ENDPOINTS"] = "true";
+  env["WORKER_STOP_TIMEOUT_S"] = "5";
+  return env;
+}
+
+TEST_CASE(
+    "worker+supervisor: ballast to 75% brings a standard cleanup that frees it",
+    "[worker][supervisor]") {
+  TempDir dir;
+  int port = FreePort();
+  Process supervisor = StartSupervised(dir, GuardEnv(dir, port));
+  httplib::Client client("127.0.0.1", port);
+  size_t offset = supervisor.LogSize();
+  BallastTo(client, 77, 200);
+  CHECK(supervisor.WaitForLog("supervisor: cleanup level=standard", seconds(10),
+                              offset));
+  CHECK(supervisor.WaitForLog(
+      "worker: cleanup level=standard freed=", seconds(10), offset));
+  CHECK(WaitUntil(
+      [&] { return WorkerRss(client) < 200ull * 1024 * 1024 * 70 / 100; },
+      seconds(10)));
+  CHECK(supervisor.LogText().find("supervisor: restart", offset) ==
+        std::string::npos);
+}
+
+TEST_CASE(
+    "worker+supervisor: 90% brings an emergency cleanup, sends are refused "
+    "above it",
+    "[worker][supervisor]") {
+  TempDir dir;
+  int port = FreePort();
+  Process supervisor = StartSupervised(dir, GuardEnv(dir, port));
+  httplib::Client client("127.0.0.1", port);
+  size_t offset = supervisor.LogSize();
+  BallastTo(client, 90, 200);
+  CHECK(supervisor.WaitForLog("supervisor: cleanup level=emergency",
+                              seconds(10), offset));
+  CHECK(supervisor.WaitForLog("worker: cleanup level=emergency", seconds(10),
+                              offset));
+  // The emergency cleanup released the ballast: sends are accepted again.
+  CHECK(WaitUntil(
+      [&] { return WorkerRss(client) < 200ull * 1024 * 1024 * 85 / 100; },
+      seconds(10)));
+  CHECK(WaitUntil(
+      [&] {
+        auto res = client.Post("/api/messages",
+                               R"({"to":"15551234567","text":"after"})",
+                               "application/json");
+        return res && res->status == 202;
+      },
+      seconds(10)));
+}
+
+TEST_CASE(
+    "worker: above the emergency threshold new sends get 503 memory_pressure",
+    "[worker]") {
+  // No supervisor here, so nothing cleans up: the worker's own sampling turns
+  // pressure on.
+  TempDir dir;
+  int port = FreePort();
+  auto env = GuardEnv(dir, port);
+  Process worker = StartWorker(dir, env);
+  httplib::Client client("127.0.0.1", port);
+  BallastTo(client, 90, 200);
+  REQUIRE(WaitUntil(
+      [&] {
+        auto res =
+            client.Post("/api/messages", R"({"to":"15551234567","text":"x"})",
+                        "application/json");
+        return res && res->status == 503;
+      },
+      seconds(10)));
+  auto res = client.Post("/api/messages", R"({"to":"15551234567","text":"x"})",
+                         "application/json");
+  REQUIRE(res);
+  CHECK(res->status == 503);
+  CHECK(res->has_header("Retry-After"));
+  CHECK(std::string(Json(res->body)["error"]["code"].GetString()) ==
+        "memory_pressure");
+  auto health = client.Get("/health");
+  REQUIRE(health);
+  CHECK(health->status == 200);  // health keeps answering
+  // Recovery: an emergency cleanup (as the supervisor would send) frees the
+  // ballast.
+  REQUIRE(worker.Signal(SIGUSR2).ok());
+  CHECK(WaitUntil(
+      [&] {
+        auto again =
+            client.Post("/api/messages", R"({"to":"15551234567","text":"y"})",
+                        "application/json");
+        return again && again->status == 202;
+      },
+      seconds(10)));
+}
+
+TEST_CASE(
+    "worker+supervisor: above the restart threshold the worker is replaced and "
+    "the "
+    "port never refuses",
+    "[worker][supervisor]") {
+  TempDir dir;
+  int port = FreePort();
+  Process supervisor = StartSupervised(dir, GuardEnv(dir, port));
+  httplib::Client client("127.0.0.1", port);
+  std::atomic<bool> stop{false};
+  std::atomic<int> ok{0}, refused{0}, other{0};
+  std::thread load([&] {
+    while (!stop) {
+      httplib::Client c("127.0.0.1", port);
+      c.set_connection_timeout(5);
+      c.set_read_timeout(10);
+      auto res = c.Get("/health");
+      if (res && res->status == 200) {
+        ++ok;
+      } else if (res.error() == httplib::Error::Connection) {
+        ++refused;
+      } else {
+        ++other;
+      }
+    }
+  });
+  size_t offset = supervisor.LogSize();
+  // Pinned: the emergency cleanup the supervisor sends while the ballast grows
+  // through 85% cannot free it, as with a real leak.
+  BallastTo(client, 97, 200, /*pinned=*/true);
+  CHECK(supervisor.WaitForLog("supervisor: restart reason=memory", seconds(10),
+                              offset));
+  CHECK(supervisor.WaitForLog("supervisor: ready pid=", seconds(20), offset));
+  int ok_at_ready = ok.load();
+  CHECK(WaitUntil([&] { return ok.load() > ok_at_ready + 20; }, seconds(10)));
+  stop = true;
+  load.join();
+  CHECK(refused.load() == 0);
+  CHECK(other.load() == 0);
+  CHECK(ok.load() > 0);
+  CHECK(WorkerRss(client) < 200ull * 1024 * 1024 * 70 / 100);  // a fresh worker
+}
+
+}  // namespace
+}  // namespace dynoguard::testing

@@ -1,0 +1,90 @@
+// HttpServer: the worker's HTTP listener on cpp-httplib. It owns the server
+// settings (a 4-thread pool, timeouts, keep-alive, body limit), turns every
+// error httplib produces on its own (404, 413, a malformed request) into the
+// JSON error shape of SPEC §5, never lets a handler's exception escape, and
+// logs and counts one line per request. Routes are installed separately
+// (InstallRoutes in worker/http_api.h).
+#ifndef DYNOGUARD_WORKER_HTTP_SERVER_H_
+#define DYNOGUARD_WORKER_HTTP_SERVER_H_
+
+#include <httplib.h>
+
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "common/config.h"
+#include "common/log.h"
+#include "common/status.h"
+#include "worker/metrics.h"
+
+namespace dynoguard::worker {
+
+// Lifecycle: construct, install routes on server(), then Adopt() or Bind()
+// once, then Serve() on a thread of its own; Stop() from any thread ends it.
+// Stop() is thread-safe; the other methods are not (call them from the thread
+// that owns the object). `config`, `log` and `metrics` must outlive the server.
+class HttpServer {
+ public:
+  // Threads in the request pool: requests are short (the queue commit is the
+  // slowest step) and a small machine gains nothing from more.
+  static constexpr int kThreads = 4;
+
+  HttpServer(const common::Config& config, const common::Logger& log,
+             Metrics& metrics);
+  // Stops and closes the socket. REQUIRES: Serve() has returned (or was never
+  // called).
+  ~HttpServer();
+
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  // Serves on `fd`, an already listening TCP socket (fd 3 from the supervisor
+  // or systemd socket activation). The server takes ownership of this
+  // descriptor; Stop() never shuts the socket down (the supervisor shares it,
+  // and connections must keep waiting in its backlog during a restart), it
+  // only stops accepting and closes our descriptor. Errors: InvalidArgument
+  // when `fd` is not a listening socket; Internal when already bound.
+  common::Status Adopt(int fd);
+
+  // Binds and listens on `host`:`port`; port 0 picks a free port (see port()).
+  // Errors: IOError naming the address; Internal when already bound.
+  common::Status Bind(const std::string& host, int port);
+
+  // The local port of the bound or adopted socket, 0 before.
+  int port() const { return port_; }
+
+  // Accepts and serves connections until Stop(); blocks. Returns at once when
+  // Stop() came first. In-flight requests finish before it returns (the
+  // thread pool is joined). An accept failure ends it early, logged as
+  // "http accept failed".
+  void Serve();
+
+  // Stops accepting; Serve() returns once in-flight requests are done.
+  // Idempotent; thread-safe; may come before Serve().
+  void Stop();
+
+  // For installing routes. REQUIRES: before Serve().
+  httplib::Server& server();
+
+ private:
+  class Server;
+
+  void Configure();
+
+  const common::Config& config_;
+  const common::Logger& log_;
+  Metrics& metrics_;
+  std::unique_ptr<Server> server_;
+  int port_ = 0;
+  bool adopted_ = false;
+
+  std::mutex mu_;
+  bool serving_ = false;         // guarded by mu_
+  bool stop_requested_ = false;  // guarded by mu_
+  int parked_fd_ = -1;  // guarded by mu_; closed once Serve() has returned
+};
+
+}  // namespace dynoguard::worker
+
+#endif  // DYNOGUARD_WORKER_HTTP_SERVER_H_
