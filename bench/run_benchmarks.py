@@ -9,9 +9,14 @@ on the sandbox transport, on 127.0.0.1 only. Everything is bounded in count and 
 Figures: supervisor RSS while guarding and its CPU time over --cpu-seconds at the default poll;
 SIGKILL of the worker → the new worker's READY=1 (median of --kills); worker idle RSS, RSS after
 10,000 /health requests; wrk -t2 -c16 -d10s on /health; POST /api/messages latency (p50/p99)
-including the durable write.
+including the durable write; how far a worker leaking 50 MB/s gets past a 150 MB budget; requests
+failed by graceful restarts under wrk load, and how long a worker takes to stop on SIGTERM.
+
+Side by side in the same run: a bare cpp-httplib server (bench/bare_httplib.cc, built here with
+g++ against the same Debian library) for the HTTP and memory floor.
 """
 import argparse
+import threading
 import http.client
 import json
 import os
@@ -147,6 +152,124 @@ def wrk(port):
     return rps, latency
 
 
+def pkg_config(*args):
+    return subprocess.check_output(["pkg-config", *args, "cpp-httplib"], text=True).split()
+
+
+class BareHttplib:
+    """bench/bare_httplib.cc, compiled into a temporary directory and started on a free port."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="dg-bare-")
+        source = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bare_httplib.cc")
+        binary = os.path.join(self.dir, "bare_httplib")
+        subprocess.check_call(["g++", "-std=c++20", "-O2", *pkg_config("--cflags"), source, "-o",
+                               binary, *pkg_config("--libs")])
+        self.port = free_port()
+        self.proc = subprocess.Popen([binary, str(self.port)])
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                    return
+            except OSError:
+                time.sleep(0.01)
+        raise RuntimeError("bare_httplib did not start")
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(10)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def tree_rss_kb(pid):
+    """VmRSS of `pid` and its children (the worker's tree), 0 once it is gone."""
+    total = 0
+    try:
+        total = rss_kb(pid)
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            for child in f.read().split():
+                total += tree_rss_kb(int(child))
+    except (FileNotFoundError, ProcessLookupError):
+        pass
+    return total
+
+
+def leak_reaction(build, limit_mb, rate_mb_s, poll_ms=None):
+    """A worker leaking `rate_mb_s` (pinned ballast, which no cleanup frees) under a `limit_mb`
+    budget: the highest tree RSS seen (sampled every 5 ms) before the supervisor replaced it."""
+    env = {"MEMORY_LIMIT_MB": str(limit_mb), "DEBUG_ENDPOINTS": "true"}
+    if poll_ms:
+        env["MEMORY_POLL_MS"] = str(poll_ms)
+    g = Guarded(build, env)
+    try:
+        worker = g.status()["worker"]["pid"]
+        start = len(g.log_text())
+        step_mb, period = 5, 5 / rate_mb_s
+        done = threading.Event()
+
+        def leak():
+            conn = http.client.HTTPConnection("127.0.0.1", g.port, timeout=5)
+            while not done.is_set():
+                t0 = time.time()
+                try:
+                    conn.request("POST", f"/debug/ballast?mb={step_mb}&pinned=1")
+                    conn.getresponse().read()
+                except (OSError, http.client.HTTPException):
+                    return  # the worker is stopping
+                time.sleep(max(0.0, period - (time.time() - t0)))
+
+        leaker = threading.Thread(target=leak)
+        leaker.start()
+        peak_kb, deadline = 0, time.time() + 60
+        while time.time() < deadline and not re.search(r"restart reason=memory",
+                                                       g.log_text()[start:]):
+            peak_kb = max(peak_kb, tree_rss_kb(worker))
+            time.sleep(0.005)
+        # The old worker may still grow while it stops: keep sampling until it is gone.
+        while os.path.exists(f"/proc/{worker}") and time.time() < deadline:
+            peak_kb = max(peak_kb, tree_rss_kb(worker))
+            time.sleep(0.005)
+        done.set()
+        leaker.join()
+        line = re.search(r"restart reason=memory[^\n]*", g.log_text()[start:])
+        return peak_kb / 1024, line.group(0) if line else "no restart"
+    finally:
+        g.stop()
+
+
+def restarts_under_load(g, restarts, seconds):
+    """wrk on /health while `restarts` graceful restarts happen; wrk's error counts."""
+    if shutil.which("wrk") is None:
+        return None
+    wrk_proc = subprocess.Popen(["wrk", "-t2", "-c16", f"-d{seconds}s",
+                                 f"http://127.0.0.1:{g.port}/health"],
+                                stdout=subprocess.PIPE, text=True)
+    start = len(g.log_text())
+    for i in range(restarts):
+        time.sleep(seconds / (restarts + 1))
+        subprocess.check_call([os.path.join(g.build, "supervisor"), "restart"], env=g.env,
+                              stdout=subprocess.DEVNULL)
+    out, _ = wrk_proc.communicate()
+    total = int(re.search(r"(\d+) requests in", out).group(1))
+    errors = 0
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    if m:
+        errors += sum(int(x) for x in m.groups())
+    m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if m:
+        errors += int(m.group(1))
+    # SIGTERM → exit of each old worker, from the supervisor's log.
+    stops = []
+    log = g.log_text()[start:]
+    for stop in re.finditer(r"(\S+) info supervisor: stop pid=(\d+) signal=SIGTERM", log):
+        exit_line = re.search(r"(\S+) info supervisor: exit pid=" + stop.group(2) + " ",
+                              log[stop.end():])
+        if exit_line:
+            stops.append((log_time(exit_line.group(0)) - log_time(stop.group(0))) * 1000)
+    return total, errors, stops
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--build", default="build")
@@ -177,8 +300,37 @@ def main():
         posts = post_latency(g.port, 1000)
         rows.append(("POST /api/messages (durable), 1,000 sequential",
                      f"p50 {percentile(posts, 50):.2f} ms, p99 {percentile(posts, 99):.2f} ms"))
+        loaded = restarts_under_load(g, 3, 12)
+        if loaded:
+            total, errors, stops = loaded
+            rows.append(("3 graceful restarts (`supervisor restart`) under wrk -t2 -c16 on /health",
+                         f"{errors} failed of {total:,} requests"))
+            if stops:
+                rows.append(("SIGTERM → worker exit during those restarts",
+                             f"median {statistics.median(stops):.0f} ms (n={len(stops)})"))
     finally:
         g.stop()
+
+    bare = BareHttplib()
+    try:
+        time.sleep(0.5)
+        rows.append(("bare cpp-httplib server (same library, same run): idle RSS",
+                     f"{rss_kb(bare.proc.pid) / 1024:.1f} MB"))
+        health_loop(bare.port, 10000)
+        rows.append(("bare cpp-httplib server: RSS after 10,000 /health",
+                     f"{rss_kb(bare.proc.pid) / 1024:.1f} MB"))
+        result = wrk(bare.port)
+        if result:
+            rows.append(("bare cpp-httplib server: /health, wrk -t2 -c16 -d10s",
+                         f"{result[0]:,.0f} requests/s (mean latency {result[1]})"))
+    finally:
+        bare.stop()
+
+    for poll in (None, 100):
+        peak, line = leak_reaction(args.build, 150, 50, poll)
+        label = "default poll 1000 ms" if poll is None else f"MEMORY_POLL_MS={poll}"
+        rows.append((f"worker leaking 50 MB/s, 150 MB budget ({label}): highest RSS before the restart",
+                     f"{peak:.0f} MB (`{line}`)"))
 
     for label, env in (("default backoff (RESTART_BACKOFF_MIN_MS=100)", {}),
                        ("RESTART_BACKOFF_MIN_MS=10", {"RESTART_BACKOFF_MIN_MS": "10"})):

@@ -228,7 +228,15 @@ TEST_CASE(
   int port = FreePort();
   Process supervisor = StartSupervised(dir, GuardEnv(dir, port));
   httplib::Client client("127.0.0.1", port);
+  // A standard cleanup first: the supervisor samples every 100 ms, so it may
+  // see the ballast on its way through 70-85% and send a standard cleanup,
+  // which would free half of it before the emergency level is reached. With
+  // the standard level in its 30 s cooldown, only the emergency one can come.
   size_t offset = supervisor.LogSize();
+  BallastTo(client, 77, 200);
+  REQUIRE(supervisor.WaitForLog("worker: cleanup level=standard freed=",
+                                seconds(10), offset));
+  offset = supervisor.LogSize();
   BallastTo(client, 90, 200);
   CHECK(supervisor.WaitForLog("supervisor: cleanup level=emergency",
                               seconds(10), offset));
