@@ -9,13 +9,17 @@ std::string MaskPhone(std::string_view phone) {
   return "…" + std::string(phone.substr(phone.size() - 4));
 }
 
-// Per-id cost in the index: the string twice (set node + deque), hash node overhead.
-uint64_t EntryBytes(const std::string& id) { return 2 * (sizeof(std::string) + id.capacity()) + 32; }
+// Per-id cost in the index: the string twice (set node + deque), hash node
+// overhead.
+uint64_t EntryBytes(const std::string& id) {
+  return 2 * (sizeof(std::string) + id.capacity()) + 32;
+}
 
 }  // namespace
 
-EventRouter::EventRouter(const common::Logger& log, MessageQueue& queue, HistoryCache& history,
-                         std::function<int64_t()> now_ms, size_t max_seen_ids)
+EventRouter::EventRouter(const common::Logger& log, MessageQueue& queue,
+                         HistoryCache& history, std::function<int64_t()> now_ms,
+                         size_t max_seen_ids)
     : log_(log),
       queue_(queue),
       history_(history),
@@ -41,20 +45,23 @@ void EventRouter::OnInbound(const InboundMessage& message) {
   }
   inbound_total_.fetch_add(1);
   history_.Add(message);
-  log_.Info("inbound", {{"id", message.id}, {"from", MaskPhone(message.from)},
+  log_.Info("inbound", {{"id", message.id},
+                        {"from", MaskPhone(message.from)},
                         {"chars", message.text.size()}});
 }
 
 void EventRouter::OnStatus(const StatusUpdate& update) {
-  auto status = queue_.ApplyProviderStatus(update.provider_id, update.status, update.error,
-                                           now_ms_());
+  auto status = queue_.ApplyProviderStatus(update.provider_id, update.status,
+                                           update.error, now_ms_());
   if (!status.ok()) {
-    // Statuses for messages sent before this queue existed (or by another app) are normal.
+    // Statuses for messages sent before this queue existed (or by another app)
+    // are normal.
     log_.Debug("status-ignored", {{"provider_id", update.provider_id},
                                   {"error", status.message()}});
     return;
   }
-  log_.Debug("status", {{"provider_id", update.provider_id}, {"status", ToString(update.status)}});
+  log_.Debug("status", {{"provider_id", update.provider_id},
+                        {"status", ToString(update.status)}});
 }
 
 uint64_t EventRouter::bytes() const {
@@ -67,7 +74,8 @@ uint64_t EventRouter::bytes() const {
 uint64_t EventRouter::Trim(CleanupLevel level) {
   std::lock_guard lock(mu_);
   uint64_t freed = 0;
-  size_t drop = level == CleanupLevel::kEmergency ? seen_order_.size() : seen_order_.size() / 2;
+  size_t drop = level == CleanupLevel::kEmergency ? seen_order_.size()
+                                                  : seen_order_.size() / 2;
   for (size_t i = 0; i < drop; ++i) {
     freed += EntryBytes(seen_order_.front());
     seen_.erase(seen_order_.front());

@@ -28,6 +28,7 @@ using Handler = std::function<void(const Request&, Response&)>;
 
 constexpr int kDeadLettersShown = 20;
 constexpr uint64_t kMaxBallastStepMb = 4096;
+constexpr uint64_t kMaxStallMs = 600000;
 
 // A RapidJSON writer over a string buffer, with string_view helpers.
 class Json {
@@ -160,6 +161,7 @@ class Api : public std::enable_shared_from_this<Api> {
   void SandboxOutbox(const Request& req, Response& res);
   void SandboxFail(const Request& req, Response& res);
   void BallastRoute(const Request& req, Response& res);
+  void StallRoute(const Request& req, Response& res);
 
   // False (answered 404 or 415) unless the sandbox is on and the body may
   // be JSON.
@@ -175,11 +177,11 @@ Handler Api::Wrap(bool auth, void (Api::*fn)(const Request&, Response&)) {
       if (auth && !self->Authorize(req, res)) return;
       ((*self).*fn)(req, res);
     } catch (const std::exception& e) {
-      self->d_.log->Error("http handler failed",
+      self->d_.log->Error("http-handler-failed",
                           {{"path", req.path}, {"error", e.what()}});
       SendError(res, 500, api_error::kInternal, "internal error");
     } catch (...) {
-      self->d_.log->Error("http handler failed", {{"path", req.path}});
+      self->d_.log->Error("http-handler-failed", {{"path", req.path}});
       SendError(res, 500, api_error::kInternal, "internal error");
     }
   };
@@ -321,14 +323,14 @@ void Api::PostMessage(const Request& req, Response& res) {
   common::Result<MessageQueue::EnqueueResult> queued =
       d_.queue->Enqueue(message, d_.now_ms());
   if (!queued.ok()) {
-    d_.log->Error("enqueue failed", {{"error", queued.status().ToString()}});
+    d_.log->Error("enqueue-failed", {{"error", queued.status().ToString()}});
     SendError(res, 503, api_error::kUnavailable,
               "the message queue is unavailable; try again");
     return;
   }
   Json j;
   if (queued->created) {
-    d_.log->Info("message queued", {{"id", queued->id}});
+    d_.log->Info("queued", {{"id", queued->id}});
     j.Begin().Key("id").String(queued->id).Key("status").String("queued").End();
     SendJson(res, 202, j);
     if (d_.wake_dispatcher) d_.wake_dispatcher();
@@ -349,7 +351,7 @@ void Api::GetMessage(const Request& req, Response& res) {
   std::string id = req.matches.size() > 1 ? req.matches[1].str() : "";
   common::Result<std::optional<OutboundMessage>> found = d_.queue->Get(id);
   if (!found.ok()) {
-    d_.log->Error("queue read failed", {{"error", found.status().ToString()}});
+    d_.log->Error("queue-read-failed", {{"error", found.status().ToString()}});
     SendError(res, 503, api_error::kUnavailable,
               "the message queue is unavailable; try again");
     return;
@@ -467,7 +469,7 @@ void Api::SandboxFail(const Request& req, Response& res) {
   }
   FailRequest& fail = std::get<FailRequest>(parsed);
   d_.sandbox->FailNext(fail.count, fail.code, fail.message);
-  d_.log->Info("sandbox fail next",
+  d_.log->Info("sandbox-fail-next",
                {{"count", fail.count}, {"code", fail.code}});
   Json j;
   j.Begin().Key("count").Int(fail.count).Key("code").Int(fail.code).End();
@@ -480,7 +482,7 @@ void Api::BallastRoute(const Request& req, Response& res) {
   if (req.method == "DELETE" ||
       (req.has_param("release") && req.get_param_value("release") != "0")) {
     uint64_t released = ballast.Release();
-    d_.log->Info("ballast released", {{"mb", released}});
+    d_.log->Info("ballast-released", {{"mb", released}});
     j.Begin().Key("ballastMb").Uint(ballast.megabytes());
     j.Key("releasedMb").Uint(released).End();
     SendJson(res, 200, j);
@@ -497,7 +499,7 @@ void Api::BallastRoute(const Request& req, Response& res) {
     const bool pinned =
         req.has_param("pinned") && req.get_param_value("pinned") != "0";
     uint64_t total = ballast.Grow(*mb, pinned);
-    d_.log->Info("ballast grown",
+    d_.log->Info("ballast-grown",
                  {{"mb", *mb}, {"pinned", pinned}, {"total_mb", total}});
     j.Begin().Key("ballastMb").Uint(total).End();
     SendJson(res, 200, j);
@@ -510,6 +512,20 @@ void Api::BallastRoute(const Request& req, Response& res) {
   }
   j.Begin().Key("ballastMb").Uint(ballast.megabytes()).End();
   SendJson(res, 200, j);
+}
+
+void Api::StallRoute(const Request& req, Response& res) {
+  std::optional<uint64_t> ms =
+      ParseUint(req.get_param_value("ms"), 1, kMaxStallMs);
+  if (!ms) {
+    SendError(res, 400, api_error::kInvalidField,
+              "ms must be an integer from 1 to 600000", "ms");
+    return;
+  }
+  d_.stall_loop(std::chrono::milliseconds(*ms));
+  Json j;
+  j.Begin().Key("stallMs").Uint(*ms).End();
+  SendJson(res, 202, j);
 }
 
 // Answers 405 with the methods `pattern` does allow.
@@ -554,6 +570,9 @@ void Api::Install(httplib::Server& server) {
   if (d_.ballast != nullptr) {
     Route(server, "/debug/ballast", kGet | kPost | kDelete,
           Wrap(true, &Api::BallastRoute));
+  }
+  if (d_.stall_loop) {
+    Route(server, "/debug/stall", kPost, Wrap(true, &Api::StallRoute));
   }
 }
 

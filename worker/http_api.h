@@ -27,6 +27,9 @@
 //        ?mb=N grows the ballast by N MiB (1–4096; &pinned=1: a leak no
 //        cleanup frees, only a release or a restart), DELETE or ?release=1
 //        releases it, no parameter reports it; answers {"ballastMb"}.
+//   POST /debug/stall?ms=N         auth; DEBUG_ENDPOINTS only: the event loop
+//        (sends, timers, WATCHDOG=1) blocks for N ms (1–600000) while HTTP
+//        keeps answering, as in a hung worker; 202 {"stallMs":N}.
 // Another method on a known path answers 405 method_not_allowed with Allow.
 #ifndef DYNOGUARD_WORKER_HTTP_API_H_
 #define DYNOGUARD_WORKER_HTTP_API_H_
@@ -63,6 +66,9 @@ struct ApiDeps {
   Ballast* ballast = nullptr;     // null unless DEBUG_ENDPOINTS
   // Called after a message was queued, so the dispatcher looks at once.
   std::function<void()> wake_dispatcher;
+  // Blocks the worker's event loop for the given time (DEBUG_ENDPOINTS only,
+  // else empty): /debug/stall, a hung worker for watchdog tests.
+  std::function<void(std::chrono::milliseconds)> stall_loop;
   std::function<SessionStatus()> session_status;        // required
   std::function<DispatcherStatus()> dispatcher_status;  // may be empty
   std::function<int64_t()> now_ms;  // required: ms since the epoch

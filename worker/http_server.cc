@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -88,11 +89,18 @@ void HttpServer::Configure() {
   s.set_keep_alive_max_count(100);
   s.set_keep_alive_timeout(5);
   s.set_payload_max_length(static_cast<size_t>(config_.max_body_bytes));
+  // The accept loop polls with a timeout before each accept(), so it notices
+  // Drain() and Stop() without a shutdown() of the listening socket (an
+  // adopted one is shared with the supervisor, whose backlog must survive).
+  s.set_idle_interval(kAcceptPollInterval);
 
-  s.set_pre_routing_handler([](const httplib::Request&, httplib::Response&) {
-    request_started = std::chrono::steady_clock::now();
-    return httplib::Server::HandlerResponse::Unhandled;
-  });
+  const std::atomic<bool>* draining = &draining_;
+  s.set_pre_routing_handler(
+      [draining](const httplib::Request&, httplib::Response& res) {
+        request_started = std::chrono::steady_clock::now();
+        if (draining->load()) res.set_header("Connection", "close");
+        return httplib::Server::HandlerResponse::Unhandled;
+      });
 
   // httplib calls this for every status >= 400. Handlers that answered with
   // a JSON error are left alone; bare statuses from httplib itself (no route,
@@ -137,7 +145,7 @@ void HttpServer::Configure() {
       what = e.what();
     } catch (...) {
     }
-    log->Error("http handler failed", {{"method", LoggableMethod(req.method)},
+    log->Error("http-handler-failed", {{"method", LoggableMethod(req.method)},
                                        {"path", LoggablePath(req.path)},
                                        {"error", what}});
     SendError(res, 500, api_error::kInternal, "internal error");
@@ -176,6 +184,11 @@ common::Status HttpServer::Adopt(int fd) {
     return common::Status::InvalidArgument("listen fd " + std::to_string(fd) +
                                            " is not a listening socket");
   }
+  // httplib turns TCP_NODELAY on when it creates the listening socket itself;
+  // accepted sockets inherit it from the listening one, so an adopted socket
+  // needs it too (without it, Nagle + delayed ACK add ~40 ms per response).
+  const int one = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   // Children of the worker must not inherit the listening socket.
   int flags = ::fcntl(fd, F_GETFD);
   if (flags >= 0) ::fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
@@ -189,11 +202,7 @@ common::Status HttpServer::Adopt(int fd) {
       port_ = ntohs(reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port);
     }
   }
-  // The accept loop must notice Stop() without a shutdown() of the shared
-  // socket: poll with a timeout before each accept.
-  server_->set_idle_interval(kAcceptPollInterval);
   server_->SetSocket(fd);
-  adopted_ = true;
   return common::Status::Ok();
 }
 
@@ -230,7 +239,7 @@ void HttpServer::Serve() {
   if (!ok && !stop_requested_) {
     // httplib closed the socket itself after the failed accept; forget it.
     server_->TakeSocket();
-    log_.Error("http accept failed", {{"error", std::strerror(accept_errno)}});
+    log_.Error("http-accept-failed", {{"error", std::strerror(accept_errno)}});
   }
   if (parked_fd_ >= 0) {
     ::close(parked_fd_);
@@ -238,15 +247,72 @@ void HttpServer::Serve() {
   }
 }
 
+namespace {
+
+// A blocking TCP socket listening on 127.0.0.1 on a port of the kernel's
+// choice, close-on-exec. Returns the descriptor and port, or -1.
+std::pair<int, int> ListenOnLoopbackPort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return {-1, 0};
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::listen(fd, 1) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    ::close(fd);
+    return {-1, 0};
+  }
+  return {fd, ntohs(addr.sin_port)};
+}
+
+// Connects to 127.0.0.1:`port` and closes at once (never blocks).
+void PokeLoopbackPort(int port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  (void)::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  ::close(fd);
+}
+
+}  // namespace
+
+void HttpServer::Drain() {
+  draining_.store(true);
+  std::lock_guard<std::mutex> lock(mu_);
+  int fd = server_->socket();
+  if (fd == INVALID_SOCKET || placeholder_port_ != 0) return;
+  // httplib's keep-alive loops serve a connection only while the server's
+  // socket is valid, so the number stays valid but now names a socket nobody
+  // connects to: accept() never returns a real client again, while accepted
+  // connections are served to the end. (An accept loop already in poll() on
+  // the real socket may see a client arrive; its accept() then waits on the
+  // placeholder, and the client stays in the real backlog.)
+  auto [placeholder, port] = ListenOnLoopbackPort();
+  if (placeholder < 0) return;  // Stop() still ends everything, only sooner
+  if (::dup3(placeholder, fd, O_CLOEXEC) < 0) {
+    ::close(placeholder);
+    return;
+  }
+  ::close(placeholder);
+  placeholder_port_ = port;
+}
+
 void HttpServer::Stop() {
   std::lock_guard<std::mutex> lock(mu_);
   stop_requested_ = true;
   int fd = server_->TakeSocket();
   if (fd == INVALID_SOCKET) return;
-  // Our own socket: shutdown() wakes the blocking accept() at once. An
-  // adopted socket is shared with the supervisor, whose backlog must survive;
-  // the accept loop polls and sees the socket gone within 200 ms.
-  if (!adopted_) ::shutdown(fd, SHUT_RDWR);
+  if (placeholder_port_ != 0) {
+    // Wake an accept() that may be waiting on the placeholder; the accept
+    // loop then sees the socket gone. (The connection is closed unserved.)
+    PokeLoopbackPort(placeholder_port_);
+  }
+  // The accept loop polls and sees the socket gone within 200 ms.
   if (serving_) {
     parked_fd_ = fd;  // the accept loop may still be in poll()/accept() on it
   } else {

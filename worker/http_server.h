@@ -9,6 +9,7 @@
 
 #include <httplib.h>
 
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -57,8 +58,17 @@ class HttpServer {
   // Accepts and serves connections until Stop(); blocks. Returns at once when
   // Stop() came first. In-flight requests finish before it returns (the
   // thread pool is joined). An accept failure ends it early, logged as
-  // "http accept failed".
+  // "http-accept-failed".
   void Serve();
+
+  // The first step of a graceful stop. Accepting stops (connections wait in
+  // the listening socket's backlog for the next worker), connections already
+  // accepted keep being served, and every response from now on carries
+  // `Connection: close`: busy keep-alive clients finish their request and
+  // reconnect instead of sending the next one into a connection that Stop()
+  // closes. Call Stop() a little later (the worker waits 200 ms).
+  // Idempotent; thread-safe.
+  void Drain();
 
   // Stops accepting; Serve() returns once in-flight requests are done.
   // Idempotent; thread-safe; may come before Serve().
@@ -77,12 +87,16 @@ class HttpServer {
   Metrics& metrics_;
   std::unique_ptr<Server> server_;
   int port_ = 0;
-  bool adopted_ = false;
 
+  std::atomic<bool> draining_{false};
   std::mutex mu_;
   bool serving_ = false;         // guarded by mu_
   bool stop_requested_ = false;  // guarded by mu_
   int parked_fd_ = -1;  // guarded by mu_; closed once Serve() has returned
+  // Guarded by mu_. While draining, the accept loop's descriptor number is a
+  // placeholder listening socket on 127.0.0.1 that nobody connects to;
+  // Stop() connects once to wake an accept() blocked on it.
+  int placeholder_port_ = 0;
 };
 
 }  // namespace dynoguard::worker

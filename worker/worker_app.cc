@@ -3,7 +3,9 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
+#include <thread>
 
 #include "common/listen_fds.h"
 #include "common/memory_probe.h"
@@ -30,6 +32,10 @@ constexpr uint64_t kTrimPeriodMs = 30000;   // SPEC §6: trim every 30 s
 constexpr uint64_t kSweepPeriodMs = 60000;  // SPEC §6: temp files every 60 s
 constexpr auto kStaleTempAge = std::chrono::minutes(10);
 constexpr uint64_t kStatusPeriodMs = 10000;
+// How long a stopping worker still answers (with `Connection: close`) before
+// it stops accepting: enough for busy keep-alive clients to finish their
+// request and reconnect, short next to any platform's stop timeout.
+constexpr uint64_t kHttpDrainMs = 200;
 constexpr uint64_t kTransportPollMs = 100;
 constexpr uint64_t kPrunePeriodMs = 3600 * 1000;
 constexpr int64_t kFinishedRetentionMs =
@@ -170,6 +176,12 @@ Status WorkerApp::Start() {
   deps.events = router_.get();
   deps.ballast = ballast_.get();
   deps.wake_dispatcher = [this] { dispatcher_->Wake(); };
+  if (config_.debug_endpoints) {
+    deps.stall_loop = [this](std::chrono::milliseconds ms) {
+      stall_ms_.store(ms.count());
+      uv_async_send(&stall_async_);
+    };
+  }
   deps.session_status = [this] {
     SessionStatus s;
     s.transport = std::string(transport_->name());
@@ -293,6 +305,16 @@ void WorkerApp::StartLoopHandles() {
   if (watchdog_ms > 0) (void)notify_.Send("WATCHDOG=1");
   uv_timer_init(&loop_, &stop_deadline_timer_);
   stop_deadline_timer_.data = this;
+  uv_timer_init(&loop_, &http_drain_timer_);
+  http_drain_timer_.data = this;
+  uv_async_init(&loop_, &stall_async_, [](uv_async_t* a) {
+    auto* self = Self(a->data);
+    const int64_t ms = self->stall_ms_.exchange(0);
+    if (ms <= 0) return;
+    self->log_.Warn("stall", {{"ms", ms}});
+    std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+  });
+  stall_async_.data = this;
 }
 
 void WorkerApp::OnSignal(int signum) {
@@ -370,17 +392,33 @@ void WorkerApp::BeginShutdown(std::string_view why) {
         self->FinishShutdown();
       },
       static_cast<uint64_t>(std::max<int64_t>(500, deadline.count())), 0);
-  // Stop accepting first; requests in flight finish (the pool is joined) on
-  // another thread so the loop keeps running the send in flight meanwhile.
-  http_->Stop();
-  dispatcher_->BeginDrain([this] { FinishShutdown(); });
+  // HTTP: for a short window every response says `Connection: close`, so
+  // busy keep-alive clients reconnect into the supervisor's backlog instead
+  // of losing their next request to a closing connection; then accepting
+  // stops and the requests in flight finish (the pool is joined on the HTTP
+  // thread). Meanwhile the loop runs the send in flight to its end.
+  http_->Drain();
+  uv_timer_start(
+      &http_drain_timer_,
+      [](uv_timer_t* t) {
+        auto* self = Self(t->data);
+        self->http_->Stop();
+        self->http_stopped_ = true;
+        if (self->sends_drained_) self->FinishShutdown();
+      },
+      kHttpDrainMs, 0);
+  dispatcher_->BeginDrain([this] {
+    sends_drained_ = true;
+    if (http_stopped_) FinishShutdown();
+  });
 }
 
 void WorkerApp::FinishShutdown() {
-  static_assert(true);
   if (uv_is_closing(reinterpret_cast<uv_handle_t*>(&stop_deadline_timer_)))
     return;
   uv_timer_stop(&stop_deadline_timer_);
+  uv_timer_stop(&http_drain_timer_);
+  http_->Stop();  // idempotent; the deadline may come before the drain ends
   if (http_thread_.joinable()) http_thread_.join();
   for (auto& [name, step] : shutdown_steps_) {
     if (Status status = step(); !status.ok()) {

@@ -8,6 +8,7 @@
 
 #include <uv.h>
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -93,8 +94,14 @@ class WorkerApp {
   uv_signal_t sigusr1_{}, sigusr2_{}, sigterm_{}, sigint_{};
   uv_timer_t memory_timer_{}, trim_timer_{}, sweep_timer_{}, watchdog_timer_{},
       status_timer_{}, transport_timer_{}, prune_timer_{},
-      stop_deadline_timer_{};
+      stop_deadline_timer_{}, http_drain_timer_{};
+  // DEBUG_ENDPOINTS: /debug/stall asks the loop to block this long (ms), as
+  // a hung worker would; stall_async_ wakes the loop to do it.
+  uv_async_t stall_async_{};
+  std::atomic<int64_t> stall_ms_{0};
   bool stopping_ = false;
+  bool http_stopped_ = false;   // the drain window is over, Stop() called
+  bool sends_drained_ = false;  // the send in flight has finished
   int exit_code_ = 0;
 };
 

@@ -63,27 +63,6 @@ struct LoneWorker {
   Process process;
 };
 
-// A datagram socket bound to `path`, as a supervisor's NOTIFY_SOCKET.
-UniqueFd NotifySocket(const std::string& path) {
-  UniqueFd fd(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
-  REQUIRE(fd.valid());
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  REQUIRE(path.size() < sizeof(addr.sun_path));
-  path.copy(addr.sun_path, path.size());
-  REQUIRE(::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) ==
-          0);
-  timeval tv{5, 0};
-  ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  return fd;
-}
-
-std::string ReceiveDatagram(int fd) {
-  char buffer[256];
-  ssize_t n = ::recv(fd, buffer, sizeof(buffer), 0);
-  return n > 0 ? std::string(buffer, static_cast<size_t>(n)) : std::string();
-}
-
 TEST_CASE("test worker answers ping and pid on its own PORT", "[harness]") {
   LoneWorker worker;
   CHECK(worker.Ask("ping") == "pong");
@@ -176,20 +155,20 @@ TEST_CASE("test worker exits 3 on crash", "[harness]") {
 TEST_CASE("test worker sends READY=1 then WATCHDOG=1 until it hangs",
           "[harness]") {
   TempDir dir;
-  UniqueFd notify = NotifySocket(dir.File("notify.sock"));
+  UniqueFd notify = t::NotifySocket(dir.File("notify.sock"));
   LoneWorker worker(Env{{"NOTIFY_SOCKET", dir.File("notify.sock")},
                         {"WATCHDOG_USEC", "100000"}});
-  CHECK(ReceiveDatagram(notify.get()) == "READY=1");
-  CHECK(ReceiveDatagram(notify.get()) == "WATCHDOG=1");
-  CHECK(ReceiveDatagram(notify.get()) == "WATCHDOG=1");
+  CHECK(t::ReceiveDatagram(notify.get()) == "READY=1");
+  CHECK(t::ReceiveDatagram(notify.get()) == "WATCHDOG=1");
+  CHECK(t::ReceiveDatagram(notify.get()) == "WATCHDOG=1");
   REQUIRE(worker.Ask("hang") == "ok");
   // Drain what was sent before the hang, then expect silence.
   timeval short_wait{0, 300000};
   ::setsockopt(notify.get(), SOL_SOCKET, SO_RCVTIMEO, &short_wait,
                sizeof(short_wait));
-  while (!ReceiveDatagram(notify.get()).empty()) {
+  while (!t::ReceiveDatagram(notify.get()).empty()) {
   }
-  CHECK(ReceiveDatagram(notify.get()).empty());
+  CHECK(t::ReceiveDatagram(notify.get()).empty());
   CHECK(!t::LineRequest(worker.port, "ping", 300ms).ok());
 }
 

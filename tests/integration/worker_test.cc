@@ -8,6 +8,7 @@
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <thread>
+#include <vector>
 
 #include "tests/support/net.h"
 #include "tests/support/process.h"
@@ -17,6 +18,7 @@
 namespace dynoguard::testing {
 namespace {
 
+using common::UniqueFd;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
@@ -25,6 +27,15 @@ rapidjson::Document Json(const std::string& text) {
   doc.Parse(text.c_str());
   REQUIRE_FALSE(doc.HasParseError());
   return doc;
+}
+
+size_t CountLines(const std::string& text, const std::string& needle) {
+  size_t count = 0;
+  for (size_t at = text.find(needle); at != std::string::npos;
+       at = text.find(needle, at + 1)) {
+    ++count;
+  }
+  return count;
 }
 
 std::map<std::string, std::string> BaseEnv(const TempDir& dir, int port) {
@@ -234,8 +245,8 @@ TEST_CASE(
   // the standard level in its 30 s cooldown, only the emergency one can come.
   size_t offset = supervisor.LogSize();
   BallastTo(client, 77, 200);
-  REQUIRE(supervisor.WaitForLog("worker: cleanup level=standard freed=",
-                                seconds(10), offset));
+  REQUIRE(supervisor.WaitForLog(
+      "worker: cleanup level=standard freed=", seconds(10), offset));
   offset = supervisor.LogSize();
   BallastTo(client, 90, 200);
   CHECK(supervisor.WaitForLog("supervisor: cleanup level=emergency",
@@ -339,6 +350,116 @@ TEST_CASE(
   CHECK(other.load() == 0);
   CHECK(ok.load() > 0);
   CHECK(WorkerRss(client) < 200ull * 1024 * 1024 * 70 / 100);  // a fresh worker
+}
+
+TEST_CASE(
+    "worker+supervisor: graceful restarts under keep-alive load fail no "
+    "request",
+    "[worker][supervisor]") {
+  TempDir dir;
+  int port = FreePort();
+  Process supervisor = StartSupervised(dir, GuardEnv(dir, port));
+  std::atomic<bool> stop{false};
+  std::atomic<int> ok{0}, failed{0};
+  std::vector<std::thread> clients;
+  for (int i = 0; i < 4; ++i) {
+    clients.emplace_back([&] {
+      // One keep-alive connection per client, reused until the server says
+      // `Connection: close`.
+      httplib::Client c("127.0.0.1", port);
+      c.set_keep_alive(true);
+      c.set_connection_timeout(5);
+      c.set_read_timeout(10);
+      while (!stop) {
+        auto res = c.Get("/health");
+        if (res && res->status == 200) {
+          ++ok;
+        } else {
+          ++failed;
+        }
+      }
+    });
+  }
+  for (int restart = 0; restart < 2; ++restart) {
+    REQUIRE(WaitUntil([&] { return ok.load() > 200 * (restart + 1); },
+                      seconds(20)));
+    size_t offset = supervisor.LogSize();
+    auto done = Run(DYNOGUARD_SUPERVISOR_BIN, {"restart"},
+                    {{"DATA_DIR", dir.path()}}, dir.path(), seconds(20));
+    REQUIRE(done.ok());
+    CHECK(done->exit_code == 0);
+    CHECK(supervisor.WaitForLog("supervisor: ready pid=", seconds(20), offset));
+  }
+  int ok_after = ok.load();
+  CHECK(WaitUntil([&] { return ok.load() > ok_after + 200; }, seconds(20)));
+  stop = true;
+  for (auto& client : clients) client.join();
+  INFO("supervisor log:\n" << supervisor.LogText());
+  CHECK(failed.load() == 0);
+  CHECK(CountLines(supervisor.LogText(), "worker: stopped code=0") >= 2);
+}
+
+TEST_CASE(
+    "worker: speaks the notify protocol: READY, STATUS, WATCHDOG, STOPPING",
+    "[worker]") {
+  TempDir dir;
+  int port = FreePort();
+  UniqueFd notify = NotifySocket(dir.File("notify.sock"));
+  auto env = BaseEnv(dir, port);
+  env["NOTIFY_SOCKET"] = dir.File("notify.sock");
+  env["WATCHDOG_USEC"] = "400000";  // a ping every 200 ms
+  Process worker = StartWorker(dir, env);
+  std::vector<std::string> seen;
+  auto receive_until = [&](const std::string& wanted) {
+    for (int i = 0; i < 100; ++i) {
+      std::string datagram = ReceiveDatagram(notify.get());
+      if (datagram.empty()) return false;
+      seen.push_back(datagram);
+      if (datagram.find(wanted) != std::string::npos) return true;
+    }
+    return false;
+  };
+  CHECK(receive_until("READY=1"));
+  CHECK(receive_until("STATUS=rss "));
+  CHECK(receive_until("WATCHDOG=1"));
+  CHECK(receive_until("WATCHDOG=1"));
+  REQUIRE(worker.Signal(SIGTERM).ok());
+  CHECK(receive_until("STOPPING=1"));
+  CHECK(worker.WaitExit(seconds(20)) == 0);
+  std::string all;
+  for (const auto& d : seen) all += d + "\n";
+  INFO("datagrams:\n" << all);
+  CHECK(all.find("queue 0") != std::string::npos);  // STATUS= has the queue
+}
+
+TEST_CASE(
+    "worker+supervisor: a stalled event loop stops the watchdog pings and "
+    "the worker is replaced",
+    "[worker][supervisor]") {
+  TempDir dir;
+  int port = FreePort();
+  auto env = GuardEnv(dir, port);
+  env["WORKER_WATCHDOG_S"] = "1";
+  Process supervisor = StartSupervised(dir, env);
+  httplib::Client client("127.0.0.1", port);
+  size_t offset = supervisor.LogSize();
+  auto stalled = client.Post("/debug/stall?ms=8000", "", "text/plain");
+  REQUIRE(stalled);
+  CHECK(stalled->status == 202);
+  // HTTP threads still answer while the loop is stuck: only the watchdog
+  // can tell.
+  auto health = client.Get("/health");
+  REQUIRE(health);
+  CHECK(health->status == 200);
+  CHECK(supervisor.WaitForLog("supervisor: watchdog-timeout pid=", seconds(10),
+                              offset));
+  CHECK(supervisor.WaitForLog("supervisor: ready pid=", seconds(20), offset));
+  CHECK(WaitUntil(
+      [&] {
+        auto res = client.Get("/health");
+        return res && res->status == 200;
+      },
+      seconds(10)));
 }
 
 }  // namespace

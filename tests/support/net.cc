@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -141,6 +142,34 @@ common::Result<std::string> LineRequest(int port, std::string_view line,
                                          "': no answer in time");
     }
   }
+}
+
+common::UniqueFd NotifySocket(const std::string& path,
+                              std::chrono::milliseconds timeout) {
+  common::UniqueFd fd(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (!fd.valid() || path.size() >= sizeof(addr.sun_path)) {
+    std::fprintf(stderr, "NotifySocket: cannot use %s\n", path.c_str());
+    std::abort();
+  }
+  path.copy(addr.sun_path, path.size());
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    std::fprintf(stderr, "NotifySocket: bind %s: %s\n", path.c_str(),
+                 std::strerror(errno));
+    std::abort();
+  }
+  timeval tv{};
+  tv.tv_sec = static_cast<time_t>(timeout.count() / 1000);
+  tv.tv_usec = static_cast<suseconds_t>((timeout.count() % 1000) * 1000);
+  ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  return fd;
+}
+
+std::string ReceiveDatagram(int fd) {
+  char buffer[4096];
+  ssize_t n = ::recv(fd, buffer, sizeof(buffer), 0);
+  return n > 0 ? std::string(buffer, static_cast<size_t>(n)) : std::string();
 }
 
 }  // namespace dynoguard::testing

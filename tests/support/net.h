@@ -1,6 +1,6 @@
-// Small TCP client helpers for process tests, on plain sockets: find a free
-// port, check that a connect succeeds, send one line and read one line back
-// (the test worker's protocol).
+// Small socket helpers for process tests: find a free port, check that a
+// connect succeeds, send one line and read one line back (the test worker's
+// protocol), and receive sd_notify datagrams as a supervisor would.
 #ifndef DYNOGUARD_TESTS_SUPPORT_NET_H_
 #define DYNOGUARD_TESTS_SUPPORT_NET_H_
 
@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "common/status.h"
+#include "common/unique_fd.h"
 
 namespace dynoguard::testing {
 
@@ -28,6 +29,15 @@ bool Connect(int port, std::chrono::milliseconds timeout =
 // passes; IOError for other socket errors. Thread-safe.
 common::Result<std::string> LineRequest(int port, std::string_view line,
                                         std::chrono::milliseconds timeout);
+
+// A unix datagram socket bound to `path`, to be given to a process as its
+// NOTIFY_SOCKET; receives time out after `timeout`. Aborts on failure.
+common::UniqueFd NotifySocket(
+    const std::string& path,
+    std::chrono::milliseconds timeout = std::chrono::milliseconds(5000));
+
+// The next datagram on `fd`; empty when the receive timed out.
+std::string ReceiveDatagram(int fd);
 
 }  // namespace dynoguard::testing
 

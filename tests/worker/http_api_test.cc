@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <httplib.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <rapidjson/document.h>
 #include <sys/socket.h>
@@ -929,6 +930,12 @@ TEST_CASE("http server: serves an adopted listening socket and stops",
                       });
   REQUIRE(server.Adopt(fd).ok());
   REQUIRE(server.port() > 0);
+  // Accepted connections inherit TCP_NODELAY from the listening socket.
+  int nodelay = 0;
+  socklen_t nodelay_len = sizeof nodelay;
+  REQUIRE(::getsockopt(supervisor_fd, IPPROTO_TCP, TCP_NODELAY, &nodelay,
+                       &nodelay_len) == 0);
+  CHECK(nodelay == 1);
   std::thread serving([&] { server.Serve(); });
   httplib::Client client("127.0.0.1", server.port());
   auto res = client.Get("/health");
