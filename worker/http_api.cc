@@ -5,8 +5,11 @@
 
 #include <algorithm>
 #include <charconv>
+#include <chrono>
 #include <cstring>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -29,6 +32,8 @@ using Handler = std::function<void(const Request&, Response&)>;
 constexpr int kDeadLettersShown = 20;
 constexpr uint64_t kMaxBallastStepMb = 4096;
 constexpr uint64_t kMaxStallMs = 600000;
+// How old /health's memory and queue figures may be.
+constexpr auto kHealthSampleTtl = std::chrono::milliseconds(250);
 
 // A RapidJSON writer over a string buffer, with string_view helpers.
 class Json {
@@ -167,7 +172,17 @@ class Api : public std::enable_shared_from_this<Api> {
   // be JSON.
   bool SandboxReady(Response& res) const;
 
+  // The sampled part of /health (memory from /proc, malloc figures, the
+  // queue from SQLite): refreshed when older than kHealthSampleTtl, so a
+  // monitoring loop or a load balancer hammering /health costs a /proc walk
+  // and a query a few times a second, not per request. Fills `f`.
+  void SampleHealth(HealthFigures& f);
+
   const ApiDeps d_;
+  std::mutex health_mu_;
+  std::optional<std::chrono::steady_clock::time_point>
+      health_sampled_at_;        // guarded by health_mu_
+  HealthFigures health_sample_;  // guarded by health_mu_
 };
 
 Handler Api::Wrap(bool auth, void (Api::*fn)(const Request&, Response&)) {
@@ -206,38 +221,49 @@ bool Api::Authorize(const Request& req, Response& res) const {
   return false;
 }
 
+void Api::SampleHealth(HealthFigures& f) {
+  std::lock_guard<std::mutex> lock(health_mu_);
+  const auto now = std::chrono::steady_clock::now();
+  if (!health_sampled_at_ || now - *health_sampled_at_ >= kHealthSampleTtl) {
+    HealthFigures& s = health_sample_;
+    s.rss = d_.memory->ReadRss();
+    if (s.rss == 0) s.rss = d_.memory->last_rss();
+    common::MallocStats malloc_stats = common::ReadMallocStats();
+    s.heap_total = malloc_stats.heap_total;
+    s.heap_used = malloc_stats.heap_used;
+    s.external = malloc_stats.mmapped;
+    s.array_buffers = d_.memory->CacheBytes();
+    common::Result<common::MemInfo> meminfo =
+        common::ReadMeminfo(common::ProcFs());
+    if (meminfo.ok()) {
+      s.system_total = meminfo->total_bytes;
+      s.system_free = meminfo->available_bytes != 0 ? meminfo->available_bytes
+                                                    : meminfo->free_bytes;
+    }
+    common::Result<QueueStats> stats = d_.queue->Stats();
+    s.database_connected = stats.ok();
+    if (stats.ok()) {
+      s.queue_depth = stats->depth;
+      s.queue_in_flight = stats->in_flight;
+      s.dead_letters = stats->dead_letters;
+    }
+    health_sampled_at_ = now;
+  }
+  f = health_sample_;
+}
+
 void Api::Health(const Request&, Response& res) {
   HealthFigures f;
+  SampleHealth(f);
   f.now_ms = d_.now_ms();
   f.uptime_s = std::chrono::duration<double>(std::chrono::system_clock::now() -
                                              d_.started)
                    .count();
-  f.rss = d_.memory->ReadRss();
-  if (f.rss == 0) f.rss = d_.memory->last_rss();
-  common::MallocStats malloc_stats = common::ReadMallocStats();
-  f.heap_total = malloc_stats.heap_total;
-  f.heap_used = malloc_stats.heap_used;
-  f.external = malloc_stats.mmapped;
-  f.array_buffers = d_.memory->CacheBytes();
-  common::Result<common::MemInfo> meminfo =
-      common::ReadMeminfo(common::ProcFs());
-  if (meminfo.ok()) {
-    f.system_total = meminfo->total_bytes;
-    f.system_free = meminfo->available_bytes != 0 ? meminfo->available_bytes
-                                                  : meminfo->free_bytes;
-  }
   f.limit = d_.memory->limit_bytes();
   f.memory_optimization = d_.config->memory_optimization;
   SessionStatus session = d_.session_status();
   f.transport = session.transport;
   f.state = session.state;
-  common::Result<QueueStats> stats = d_.queue->Stats();
-  f.database_connected = stats.ok();
-  if (stats.ok()) {
-    f.queue_depth = stats->depth;
-    f.queue_in_flight = stats->in_flight;
-    f.dead_letters = stats->dead_letters;
-  }
   res.status = 200;
   res.set_content(HealthJson(f), "application/json");
 }

@@ -87,7 +87,7 @@ void HttpServer::Configure() {
   s.set_read_timeout(std::chrono::seconds(5));
   s.set_write_timeout(std::chrono::seconds(5));
   s.set_keep_alive_max_count(100);
-  s.set_keep_alive_timeout(5);
+  s.set_keep_alive_timeout(2);  // an idle keep-alive client holds a thread
   s.set_payload_max_length(static_cast<size_t>(config_.max_body_bytes));
   // The accept loop polls with a timeout before each accept(), so it notices
   // Drain() and Stop() without a shutdown() of the listening socket (an

@@ -1,5 +1,5 @@
 // HttpServer: the worker's HTTP listener on cpp-httplib. It owns the server
-// settings (a 4-thread pool, timeouts, keep-alive, body limit), turns every
+// settings (an 8-thread pool, timeouts, keep-alive, body limit), turns every
 // error httplib produces on its own (404, 413, a malformed request) into the
 // JSON error shape of SPEC §5, never lets a handler's exception escape, and
 // logs and counts one line per request. Routes are installed separately
@@ -27,9 +27,11 @@ namespace dynoguard::worker {
 // that owns the object). `config`, `log` and `metrics` must outlive the server.
 class HttpServer {
  public:
-  // Threads in the request pool: requests are short (the queue commit is the
-  // slowest step) and a small machine gains nothing from more.
-  static constexpr int kThreads = 4;
+  // Threads in the request pool. Requests are short (the queue commit is the
+  // slowest step), but cpp-httplib gives each keep-alive connection a thread
+  // for its life: 8 serve a few clients plus monitors without queueing, and an
+  // idle thread costs only its touched stack pages.
+  static constexpr int kThreads = 8;
 
   HttpServer(const common::Config& config, const common::Logger& log,
              Metrics& metrics);

@@ -24,7 +24,6 @@ struct QueueStats {
   int64_t depth = 0;         // queued + sending
   int64_t in_flight = 0;     // sending
   int64_t dead_letters = 0;  // failed (ours or the provider's)
-  int64_t sent_total = 0;    // sent + delivered + read
   std::optional<int64_t>
       next_attempt_ms;  // earliest next_attempt_ms among queued messages
 };

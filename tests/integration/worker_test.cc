@@ -83,11 +83,16 @@ std::string StatusOf(httplib::Client& client, const std::string& id) {
   return Json(res->body)["status"].GetString();
 }
 
+// The worker tree's RSS now, from /metrics (/health's figures may be up to
+// 250 ms old).
 uint64_t WorkerRss(httplib::Client& client) {
-  auto res = client.Get("/health");
+  auto res = client.Get("/metrics");
   REQUIRE(res);
   REQUIRE(res->status == 200);
-  return Json(res->body)["memory"]["raw"]["rss"].GetUint64();
+  const std::string name = "\ndynoguard_memory_rss_bytes ";
+  size_t at = res->body.find(name);
+  REQUIRE(at != std::string::npos);
+  return std::stoull(res->body.substr(at + name.size()));
 }
 
 // Grows the ballast so the worker's RSS reaches about `percent` of `limit_mb`.
