@@ -21,6 +21,7 @@
 #include "worker/metrics.h"
 #include "worker/sandbox_transport.h"
 #include "worker/temp_file_sweeper.h"
+#include "worker/unused_library_pages.h"
 
 namespace dynoguard::worker {
 namespace {
@@ -209,6 +210,7 @@ Status WorkerApp::Start() {
                 "API_KEY is unset: /api/* and /cleanup answer loopback "
                 "clients only"}});
   }
+  if (transport_ == sandbox_.get()) ReleaseUnusedTlsPages();
   auto stats = queue_->Stats();
   log_.Info("ready", {{"transport", transport_->name()},
                       {"limit", FormatMegabytes(limit_bytes_)},
@@ -217,6 +219,19 @@ Status WorkerApp::Start() {
   (void)notify_.Send("READY=1");
   SendStatus();
   return Status::Ok();
+}
+
+void WorkerApp::ReleaseUnusedTlsPages() {
+  auto released =
+      PageOutUnusedLibraries(procfs_, {"libcrypto.so", "libssl.so"});
+  if (!released.ok()) {
+    log_.Debug("tls-pages-kept", {{"error", released.status().message()}});
+    return;
+  }
+  log_.Info("tls-pages-released",
+            {{"mappings", released->mappings},
+             {"rss_before", FormatMegabytes(released->rss_before)},
+             {"rss_after", FormatMegabytes(released->rss_after)}});
 }
 
 Status WorkerApp::OpenListener() {

@@ -53,6 +53,10 @@ class WorkerApp {
  private:
   common::Status Start();
   common::Status OpenListener();
+  // On the sandbox transport nothing speaks TLS: hands back the libcrypto and
+  // libssl pages that cpp-httplib's OpenSSL initialisation touched
+  // (worker/unused_library_pages.h).
+  void ReleaseUnusedTlsPages();
   void StartLoopHandles();
   void OnSignal(int signum);
   void OnMemorySample();
