@@ -15,8 +15,16 @@ failed by graceful restarts under wrk load, and how long a worker takes to stop 
 Side by side in the same run: a bare cpp-httplib server (bench/bare_httplib.cc, built here with
 g++ against the same Debian library) for the HTTP and memory floor.
 """
-import argparse
-import threading
+import sys
+
+# The bench must not map libcrypto itself (http.client imports ssl, which
+# loads it): the worker hands its unused libcrypto pages back to the kernel
+# (MADV_PAGEOUT), and pages another process also maps are shared, not
+# reclaimable, so the worker's RSS would measure this script.
+sys.modules["ssl"] = None
+
+import argparse  # noqa: E402
+import threading  # noqa: E402
 import http.client
 import json
 import os
@@ -26,7 +34,6 @@ import signal
 import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from datetime import datetime
@@ -35,12 +42,28 @@ from datetime import datetime
 NOTES_MARKER = "<!-- notes: kept by run_benchmarks.py -->"
 
 
-def pss_kb(pid):
+def smaps_kb(pid, *keys):
+    """Sum of the given smaps_rollup lines (kB)."""
+    total = 0
     with open(f"/proc/{pid}/smaps_rollup") as f:
         for line in f:
-            if line.startswith("Pss:"):
-                return int(line.split()[1])
-    return 0
+            key = line.split(":", 1)[0]
+            if key in keys:
+                total += int(line.split()[1])
+    return total
+
+
+def pss_kb(pid):
+    return smaps_kb(pid, "Pss")
+
+
+def private_kb(pid):
+    return smaps_kb(pid, "Private_Clean", "Private_Dirty")
+
+
+def memory_figure(pid):
+    return (f"{rss_kb(pid) / 1024:.1f} MB (PSS {pss_kb(pid) / 1024:.1f} MB, "
+            f"private {private_kb(pid) / 1024:.1f} MB)")
 
 
 def free_port():
@@ -301,9 +324,8 @@ def main():
         time.sleep(2)
         worker = g.status()["worker"]["pid"]
         sup = g.proc.pid
-        rows.append(("worker idle RSS (sandbox)", f"{rss_kb(worker) / 1024:.1f} MB "
-                     f"(PSS {pss_kb(worker) / 1024:.1f} MB)"))
-        rows.append(("supervisor RSS while guarding", f"{rss_kb(sup) / 1024:.1f} MB"))
+        rows.append(("worker idle RSS (sandbox)", memory_figure(worker)))
+        rows.append(("supervisor RSS while guarding", memory_figure(sup)))
         t0, c0 = time.time(), cpu_ticks(sup)
         time.sleep(args.cpu_seconds)
         ticks = cpu_ticks(sup) - c0
@@ -333,7 +355,7 @@ def main():
     try:
         time.sleep(0.5)
         rows.append(("bare cpp-httplib server (same library, same run): idle RSS",
-                     f"{rss_kb(bare.proc.pid) / 1024:.1f} MB (PSS {pss_kb(bare.proc.pid) / 1024:.1f} MB)"))
+                     memory_figure(bare.proc.pid)))
         health_loop(bare.port, 10000)
         rows.append(("bare cpp-httplib server: RSS after 10,000 /health",
                      f"{rss_kb(bare.proc.pid) / 1024:.1f} MB"))
