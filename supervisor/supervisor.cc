@@ -112,7 +112,7 @@ int Supervisor::Run() {
     return 1;
   }
   uv_run(&loop_, UV_RUN_DEFAULT);
-  return 0;
+  return exit_code_;
 }
 
 Status Supervisor::Prepare() {
@@ -326,6 +326,22 @@ void Supervisor::OnChildExited(pid_t pid, int wait_status) {
     Finish();
     return;
   }
+  // Our worker exits 2 on a configuration it refuses (dynoguard's exit-code
+  // convention); before it was ever ready that will not change by
+  // restarting, so the supervisor stops and says so. Other commands have
+  // conventions of their own and are restarted as any crash.
+  if (speaks_notify_ && !planned && state_ == WorkerState::kStarting &&
+      WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == 2) {
+    log_.Error("worker-config",
+               {{"pid", pid},
+                {"hint",
+                 "the worker refused its configuration (exit 2, see its line "
+                 "above); not restarting"}});
+    exit_code_ = 2;
+    shutting_down_ = true;
+    Finish();
+    return;
+  }
   ++restarts_;
   if (planned) {
     if (Status status = Spawn(); !status.ok()) {
@@ -374,8 +390,9 @@ void Supervisor::OnNotify(std::string_view datagram) {
   auto now = Clock::now();
   if (message.ready && !worker_ready_ && worker_pid_ > 0) {
     worker_ready_ = true;
-    // As systemd does, the watchdog clock starts at READY=1: a worker that hangs before its
-    // first ping is caught too. Commands that never send READY=1 arm it with their first ping.
+    // As systemd does, the watchdog clock starts at READY=1: a worker that
+    // hangs before its first ping is caught too. Commands that never send
+    // READY=1 arm it with their first ping.
     watchdog_armed_ = true;
     last_ping_ = now;
     if (state_ == WorkerState::kStarting) state_ = WorkerState::kRunning;
@@ -409,8 +426,8 @@ void Supervisor::OnPoll() {
     return;
   }
 
-  auto reading = common::MeasureTree(procfs_, worker_pid_,
-                                     config_.memory_source);
+  auto reading =
+      common::MeasureTree(procfs_, worker_pid_, config_.memory_source);
   if (!reading.ok()) {
     log_.Debug("memory-unreadable",
                {{"pid", worker_pid_}, {"error", reading.status().message()}});

@@ -50,7 +50,8 @@ class Supervisor {
 
   // Sets up (data dir, limit, listening socket, notify and control sockets),
   // spawns the worker and runs until a graceful stop. Returns the exit code: 0
-  // after a stop, 1 when set-up fails (logged on one line).
+  // after a stop, 1 when set-up fails (logged on one line), 2 when the worker
+  // (speaks_notify) exited 2 before READY=1: it refused its configuration.
   int Run();
 
  private:
@@ -81,6 +82,7 @@ class Supervisor {
   const common::Logger& log_;
   const std::vector<std::string> command_;
   const bool speaks_notify_;
+  int exit_code_ = 0;  // Run()'s result: 2 when the worker refused its config
   const Clock::time_point started_at_ = Clock::now();
 
   // Loop and handles (owned; closed in Finish()).

@@ -467,5 +467,26 @@ TEST_CASE(
       seconds(10)));
 }
 
+TEST_CASE(
+    "worker+supervisor: a configuration the worker refuses stops the "
+    "supervisor with 2, no crash loop",
+    "[worker][supervisor]") {
+  TempDir dir;
+  auto env = BaseEnv(dir, FreePort());
+  env["TRANSPORT"] = "cloud";  // valid to parse, refused by this worker
+  env["WHATSAPP_TOKEN"] = "t0ken";
+  env["WHATSAPP_PHONE_NUMBER_ID"] = "1234567890";
+  // No command: the worker beside the supervisor, which speaks notify.
+  auto run =
+      Run(DYNOGUARD_SUPERVISOR_BIN, {"start"}, env, dir.path(), seconds(20));
+  REQUIRE(run.ok());
+  INFO(run->stderr_text);
+  CHECK(run->exit_code == 2);
+  CHECK(run->stderr_text.find("supervisor: worker-config ") !=
+        std::string::npos);
+  CHECK(run->stderr_text.find("supervisor: backoff") == std::string::npos);
+  CHECK(run->stderr_text.find("t0ken") == std::string::npos);  // no secrets
+}
+
 }  // namespace
 }  // namespace dynoguard::testing
