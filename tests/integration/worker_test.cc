@@ -273,6 +273,53 @@ TEST_CASE(
 }
 
 TEST_CASE(
+    "worker+supervisor: held above the emergency threshold, sends get 503 "
+    "until memory falls",
+    "[worker][supervisor]") {
+  TempDir dir;
+  int port = FreePort();
+  Process supervisor = StartSupervised(dir, GuardEnv(dir, port));
+  httplib::Client client("127.0.0.1", port);
+  size_t offset = supervisor.LogSize();
+  // Pinned: the emergency cleanup cannot free it, as with a real leak.
+  BallastTo(client, 90, 200, /*pinned=*/true);
+  CHECK(supervisor.WaitForLog("supervisor: cleanup level=emergency",
+                              seconds(10), offset));
+  auto post = [&] {
+    return client.Post("/api/messages", R"({"to":"15551234567","text":"x"})",
+                       "application/json");
+  };
+  REQUIRE(WaitUntil(
+      [&] {
+        auto res = post();
+        return res && res->status == 503;
+      },
+      seconds(10)));
+  auto refused = post();
+  REQUIRE(refused);
+  CHECK(refused->status == 503);
+  CHECK(refused->has_header("Retry-After"));
+  CHECK(std::string(Json(refused->body)["error"]["code"].GetString()) ==
+        "memory_pressure");
+  auto health = client.Get("/health");
+  REQUIRE(health);
+  CHECK(health->status == 200);
+  // The leak goes away (before the 15 s emergency grace would restart it):
+  // sends are accepted again by the same worker.
+  auto released = client.Delete("/debug/ballast");
+  REQUIRE(released);
+  CHECK(released->status == 200);
+  CHECK(WaitUntil(
+      [&] {
+        auto res = post();
+        return res && res->status == 202;
+      },
+      seconds(10)));
+  CHECK(supervisor.LogText().find("supervisor: restart", offset) ==
+        std::string::npos);
+}
+
+TEST_CASE(
     "worker: above the emergency threshold new sends get 503 memory_pressure",
     "[worker]") {
   // No supervisor here, so nothing cleans up: the worker's own sampling turns
