@@ -26,8 +26,12 @@ see docs/configuration.md.
 
 Result<Command> ParseCommandLine(const std::vector<std::string>& args) {
   Command command;
-  if (args.empty() || args[0] == "--help" || args[0] == "-h" ||
-      args[0] == "help") {
+  if (args.empty()) {
+    return Status::InvalidArgument(
+        "missing command: start, status, restart, stop or cleanup (try "
+        "--help)");
+  }
+  if (args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
     command.kind = CommandKind::kHelp;
     return command;
   }

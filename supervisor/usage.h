@@ -28,8 +28,8 @@ struct Command {
   bool emergency = false;  // kCleanup --emergency
 };
 
-// Parses argv[1..]. Unknown commands or flags → InvalidArgument with a one-line
-// message.
+// Parses argv[1..]. No command, an unknown command or flag → InvalidArgument
+// with a one-line message.
 common::Result<Command> ParseCommandLine(const std::vector<std::string>& args);
 
 // The --help text.

@@ -22,7 +22,6 @@ TEST_CASE("usage: control commands and their flags", "[usage]") {
   CHECK(ParseCommandLine({"restart"})->kind == CommandKind::kRestart);
   CHECK(ParseCommandLine({"stop"})->kind == CommandKind::kStop);
   CHECK(ParseCommandLine({"--version"})->kind == CommandKind::kVersion);
-  CHECK(ParseCommandLine({})->kind == CommandKind::kHelp);
   CHECK(ParseCommandLine({"--help"})->kind == CommandKind::kHelp);
 }
 
@@ -30,6 +29,11 @@ TEST_CASE("usage: bad command lines are refused with one line", "[usage]") {
   auto unknown = ParseCommandLine({"launch"});
   REQUIRE_FALSE(unknown.ok());
   CHECK(unknown.status().message() == "unknown command 'launch' (try --help)");
+  auto none = ParseCommandLine({});
+  REQUIRE_FALSE(none.ok());
+  CHECK(none.status().message() ==
+        "missing command: start, status, restart, stop or cleanup (try "
+        "--help)");
   CHECK_FALSE(ParseCommandLine({"start", "node"}).ok());
   CHECK_FALSE(ParseCommandLine({"start", "--"}).ok());
   CHECK_FALSE(ParseCommandLine({"status", "--yaml"}).ok());
