@@ -7,6 +7,8 @@
 #include <cmath>
 #include <optional>
 
+#include "common/byte_size.h"
+
 extern char** environ;
 
 namespace dynoguard::common {
@@ -63,10 +65,19 @@ class EnvReader {
     out = static_cast<int>(value);
   }
 
-  void Bytes(std::string_view name, int64_t min, int64_t max, uint64_t& out) {
-    int64_t value = static_cast<int64_t>(out);
-    Integer(name, min, max, value);
-    out = static_cast<uint64_t>(value);
+  void Bytes(std::string_view name, uint64_t min, uint64_t max, uint64_t& out) {
+    auto raw = Raw(name);
+    if (!raw || !status_.ok()) return;
+    std::optional<uint64_t> value = ParseByteSize(*raw);
+    if (!value || *value < min || *value > max) {
+      Fail(name,
+           fmt::format("a size from {} to {} (bytes, or with a unit: 16k, "
+                       "1M, 1.5MiB)",
+                       FormatByteSize(min), FormatByteSize(max)),
+           *raw);
+      return;
+    }
+    out = *value;
   }
 
   void Percent(std::string_view name, double& out) {
@@ -163,10 +174,10 @@ Result<Config> ParseConfig(const EnvMap& env) {
   r.Integer("MEMORY_LIMIT_MB", 16, 1024 * 1024, limit_mb);
   c.memory_limit_bytes = static_cast<uint64_t>(limit_mb) * 1024 * 1024;
   r.Choice<MemorySource>("MEMORY_SOURCE",
-                             {{"rss", MemorySource::kRss},
-                              {"pss", MemorySource::kPss},
-                              {"cgroup", MemorySource::kCgroup}},
-                             c.memory_source);
+                         {{"rss", MemorySource::kRss},
+                          {"pss", MemorySource::kPss},
+                          {"cgroup", MemorySource::kCgroup}},
+                         c.memory_source);
   r.Duration_("MEMORY_POLL_MS", 50, 600000, c.memory_poll);
   r.Percent("MEMORY_STANDARD_PERCENT", c.standard_percent);
   r.Percent("MEMORY_EMERGENCY_PERCENT", c.emergency_percent);

@@ -19,9 +19,17 @@ RequestError FieldError(std::string field, std::string message) {
 }
 
 // Parses `body` as one JSON object. Encoding is validated so that a string we
-// store and later re-serialize is real UTF-8.
+// store and later re-serialize is real UTF-8. Nesting deeper than
+// kMaxJsonDepth is refused before parsing: RapidJSON's reader and writer
+// recurse per level, and a body of a few MB of "[" would exhaust a thread's
+// stack.
 std::optional<RequestError> ParseObject(std::string_view body,
                                         rapidjson::Document& doc) {
+  if (JsonNestingDepth(body) > kMaxJsonDepth) {
+    return RequestError{"invalid_json", "",
+                        "body is nested deeper than " +
+                            std::to_string(kMaxJsonDepth) + " levels"};
+  }
   // Without kParseStopWhenDoneFlag, anything but whitespace after the value
   // ("{} x") is an error too.
   doc.Parse<rapidjson::kParseValidateEncodingFlag>(body.data(), body.size());
@@ -260,6 +268,41 @@ Parsed<FailRequest> ParseFailRequest(std::string_view body) {
     return *error;
   }
   return request;
+}
+
+size_t JsonNestingDepth(std::string_view text) {
+  size_t depth = 0;
+  size_t deepest = 0;
+  bool in_string = false;
+  bool escaped = false;
+  for (char c : text) {
+    if (in_string) {
+      if (escaped) {
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+      } else if (c == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    switch (c) {
+      case '"':
+        in_string = true;
+        break;
+      case '[':
+      case '{':
+        deepest = std::max(deepest, ++depth);
+        break;
+      case ']':
+      case '}':
+        if (depth > 0) --depth;
+        break;
+      default:
+        break;
+    }
+  }
+  return deepest;
 }
 
 }  // namespace dynoguard::worker

@@ -18,6 +18,8 @@ namespace dynoguard::worker {
 inline constexpr size_t kMaxTextCodePoints = 4096;  // WhatsApp's text limit
 inline constexpr size_t kMaxReplyToLength = 256;
 inline constexpr size_t kMaxIdempotencyKeyLength = 128;
+// Deepest JSON nesting a request may have (template components need ~5).
+inline constexpr size_t kMaxJsonDepth = 32;
 inline constexpr size_t kMinPhoneDigits = 8;
 inline constexpr size_t kMaxPhoneDigits = 15;  // E.164
 
@@ -73,6 +75,10 @@ std::optional<std::string> NormalizePhoneNumber(std::string_view phone);
 // The number of UTF-8 code points in `text` (continuation bytes are not
 // counted). REQUIRES: `text` is valid UTF-8 (else the count is approximate).
 size_t Utf8Length(std::string_view text);
+
+// The deepest nesting of arrays and objects in `text`, brackets inside
+// strings not counted (a quick scan, no validation). Pure.
+size_t JsonNestingDepth(std::string_view text);
 
 }  // namespace dynoguard::worker
 

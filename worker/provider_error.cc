@@ -94,7 +94,8 @@ bool IsPerRecipientThrottle(const ProviderError& error) {
 
 ProviderError ParseGraphErrorBody(int http_status, std::string_view body) {
   rapidjson::Document document;
-  document.Parse(body.data(), body.size());
+  // Iterative: a malformed or hostile body cannot recurse the stack away.
+  document.Parse<rapidjson::kParseIterativeFlag>(body.data(), body.size());
   if (document.HasParseError() || !document.IsObject()) {
     return ClassifyGraphError(http_status, 0, DescribeBody(http_status, body));
   }

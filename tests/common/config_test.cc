@@ -52,6 +52,23 @@ TEST_CASE("config: values are parsed with their types", "[config]") {
   CHECK(config->session_storage == SessionStorageKind::kPostgres);
 }
 
+TEST_CASE("config: byte sizes take units", "[config]") {
+  auto config =
+      ParseConfig({{"MAX_BODY_BYTES", "64k"}, {"SESSION_MAX_BYTES", "1.5MiB"}});
+  REQUIRE(config.ok());
+  CHECK(config->max_body_bytes == 64 * 1024);
+  CHECK(config->session_max_bytes == 3 * 1024 * 1024 / 2);
+  CHECK(ParseConfig({{"MAX_BODY_BYTES", "65536"}})->max_body_bytes == 65536);
+
+  auto too_big = ParseConfig({{"MAX_BODY_BYTES", "65M"}});
+  REQUIRE_FALSE(too_big.ok());
+  CHECK(too_big.status().message() ==
+        "MAX_BODY_BYTES: expected a size from 256 B to 64 MiB (bytes, or with "
+        "a unit: 16k, 1M, 1.5MiB), got '65M'");
+  CHECK_FALSE(ParseConfig({{"MAX_BODY_BYTES", "lots"}}).ok());
+  CHECK_FALSE(ParseConfig({{"MAX_BODY_BYTES", "100"}}).ok());
+}
+
 TEST_CASE("config: an empty value means unset", "[config]") {
   auto config = ParseConfig({{"PORT", ""}, {"MEMORY_SOURCE", ""}});
   REQUIRE(config.ok());

@@ -201,5 +201,33 @@ TEST_CASE("fail request: count, code and an optional message",
   CHECK(ErrorOf(ParseFailRequest(R"({"count":1,"code":"x"})")).field == "code");
 }
 
+TEST_CASE("JsonNestingDepth counts brackets outside strings",
+          "[message_request]") {
+  CHECK(JsonNestingDepth("") == 0);
+  CHECK(JsonNestingDepth("42") == 0);
+  CHECK(JsonNestingDepth(R"({"a":[1,{"b":[]}]})") == 4);
+  CHECK(JsonNestingDepth(R"({"text":"[[[[{{{{"})") == 1);
+  CHECK(JsonNestingDepth(R"({"text":"say \"[[[\" twice"})") == 1);
+  CHECK(JsonNestingDepth("]]]][[") == 2);
+}
+
+TEST_CASE("a body nested too deep is invalid_json, not a crash",
+          "[message_request]") {
+  // Millions of levels would exhaust the stack of a recursive parser.
+  std::string deep(4'000'000, '[');
+  auto parsed = ParseMessageRequest(deep);
+  auto* error = std::get_if<RequestError>(&parsed);
+  REQUIRE(error != nullptr);
+  CHECK(error->code == "invalid_json");
+  CHECK(error->message == "body is nested deeper than 32 levels");
+
+  std::string nested_template =
+      R"({"to":"15551234567","template":{"name":"t","language":"en","components":)" +
+      std::string(40, '[') + std::string(40, ']') + "}}";
+  auto refused = ParseMessageRequest(nested_template);
+  REQUIRE(std::get_if<RequestError>(&refused) != nullptr);
+  CHECK(std::get<RequestError>(refused).code == "invalid_json");
+}
+
 }  // namespace
 }  // namespace dynoguard::worker

@@ -137,6 +137,14 @@ TEST_CASE(
   CHECK(empty.message == "HTTP 400");
 }
 
+TEST_CASE("ParseGraphErrorBody survives a body nested millions deep",
+          "[provider_error]") {
+  ProviderError deep =
+      ParseGraphErrorBody(500, std::string(4'000'000, '[') + "]");
+  CHECK(deep.code == "http_500");
+  CHECK(deep.retryable);
+}
+
 TEST_CASE("ParseGraphErrorBody survives garbage and odd shapes",
           "[provider_error]") {
   const std::string long_body(10000, 'x');
