@@ -41,6 +41,12 @@ void MemoryManager::Unregister(Cleanable* cleanable) {
       cleanables_.end());
 }
 
+void MemoryManager::AddCleanupStep(std::string name,
+                                   std::function<void(CleanupLevel)> step) {
+  std::lock_guard<std::mutex> cleanup_lock(cleanup_mu_);
+  steps_.emplace_back(std::move(name), std::move(step));
+}
+
 CleanupReport MemoryManager::RunCleanup(CleanupLevel level) {
   std::lock_guard<std::mutex> cleanup_lock(cleanup_mu_);
   const auto start = std::chrono::steady_clock::now();
@@ -58,6 +64,7 @@ CleanupReport MemoryManager::RunCleanup(CleanupLevel level) {
   report.rss_before = read_rss_();
   for (const Cleanable* c : cleanables) report.cache_bytes_before += c->bytes();
   for (Cleanable* c : cleanables) c->Trim(level);
+  for (auto& [name, step] : steps_) step(level);
   // What the caches freed sits in malloc's free lists until trimmed.
   ReleaseFreeHeap();
   for (const Cleanable* c : cleanables) report.cache_bytes_after += c->bytes();

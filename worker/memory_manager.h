@@ -61,8 +61,14 @@ class MemoryManager {
   // once this returns. REQUIRES: not called from a Cleanable's Trim().
   void Unregister(Cleanable* cleanable);
 
-  // Trims every Cleanable at `level`, then malloc_trim(0); measures RSS before
-  // and after. Cleanups are serialized.
+  // A cleanup step for what is not a cache with a byte count: stale temp
+  // files now, idle outbound connections with the Cloud API transport. Steps
+  // run after the Cleanables, in the order added, at every level. Add them
+  // before the first RunCleanup.
+  void AddCleanupStep(std::string name, std::function<void(CleanupLevel)> step);
+
+  // Trims every Cleanable at `level`, runs the cleanup steps, then
+  // malloc_trim(0); measures RSS before and after. Cleanups are serialized.
   CleanupReport RunCleanup(CleanupLevel level);
 
   // Sum of bytes() over the Cleanables (/health's arrayBuffers).
@@ -91,6 +97,8 @@ class MemoryManager {
   mutable std::mutex mu_;
   std::vector<Cleanable*> cleanables_;  // guarded by mu_
   std::mutex cleanup_mu_;               // serializes RunCleanup
+  // Guarded by cleanup_mu_.
+  std::vector<std::pair<std::string, std::function<void(CleanupLevel)>>> steps_;
   std::atomic<bool> under_pressure_{false};
   std::atomic<uint64_t> last_rss_{0};
   std::atomic<uint64_t> standard_cleanups_{0};

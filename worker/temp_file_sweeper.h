@@ -1,6 +1,7 @@
 // TempFileSweeper: deletes stale files from the worker's scratch directory
 // (DATA_DIR/tmp): media downloads, partial uploads and the like that a crash
-// or a killed request left behind. Standard cleanup and a 60 s timer run it.
+// or a killed request left behind. Every cleanup (a MemoryManager cleanup
+// step) and a 60 s timer run it.
 #ifndef DYNOGUARD_WORKER_TEMP_FILE_SWEEPER_H_
 #define DYNOGUARD_WORKER_TEMP_FILE_SWEEPER_H_
 

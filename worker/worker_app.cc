@@ -140,6 +140,10 @@ Status WorkerApp::Start() {
       limit_bytes_, config_.emergency_percent, [this] { return ReadRss(); });
   history_ = std::make_unique<HistoryCache>();
   memory_->Register(history_.get());
+  // SPEC §6: a cleanup also deletes stale temp files (any level, any
+  // trigger: signal, /cleanup).
+  memory_->AddCleanupStep("temp-files",
+                          [this](CleanupLevel) { SweepTempFiles("cleanup"); });
   if (config_.debug_endpoints) {
     ballast_ = std::make_unique<Ballast>();
     memory_->Register(ballast_.get());
@@ -221,6 +225,18 @@ Status WorkerApp::Start() {
   return Status::Ok();
 }
 
+void WorkerApp::SweepTempFiles(std::string_view trigger) {
+  auto swept = SweepStaleFiles(config_.data_dir + "/tmp", kStaleTempAge,
+                               std::chrono::system_clock::now());
+  if (!swept.ok()) {
+    log_.Warn("temp-sweep-failed", {{"error", swept.status().message()}});
+  } else if (swept->files_removed > 0) {
+    log_.Info("temp-sweep", {{"files", swept->files_removed},
+                             {"freed", FormatMegabytes(swept->bytes_removed)},
+                             {"trigger", trigger}});
+  }
+}
+
 void WorkerApp::ReleaseUnusedTlsPages() {
   auto released =
       PageOutUnusedLibraries(procfs_, {"libcrypto.so", "libssl.so"});
@@ -280,16 +296,8 @@ void WorkerApp::StartLoopHandles() {
               [](uv_timer_t* t) { Self(t->data)->OnMemorySample(); });
   start_timer(&trim_timer_, kTrimPeriodMs,
               [](uv_timer_t*) { ReleaseFreeHeap(); });
-  start_timer(&sweep_timer_, kSweepPeriodMs, [](uv_timer_t* t) {
-    auto* self = Self(t->data);
-    auto swept = SweepStaleFiles(self->config_.data_dir + "/tmp", kStaleTempAge,
-                                 std::chrono::system_clock::now());
-    if (swept.ok() && swept->files_removed > 0) {
-      self->log_.Info("temp-sweep",
-                      {{"files", swept->files_removed},
-                       {"freed", FormatMegabytes(swept->bytes_removed)}});
-    }
-  });
+  start_timer(&sweep_timer_, kSweepPeriodMs,
+              [](uv_timer_t* t) { Self(t->data)->SweepTempFiles("timer"); });
   start_timer(&prune_timer_, kPrunePeriodMs, [](uv_timer_t* t) {
     auto* self = Self(t->data);
     auto pruned =
@@ -335,19 +343,18 @@ void WorkerApp::StartLoopHandles() {
 void WorkerApp::OnSignal(int signum) {
   switch (signum) {
     case SIGUSR1:
-      RunCleanup(0, "SIGUSR1");
+      RunCleanup(CleanupLevel::kStandard, "SIGUSR1");
       break;
     case SIGUSR2:
-      RunCleanup(1, "SIGUSR2");
+      RunCleanup(CleanupLevel::kEmergency, "SIGUSR2");
       break;
     default:
       BeginShutdown(signum == SIGTERM ? "SIGTERM" : "SIGINT");
   }
 }
 
-void WorkerApp::RunCleanup(int level, std::string_view trigger) {
-  auto cleanup_level =
-      level == 1 ? CleanupLevel::kEmergency : CleanupLevel::kStandard;
+void WorkerApp::RunCleanup(CleanupLevel cleanup_level,
+                           std::string_view trigger) {
   if (cleanup_level == CleanupLevel::kEmergency) memory_->SetPressure(true);
   auto report = memory_->RunCleanup(cleanup_level);
   metrics_->CountCleanup(cleanup_level);

@@ -26,6 +26,7 @@
 namespace dynoguard::worker {
 
 class Ballast;
+enum class CleanupLevel;
 class Dispatcher;
 class EventRouter;
 class HistoryCache;
@@ -57,10 +58,13 @@ class WorkerApp {
   // libssl pages that cpp-httplib's OpenSSL initialisation touched
   // (worker/unused_library_pages.h).
   void ReleaseUnusedTlsPages();
+  // Deletes DATA_DIR/tmp files older than 10 minutes; logs what it removed.
+  // Thread-safe (a cleanup may run it on an HTTP thread).
+  void SweepTempFiles(std::string_view trigger);
   void StartLoopHandles();
   void OnSignal(int signum);
   void OnMemorySample();
-  void RunCleanup(int level, std::string_view trigger);
+  void RunCleanup(CleanupLevel level, std::string_view trigger);
   void BeginShutdown(std::string_view why);
   void FinishShutdown();
   void SendStatus();

@@ -7,6 +7,8 @@
 
 #include <atomic>
 #include <catch2/catch.hpp>
+#include <cstdio>
+#include <filesystem>
 #include <thread>
 #include <vector>
 
@@ -186,6 +188,31 @@ TEST_CASE("worker: SIGKILL mid-queue loses no accepted message", "[worker]") {
         },
         seconds(20)));
   }
+}
+
+TEST_CASE("worker: a cleanup deletes stale temp files, keeps fresh ones",
+          "[worker]") {
+  TempDir dir;
+  int port = FreePort();
+  Process worker = StartWorker(dir, BaseEnv(dir, port));
+  const std::string stale = dir.File("tmp/stale.part");
+  const std::string fresh = dir.File("tmp/fresh.part");
+  for (const std::string& path : {stale, fresh}) {
+    std::FILE* f = std::fopen(path.c_str(), "w");
+    REQUIRE(f != nullptr);
+    std::fputs("partial media download", f);
+    std::fclose(f);
+  }
+  std::filesystem::last_write_time(
+      stale,
+      std::filesystem::file_time_type::clock::now() - std::chrono::minutes(20));
+  // SIGUSR1: the standard cleanup the supervisor would send.
+  size_t offset = worker.LogSize();
+  REQUIRE(worker.Signal(SIGUSR1).ok());
+  CHECK(worker.WaitForLog("worker: temp-sweep files=1 .*trigger=cleanup",
+                          seconds(10), offset));
+  CHECK_FALSE(std::filesystem::exists(stale));
+  CHECK(std::filesystem::exists(fresh));
 }
 
 TEST_CASE("worker: malformed HTTP never takes it down", "[worker]") {

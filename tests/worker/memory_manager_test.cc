@@ -89,6 +89,27 @@ TEST_CASE("emergency cleanup empties the cleanables", "[memory_manager]") {
   CHECK(manager.CacheBytes() == 0);
 }
 
+TEST_CASE("cleanup steps run after the cleanables, in order, at each level",
+          "[memory_manager]") {
+  MemoryManager manager(512 * kMiB, 85, RssSequence({100 * kMiB}));
+  FakeCache history("history", 1000);
+  manager.Register(&history);
+  std::vector<std::string> ran;
+  manager.AddCleanupStep("temp-files", [&](CleanupLevel level) {
+    // The caches were trimmed first.
+    CHECK(history.trims.size() == ran.size() / 2 + 1);
+    ran.push_back(std::string("temp-files:") + std::string(ToString(level)));
+  });
+  manager.AddCleanupStep("connections", [&](CleanupLevel level) {
+    ran.push_back(std::string("connections:") + std::string(ToString(level)));
+  });
+  manager.RunCleanup(CleanupLevel::kStandard);
+  manager.RunCleanup(CleanupLevel::kEmergency);
+  CHECK(ran == std::vector<std::string>{
+                   "temp-files:standard", "connections:standard",
+                   "temp-files:emergency", "connections:emergency"});
+}
+
 TEST_CASE("freed is zero when RSS grew during the cleanup",
           "[memory_manager]") {
   MemoryManager manager(512 * kMiB, 85, RssSequence({100 * kMiB, 120 * kMiB}));
