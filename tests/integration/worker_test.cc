@@ -1,7 +1,11 @@
 // The real worker binary, alone and under the real supervisor: the HTTP API
 // over a real socket, durability across SIGKILL, and the memory guard driven by
 // the worker's debug ballast.
+#include <arpa/inet.h>
 #include <httplib.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netinet/in.h>
 #include <rapidjson/document.h>
 #include <signal.h>
 
@@ -213,6 +217,68 @@ TEST_CASE("worker: a cleanup deletes stale temp files, keeps fresh ones",
                           seconds(10), offset));
   CHECK_FALSE(std::filesystem::exists(stale));
   CHECK(std::filesystem::exists(fresh));
+}
+
+// A non-loopback IPv4 address of this machine, or "" when it has none.
+std::string NonLoopbackAddress() {
+  ifaddrs* list = nullptr;
+  if (::getifaddrs(&list) != 0) return "";
+  std::string found;
+  for (ifaddrs* a = list; a != nullptr && found.empty(); a = a->ifa_next) {
+    if (a->ifa_addr == nullptr || a->ifa_addr->sa_family != AF_INET) continue;
+    if ((a->ifa_flags & IFF_LOOPBACK) || !(a->ifa_flags & IFF_UP)) continue;
+    char text[INET_ADDRSTRLEN] = {};
+    auto* in = reinterpret_cast<sockaddr_in*>(a->ifa_addr);
+    if (::inet_ntop(AF_INET, &in->sin_addr, text, sizeof text) != nullptr) {
+      found = text;
+    }
+  }
+  ::freeifaddrs(list);
+  return found;
+}
+
+TEST_CASE(
+    "worker: without API_KEY a client from another address is forbidden, "
+    "with one it needs the key",
+    "[worker]") {
+  const std::string address = NonLoopbackAddress();
+  if (address.empty()) {
+    WARN("no non-loopback IPv4 interface here: nothing to connect from");
+    return;
+  }
+  TempDir dir;
+  int port = FreePort();
+  auto env = BaseEnv(dir, port);
+  env["HOST"] = "0.0.0.0";
+  {
+    Process worker = StartWorker(dir, env, "open.log");
+    httplib::Client remote(address, port);
+    auto refused = remote.Get("/api/queue");
+    REQUIRE(refused);
+    CHECK(refused->status == 403);
+    CHECK(std::string(Json(refused->body)["error"]["code"].GetString()) ==
+          "forbidden");
+    auto cleanup = remote.Post("/cleanup");
+    REQUIRE(cleanup);
+    CHECK(cleanup->status == 403);
+    auto health = remote.Get("/health");
+    REQUIRE(health);
+    CHECK(health->status == 200);  // public
+    httplib::Client local("127.0.0.1", port);
+    auto allowed = local.Get("/api/queue");
+    REQUIRE(allowed);
+    CHECK(allowed->status == 200);
+  }
+  env["API_KEY"] = "s3cret-key";
+  Process worker = StartWorker(dir, env, "keyed.log");
+  httplib::Client remote(address, port);
+  auto missing = remote.Get("/api/queue");
+  REQUIRE(missing);
+  CHECK(missing->status == 401);
+  auto keyed = remote.Get("/api/queue", {{"X-Api-Key", "s3cret-key"}});
+  REQUIRE(keyed);
+  CHECK(keyed->status == 200);
+  CHECK(worker.LogText().find("s3cret-key") == std::string::npos);
 }
 
 TEST_CASE("worker: malformed HTTP never takes it down", "[worker]") {
