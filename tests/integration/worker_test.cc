@@ -116,6 +116,34 @@ void BallastTo(httplib::Client& client, double percent, uint64_t limit_mb,
   REQUIRE(res->status == 200);
 }
 
+// POST /api/messages with a small text: the HTTP status, 0 without an answer.
+int TrySend(httplib::Client& client) {
+  auto res = client.Post("/api/messages", R"({"to":"15551234567","text":"x"})",
+                         "application/json");
+  return res ? res->status : 0;
+}
+
+// Waits until a send is answered `status`.
+bool WaitForSendStatus(httplib::Client& client, int status) {
+  return WaitUntil([&] { return TrySend(client) == status; }, seconds(10));
+}
+
+// A send is refused as SPEC §5 says under memory pressure, and /health keeps
+// answering.
+void CheckSendRefusedForMemory(httplib::Client& client) {
+  auto refused =
+      client.Post("/api/messages", R"({"to":"15551234567","text":"x"})",
+                  "application/json");
+  REQUIRE(refused);
+  CHECK(refused->status == 503);
+  CHECK(refused->has_header("Retry-After"));
+  CHECK(std::string(Json(refused->body)["error"]["code"].GetString()) ==
+        "memory_pressure");
+  auto health = client.Get("/health");
+  REQUIRE(health);
+  CHECK(health->status == 200);
+}
+
 TEST_CASE(
     "worker: alone, it binds PORT, serves /health and stops on SIGTERM with 0",
     "[worker]") {
@@ -355,14 +383,7 @@ TEST_CASE(
   CHECK(WaitUntil(
       [&] { return WorkerRss(client) < 200ull * 1024 * 1024 * 85 / 100; },
       seconds(10)));
-  CHECK(WaitUntil(
-      [&] {
-        auto res = client.Post("/api/messages",
-                               R"({"to":"15551234567","text":"after"})",
-                               "application/json");
-        return res && res->status == 202;
-      },
-      seconds(10)));
+  CHECK(WaitForSendStatus(client, 202));
 }
 
 TEST_CASE(
@@ -378,36 +399,14 @@ TEST_CASE(
   BallastTo(client, 90, 200, /*pinned=*/true);
   CHECK(supervisor.WaitForLog("supervisor: cleanup level=emergency",
                               seconds(10), offset));
-  auto post = [&] {
-    return client.Post("/api/messages", R"({"to":"15551234567","text":"x"})",
-                       "application/json");
-  };
-  REQUIRE(WaitUntil(
-      [&] {
-        auto res = post();
-        return res && res->status == 503;
-      },
-      seconds(10)));
-  auto refused = post();
-  REQUIRE(refused);
-  CHECK(refused->status == 503);
-  CHECK(refused->has_header("Retry-After"));
-  CHECK(std::string(Json(refused->body)["error"]["code"].GetString()) ==
-        "memory_pressure");
-  auto health = client.Get("/health");
-  REQUIRE(health);
-  CHECK(health->status == 200);
+  REQUIRE(WaitForSendStatus(client, 503));
+  CheckSendRefusedForMemory(client);
   // The leak goes away (before the 15 s emergency grace would restart it):
   // sends are accepted again by the same worker.
   auto released = client.Delete("/debug/ballast");
   REQUIRE(released);
   CHECK(released->status == 200);
-  CHECK(WaitUntil(
-      [&] {
-        auto res = post();
-        return res && res->status == 202;
-      },
-      seconds(10)));
+  CHECK(WaitForSendStatus(client, 202));
   CHECK(supervisor.LogText().find("supervisor: restart", offset) ==
         std::string::npos);
 }
@@ -423,35 +422,12 @@ TEST_CASE(
   Process worker = StartWorker(dir, env);
   httplib::Client client("127.0.0.1", port);
   BallastTo(client, 90, 200);
-  REQUIRE(WaitUntil(
-      [&] {
-        auto res =
-            client.Post("/api/messages", R"({"to":"15551234567","text":"x"})",
-                        "application/json");
-        return res && res->status == 503;
-      },
-      seconds(10)));
-  auto res = client.Post("/api/messages", R"({"to":"15551234567","text":"x"})",
-                         "application/json");
-  REQUIRE(res);
-  CHECK(res->status == 503);
-  CHECK(res->has_header("Retry-After"));
-  CHECK(std::string(Json(res->body)["error"]["code"].GetString()) ==
-        "memory_pressure");
-  auto health = client.Get("/health");
-  REQUIRE(health);
-  CHECK(health->status == 200);  // health keeps answering
+  REQUIRE(WaitForSendStatus(client, 503));
+  CheckSendRefusedForMemory(client);
   // Recovery: an emergency cleanup (as the supervisor would send) frees the
   // ballast.
   REQUIRE(worker.Signal(SIGUSR2).ok());
-  CHECK(WaitUntil(
-      [&] {
-        auto again =
-            client.Post("/api/messages", R"({"to":"15551234567","text":"y"})",
-                        "application/json");
-        return again && again->status == 202;
-      },
-      seconds(10)));
+  CHECK(WaitForSendStatus(client, 202));
 }
 
 TEST_CASE(
