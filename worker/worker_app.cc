@@ -414,11 +414,13 @@ void WorkerApp::BeginShutdown(std::string_view why) {
         self->FinishShutdown();
       },
       static_cast<uint64_t>(std::max<int64_t>(500, deadline.count())), 0);
-  // HTTP: for a short window every response says `Connection: close`, so
-  // busy keep-alive clients reconnect into the supervisor's backlog instead
-  // of losing their next request to a closing connection; then accepting
-  // stops and the requests in flight finish (the pool is joined on the HTTP
-  // thread). Meanwhile the loop runs the send in flight to its end.
+  // HTTP: accepting stops at once (new connections wait in the supervisor's
+  // backlog for the next worker); for a short window the connections already
+  // accepted are still served, every response saying `Connection: close`, so
+  // busy keep-alive clients reconnect instead of losing their next request to
+  // a closing connection; then the server stops and the requests in flight
+  // finish (the pool is joined on the HTTP thread). Meanwhile the loop runs
+  // the send in flight to its end.
   http_->Drain();
   uv_timer_start(
       &http_drain_timer_,
