@@ -22,18 +22,6 @@ namespace {
 using namespace std::chrono_literals;
 using common::UniqueFd;
 
-// Receives datagrams until one contains `wanted`; all of them go to `seen`.
-bool ReceiveUntil(int fd, const std::string& wanted,
-                  std::vector<std::string>& seen) {
-  for (int i = 0; i < 200; ++i) {
-    std::string datagram = ReceiveDatagram(fd);
-    if (datagram.empty()) return false;
-    seen.push_back(datagram);
-    if (datagram.find(wanted) != std::string::npos) return true;
-  }
-  return false;
-}
-
 std::string Joined(const std::vector<std::string>& datagrams) {
   std::string all;
   for (const auto& d : datagrams) all += d + "\n";
@@ -60,17 +48,17 @@ TEST_CASE(
   REQUIRE(supervisor.ok());
 
   std::vector<std::string> seen;
-  REQUIRE(ReceiveUntil(systemd.get(), "READY=1", seen));
+  REQUIRE(ReceiveDatagramUntil(systemd.get(), "READY=1", seen));
   INFO("datagrams:\n" << Joined(seen) << "log:\n" << supervisor->LogText());
   // READY=1 is told only once the worker itself is ready: it serves now.
   CHECK(supervisor->LogText().find("worker: ready") != std::string::npos);
   CHECK(Connect(port));
-  CHECK(ReceiveUntil(systemd.get(), "STATUS=", seen));
-  CHECK(ReceiveUntil(systemd.get(), "WATCHDOG=1", seen));
-  CHECK(ReceiveUntil(systemd.get(), "WATCHDOG=1", seen));
+  CHECK(ReceiveDatagramUntil(systemd.get(), "STATUS=", seen));
+  CHECK(ReceiveDatagramUntil(systemd.get(), "WATCHDOG=1", seen));
+  CHECK(ReceiveDatagramUntil(systemd.get(), "WATCHDOG=1", seen));
 
   REQUIRE(supervisor->Signal(SIGTERM).ok());
-  CHECK(ReceiveUntil(systemd.get(), "STOPPING=1", seen));
+  CHECK(ReceiveDatagramUntil(systemd.get(), "STOPPING=1", seen));
   CHECK(supervisor->WaitExit(20s) == 0);
 }
 

@@ -35,15 +35,6 @@ rapidjson::Document Json(const std::string& text) {
   return doc;
 }
 
-size_t CountLines(const std::string& text, const std::string& needle) {
-  size_t count = 0;
-  for (size_t at = text.find(needle); at != std::string::npos;
-       at = text.find(needle, at + 1)) {
-    ++count;
-  }
-  return count;
-}
-
 std::map<std::string, std::string> BaseEnv(const TempDir& dir, int port) {
   return {{"HOST", "127.0.0.1"},
           {"PORT", std::to_string(port)},
@@ -517,7 +508,7 @@ TEST_CASE(
   for (auto& client : clients) client.join();
   INFO("supervisor log:\n" << supervisor.LogText());
   CHECK(failed.load() == 0);
-  CHECK(CountLines(supervisor.LogText(), "worker: stopped code=0") >= 2);
+  CHECK(supervisor.LogMatches("worker: stopped code=0").size() >= 2);
 }
 
 TEST_CASE(
@@ -531,14 +522,8 @@ TEST_CASE(
   env["WATCHDOG_USEC"] = "400000";  // a ping every 200 ms
   Process worker = StartWorker(dir, env);
   std::vector<std::string> seen;
-  auto receive_until = [&](const std::string& wanted) {
-    for (int i = 0; i < 100; ++i) {
-      std::string datagram = ReceiveDatagram(notify.get());
-      if (datagram.empty()) return false;
-      seen.push_back(datagram);
-      if (datagram.find(wanted) != std::string::npos) return true;
-    }
-    return false;
+  auto receive_until = [&](std::string_view wanted) {
+    return ReceiveDatagramUntil(notify.get(), wanted, seen);
   };
   CHECK(receive_until("READY=1"));
   CHECK(receive_until("STATUS=rss "));

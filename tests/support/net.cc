@@ -172,4 +172,15 @@ std::string ReceiveDatagram(int fd) {
   return n > 0 ? std::string(buffer, static_cast<size_t>(n)) : std::string();
 }
 
+bool ReceiveDatagramUntil(int fd, std::string_view wanted,
+                          std::vector<std::string>& seen) {
+  for (int i = 0; i < 200; ++i) {
+    std::string datagram = ReceiveDatagram(fd);
+    if (datagram.empty()) return false;
+    seen.push_back(datagram);
+    if (datagram.find(wanted) != std::string::npos) return true;
+  }
+  return false;
+}
+
 }  // namespace dynoguard::testing

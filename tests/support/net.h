@@ -7,6 +7,7 @@
 #include <chrono>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/status.h"
 #include "common/unique_fd.h"
@@ -38,6 +39,11 @@ common::UniqueFd NotifySocket(
 
 // The next datagram on `fd`; empty when the receive timed out.
 std::string ReceiveDatagram(int fd);
+
+// Receives datagrams on `fd`, appending each to `seen`, until one contains
+// `wanted` (true) or a receive times out or 200 arrived without it (false).
+bool ReceiveDatagramUntil(int fd, std::string_view wanted,
+                          std::vector<std::string>& seen);
 
 }  // namespace dynoguard::testing
 
