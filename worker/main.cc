@@ -9,7 +9,7 @@
 
 #include "common/config.h"
 #include "common/log.h"
-#include "worker/worker_app.h"
+#include "worker/app/worker_app.h"
 
 namespace {
 

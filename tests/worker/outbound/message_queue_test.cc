@@ -1,0 +1,703 @@
+#include "worker/outbound/message_queue.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace dynoguard::worker {
+namespace {
+
+using common::Status;
+
+// A fresh directory under TMPDIR, removed with everything in it.
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern =
+        (std::filesystem::temp_directory_path() / "dynoguard-queue-XXXXXX")
+            .string();
+    REQUIRE(mkdtemp(pattern.data()) != nullptr);
+    path_ = pattern;
+  }
+  ~TempDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path_, ignored);
+  }
+  std::string File(const std::string& name) const {
+    return (path_ / name).string();
+  }
+
+ private:
+  std::filesystem::path path_;
+};
+
+std::unique_ptr<MessageQueue> OpenQueue(const std::string& path) {
+  auto queue = MessageQueue::Open(path);
+  INFO(queue.status().ToString());
+  REQUIRE(queue.ok());
+  return std::move(*queue);
+}
+
+NewMessage Text(std::string to, std::string text, std::string key = "") {
+  NewMessage message;
+  message.to = std::move(to);
+  message.text = std::move(text);
+  message.idempotency_key = std::move(key);
+  return message;
+}
+
+std::string MustEnqueue(MessageQueue& queue, const NewMessage& message,
+                        int64_t now_ms) {
+  auto result = queue.Enqueue(message, now_ms);
+  INFO(result.status().ToString());
+  REQUIRE(result.ok());
+  REQUIRE(result->created);
+  return result->id;
+}
+
+OutboundMessage MustGet(MessageQueue& queue, const std::string& id) {
+  auto result = queue.Get(id);
+  INFO(result.status().ToString());
+  REQUIRE(result.ok());
+  REQUIRE(result->has_value());
+  return **result;
+}
+
+QueueStats MustStats(MessageQueue& queue) {
+  auto stats = queue.Stats();
+  INFO(stats.status().ToString());
+  REQUIRE(stats.ok());
+  return *stats;
+}
+
+void RequireOk(const Status& status) {
+  INFO(status.ToString());
+  REQUIRE(status.ok());
+}
+
+const ProviderError kThrottled{"130429", "rate limit hit", true};
+const ProviderError kOutsideWindow{"131047", "re-engagement message", false};
+
+TEST_CASE("MessageQueue: enqueue then get returns every field",
+          "[message_queue]") {
+  TempDir dir;
+  auto queue = OpenQueue(dir.File("queue.db"));
+  NewMessage message;
+  message.to = "15551234567";
+  message.template_json =
+      R"({"name":"hello_world","language":{"code":"en_US"}})";
+  message.reply_to = "wamid.HBgLMTU1NTEyMzQ1NjcVAgARGBI";
+  message.idempotency_key = "order-42";
+  std::string id = MustEnqueue(*queue, message, 1000);
+
+  CHECK(id.size() == 28);
+  CHECK(id.rfind("msg_", 0) == 0);
+  CHECK(id.find_first_not_of("0123456789abcdef", 4) == std::string::npos);
+
+  OutboundMessage stored = MustGet(*queue, id);
+  CHECK(stored.id == id);
+  CHECK(stored.to == message.to);
+  CHECK(stored.text.empty());
+  CHECK(stored.template_json == message.template_json);
+  CHECK(stored.reply_to == message.reply_to);
+  CHECK(stored.idempotency_key == "order-42");
+  CHECK(stored.status == MessageStatus::kQueued);
+  CHECK(stored.attempts == 0);
+  CHECK(stored.provider_id.empty());
+  CHECK_FALSE(stored.error.has_value());
+  CHECK(stored.next_attempt_ms == 1000);
+  CHECK(stored.created_ms == 1000);
+  CHECK(stored.updated_ms == 1000);
+
+  auto missing = queue->Get("msg_000000000000000000000000");
+  REQUIRE(missing.ok());
+  CHECK_FALSE(missing->has_value());
+}
+
+TEST_CASE("MessageQueue: ids are distinct", "[message_queue]") {
+  TempDir dir;
+  auto queue = OpenQueue(dir.File("queue.db"));
+  std::set<std::string> ids;
+  for (int i = 0; i < 50; ++i)
+    ids.insert(MustEnqueue(*queue, Text("1555", "hi"), i));
+  CHECK(ids.size() == 50);
+}
+
+TEST_CASE(
+    "MessageQueue: the same idempotency key gives the same id and one row",
+    "[message_queue]") {
+  TempDir dir;
+  auto queue = OpenQueue(dir.File("queue.db"));
+  std::string first = MustEnqueue(*queue, Text("1555", "hi", "key-1"), 1);
+
+  auto again = queue->Enqueue(Text("1555", "a different body", "key-1"), 2);
+  REQUIRE(again.ok());
+  CHECK(again->id == first);
+  CHECK_FALSE(again->created);
+  CHECK(MustGet(*queue, first).text == "hi");
+
+  // No key, or another key: new messages.
+  MustEnqueue(*queue, Text("1555", "hi"), 3);
+  MustEnqueue(*queue, Text("1555", "hi"), 4);
+  MustEnqueue(*queue, Text("1555", "hi", "key-2"), 5);
+  CHECK(MustStats(*queue).depth == 4);
+}
+
+TEST_CASE("MessageQueue: concurrent enqueues with one key create one message",
+          "[message_queue]") {
+  TempDir dir;
+  const std::string path = dir.File("queue.db");
+  auto shared = OpenQueue(path);
+  auto other_connection = OpenQueue(path);
+
+  constexpr int kRounds = 20;
+  for (int round = 0; round < kRounds; ++round) {
+    const std::string key = "race-" + std::to_string(round);
+    std::vector<MessageQueue::EnqueueResult> results(3);
+    std::vector<Status> errors(3);
+    auto run = [&](MessageQueue* queue, int slot) {
+      auto result = queue->Enqueue(Text("1555", "hi", key), round);
+      if (result.ok()) {
+        results[slot] = *result;
+      } else {
+        errors[slot] = result.status();
+      }
+    };
+    // Two threads on one object, one on a second connection to the same file.
+    std::thread a(run, shared.get(), 0);
+    std::thread b(run, shared.get(), 1);
+    std::thread c(run, other_connection.get(), 2);
+    a.join();
+    b.join();
+    c.join();
+    for (const Status& error : errors) {
+      INFO(error.ToString());
+      REQUIRE(error.ok());
+    }
+    CHECK(results[0].id == results[1].id);
+    CHECK(results[0].id == results[2].id);
+    CHECK(results[0].created + results[1].created + results[2].created == 1);
+  }
+  CHECK(MustStats(*shared).depth == kRounds);
+}
+
+TEST_CASE("MessageQueue: NextDue returns the oldest due message",
+          "[message_queue]") {
+  TempDir dir;
+  auto queue = OpenQueue(dir.File("queue.db"));
+  auto empty = queue->NextDue(1000);
+  REQUIRE(empty.ok());
+  CHECK_FALSE(empty->has_value());
+
+  std::string first = MustEnqueue(*queue, Text("1", "first"), 100);
+  std::string second = MustEnqueue(*queue, Text("2", "second"),
+                                   50);  // older clock, later insert
+  std::string third = MustEnqueue(*queue, Text("3", "third"), 300);
+
+  auto due = queue->NextDue(200);
+  REQUIRE(due.ok());
+  REQUIRE(due->has_value());
+  CHECK((*due)->id == first);  // insertion order, not timestamps
+
+  // Postponing the first makes the second the oldest due one.
+  RequireOk(queue->MarkRetry(first, kThrottled, 5000, 200));
+  due = queue->NextDue(200);
+  REQUIRE(due.ok());
+  REQUIRE(due->has_value());
+  CHECK((*due)->id == second);
+
+  // A sending message is not due.
+  RequireOk(queue->MarkSending(second, 200));
+  due = queue->NextDue(200);
+  REQUIRE(due.ok());
+  CHECK_FALSE(due->has_value());  // third is due at 300 only
+
+  due = queue->NextDue(300);
+  REQUIRE(due.ok());
+  REQUIRE(due->has_value());
+  CHECK((*due)->id == third);
+
+  // Once its time comes, the retried first message is the oldest again.
+  due = queue->NextDue(5000);
+  REQUIRE(due.ok());
+  REQUIRE(due->has_value());
+  CHECK((*due)->id == first);
+}
+
+TEST_CASE("MessageQueue: sending then sent", "[message_queue]") {
+  TempDir dir;
+  auto queue = OpenQueue(dir.File("queue.db"));
+  std::string id = MustEnqueue(*queue, Text("1555", "hi"), 10);
+
+  RequireOk(queue->MarkSending(id, 20));
+  OutboundMessage sending = MustGet(*queue, id);
+  CHECK(sending.status == MessageStatus::kSending);
+  CHECK(sending.attempts == 1);
+  CHECK(sending.updated_ms == 20);
+
+  RequireOk(queue->MarkSent(id, "wamid.ABC", 30));
+  OutboundMessage sent = MustGet(*queue, id);
+  CHECK(sent.status == MessageStatus::kSent);
+  CHECK(sent.provider_id == "wamid.ABC");
+  CHECK(sent.attempts == 1);
+  CHECK_FALSE(sent.error.has_value());
+  CHECK(sent.updated_ms == 30);
+  CHECK(sent.created_ms == 10);
+}
+
+TEST_CASE("MessageQueue: retry keeps the error and counts attempts",
+          "[message_queue]") {
+  TempDir dir;
+  auto queue = OpenQueue(dir.File("queue.db"));
+  std::string id = MustEnqueue(*queue, Text("1555", "hi"), 10);
+
+  RequireOk(queue->MarkSending(id, 20));
+  RequireOk(queue->MarkRetry(id, kThrottled, 2020, 21));
+  OutboundMessage retried = MustGet(*queue, id);
+  CHECK(retried.status == MessageStatus::kQueued);
+  CHECK(retried.attempts == 1);
+  CHECK(retried.next_attempt_ms == 2020);
+  REQUIRE(retried.error.has_value());
+  CHECK(*retried.error == kThrottled);
+
+  RequireOk(queue->MarkSending(id, 2020));
+  RequireOk(queue->MarkSent(id, "wamid.X", 2030));
+  OutboundMessage sent = MustGet(*queue, id);
+  CHECK(sent.attempts == 2);
+  CHECK_FALSE(sent.error.has_value());  // the last attempt succeeded
+}
+
+TEST_CASE("MessageQueue: failed is a dead letter with its error",
+          "[message_queue]") {
+  TempDir dir;
+  auto queue = OpenQueue(dir.File("queue.db"));
+  std::string id = MustEnqueue(*queue, Text("1555", "hi"), 10);
+  RequireOk(queue->MarkSending(id, 20));
+  RequireOk(queue->MarkFailed(id, kOutsideWindow, 30));
+
+  OutboundMessage failed = MustGet(*queue, id);
+  CHECK(failed.status == MessageStatus::kFailed);
+  REQUIRE(failed.error.has_value());
+  CHECK(*failed.error == kOutsideWindow);
+  auto due = queue->NextDue(1000000);
+  REQUIRE(due.ok());
+  CHECK_FALSE(due->has_value());
+}
+
+TEST_CASE(
+    "MessageQueue: transitions from the wrong state or for unknown ids are "
+    "refused",
+    "[message_queue]") {
+  TempDir dir;
+  auto queue = OpenQueue(dir.File("queue.db"));
+  std::string id = MustEnqueue(*queue, Text("1555", "hi"), 10);
+
+  CHECK(queue->MarkSent(id, "wamid.A", 11).code() ==
+        Status::Code::kInvalidArgument);
+  RequireOk(queue->MarkSending(id, 12));
+  CHECK(queue->MarkSending(id, 13).code() ==
+        Status::Code::kInvalidArgument);  // no double send
+  RequireOk(queue->MarkSent(id, "wamid.A", 14));
+  CHECK(queue->MarkRetry(id, kThrottled, 100, 15).code() ==
+        Status::Code::kInvalidArgument);
+  Status refused = queue->MarkFailed(id, kOutsideWindow, 16);
+  CHECK(refused.code() == Status::Code::kInvalidArgument);
+  CHECK(refused.message().find("is sent") != std::string::npos);
+  CHECK(MustGet(*queue, id).status == MessageStatus::kSent);
+
+  const std::string unknown = "msg_ffffffffffffffffffffffff";
+  CHECK(queue->MarkSending(unknown, 1).code() == Status::Code::kNotFound);
+  CHECK(queue->MarkSent(unknown, "w", 1).code() == Status::Code::kNotFound);
+  CHECK(queue->MarkRetry(unknown, kThrottled, 1, 1).code() ==
+        Status::Code::kNotFound);
+  CHECK(queue->MarkFailed(unknown, kOutsideWindow, 1).code() ==
+        Status::Code::kNotFound);
+}
+
+TEST_CASE("MessageQueue: provider statuses only move forward",
+          "[message_queue]") {
+  TempDir dir;
+  auto queue = OpenQueue(dir.File("queue.db"));
+  std::string id = MustEnqueue(*queue, Text("1555", "hi"), 10);
+  RequireOk(queue->MarkSending(id, 11));
+  RequireOk(queue->MarkSent(id, "wamid.P", 12));
+
+  RequireOk(queue->ApplyProviderStatus("wamid.P", MessageStatus::kSent,
+                                       std::nullopt, 13));
+  CHECK(MustGet(*queue, id).status == MessageStatus::kSent);
+  RequireOk(queue->ApplyProviderStatus("wamid.P", MessageStatus::kRead,
+                                       std::nullopt, 14));
+  CHECK(MustGet(*queue, id).status == MessageStatus::kRead);
+  CHECK(MustGet(*queue, id).updated_ms == 14);
+  // Meta delivers unordered: a late "delivered" after "read" changes nothing.
+  RequireOk(queue->ApplyProviderStatus("wamid.P", MessageStatus::kDelivered,
+                                       std::nullopt, 15));
+  CHECK(MustGet(*queue, id).status == MessageStatus::kRead);
+  CHECK(MustGet(*queue, id).updated_ms == 14);
+  // A read message was delivered: a failure report for it is stale.
+  RequireOk(queue->ApplyProviderStatus("wamid.P", MessageStatus::kFailed,
+                                       kOutsideWindow, 16));
+  CHECK(MustGet(*queue, id).status == MessageStatus::kRead);
+}
+
+TEST_CASE("MessageQueue: sent to delivered to read in order",
+          "[message_queue]") {
+  TempDir dir;
+  auto queue = OpenQueue(dir.File("queue.db"));
+  std::string id = MustEnqueue(*queue, Text("1555", "hi"), 10);
+  RequireOk(queue->MarkSending(id, 11));
+  RequireOk(queue->MarkSent(id, "wamid.Q", 12));
+  RequireOk(queue->ApplyProviderStatus("wamid.Q", MessageStatus::kDelivered,
+                                       std::nullopt, 13));
+  CHECK(MustGet(*queue, id).status == MessageStatus::kDelivered);
+  RequireOk(queue->ApplyProviderStatus("wamid.Q", MessageStatus::kRead,
+                                       std::nullopt, 14));
+  CHECK(MustGet(*queue, id).status == MessageStatus::kRead);
+}
+
+TEST_CASE("MessageQueue: provider failure is kept with its error and is final",
+          "[message_queue]") {
+  TempDir dir;
+  auto queue = OpenQueue(dir.File("queue.db"));
+  std::string with_error = MustEnqueue(*queue, Text("1", "a"), 10);
+  std::string without_error = MustEnqueue(*queue, Text("2", "b"), 10);
+  for (const auto& [id, wamid] :
+       {std::pair{with_error, "wamid.F1"}, {without_error, "wamid.F2"}}) {
+    RequireOk(queue->MarkSending(id, 11));
+    RequireOk(queue->MarkSent(id, wamid, 12));
+  }
+  RequireOk(queue->ApplyProviderStatus("wamid.F1", MessageStatus::kDelivered,
+                                       std::nullopt, 13));
+  ProviderError undeliverable{"131026", "message undeliverable", false};
+  RequireOk(queue->ApplyProviderStatus("wamid.F1", MessageStatus::kFailed,
+                                       undeliverable, 14));
+  RequireOk(queue->ApplyProviderStatus("wamid.F2", MessageStatus::kFailed,
+                                       std::nullopt, 14));
+
+  OutboundMessage failed = MustGet(*queue, with_error);
+  CHECK(failed.status == MessageStatus::kFailed);
+  REQUIRE(failed.error.has_value());
+  CHECK(*failed.error == undeliverable);
+  CHECK(failed.provider_id == "wamid.F1");
+
+  OutboundMessage generic = MustGet(*queue, without_error);
+  CHECK(generic.status == MessageStatus::kFailed);
+  REQUIRE(generic.error.has_value());
+  CHECK_FALSE(generic.error->retryable);
+  CHECK_FALSE(generic.error->code.empty());
+
+  RequireOk(queue->ApplyProviderStatus("wamid.F1", MessageStatus::kRead,
+                                       std::nullopt, 15));
+  CHECK(MustGet(*queue, with_error).status == MessageStatus::kFailed);
+  CHECK(MustStats(*queue).dead_letters == 2);
+}
+
+TEST_CASE(
+    "MessageQueue: provider status for an unknown id or a non-provider status "
+    "is refused",
+    "[message_queue]") {
+  TempDir dir;
+  auto queue = OpenQueue(dir.File("queue.db"));
+  CHECK(queue
+            ->ApplyProviderStatus("wamid.nope", MessageStatus::kDelivered,
+                                  std::nullopt, 1)
+            .code() == Status::Code::kNotFound);
+  CHECK(queue
+            ->ApplyProviderStatus("wamid.nope", MessageStatus::kQueued,
+                                  std::nullopt, 1)
+            .code() == Status::Code::kInvalidArgument);
+  CHECK(queue
+            ->ApplyProviderStatus("wamid.nope", MessageStatus::kSending,
+                                  std::nullopt, 1)
+            .code() == Status::Code::kInvalidArgument);
+}
+
+TEST_CASE(
+    "MessageQueue: Stats counts depth, in flight, dead letters and next "
+    "time",
+    "[message_queue]") {
+  TempDir dir;
+  auto queue = OpenQueue(dir.File("queue.db"));
+  QueueStats empty = MustStats(*queue);
+  CHECK(empty.depth == 0);
+  CHECK(empty.in_flight == 0);
+  CHECK(empty.dead_letters == 0);
+  CHECK_FALSE(empty.next_attempt_ms.has_value());
+
+  std::vector<std::string> ids;
+  for (int i = 0; i < 6; ++i)
+    ids.push_back(MustEnqueue(*queue, Text("1555", "m"), 100 + i));
+  RequireOk(queue->MarkSending(ids[0], 200));  // in flight
+  RequireOk(queue->MarkSending(ids[1], 200));
+  RequireOk(queue->MarkSent(ids[1], "wamid.1", 201));  // sent
+  RequireOk(queue->MarkSending(ids[2], 200));
+  RequireOk(queue->MarkSent(ids[2], "wamid.2", 201));
+  RequireOk(queue->ApplyProviderStatus("wamid.2", MessageStatus::kRead,
+                                       std::nullopt, 202));
+  RequireOk(queue->MarkSending(ids[3], 200));
+  RequireOk(queue->MarkFailed(ids[3], kOutsideWindow, 201));  // dead letter
+  RequireOk(queue->MarkRetry(ids[4], kThrottled, 90, 200));  // queued, earliest
+  // ids[5] queued at 105.
+
+  QueueStats stats = MustStats(*queue);
+  CHECK(stats.depth == 3);
+  CHECK(stats.in_flight == 1);
+  CHECK(stats.dead_letters == 1);
+  REQUIRE(stats.next_attempt_ms.has_value());
+  CHECK(*stats.next_attempt_ms == 90);
+}
+
+TEST_CASE("MessageQueue: Pending lists queued and sending oldest first",
+          "[message_queue]") {
+  TempDir dir;
+  auto queue = OpenQueue(dir.File("queue.db"));
+  std::string a = MustEnqueue(*queue, Text("1", "a"), 1);
+  std::string b = MustEnqueue(*queue, Text("2", "b"), 2);
+  std::string c = MustEnqueue(*queue, Text("3", "c"), 3);
+  std::string d = MustEnqueue(*queue, Text("4", "d"), 4);
+  RequireOk(queue->MarkSending(b, 5));
+  RequireOk(queue->MarkSending(c, 5));
+  RequireOk(queue->MarkSent(c, "wamid.c", 6));
+
+  auto pending = queue->Pending();
+  REQUIRE(pending.ok());
+  REQUIRE(pending->size() == 3);
+  CHECK((*pending)[0].id == a);
+  CHECK((*pending)[1].id == b);
+  CHECK((*pending)[1].status == MessageStatus::kSending);
+  CHECK((*pending)[2].id == d);
+}
+
+TEST_CASE(
+    "MessageQueue: DeadLetters lists failed messages, newest first, limited",
+    "[message_queue]") {
+  TempDir dir;
+  auto queue = OpenQueue(dir.File("queue.db"));
+  std::vector<std::string> failed;
+  for (int i = 0; i < 4; ++i) {
+    std::string id =
+        MustEnqueue(*queue, Text("1555", "m" + std::to_string(i)), i);
+    RequireOk(queue->MarkFailed(id, kOutsideWindow, 10 + i));
+    failed.push_back(id);
+  }
+  MustEnqueue(*queue, Text("1555", "still queued"), 9);
+
+  auto all = queue->DeadLetters(10);
+  REQUIRE(all.ok());
+  REQUIRE(all->size() == 4);
+  CHECK((*all)[0].id == failed[3]);
+  CHECK((*all)[3].id == failed[0]);
+  REQUIRE((*all)[0].error.has_value());
+  CHECK((*all)[0].error->code == "131047");
+
+  auto two = queue->DeadLetters(2);
+  REQUIRE(two.ok());
+  REQUIRE(two->size() == 2);
+  CHECK((*two)[1].id == failed[2]);
+}
+
+TEST_CASE("MessageQueue: reopening after Close keeps everything",
+          "[message_queue]") {
+  TempDir dir;
+  const std::string path = dir.File("queue.db");
+  std::string queued, sent, dead;
+  {
+    auto queue = OpenQueue(path);
+    queued = MustEnqueue(*queue, Text("1", "queued", "k-queued"), 1);
+    sent = MustEnqueue(*queue, Text("2", "sent"), 2);
+    dead = MustEnqueue(*queue, Text("3", "dead"), 3);
+    RequireOk(queue->MarkRetry(queued, kThrottled, 77, 4));
+    RequireOk(queue->MarkSending(sent, 5));
+    RequireOk(queue->MarkSent(sent, "wamid.S", 6));
+    RequireOk(queue->MarkFailed(dead, kOutsideWindow, 7));
+    RequireOk(queue->Close());
+    RequireOk(queue->Close());  // twice is fine
+    CHECK_FALSE(queue->Get(queued).ok());
+    CHECK_FALSE(queue->Enqueue(Text("1", "late"), 8).ok());
+  }
+  auto queue = OpenQueue(path);
+  OutboundMessage q = MustGet(*queue, queued);
+  CHECK(q.status == MessageStatus::kQueued);
+  CHECK(q.next_attempt_ms == 77);
+  REQUIRE(q.error.has_value());
+  CHECK(*q.error == kThrottled);
+  CHECK(MustGet(*queue, sent).provider_id == "wamid.S");
+  CHECK(MustGet(*queue, dead).status == MessageStatus::kFailed);
+  // The idempotency key survives too.
+  auto again = queue->Enqueue(Text("1", "queued", "k-queued"), 9);
+  REQUIRE(again.ok());
+  CHECK(again->id == queued);
+  CHECK_FALSE(again->created);
+  // Provider callbacks still find the sent message.
+  RequireOk(queue->ApplyProviderStatus("wamid.S", MessageStatus::kDelivered,
+                                       std::nullopt, 10));
+}
+
+TEST_CASE(
+    "MessageQueue: a message left sending is queued again after reopening",
+    "[message_queue]") {
+  TempDir dir;
+  const std::string path = dir.File("queue.db");
+  std::string id;
+  {
+    auto queue = OpenQueue(path);
+    id = MustEnqueue(*queue, Text("1555", "in flight"), 1);
+    RequireOk(queue->MarkSending(id, 2));
+    // Destroyed without MarkSent: the worker died mid-send.
+  }
+  auto queue = OpenQueue(path);
+  OutboundMessage message = MustGet(*queue, id);
+  CHECK(message.status == MessageStatus::kQueued);
+  CHECK(message.attempts == 1);
+  auto due = queue->NextDue(2);
+  REQUIRE(due.ok());
+  REQUIRE(due->has_value());
+  CHECK((*due)->id == id);
+}
+
+TEST_CASE("MessageQueue: every acknowledged enqueue survives SIGKILL",
+          "[message_queue]") {
+  TempDir dir;
+  const std::string path = dir.File("queue.db");
+  constexpr int kMessages = 200;
+  int fds[2];
+  REQUIRE(pipe(fds) == 0);
+
+  pid_t child = fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    // The child: no Catch2 here, only enqueue, report each acknowledged id,
+    // then die hard.
+    close(fds[0]);
+    auto queue = MessageQueue::Open(path);
+    if (!queue.ok()) _exit(3);
+    for (int i = 0; i < kMessages; ++i) {
+      auto result =
+          (*queue)->Enqueue(Text("1555", "crash " + std::to_string(i)), i);
+      if (!result.ok()) _exit(4);
+      std::string line = result->id + "\n";
+      if (write(fds[1], line.data(), line.size()) !=
+          static_cast<ssize_t>(line.size()))
+        _exit(5);
+    }
+    kill(getpid(), SIGKILL);  // no Close, no destructors, no checkpoint
+    _exit(6);
+  }
+
+  close(fds[1]);
+  std::string acknowledged;
+  char buffer[4096];
+  ssize_t n;
+  while ((n = read(fds[0], buffer, sizeof(buffer))) > 0)
+    acknowledged.append(buffer, n);
+  close(fds[0]);
+  int wstatus = 0;
+  REQUIRE(waitpid(child, &wstatus, 0) == child);
+  REQUIRE(WIFSIGNALED(wstatus));
+  CHECK(WTERMSIG(wstatus) == SIGKILL);
+
+  std::vector<std::string> ids;
+  for (size_t start = 0, end;
+       (end = acknowledged.find('\n', start)) != std::string::npos;
+       start = end + 1) {
+    ids.push_back(acknowledged.substr(start, end - start));
+  }
+  REQUIRE(ids.size() == kMessages);
+
+  auto queue = OpenQueue(path);
+  for (int i = 0; i < kMessages; ++i) {
+    OutboundMessage message = MustGet(*queue, ids[i]);
+    CHECK(message.text == "crash " + std::to_string(i));
+    CHECK(message.status == MessageStatus::kQueued);
+  }
+  CHECK(MustStats(*queue).depth == kMessages);
+}
+
+TEST_CASE("MessageQueue: Restore re-inserts snapshot messages once",
+          "[message_queue]") {
+  TempDir dir;
+  auto source = OpenQueue(dir.File("old.db"));
+  std::string id = MustEnqueue(*source, Text("1555", "carried", "snap-1"), 5);
+  RequireOk(source->MarkSending(id, 6));
+  auto pending = source->Pending();
+  REQUIRE(pending.ok());
+  REQUIRE(pending->size() == 1);
+
+  auto queue = OpenQueue(dir.File("new.db"));
+  auto restored = queue->Restore(pending->front());
+  REQUIRE(restored.ok());
+  CHECK(*restored);
+  OutboundMessage message = MustGet(*queue, id);
+  CHECK(message.status == MessageStatus::kQueued);  // was sending: send again
+  CHECK(message.attempts == 1);
+  CHECK(message.text == "carried");
+  CHECK(message.created_ms == 5);
+
+  auto twice = queue->Restore(pending->front());
+  REQUIRE(twice.ok());
+  CHECK_FALSE(*twice);
+  auto by_key = queue->Enqueue(Text("1555", "carried", "snap-1"), 7);
+  REQUIRE(by_key.ok());
+  CHECK(by_key->id == id);
+  CHECK(MustStats(*queue).depth == 1);
+
+  CHECK(queue->Restore(OutboundMessage{}).status().code() ==
+        Status::Code::kInvalidArgument);
+}
+
+TEST_CASE("MessageQueue: Prune deletes old finished messages only",
+          "[message_queue]") {
+  TempDir dir;
+  auto queue = OpenQueue(dir.File("queue.db"));
+  std::string old_sent = MustEnqueue(*queue, Text("1", "a"), 1);
+  std::string old_queued = MustEnqueue(*queue, Text("2", "b"), 1);
+  std::string new_sent = MustEnqueue(*queue, Text("3", "c"), 1);
+  RequireOk(queue->MarkSending(old_sent, 2));
+  RequireOk(queue->MarkSent(old_sent, "wamid.old", 3));
+  RequireOk(queue->MarkSending(new_sent, 2));
+  RequireOk(queue->MarkSent(new_sent, "wamid.new", 500));
+
+  auto pruned = queue->Prune(100, 10);
+  REQUIRE(pruned.ok());
+  CHECK(*pruned == 1);
+  auto gone = queue->Get(old_sent);
+  REQUIRE(gone.ok());
+  CHECK_FALSE(gone->has_value());
+  CHECK(MustGet(*queue, old_queued).status == MessageStatus::kQueued);
+  CHECK(MustGet(*queue, new_sent).status == MessageStatus::kSent);
+}
+
+TEST_CASE("MessageQueue: opening a bad path fails naming the path",
+          "[message_queue]") {
+  TempDir dir;
+  const std::string path = dir.File("no/such/dir/queue.db");
+  auto queue = MessageQueue::Open(path);
+  REQUIRE_FALSE(queue.ok());
+  CHECK(queue.status().message().find(path) != std::string::npos);
+
+  // A file that is not a database.
+  const std::string garbage = dir.File("garbage.db");
+  {
+    FILE* file = fopen(garbage.c_str(), "w");
+    REQUIRE(file != nullptr);
+    fputs(
+        "this is not an SQLite database, just some text long enough to "
+        "matter\n",
+        file);
+    fclose(file);
+  }
+  auto not_db = MessageQueue::Open(garbage);
+  REQUIRE_FALSE(not_db.ok());
+  CHECK(not_db.status().message().find(garbage) != std::string::npos);
+}
+
+}  // namespace
+}  // namespace dynoguard::worker

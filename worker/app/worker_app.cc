@@ -1,0 +1,463 @@
+#include "worker/app/worker_app.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <thread>
+
+#include "common/listen_fds.h"
+#include "common/memory_probe.h"
+#include "worker/memory/ballast.h"
+#include "worker/outbound/dispatcher.h"
+#include "worker/inbound/event_router.h"
+#include "worker/inbound/history_cache.h"
+#include "worker/http/http_api.h"
+#include "worker/http/http_server.h"
+#include "worker/memory/malloc_tuning.h"
+#include "worker/memory/memory_manager.h"
+#include "worker/outbound/message_queue.h"
+#include "worker/metrics/metrics.h"
+#include "worker/transport/sandbox/sandbox_transport.h"
+#include "worker/memory/temp_file_sweeper.h"
+#include "worker/memory/unused_library_pages.h"
+
+namespace dynoguard::worker {
+namespace {
+
+using common::FormatMegabytes;
+using common::Status;
+
+constexpr uint64_t kTrimPeriodMs = 30000;   // SPEC §6: trim every 30 s
+constexpr uint64_t kSweepPeriodMs = 60000;  // SPEC §6: temp files every 60 s
+constexpr auto kStaleTempAge = std::chrono::minutes(10);
+constexpr uint64_t kStatusPeriodMs = 10000;
+// How long a stopping worker still answers (with `Connection: close`) before
+// it stops accepting: enough for busy keep-alive clients to finish their
+// request and reconnect, short next to any platform's stop timeout.
+constexpr uint64_t kHttpDrainMs = 200;
+constexpr uint64_t kTransportPollMs = 100;
+constexpr uint64_t kPrunePeriodMs = 3600 * 1000;
+constexpr int64_t kFinishedRetentionMs =
+    7LL * 24 * 3600 * 1000;  // finished messages kept 7 days
+
+WorkerApp* Self(void* data) { return static_cast<WorkerApp*>(data); }
+
+std::string EnvOr(const char* name, const char* fallback = "") {
+  const char* value = std::getenv(name);
+  return value != nullptr ? value : fallback;
+}
+
+}  // namespace
+
+WorkerApp::WorkerApp(const common::Config& config, const common::Logger& log)
+    : config_(config), log_(log) {}
+
+WorkerApp::~WorkerApp() {
+  if (http_thread_.joinable()) {
+    http_->Stop();
+    http_thread_.join();
+  }
+}
+
+int64_t WorkerApp::NowMs() const {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+uint64_t WorkerApp::ReadRss() const {
+  auto reading =
+      common::MeasureTree(procfs_, getpid(), common::MemorySource::kRss);
+  return reading.ok() ? reading->bytes : 0;
+}
+
+int WorkerApp::Run() {
+  uv_loop_init(&loop_);
+  if (config_.transport == common::TransportKind::kCloud) {
+    // The Cloud API transport is its own piece of work; refusing beats
+    // pretending to send.
+    log_.Error("config",
+               {{"error",
+                 "TRANSPORT=cloud is not available in this version; unset "
+                 "WHATSAPP_TOKEN or set TRANSPORT=sandbox"}});
+    uv_loop_close(&loop_);
+    return 2;
+  }
+  if (Status status = Start(); !status.ok()) {
+    log_.Error("start-failed", {{"error", status.message()}});
+    if (http_thread_.joinable()) {
+      http_->Stop();
+      http_thread_.join();
+    }
+    uv_walk(
+        &loop_,
+        [](uv_handle_t* h, void*) {
+          if (!uv_is_closing(h)) uv_close(h, nullptr);
+        },
+        nullptr);
+    uv_run(&loop_, UV_RUN_DEFAULT);
+    uv_loop_close(&loop_);
+    return 1;
+  }
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  if (http_thread_.joinable()) http_thread_.join();
+  uv_loop_close(&loop_);
+  log_.Info("stopped", {{"code", exit_code_}});
+  return exit_code_;
+}
+
+Status WorkerApp::Start() {
+  TuneMallocForSmallFootprint();
+  auto notify = common::NotifyClient::FromSocketAddress(EnvOr("NOTIFY_SOCKET"));
+  if (!notify.ok()) {
+    log_.Warn("notify-disabled", {{"error", notify.status().message()}});
+  } else {
+    notify_ = std::move(notify.value());
+  }
+
+  std::error_code ec;
+  std::filesystem::create_directories(config_.data_dir + "/tmp", ec);
+  if (ec)
+    return Status::IOError("create " + config_.data_dir + "/tmp", ec.message());
+
+  if (config_.memory_limit_bytes > 0) {
+    limit_bytes_ = config_.memory_limit_bytes;
+  } else {
+    auto detected = common::DetectMemoryLimit(procfs_);
+    if (!detected.ok()) return detected.status();
+    limit_bytes_ = detected->bytes;
+  }
+
+  metrics_ = std::make_unique<Metrics>(
+      Metrics::RestartsFromEnv(std::getenv("DYNOGUARD_RESTARTS")));
+  auto queue = MessageQueue::Open(config_.data_dir + "/queue.db");
+  if (!queue.ok()) return queue.status();
+  queue_ = std::move(queue.value());
+
+  memory_ = std::make_unique<MemoryManager>(
+      limit_bytes_, config_.emergency_percent, [this] { return ReadRss(); });
+  history_ = std::make_unique<HistoryCache>();
+  memory_->Register(history_.get());
+  // SPEC §6: a cleanup also deletes stale temp files (any level, any
+  // trigger: signal, /cleanup).
+  memory_->AddCleanupStep("temp-files",
+                          [this](CleanupLevel) { SweepTempFiles("cleanup"); });
+  if (config_.debug_endpoints) {
+    ballast_ = std::make_unique<Ballast>();
+    memory_->Register(ballast_.get());
+    log_.Warn("debug-endpoints",
+              {{"", "DEBUG_ENDPOINTS=true: /debug/* is enabled"}});
+  }
+  sandbox_ = std::make_unique<SandboxTransport>(SandboxTransport::Options{},
+                                                [this] { return NowMs(); });
+  transport_ = sandbox_.get();
+  router_ = std::make_unique<EventRouter>(log_, *queue_, *history_,
+                                          [this] { return NowMs(); });
+  memory_->Register(router_.get());
+
+  Dispatcher::Options dispatch;
+  dispatch.send_delay = config_.send_delay;
+  dispatch.retry.max_attempts = config_.send_max_attempts;
+  dispatch.retry.base = config_.send_retry_base;
+  dispatcher_ = std::make_unique<Dispatcher>(
+      &loop_, dispatch, log_, *queue_, *transport_, *router_,
+      [this] { return NowMs(); },
+      [this](std::string_view result) {
+        metrics_->CountSend(result == "sent"    ? SendOutcome::kSent
+                            : result == "retry" ? SendOutcome::kRetry
+                                                : SendOutcome::kFailed);
+      });
+
+  http_ = std::make_unique<HttpServer>(config_, log_, *metrics_);
+  ApiDeps deps;
+  deps.config = &config_;
+  deps.log = &log_;
+  deps.queue = queue_.get();
+  deps.memory = memory_.get();
+  deps.metrics = metrics_.get();
+  deps.sandbox = sandbox_.get();
+  deps.events = router_.get();
+  deps.ballast = ballast_.get();
+  deps.wake_dispatcher = [this] { dispatcher_->Wake(); };
+  if (config_.debug_endpoints) {
+    deps.stall_loop = [this](std::chrono::milliseconds ms) {
+      stall_ms_.store(ms.count());
+      uv_async_send(&stall_async_);
+    };
+  }
+  deps.session_status = [this] {
+    SessionStatus s;
+    s.transport = std::string(transport_->name());
+    s.state = transport_->state();
+    s.started_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                       started_.time_since_epoch())
+                       .count();
+    return s;
+  };
+  deps.dispatcher_status = [this] { return dispatcher_->Status(); };
+  deps.now_ms = [this] { return NowMs(); };
+  deps.started = started_;
+  InstallRoutes(http_->server(), deps);
+  if (Status status = OpenListener(); !status.ok()) return status;
+
+  shutdown_steps_.emplace_back("queue", [this] { return queue_->Close(); });
+
+  StartLoopHandles();
+  dispatcher_->Start();
+  http_thread_ = std::thread([this] { http_->Serve(); });
+
+  if (config_.api_key.empty()) {
+    log_.Warn("no-api-key",
+              {{"",
+                "API_KEY is unset: /api/* and /cleanup answer loopback "
+                "clients only"}});
+  }
+  if (transport_ == sandbox_.get()) ReleaseUnusedTlsPages();
+  auto stats = queue_->Stats();
+  log_.Info("ready", {{"transport", transport_->name()},
+                      {"limit", FormatMegabytes(limit_bytes_)},
+                      {"rss", FormatMegabytes(ReadRss())},
+                      {"pending", stats.ok() ? stats->depth : -1}});
+  (void)notify_.Send("READY=1");
+  SendStatus();
+  return Status::Ok();
+}
+
+void WorkerApp::SweepTempFiles(std::string_view trigger) {
+  auto swept = SweepStaleFiles(config_.data_dir + "/tmp", kStaleTempAge,
+                               std::chrono::system_clock::now());
+  if (!swept.ok()) {
+    log_.Warn("temp-sweep-failed", {{"error", swept.status().message()}});
+  } else if (swept->files_removed > 0) {
+    log_.Info("temp-sweep", {{"files", swept->files_removed},
+                             {"freed", FormatMegabytes(swept->bytes_removed)},
+                             {"trigger", trigger}});
+  }
+}
+
+void WorkerApp::ReleaseUnusedTlsPages() {
+  auto released =
+      PageOutUnusedLibraries(procfs_, {"libcrypto.so", "libssl.so"});
+  if (!released.ok()) {
+    log_.Debug("tls-pages-kept", {{"error", released.status().message()}});
+    return;
+  }
+  log_.Info("tls-pages-released",
+            {{"mappings", released->mappings},
+             {"rss_before", FormatMegabytes(released->rss_before)},
+             {"rss_after", FormatMegabytes(released->rss_after)}});
+}
+
+Status WorkerApp::OpenListener() {
+  auto inherited = common::ParseListenFds(EnvOr("LISTEN_FDS"),
+                                          EnvOr("LISTEN_PID"), getpid());
+  // The variables are for us alone: children of the worker must not think fd 3
+  // is theirs.
+  unsetenv("LISTEN_FDS");
+  unsetenv("LISTEN_PID");
+  unsetenv("LISTEN_FDNAMES");
+  if (!inherited.ok()) return inherited.status();
+  if (inherited.value() >= 1) {
+    if (Status status = http_->Adopt(common::kListenFdsStart); !status.ok())
+      return status;
+    log_.Info("listen",
+              {{"fd", common::kListenFdsStart}, {"from", "inherited"}});
+    return Status::Ok();
+  }
+  if (Status status = http_->Bind(config_.host, config_.port); !status.ok())
+    return status;
+  log_.Info("listen",
+            {{"address", fmt::format("{}:{}", config_.host, config_.port)}});
+  return Status::Ok();
+}
+
+void WorkerApp::StartLoopHandles() {
+  for (auto [handle, sig] : {std::pair{&sigusr1_, SIGUSR1},
+                             {&sigusr2_, SIGUSR2},
+                             {&sigterm_, SIGTERM},
+                             {&sigint_, SIGINT}}) {
+    uv_signal_init(&loop_, handle);
+    handle->data = this;
+    uv_signal_start(
+        handle,
+        [](uv_signal_t* h, int signum) { Self(h->data)->OnSignal(signum); },
+        sig);
+  }
+  auto start_timer = [this](uv_timer_t* timer, uint64_t period,
+                            uv_timer_cb callback) {
+    uv_timer_init(&loop_, timer);
+    timer->data = this;
+    if (period > 0) uv_timer_start(timer, callback, period, period);
+  };
+  start_timer(&memory_timer_,
+              static_cast<uint64_t>(config_.memory_poll.count()),
+              [](uv_timer_t* t) { Self(t->data)->OnMemorySample(); });
+  start_timer(&trim_timer_, kTrimPeriodMs,
+              [](uv_timer_t*) { ReleaseFreeHeap(); });
+  start_timer(&sweep_timer_, kSweepPeriodMs,
+              [](uv_timer_t* t) { Self(t->data)->SweepTempFiles("timer"); });
+  start_timer(&prune_timer_, kPrunePeriodMs, [](uv_timer_t* t) {
+    auto* self = Self(t->data);
+    auto pruned =
+        self->queue_->Prune(self->NowMs() - kFinishedRetentionMs, 10000);
+    if (pruned.ok() && pruned.value() > 0) {
+      self->log_.Info("queue-prune", {{"removed", pruned.value()}});
+    }
+  });
+  start_timer(&status_timer_, kStatusPeriodMs,
+              [](uv_timer_t* t) { Self(t->data)->SendStatus(); });
+  start_timer(&transport_timer_, kTransportPollMs, [](uv_timer_t* t) {
+    auto* self = Self(t->data);
+    self->transport_->Poll(self->NowMs(), *self->router_);
+  });
+  // The watchdog is pinged from this loop, the thread that does the real work:
+  // a hung loop stops pinging and the supervisor (or systemd) restarts the
+  // worker.
+  auto period = common::NotifyClient::WatchdogPeriod(
+      EnvOr("WATCHDOG_USEC"), EnvOr("WATCHDOG_PID"), getpid());
+  uint64_t watchdog_ms = 0;
+  if (period && notify_.enabled()) {
+    watchdog_ms =
+        static_cast<uint64_t>(std::max<int64_t>(1, period->count() / 2000));
+  }
+  start_timer(&watchdog_timer_, watchdog_ms, [](uv_timer_t* t) {
+    (void)Self(t->data)->notify_.Send("WATCHDOG=1");
+  });
+  if (watchdog_ms > 0) (void)notify_.Send("WATCHDOG=1");
+  uv_timer_init(&loop_, &stop_deadline_timer_);
+  stop_deadline_timer_.data = this;
+  uv_timer_init(&loop_, &http_drain_timer_);
+  http_drain_timer_.data = this;
+  uv_async_init(&loop_, &stall_async_, [](uv_async_t* a) {
+    auto* self = Self(a->data);
+    const int64_t ms = self->stall_ms_.exchange(0);
+    if (ms <= 0) return;
+    self->log_.Warn("stall", {{"ms", ms}});
+    std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+  });
+  stall_async_.data = this;
+}
+
+void WorkerApp::OnSignal(int signum) {
+  switch (signum) {
+    case SIGUSR1:
+      RunCleanup(CleanupLevel::kStandard, "SIGUSR1");
+      break;
+    case SIGUSR2:
+      RunCleanup(CleanupLevel::kEmergency, "SIGUSR2");
+      break;
+    default:
+      BeginShutdown(signum == SIGTERM ? "SIGTERM" : "SIGINT");
+  }
+}
+
+void WorkerApp::RunCleanup(CleanupLevel cleanup_level,
+                           std::string_view trigger) {
+  if (cleanup_level == CleanupLevel::kEmergency) memory_->SetPressure(true);
+  auto report = memory_->RunCleanup(cleanup_level);
+  metrics_->CountCleanup(cleanup_level);
+  log_.Info("cleanup", {{"level", ToString(cleanup_level)},
+                        {"freed", FormatMegabytes(report.freed())},
+                        {"rss", FormatMegabytes(report.rss_after)},
+                        {"caches", FormatMegabytes(report.cache_bytes_after)},
+                        {"trigger", trigger},
+                        {"ms", report.took.count()}});
+  // The emergency pressure flag stays until a sample shows the worker back
+  // under the threshold.
+  memory_->UpdatePressure(report.rss_after);
+}
+
+void WorkerApp::OnMemorySample() {
+  bool before = memory_->under_pressure();
+  memory_->UpdatePressure(ReadRss());
+  bool after = memory_->under_pressure();
+  if (before != after) {
+    log_.Log(after ? common::LogLevel::kWarn : common::LogLevel::kInfo,
+             "memory-pressure",
+             {{"state", after ? "on" : "off"},
+              {"rss", FormatMegabytes(memory_->last_rss())},
+              {"limit", FormatMegabytes(limit_bytes_)}});
+  }
+}
+
+void WorkerApp::SendStatus() {
+  auto stats = queue_->Stats();
+  (void)notify_.Send(fmt::format(
+      "STATUS=rss {} of {}, queue {}", FormatMegabytes(ReadRss()),
+      FormatMegabytes(limit_bytes_), stats.ok() ? stats->depth : -1));
+}
+
+void WorkerApp::BeginShutdown(std::string_view why) {
+  if (stopping_) {
+    // Heroku may send SIGTERM twice; one graceful stop is enough.
+    log_.Info("shutdown-pending", {{"signal", why}});
+    return;
+  }
+  stopping_ = true;
+  log_.Info("shutdown", {{"signal", why}});
+  (void)notify_.Send("STOPPING=1");
+  // Past this deadline the send in flight is abandoned: it stays `sending` in
+  // the queue and is sent again by the next worker (the one duplicate SPEC §7
+  // allows).
+  auto deadline = std::chrono::duration_cast<std::chrono::milliseconds>(
+      config_.worker_stop_timeout - std::chrono::seconds(2));
+  uv_timer_start(
+      &stop_deadline_timer_,
+      [](uv_timer_t* t) {
+        auto* self = Self(t->data);
+        self->log_.Warn(
+            "shutdown-deadline",
+            {{"", "send in flight abandoned; it is resent on start"}});
+        self->exit_code_ = 0;
+        self->FinishShutdown();
+      },
+      static_cast<uint64_t>(std::max<int64_t>(500, deadline.count())), 0);
+  // HTTP: accepting stops at once (new connections wait in the supervisor's
+  // backlog for the next worker); for a short window the connections already
+  // accepted are still served, every response saying `Connection: close`, so
+  // busy keep-alive clients reconnect instead of losing their next request to
+  // a closing connection; then the server stops and the requests in flight
+  // finish (the pool is joined on the HTTP thread). Meanwhile the loop runs
+  // the send in flight to its end.
+  http_->Drain();
+  uv_timer_start(
+      &http_drain_timer_,
+      [](uv_timer_t* t) {
+        auto* self = Self(t->data);
+        self->http_->Stop();
+        self->http_stopped_ = true;
+        if (self->sends_drained_) self->FinishShutdown();
+      },
+      kHttpDrainMs, 0);
+  dispatcher_->BeginDrain([this] {
+    sends_drained_ = true;
+    if (http_stopped_) FinishShutdown();
+  });
+}
+
+void WorkerApp::FinishShutdown() {
+  if (uv_is_closing(reinterpret_cast<uv_handle_t*>(&stop_deadline_timer_)))
+    return;
+  uv_timer_stop(&stop_deadline_timer_);
+  uv_timer_stop(&http_drain_timer_);
+  http_->Stop();  // idempotent; the deadline may come before the drain ends
+  if (http_thread_.joinable()) http_thread_.join();
+  for (auto& [name, step] : shutdown_steps_) {
+    if (Status status = step(); !status.ok()) {
+      log_.Error("shutdown-step-failed",
+                 {{"step", name}, {"error", status.message()}});
+      exit_code_ = 1;
+    }
+  }
+  dispatcher_->Close();
+  uv_walk(
+      &loop_,
+      [](uv_handle_t* h, void*) {
+        if (!uv_is_closing(h)) uv_close(h, nullptr);
+      },
+      nullptr);
+}
+
+}  // namespace dynoguard::worker

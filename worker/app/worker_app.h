@@ -1,0 +1,118 @@
+// WorkerApp: the gateway process. Owns the queue, the transport, the memory
+// manager and the HTTP server, and runs the libuv loop that does the real work:
+// sends (Dispatcher), signals (SIGUSR1/2 cleanups, SIGTERM graceful stop),
+// periodic trims and temp-file sweeps, memory sampling, and the systemd notify
+// protocol (READY, WATCHDOG from this loop, STATUS, STOPPING).
+#ifndef DYNOGUARD_WORKER_APP_WORKER_APP_H_
+#define DYNOGUARD_WORKER_APP_WORKER_APP_H_
+
+#include <uv.h>
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "common/config.h"
+#include "common/log.h"
+#include "common/notify_client.h"
+#include "common/proc_fs.h"
+#include "common/status.h"
+
+namespace dynoguard::worker {
+
+class Ballast;
+enum class CleanupLevel;
+class Dispatcher;
+class EventRouter;
+class HistoryCache;
+class HttpServer;
+class MemoryManager;
+class MessageQueue;
+class Metrics;
+class SandboxTransport;
+class Transport;
+
+// Single use: construct, Run() once. Not thread-safe; its parts document their
+// own safety.
+class WorkerApp {
+ public:
+  WorkerApp(const common::Config& config, const common::Logger& log);
+  ~WorkerApp();
+  WorkerApp(const WorkerApp&) = delete;
+  WorkerApp& operator=(const WorkerApp&) = delete;
+
+  // Serves until SIGTERM/SIGINT, then stops gracefully. Returns the exit code:
+  // 0 after a graceful stop, 1 when start-up fails (logged), 2 for a
+  // configuration this build cannot serve.
+  int Run();
+
+ private:
+  common::Status Start();
+  common::Status OpenListener();
+  // On the sandbox transport nothing speaks TLS: hands back the libcrypto and
+  // libssl pages that cpp-httplib's OpenSSL initialisation touched
+  // (worker/unused_library_pages.h).
+  void ReleaseUnusedTlsPages();
+  // Deletes DATA_DIR/tmp files older than 10 minutes; logs what it removed.
+  // Thread-safe (a cleanup may run it on an HTTP thread).
+  void SweepTempFiles(std::string_view trigger);
+  void StartLoopHandles();
+  void OnSignal(int signum);
+  void OnMemorySample();
+  void RunCleanup(CleanupLevel level, std::string_view trigger);
+  void BeginShutdown(std::string_view why);
+  void FinishShutdown();
+  void SendStatus();
+  int64_t NowMs() const;
+  uint64_t ReadRss() const;
+
+  const common::Config& config_;
+  const common::Logger& log_;
+  const std::chrono::system_clock::time_point started_ =
+      std::chrono::system_clock::now();
+  common::ProcFs procfs_;
+  common::NotifyClient notify_;
+  uint64_t limit_bytes_ = 0;
+
+  // Parts, in construction order (destroyed in reverse).
+  std::unique_ptr<Metrics> metrics_;
+  std::unique_ptr<MessageQueue> queue_;
+  std::unique_ptr<MemoryManager> memory_;
+  std::unique_ptr<HistoryCache> history_;
+  std::unique_ptr<Ballast> ballast_;
+  std::unique_ptr<SandboxTransport> sandbox_;
+  Transport* transport_ = nullptr;
+  std::unique_ptr<EventRouter> router_;
+  std::unique_ptr<Dispatcher> dispatcher_;
+  std::unique_ptr<HttpServer> http_;
+  std::thread http_thread_;
+
+  // The steps a graceful stop runs, in order, after the send in flight has
+  // finished. The session backup joins here (before the queue closes) when a
+  // session store is configured.
+  std::vector<std::pair<std::string, std::function<common::Status()>>>
+      shutdown_steps_;
+
+  uv_loop_t loop_{};
+  uv_signal_t sigusr1_{}, sigusr2_{}, sigterm_{}, sigint_{};
+  uv_timer_t memory_timer_{}, trim_timer_{}, sweep_timer_{}, watchdog_timer_{},
+      status_timer_{}, transport_timer_{}, prune_timer_{},
+      stop_deadline_timer_{}, http_drain_timer_{};
+  // DEBUG_ENDPOINTS: /debug/stall asks the loop to block this long (ms), as
+  // a hung worker would; stall_async_ wakes the loop to do it.
+  uv_async_t stall_async_{};
+  std::atomic<int64_t> stall_ms_{0};
+  bool stopping_ = false;
+  bool http_stopped_ = false;   // the drain window is over, Stop() called
+  bool sends_drained_ = false;  // the send in flight has finished
+  int exit_code_ = 0;
+};
+
+}  // namespace dynoguard::worker
+
+#endif  // DYNOGUARD_WORKER_APP_WORKER_APP_H_

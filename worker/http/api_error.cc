@@ -1,0 +1,74 @@
+#include "worker/http/api_error.h"
+
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+namespace dynoguard::worker {
+namespace {
+
+void WriteString(rapidjson::Writer<rapidjson::StringBuffer>& writer,
+                 std::string_view value) {
+  writer.String(value.data(), static_cast<rapidjson::SizeType>(value.size()));
+}
+
+}  // namespace
+
+std::string ErrorJson(std::string_view code, std::string_view message,
+                      std::string_view field) {
+  rapidjson::StringBuffer buffer;
+  rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
+  writer.StartObject();
+  writer.Key("error");
+  writer.StartObject();
+  writer.Key("code");
+  WriteString(writer, code);
+  writer.Key("message");
+  WriteString(writer, message);
+  if (!field.empty()) {
+    writer.Key("field");
+    WriteString(writer, field);
+  }
+  writer.EndObject();
+  writer.EndObject();
+  return std::string(buffer.GetString(), buffer.GetSize());
+}
+
+void SendError(httplib::Response& res, int http_status, std::string_view code,
+               std::string_view message, std::string_view field) {
+  res.status = http_status;
+  if ((code == api_error::kMemoryPressure || code == api_error::kUnavailable) &&
+      !res.has_header("Retry-After")) {
+    res.set_header("Retry-After", std::to_string(kMemoryPressureRetryAfterS));
+  }
+  res.set_content(ErrorJson(code, message, field), "application/json");
+}
+
+std::string_view ErrorCodeForStatus(int http_status) {
+  switch (http_status) {
+    case 401:
+      return api_error::kUnauthorized;
+    case 403:
+      return api_error::kForbidden;
+    case 404:
+      return api_error::kNotFound;
+    case 405:
+      return api_error::kMethodNotAllowed;
+    case 413:
+      return api_error::kPayloadTooLarge;
+    case 503:
+      return api_error::kUnavailable;
+    default:
+      break;
+  }
+  if (http_status >= 500) return api_error::kInternal;
+  // 400 (malformed request line or headers), 414 (URI too long), 416, …: the
+  // request itself is at fault.
+  return api_error::kInvalidField;
+}
+
+bool HasJsonBody(const httplib::Response& res) {
+  if (res.body.empty()) return false;
+  return res.get_header_value("Content-Type").starts_with("application/json");
+}
+
+}  // namespace dynoguard::worker

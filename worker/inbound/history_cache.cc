@@ -1,0 +1,144 @@
+#include "worker/inbound/history_cache.h"
+
+#include <algorithm>
+#include <utility>
+
+namespace dynoguard::worker {
+
+namespace {
+
+// Heap bytes a std::string owns beyond its own object (0 while the text fits
+// the small-string buffer).
+uint64_t StringHeapBytes(const std::string& s) {
+  const std::string empty;
+  return s.capacity() > empty.capacity() ? s.capacity() + 1 : 0;
+}
+
+// malloc's per-allocation header on 64-bit glibc.
+constexpr uint64_t kMallocOverhead = 16;
+// libstdc++'s deque: one 512-byte block allocated even when empty, plus the
+// block map (8 pointers at least).
+constexpr uint64_t kDequeFixedBytes = 512 + 8 * sizeof(void*) + 2 * 16;
+
+}  // namespace
+
+HistoryCache::HistoryCache(size_t per_chat, size_t max_chats)
+    : per_chat_(std::max<size_t>(per_chat, 1)),
+      max_chats_(std::max<size_t>(max_chats, 1)) {}
+
+uint64_t HistoryCache::MessageBytes(const InboundMessage& message) {
+  // Deque slots are allocated in blocks, so sizeof is close to the real
+  // per-element cost.
+  return sizeof(InboundMessage) + StringHeapBytes(message.id) +
+         StringHeapBytes(message.from) + StringHeapBytes(message.text);
+}
+
+uint64_t HistoryCache::ChatOverheadBytes(const std::string& from) {
+  // Hash node (next pointer, cached hash, key and value) and list node, each
+  // with a malloc header; the key is stored twice (map and LRU list).
+  const uint64_t map_node =
+      2 * sizeof(void*) + sizeof(std::pair<const std::string, Chat>);
+  const uint64_t list_node = 2 * sizeof(void*) + sizeof(std::string);
+  return map_node + list_node + 2 * kMallocOverhead + kDequeFixedBytes +
+         2 * StringHeapBytes(from);
+}
+
+void HistoryCache::Add(const InboundMessage& message) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = chats_.find(message.from);
+  if (it == chats_.end()) {
+    if (chats_.size() >= max_chats_) EvictOldestChatLocked();
+    lru_.push_front(message.from);
+    it = chats_.emplace(message.from, Chat{{}, lru_.begin()}).first;
+    bytes_ += ChatOverheadBytes(message.from);
+  } else {
+    lru_.splice(lru_.begin(), lru_, it->second.lru_position);
+  }
+  std::deque<InboundMessage>& messages = it->second.messages;
+  messages.push_back(message);
+  bytes_ += MessageBytes(messages.back());
+  ++messages_;
+  while (messages.size() > per_chat_) {
+    bytes_ -= MessageBytes(messages.front());
+    messages.pop_front();
+    --messages_;
+  }
+}
+
+std::vector<InboundMessage> HistoryCache::Recent(const std::string& from,
+                                                 size_t limit) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = chats_.find(from);
+  if (it == chats_.end()) return {};
+  const std::deque<InboundMessage>& messages = it->second.messages;
+  const size_t count = std::min(limit, messages.size());
+  return std::vector<InboundMessage>(messages.end() - count, messages.end());
+}
+
+size_t HistoryCache::chats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return chats_.size();
+}
+
+size_t HistoryCache::messages() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return messages_;
+}
+
+uint64_t HistoryCache::bytes() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return bytes_ + chats_.bucket_count() * sizeof(void*);
+}
+
+uint64_t HistoryCache::Trim(CleanupLevel level) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const uint64_t before = bytes_ + chats_.bucket_count() * sizeof(void*);
+  if (level == CleanupLevel::kEmergency) {
+    // Swapping with empty containers frees the bucket array too, which
+    // clear() keeps.
+    std::unordered_map<std::string, Chat>().swap(chats_);
+    std::list<std::string>().swap(lru_);
+    messages_ = 0;
+    bytes_ = 0;
+    return before;
+  }
+  // Standard: every chat keeps its newest half (rounded down); chats left
+  // empty go, so one-message chats do not pin their overhead forever.
+  for (auto it = chats_.begin(); it != chats_.end();) {
+    std::deque<InboundMessage>& messages = it->second.messages;
+    const size_t drop = messages.size() - messages.size() / 2;
+    for (size_t i = 0; i < drop; ++i) {
+      bytes_ -= MessageBytes(messages.front());
+      messages.pop_front();
+      --messages_;
+    }
+    if (messages.empty()) {
+      auto next = std::next(it);
+      EraseChatLocked(it);
+      it = next;
+    } else {
+      messages.shrink_to_fit();
+      ++it;
+    }
+  }
+  const uint64_t after = bytes_ + chats_.bucket_count() * sizeof(void*);
+  return before > after ? before - after : 0;
+}
+
+void HistoryCache::EvictOldestChatLocked() {
+  auto it = chats_.find(lru_.back());
+  EraseChatLocked(it);
+}
+
+void HistoryCache::EraseChatLocked(
+    std::unordered_map<std::string, Chat>::iterator it) {
+  for (const InboundMessage& message : it->second.messages) {
+    bytes_ -= MessageBytes(message);
+  }
+  messages_ -= it->second.messages.size();
+  bytes_ -= ChatOverheadBytes(it->first);
+  lru_.erase(it->second.lru_position);
+  chats_.erase(it);
+}
+
+}  // namespace dynoguard::worker

@@ -1,0 +1,629 @@
+#include "worker/outbound/message_queue.h"
+
+#include <sqlite3.h>
+#include <sys/random.h>
+
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <utility>
+
+#include "worker/storage/sqlite.h"
+
+namespace dynoguard::worker {
+
+using common::Result;
+using common::Status;
+using storage::Exec;
+using storage::SqlError;
+using storage::Statement;
+using storage::Transaction;
+
+namespace {
+
+// Bumped with every schema change; Open refuses a file written by a newer
+// worker.
+constexpr int kSchemaVersion = 1;
+
+// How long a writer waits for another connection's write lock before giving up.
+constexpr int kBusyTimeoutMs = 5000;
+
+// Random ids collide with probability ~2^-96; a few tries make that case a
+// non-issue.
+constexpr int kMaxIdTries = 4;
+
+// `recipient`, not `to`: TO is an SQL keyword. The unique partial index makes
+// idempotency keys a database invariant, so concurrent writers (threads or
+// processes) cannot both insert one key. messages_due serves NextDue and the
+// MIN() in Stats; messages_provider the status callbacks.
+constexpr const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS messages (
+  seq             INTEGER PRIMARY KEY,
+  id              TEXT    NOT NULL UNIQUE,
+  recipient       TEXT    NOT NULL,
+  text            TEXT    NOT NULL DEFAULT '',
+  template_json   TEXT    NOT NULL DEFAULT '',
+  reply_to        TEXT    NOT NULL DEFAULT '',
+  idempotency_key TEXT    NOT NULL DEFAULT '',
+  status          TEXT    NOT NULL CHECK (status IN
+                    ('queued', 'sending', 'sent', 'delivered', 'read', 'failed')),
+  attempts        INTEGER NOT NULL DEFAULT 0,
+  provider_id     TEXT    NOT NULL DEFAULT '',
+  error_code      TEXT,
+  error_message   TEXT,
+  error_retryable INTEGER,
+  next_attempt_ms INTEGER NOT NULL,
+  created_ms      INTEGER NOT NULL,
+  updated_ms      INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS messages_idempotency
+  ON messages (idempotency_key) WHERE idempotency_key <> '';
+CREATE INDEX IF NOT EXISTS messages_due ON messages (status, next_attempt_ms);
+CREATE INDEX IF NOT EXISTS messages_provider
+  ON messages (provider_id) WHERE provider_id <> '';
+)sql";
+
+// The columns ReadMessage expects, in order.
+constexpr const char* kColumns =
+    "id, recipient, text, template_json, reply_to, idempotency_key, status, "
+    "attempts, "
+    "provider_id, error_code, error_message, error_retryable, next_attempt_ms, "
+    "created_ms, "
+    "updated_ms";
+
+// Binds error_code, error_message, error_retryable at code_index, +1, +2
+// (NULLs for none).
+void BindError(Statement& stmt, int code_index,
+               const std::optional<ProviderError>& error) {
+  if (error.has_value()) {
+    stmt.Bind(code_index, error->code);
+    stmt.Bind(code_index + 1, error->message);
+    stmt.Bind(code_index + 2, int64_t{error->retryable ? 1 : 0});
+  } else {
+    stmt.BindNull(code_index);
+    stmt.BindNull(code_index + 1);
+    stmt.BindNull(code_index + 2);
+  }
+}
+
+// 96 random bits from the kernel's CSPRNG (getrandom(2) blocks only before
+// the pool is first seeded at boot). Not OpenSSL's DRBG: its first use
+// initialises ~1.6 MB of libcrypto the sandbox otherwise never touches.
+Result<std::string> NewId() {
+  std::array<unsigned char, 12> bytes;
+  size_t filled = 0;
+  while (filled < bytes.size()) {
+    ssize_t n = ::getrandom(bytes.data() + filled, bytes.size() - filled, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      return Status::Internal(std::string("message id: getrandom: ") +
+                              std::strerror(errno));
+    }
+    filled += static_cast<size_t>(n);
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string id = "msg_";
+  for (unsigned char byte : bytes) {
+    id += kHex[byte >> 4];
+    id += kHex[byte & 0xf];
+  }
+  return id;
+}
+
+// Reads the kColumns of the current row.
+Result<OutboundMessage> ReadMessage(const Statement& stmt) {
+  OutboundMessage message;
+  message.id = stmt.Text(0);
+  message.to = stmt.Text(1);
+  message.text = stmt.Text(2);
+  message.template_json = stmt.Text(3);
+  message.reply_to = stmt.Text(4);
+  message.idempotency_key = stmt.Text(5);
+  std::string status = stmt.Text(6);
+  std::optional<MessageStatus> parsed = ParseMessageStatus(status);
+  // The CHECK constraint makes this unreachable unless the file was edited by
+  // hand.
+  if (!parsed)
+    return Status::Internal("message " + message.id + ": bad status " + status);
+  message.status = *parsed;
+  message.attempts = static_cast<int>(stmt.Int(7));
+  message.provider_id = stmt.Text(8);
+  if (!stmt.IsNull(9)) {
+    message.error =
+        ProviderError{stmt.Text(9), stmt.Text(10), stmt.Int(11) != 0};
+  }
+  message.next_attempt_ms = stmt.Int(12);
+  message.created_ms = stmt.Int(13);
+  message.updated_ms = stmt.Int(14);
+  return message;
+}
+
+// Runs a SELECT of kColumns and collects every row.
+Result<std::vector<OutboundMessage>> CollectMessages(Statement& stmt) {
+  std::vector<OutboundMessage> messages;
+  while (true) {
+    Result<bool> row = stmt.Step();
+    if (!row.ok()) return row.status();
+    if (!*row) return messages;
+    Result<OutboundMessage> message = ReadMessage(stmt);
+    if (!message.ok()) return message.status();
+    messages.push_back(std::move(*message));
+  }
+}
+
+// The status of message `id`, for explaining why a transition did not apply.
+Result<std::optional<std::string>> CurrentStatus(sqlite3* db,
+                                                 std::string_view context,
+                                                 std::string_view id) {
+  Result<Statement> stmt = Statement::Prepare(
+      db, context, "SELECT status FROM messages WHERE id = ?1");
+  if (!stmt.ok()) return stmt.status();
+  stmt->Bind(1, id);
+  Result<bool> row = stmt->Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return std::optional<std::string>();
+  return std::optional<std::string>(stmt->Text(0));
+}
+
+// Runs an UPDATE guarded by "WHERE id = ?1 AND status IN (...)". `bind` binds
+// the other parameters. When no row changed, tells an unknown id (NotFound)
+// from a message in another state (InvalidArgument).
+template <typename BindFn>
+Status UpdateMessage(sqlite3* db, std::string_view context, std::string_view id,
+                     std::string_view sql, std::string_view expected,
+                     BindFn bind) {
+  Result<Statement> stmt = Statement::Prepare(db, context, sql);
+  if (!stmt.ok()) return stmt.status();
+  stmt->Bind(1, id);
+  bind(*stmt);
+  Status status = stmt->Run();
+  if (!status.ok()) return status;
+  if (sqlite3_changes(db) > 0) return Status::Ok();
+
+  Result<std::optional<std::string>> current = CurrentStatus(db, context, id);
+  if (!current.ok()) return current.status();
+  if (!current->has_value())
+    return Status::NotFound("message " + std::string(id));
+  return Status::InvalidArgument("message " + std::string(id) + " is " +
+                                 **current + ", not " + std::string(expected));
+}
+
+// sent < delivered < read; 0 for statuses that are not provider progress.
+int ProgressRank(MessageStatus status) {
+  switch (status) {
+    case MessageStatus::kSent:
+      return 1;
+    case MessageStatus::kDelivered:
+      return 2;
+    case MessageStatus::kRead:
+      return 3;
+    default:
+      return 0;
+  }
+}
+
+}  // namespace
+
+void MessageQueue::DbCloser::operator()(sqlite3* db) const {
+  // close_v2 never leaves the handle open; used on error paths and by the
+  // destructor.
+  sqlite3_close_v2(db);
+}
+
+MessageQueue::MessageQueue(DbPtr db, std::string path)
+    : path_(std::move(path)),
+      context_("message queue " + path_),
+      db_(std::move(db)) {}
+
+MessageQueue::~MessageQueue() { (void)Close(); }
+
+Result<std::unique_ptr<MessageQueue>> MessageQueue::Open(
+    const std::string& path) {
+  sqlite3* raw = nullptr;
+  // NOMUTEX: our own mutex serializes use of the connection.
+  int rc = sqlite3_open_v2(
+      path.c_str(), &raw,
+      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+      nullptr);
+  DbPtr db(raw);  // the handle must be closed even when opening failed
+  const std::string context = "message queue " + path;
+  if (rc != SQLITE_OK) return SqlError(db.get(), context, "open");
+  sqlite3_extended_result_codes(db.get(), 1);
+  sqlite3_busy_timeout(db.get(), kBusyTimeoutMs);
+
+  // WAL: readers do not block the writer and a commit is one append + fsync.
+  // FULL: that fsync happens at every commit, so "committed" survives power
+  // loss, not only a killed process.
+  for (const char* pragma :
+       {"PRAGMA journal_mode = WAL", "PRAGMA synchronous = FULL"}) {
+    Status status = Exec(db.get(), context, pragma);
+    if (!status.ok()) return status;
+  }
+
+  {
+    Result<Statement> version =
+        Statement::Prepare(db.get(), context, "PRAGMA user_version");
+    if (!version.ok()) return version.status();
+    Result<bool> row = version->Step();
+    if (!row.ok()) return row.status();
+    if (*row && version->Int(0) > kSchemaVersion) {
+      return Status::InvalidArgument(
+          "message queue " + path + ": schema version " +
+          std::to_string(version->Int(0)) + " is newer than this worker's " +
+          std::to_string(kSchemaVersion));
+    }
+  }
+
+  Result<std::unique_ptr<Transaction>> txn =
+      Transaction::Begin(db.get(), context);
+  if (!txn.ok()) return txn.status();
+  Status status = Exec(db.get(), context, kSchema);
+  if (status.ok()) {
+    status = Exec(
+        db.get(), context,
+        ("PRAGMA user_version = " + std::to_string(kSchemaVersion)).c_str());
+  }
+  // A message still `sending` was in flight when the previous worker died.
+  // Whether the provider got it is unknown; sending it again is the one
+  // duplicate SPEC §7 allows, losing it is not.
+  if (status.ok()) {
+    status =
+        Exec(db.get(), context,
+             "UPDATE messages SET status = 'queued' WHERE status = 'sending'");
+  }
+  if (status.ok()) status = (*txn)->Commit();
+  if (!status.ok()) return status;
+
+  return std::unique_ptr<MessageQueue>(new MessageQueue(std::move(db), path));
+}
+
+Result<sqlite3*> MessageQueue::Db() const {
+  if (!db_) return Status::Unavailable("message queue " + path_ + ": closed");
+  return db_.get();
+}
+
+Result<MessageQueue::EnqueueResult> MessageQueue::Enqueue(
+    const NewMessage& message, int64_t now_ms) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Result<sqlite3*> db = Db();
+  if (!db.ok()) return db.status();
+
+  for (int attempt = 0; attempt < kMaxIdTries; ++attempt) {
+    Result<std::string> id = NewId();
+    if (!id.ok()) return id.status();
+
+    Result<std::unique_ptr<Transaction>> txn =
+        Transaction::Begin(*db, context_);
+    if (!txn.ok()) return txn.status();
+    // DO NOTHING on any uniqueness conflict: the idempotency key (the expected
+    // case) or, with negligible probability, the random id. The SELECT below
+    // tells them apart.
+    Result<Statement> insert = Statement::Prepare(
+        *db, context_,
+        "INSERT INTO messages (id, recipient, text, template_json, reply_to, "
+        "idempotency_key, "
+        "status, attempts, next_attempt_ms, created_ms, updated_ms) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', 0, ?7, ?7, ?7) ON CONFLICT "
+        "DO NOTHING");
+    if (!insert.ok()) return insert.status();
+    insert->Bind(1, *id);
+    insert->Bind(2, message.to);
+    insert->Bind(3, message.text);
+    insert->Bind(4, message.template_json);
+    insert->Bind(5, message.reply_to);
+    insert->Bind(6, message.idempotency_key);
+    insert->Bind(7, now_ms);
+    Status status = insert->Run();
+    if (!status.ok()) return status;
+
+    if (sqlite3_changes(*db) > 0) {
+      status = (*txn)->Commit();
+      if (!status.ok()) return status;
+      return EnqueueResult{std::move(*id), true};
+    }
+    if (!message.idempotency_key.empty()) {
+      Result<Statement> select = Statement::Prepare(
+          *db, context_, "SELECT id FROM messages WHERE idempotency_key = ?1");
+      if (!select.ok()) return select.status();
+      select->Bind(1, message.idempotency_key);
+      Result<bool> row = select->Step();
+      if (!row.ok()) return row.status();
+      if (*row)
+        return EnqueueResult{select->Text(0),
+                             false};  // nothing written: rolls back
+    }
+    // The id collided; try another.
+  }
+  return Status::Internal("message queue " + path_ +
+                          ": could not allocate a unique id");
+}
+
+Result<bool> MessageQueue::Restore(const OutboundMessage& message) {
+  if (message.id.empty())
+    return Status::InvalidArgument("restore: message without an id");
+  std::lock_guard<std::mutex> lock(mu_);
+  Result<sqlite3*> db = Db();
+  if (!db.ok()) return db.status();
+
+  MessageStatus status = message.status == MessageStatus::kSending
+                             ? MessageStatus::kQueued
+                             : message.status;
+  Result<Statement> insert =
+      Statement::Prepare(*db, context_,
+                         "INSERT INTO messages (id, recipient, text, "
+                         "template_json, reply_to, idempotency_key, "
+                         "status, attempts, provider_id, error_code, "
+                         "error_message, error_retryable, "
+                         "next_attempt_ms, created_ms, updated_ms) "
+                         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
+                         "?11, ?12, ?13, ?14, ?15) "
+                         "ON CONFLICT DO NOTHING");
+  if (!insert.ok()) return insert.status();
+  insert->Bind(1, message.id);
+  insert->Bind(2, message.to);
+  insert->Bind(3, message.text);
+  insert->Bind(4, message.template_json);
+  insert->Bind(5, message.reply_to);
+  insert->Bind(6, message.idempotency_key);
+  insert->Bind(7, ToString(status));
+  insert->Bind(8, int64_t{message.attempts});
+  insert->Bind(9, message.provider_id);
+  BindError(*insert, 10, message.error);
+  insert->Bind(13, message.next_attempt_ms);
+  insert->Bind(14, message.created_ms);
+  insert->Bind(15, message.updated_ms);
+  Status run = insert->Run();
+  if (!run.ok()) return run;
+  return sqlite3_changes(*db) > 0;
+}
+
+Result<std::optional<OutboundMessage>> MessageQueue::Get(std::string_view id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Result<sqlite3*> db = Db();
+  if (!db.ok()) return db.status();
+  Result<Statement> stmt = Statement::Prepare(
+      *db, context_,
+      std::string("SELECT ") + kColumns + " FROM messages WHERE id = ?1");
+  if (!stmt.ok()) return stmt.status();
+  stmt->Bind(1, id);
+  Result<std::vector<OutboundMessage>> rows = CollectMessages(*stmt);
+  if (!rows.ok()) return rows.status();
+  if (rows->empty()) return std::optional<OutboundMessage>();
+  return std::optional<OutboundMessage>(std::move(rows->front()));
+}
+
+Result<std::optional<OutboundMessage>> MessageQueue::NextDue(int64_t now_ms) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Result<sqlite3*> db = Db();
+  if (!db.ok()) return db.status();
+  Result<Statement> stmt = Statement::Prepare(
+      *db, context_,
+      std::string("SELECT ") + kColumns +
+          " FROM messages WHERE status = 'queued' AND next_attempt_ms <= ?1"
+          " ORDER BY seq LIMIT 1");
+  if (!stmt.ok()) return stmt.status();
+  stmt->Bind(1, now_ms);
+  Result<std::vector<OutboundMessage>> rows = CollectMessages(*stmt);
+  if (!rows.ok()) return rows.status();
+  if (rows->empty()) return std::optional<OutboundMessage>();
+  return std::optional<OutboundMessage>(std::move(rows->front()));
+}
+
+Status MessageQueue::MarkSending(std::string_view id, int64_t now_ms) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Result<sqlite3*> db = Db();
+  if (!db.ok()) return db.status();
+  return UpdateMessage(
+      *db, context_, id,
+      "UPDATE messages SET status = 'sending', attempts = attempts + 1, "
+      "updated_ms = ?2 WHERE id = ?1 AND status = 'queued'",
+      "queued", [&](Statement& stmt) { stmt.Bind(2, now_ms); });
+}
+
+Status MessageQueue::MarkSent(std::string_view id, std::string_view provider_id,
+                              int64_t now_ms) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Result<sqlite3*> db = Db();
+  if (!db.ok()) return db.status();
+  return UpdateMessage(
+      *db, context_, id,
+      "UPDATE messages SET status = 'sent', provider_id = ?3, "
+      "error_code = NULL, error_message = NULL, error_retryable = NULL, "
+      "updated_ms = ?2 WHERE id = ?1 AND status = 'sending'",
+      "sending", [&](Statement& stmt) {
+        stmt.Bind(2, now_ms);
+        stmt.Bind(3, provider_id);
+      });
+}
+
+Status MessageQueue::MarkRetry(std::string_view id, const ProviderError& error,
+                               int64_t next_attempt_ms, int64_t now_ms) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Result<sqlite3*> db = Db();
+  if (!db.ok()) return db.status();
+  return UpdateMessage(
+      *db, context_, id,
+      "UPDATE messages SET status = 'queued', error_code = ?3, "
+      "error_message = ?4, error_retryable = ?5, next_attempt_ms = ?6, "
+      "updated_ms = ?2 WHERE id = ?1 AND status IN ('queued', 'sending')",
+      "queued or sending", [&](Statement& stmt) {
+        stmt.Bind(2, now_ms);
+        BindError(stmt, 3, error);
+        stmt.Bind(6, next_attempt_ms);
+      });
+}
+
+Status MessageQueue::MarkFailed(std::string_view id, const ProviderError& error,
+                                int64_t now_ms) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Result<sqlite3*> db = Db();
+  if (!db.ok()) return db.status();
+  return UpdateMessage(
+      *db, context_, id,
+      "UPDATE messages SET status = 'failed', error_code = ?3, "
+      "error_message = ?4, error_retryable = ?5, updated_ms = ?2 "
+      "WHERE id = ?1 AND status IN ('queued', 'sending')",
+      "queued or sending", [&](Statement& stmt) {
+        stmt.Bind(2, now_ms);
+        BindError(stmt, 3, error);
+      });
+}
+
+Status MessageQueue::ApplyProviderStatus(
+    std::string_view provider_id, MessageStatus status,
+    const std::optional<ProviderError>& error, int64_t now_ms) {
+  if (ProgressRank(status) == 0 && status != MessageStatus::kFailed) {
+    return Status::InvalidArgument(
+        "provider status " + std::string(ToString(status)) +
+        ": expected sent, delivered, read or failed");
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  Result<sqlite3*> db = Db();
+  if (!db.ok()) return db.status();
+
+  // Read and conditional write in one transaction: another connection cannot
+  // slip in between.
+  Result<std::unique_ptr<Transaction>> txn = Transaction::Begin(*db, context_);
+  if (!txn.ok()) return txn.status();
+  Result<Statement> select =
+      Statement::Prepare(*db, context_,
+                         "SELECT seq, status FROM messages WHERE provider_id = "
+                         "?1 ORDER BY seq DESC LIMIT 1");
+  if (!select.ok()) return select.status();
+  select->Bind(1, provider_id);
+  Result<bool> row = select->Step();
+  if (!row.ok()) return row.status();
+  if (!*row)
+    return Status::NotFound("provider message " + std::string(provider_id));
+  const int64_t seq = select->Int(0);
+  const std::optional<MessageStatus> current =
+      ParseMessageStatus(select->Text(1));
+  if (!current)
+    return Status::Internal("message seq " + std::to_string(seq) +
+                            ": bad status");
+
+  bool apply = false;
+  if (status == MessageStatus::kFailed) {
+    // A read message was delivered: a failure report for it is stale. Failed is
+    // final.
+    apply = *current == MessageStatus::kSent ||
+            *current == MessageStatus::kDelivered;
+  } else {
+    apply = ProgressRank(*current) > 0 &&
+            ProgressRank(status) > ProgressRank(*current);
+  }
+  if (!apply) return Status::Ok();  // rolls back the (empty) transaction
+
+  Result<Statement> update = Statement::Prepare(
+      *db, context_,
+      "UPDATE messages SET status = ?2, error_code = ?3, error_message = ?4, "
+      "error_retryable = ?5, updated_ms = ?6 WHERE seq = ?1");
+  if (!update.ok()) return update.status();
+  update->Bind(1, seq);
+  update->Bind(2, ToString(status));
+  std::optional<ProviderError> kept;
+  if (status == MessageStatus::kFailed) {
+    kept = error.value_or(
+        ProviderError{"provider_failed",
+                      "the provider reported the message as failed", false});
+  }
+  BindError(*update, 3, kept);
+  update->Bind(6, now_ms);
+  Status run = update->Run();
+  if (!run.ok()) return run;
+  return (*txn)->Commit();
+}
+
+Result<QueueStats> MessageQueue::Stats() {
+  std::lock_guard<std::mutex> lock(mu_);
+  Result<sqlite3*> db = Db();
+  if (!db.ok()) return db.status();
+
+  // Each sub-select is a range of the messages_due index (status leads it),
+  // so the cost follows the unfinished and failed messages, never the days
+  // of finished history kept for GET /api/messages/{id}.
+  Result<Statement> counts = Statement::Prepare(*db, context_, R"sql(
+SELECT
+  (SELECT COUNT(*) FROM messages WHERE status = 'queued'),
+  (SELECT COUNT(*) FROM messages WHERE status = 'sending'),
+  (SELECT COUNT(*) FROM messages WHERE status = 'failed'),
+  (SELECT MIN(next_attempt_ms) FROM messages WHERE status = 'queued')
+)sql");
+  if (!counts.ok()) return counts.status();
+  Result<bool> row = counts->Step();
+  if (!row.ok()) return row.status();
+  QueueStats stats;
+  if (*row) {
+    stats.in_flight = counts->Int(1);
+    stats.depth = counts->Int(0) + stats.in_flight;
+    stats.dead_letters = counts->Int(2);
+    if (!counts->IsNull(3)) stats.next_attempt_ms = counts->Int(3);
+  }
+  return stats;
+}
+
+Result<std::vector<OutboundMessage>> MessageQueue::Pending() {
+  std::lock_guard<std::mutex> lock(mu_);
+  Result<sqlite3*> db = Db();
+  if (!db.ok()) return db.status();
+  Result<Statement> stmt = Statement::Prepare(
+      *db, context_,
+      std::string("SELECT ") + kColumns +
+          " FROM messages WHERE status IN ('queued', 'sending') ORDER BY seq");
+  if (!stmt.ok()) return stmt.status();
+  return CollectMessages(*stmt);
+}
+
+Result<std::vector<OutboundMessage>> MessageQueue::DeadLetters(int limit) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Result<sqlite3*> db = Db();
+  if (!db.ok()) return db.status();
+  Result<Statement> stmt = Statement::Prepare(
+      *db, context_,
+      std::string("SELECT ") + kColumns +
+          " FROM messages WHERE status = 'failed' ORDER BY seq DESC LIMIT ?1");
+  if (!stmt.ok()) return stmt.status();
+  stmt->Bind(1, int64_t{limit < 0 ? 0 : limit});
+  return CollectMessages(*stmt);
+}
+
+Result<int64_t> MessageQueue::Prune(int64_t before_ms, int limit) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Result<sqlite3*> db = Db();
+  if (!db.ok()) return db.status();
+  Result<Statement> stmt = Statement::Prepare(
+      *db, context_,
+      "DELETE FROM messages WHERE seq IN (SELECT seq FROM messages "
+      "WHERE status IN ('sent', 'delivered', 'read', 'failed') AND updated_ms "
+      "< ?1 "
+      "ORDER BY seq LIMIT ?2)");
+  if (!stmt.ok()) return stmt.status();
+  stmt->Bind(1, before_ms);
+  stmt->Bind(2, int64_t{limit < 0 ? 0 : limit});
+  Status status = stmt->Run();
+  if (!status.ok()) return status;
+  return static_cast<int64_t>(sqlite3_changes(*db));
+}
+
+Status MessageQueue::Close() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!db_) return Status::Ok();
+  // Fold the WAL back into the database so the file is self-contained. BUSY
+  // (another connection is reading) only means the checkpoint is left to the
+  // last connection to close.
+  int rc = sqlite3_wal_checkpoint_v2(
+      db_.get(), nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
+  Status status;
+  if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+    status = SqlError(db_.get(), context_, "checkpoint");
+  sqlite3* db = db_.release();
+  // Every statement is finalized by its owner, so close cannot be busy;
+  // close_v2 would hide a leak.
+  if (sqlite3_close(db) != SQLITE_OK) {
+    if (status.ok()) status = SqlError(db, context_, "close");
+    sqlite3_close_v2(db);
+  }
+  return status;
+}
+
+}  // namespace dynoguard::worker

@@ -1,0 +1,112 @@
+#include "worker/storage/sqlite.h"
+
+#include <utility>
+
+namespace dynoguard::worker::storage {
+
+using common::Result;
+using common::Status;
+
+Status SqlError(sqlite3* db, std::string_view context, std::string_view what) {
+  return Status::IOError(std::string(context) + ": " + std::string(what),
+                         db != nullptr ? sqlite3_errmsg(db) : "out of memory");
+}
+
+Status Exec(sqlite3* db, std::string_view context, const char* sql) {
+  char* error = nullptr;
+  int rc = sqlite3_exec(db, sql, nullptr, nullptr, &error);
+  if (rc == SQLITE_OK) return Status::Ok();
+  std::string detail = error != nullptr ? error : sqlite3_errstr(rc);
+  sqlite3_free(error);
+  return Status::IOError(std::string(context) + ": " + sql, detail);
+}
+
+Result<Statement> Statement::Prepare(sqlite3* db, std::string_view context,
+                                     std::string_view sql) {
+  sqlite3_stmt* stmt = nullptr;
+  int rc = sqlite3_prepare_v2(db, sql.data(), static_cast<int>(sql.size()),
+                              &stmt, nullptr);
+  if (rc != SQLITE_OK) {
+    sqlite3_finalize(stmt);
+    return SqlError(db, context, "prepare");
+  }
+  return Statement(db, stmt, context);
+}
+
+Statement::Statement(sqlite3* db, sqlite3_stmt* stmt, std::string_view context)
+    : db_(db), stmt_(stmt), context_(context) {}
+
+Statement::Statement(Statement&& other) noexcept
+    : db_(other.db_),
+      stmt_(std::exchange(other.stmt_, nullptr)),
+      context_(std::move(other.context_)),
+      bind_rc_(other.bind_rc_) {}
+
+Statement::~Statement() { sqlite3_finalize(stmt_); }
+
+void Statement::Check(int rc) {
+  if (bind_rc_ == SQLITE_OK) bind_rc_ = rc;
+}
+
+void Statement::Bind(int index, std::string_view text) {
+  Check(sqlite3_bind_text64(stmt_, index, text.data(), text.size(),
+                            SQLITE_TRANSIENT, SQLITE_UTF8));
+}
+
+void Statement::Bind(int index, int64_t value) {
+  Check(sqlite3_bind_int64(stmt_, index, value));
+}
+
+void Statement::BindNull(int index) { Check(sqlite3_bind_null(stmt_, index)); }
+
+Result<bool> Statement::Step() {
+  if (bind_rc_ != SQLITE_OK) {
+    return Status::IOError(context_ + ": bind", sqlite3_errstr(bind_rc_));
+  }
+  int rc = sqlite3_step(stmt_);
+  if (rc == SQLITE_ROW) return true;
+  if (rc == SQLITE_DONE) return false;
+  return SqlError(db_, context_, "step");
+}
+
+Status Statement::Run() {
+  Result<bool> row = Step();
+  return row.ok() ? Status::Ok() : row.status();
+}
+
+int64_t Statement::Int(int column) const {
+  return sqlite3_column_int64(stmt_, column);
+}
+
+bool Statement::IsNull(int column) const {
+  return sqlite3_column_type(stmt_, column) == SQLITE_NULL;
+}
+
+std::string Statement::Text(int column) const {
+  const unsigned char* text = sqlite3_column_text(stmt_, column);
+  if (text == nullptr) return "";
+  return std::string(reinterpret_cast<const char*>(text),
+                     static_cast<size_t>(sqlite3_column_bytes(stmt_, column)));
+}
+
+Result<std::unique_ptr<Transaction>> Transaction::Begin(
+    sqlite3* db, std::string_view context) {
+  Status status = Exec(db, context, "BEGIN IMMEDIATE");
+  if (!status.ok()) return status;
+  return std::unique_ptr<Transaction>(new Transaction(db, context));
+}
+
+Transaction::Transaction(sqlite3* db, std::string_view context)
+    : db_(db), context_(context) {}
+
+Transaction::~Transaction() {
+  if (!done_) (void)Exec(db_, context_, "ROLLBACK");
+}
+
+Status Transaction::Commit() {
+  Status status = Exec(db_, context_, "COMMIT");
+  if (status.ok()) done_ = true;
+  return status;
+}
+
+}  // namespace dynoguard::worker::storage

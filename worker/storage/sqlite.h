@@ -1,0 +1,89 @@
+// Small RAII helpers over SQLite's C API, shared by every table the worker
+// keeps in DATA_DIR: a prepared Statement, Exec of plain SQL, and a write
+// Transaction. Errors come back as Status values whose message starts with the
+// caller's `context` (e.g. "message queue ./data/queue.db").
+//
+// Not thread-safe on their own: use them on the connection's owning thread or
+// under its owner's lock.
+#ifndef DYNOGUARD_WORKER_STORAGE_SQLITE_H_
+#define DYNOGUARD_WORKER_STORAGE_SQLITE_H_
+
+#include <sqlite3.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "common/status.h"
+
+namespace dynoguard::worker::storage {
+
+// "<context>: <what>: <sqlite's message for db>".
+common::Status SqlError(sqlite3* db, std::string_view context,
+                        std::string_view what);
+
+// Runs SQL that returns no rows (several statements allowed).
+common::Status Exec(sqlite3* db, std::string_view context, const char* sql);
+
+// A prepared statement that finalizes itself. Bind errors are remembered and
+// reported by Step, so call sites read as a list of binds followed by one
+// checked step.
+class Statement {
+ public:
+  static common::Result<Statement> Prepare(sqlite3* db,
+                                           std::string_view context,
+                                           std::string_view sql);
+
+  Statement(Statement&& other) noexcept;
+  Statement& operator=(Statement&&) = delete;
+  Statement(const Statement&) = delete;
+  ~Statement();
+
+  void Bind(int index, std::string_view text);
+  void Bind(int index, int64_t value);
+  void BindNull(int index);
+
+  // True when a row is available, false when done.
+  common::Result<bool> Step();
+  // Steps a statement that returns no rows.
+  common::Status Run();
+
+  int64_t Int(int column) const;
+  bool IsNull(int column) const;
+  std::string Text(int column) const;
+
+ private:
+  Statement(sqlite3* db, sqlite3_stmt* stmt, std::string_view context);
+  void Check(int rc);
+
+  sqlite3* db_;
+  sqlite3_stmt* stmt_;
+  std::string context_;
+  int bind_rc_ = SQLITE_OK;
+};
+
+// BEGIN IMMEDIATE takes the write lock up front, so a read-then-write sequence
+// cannot be interleaved with another connection's write. Rolls back unless
+// committed.
+class Transaction {
+ public:
+  static common::Result<std::unique_ptr<Transaction>> Begin(
+      sqlite3* db, std::string_view context);
+  ~Transaction();
+  Transaction(const Transaction&) = delete;
+  Transaction& operator=(const Transaction&) = delete;
+
+  common::Status Commit();
+
+ private:
+  Transaction(sqlite3* db, std::string_view context);
+
+  sqlite3* db_;
+  std::string context_;
+  bool done_ = false;
+};
+
+}  // namespace dynoguard::worker::storage
+
+#endif  // DYNOGUARD_WORKER_STORAGE_SQLITE_H_
