@@ -1,22 +1,34 @@
 #!/usr/bin/env bash
 # Installs the Debian packages dynoguard needs (only the missing ones; apt-get, with sudo when
-# not root) and builds it. Usage: scripts/setup.sh [--sanitize]
-#   default      → build/        (RelWithDebInfo)
+# not root) and builds the two programs, supervisor and worker.
+# Usage: scripts/setup.sh [--tests] [--werror] [--sanitize | --tsan]
+#   (default)    → build/        (RelWithDebInfo): supervisor, worker
+#   --tests      → also the test suite (what scripts/test.sh uses)
+#   --werror     → warnings are errors (the test command and CI)
 #   --sanitize   → build-asan/   (AddressSanitizer + UndefinedBehaviorSanitizer)
+#   --tsan       → build-tsan/   (ThreadSanitizer)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 build_dir=build
-cmake_args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo)
+build_type=RelWithDebInfo
+cmake_args=()
+targets=(supervisor worker)
 for arg in "$@"; do
   case "$arg" in
-    --sanitize) build_dir=build-asan; cmake_args=(-DCMAKE_BUILD_TYPE=Debug -DDYNOGUARD_SANITIZE=ON) ;;
-    *) echo "setup.sh: unknown option '$arg' (allowed: --sanitize)" >&2; exit 2 ;;
+    --tests) targets=(all) ;;
+    --werror) cmake_args+=(-DDYNOGUARD_WERROR=ON) ;;
+    --sanitize) build_dir=build-asan; build_type=Debug; cmake_args+=(-DDYNOGUARD_SANITIZE=ON) ;;
+    --tsan) build_dir=build-tsan; build_type=RelWithDebInfo; cmake_args+=(-DDYNOGUARD_TSAN=ON) ;;
+    *) echo "setup.sh: unknown option '$arg' (allowed: --tests, --werror, --sanitize, --tsan)" >&2
+       exit 2 ;;
   esac
 done
 
 packages=(build-essential cmake pkg-config libuv1-dev libcpp-httplib-dev rapidjson-dev libfmt-dev
           libcurl4-openssl-dev libssl-dev libsqlite3-dev catch2 curl)
+[ "${targets[0]}" = all ] && packages+=(clang-format nodejs)
+command -v ccache >/dev/null && cmake_args+=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" ||
@@ -30,6 +42,11 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-cmake -S . -B "$build_dir" "${cmake_args[@]}" >/dev/null
-cmake --build "$build_dir" -j"$(nproc)"
+if [ "${targets[0]}" = all ]; then
+  echo "setup.sh: building the programs and the test suite into $build_dir/ (about 4 minutes on 2 cores)"
+else
+  echo "setup.sh: building supervisor and worker into $build_dir/ (about 2 minutes on 2 cores)"
+fi
+cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE="$build_type" "${cmake_args[@]}" >/dev/null
+cmake --build "$build_dir" -j"$(nproc)" --target "${targets[@]}"
 echo "setup.sh: built into $build_dir/ (supervisor, worker)"

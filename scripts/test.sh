@@ -1,11 +1,21 @@
 #!/usr/bin/env bash
-# Sets up (scripts/setup.sh) and runs the whole test suite with ctest.
-# Usage: scripts/test.sh [--sanitize]   (--sanitize: the ASan + UBSan build in build-asan/)
+# Sets up (scripts/setup.sh --tests --werror) and runs the whole test suite with ctest.
+# Usage: scripts/test.sh [--sanitize | --tsan]
+#   --sanitize: the ASan + UBSan build in build-asan/; --tsan: ThreadSanitizer in build-tsan/
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh "$@"
+scripts/setup.sh --tests --werror "$@"
 build_dir=build
-[ "${1:-}" = "--sanitize" ] && build_dir=build-asan
+run=()
+case "${1:-}" in
+  --sanitize) build_dir=build-asan ;;
+  --tsan)
+    build_dir=build-tsan
+    # GCC 12's ThreadSanitizer cannot map its shadow memory under a kernel's full mmap
+    # randomisation; without ASLR it can. Only this run, only when allowed.
+    if setarch "$(uname -m)" -R true 2>/dev/null; then run=(setarch "$(uname -m)" -R); fi ;;
+esac
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
-ctest --test-dir "$build_dir" --output-on-failure -j2 --timeout 300
+export TSAN_OPTIONS="${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/tests/tsan.supp}"
+"${run[@]}" ctest --test-dir "$build_dir" --output-on-failure -j2 --timeout 300
