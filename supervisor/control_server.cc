@@ -2,6 +2,7 @@
 
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -66,6 +67,19 @@ void OnRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
   if (rc != 0) CloseConnection(connection);
 }
 
+// SO_PEERCRED: root or the supervisor's own user only. The socket's mode
+// already says so; this also holds when DATA_DIR is shared or the mode was
+// loosened.
+bool PeerAllowed(uv_pipe_t* pipe) {
+  uv_os_fd_t fd;
+  if (uv_fileno(reinterpret_cast<uv_handle_t*>(pipe), &fd) != 0) return false;
+  ucred peer{};
+  socklen_t length = sizeof peer;
+  if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &length) != 0)
+    return false;
+  return peer.uid == 0 || peer.uid == ::geteuid();
+}
+
 }  // namespace
 
 ControlServer::ControlServer(uv_loop_t* loop, Handler handler)
@@ -89,7 +103,13 @@ Status ControlServer::Listen(const std::string& path) {
   server_ = new uv_pipe_t;
   uv_pipe_init(loop_, server_, 0);
   server_->data = this;
+  // The socket file is born 0600 (umask for the bind; the supervisor is
+  // single-threaded here) and chmod'ed again in case the filesystem ignored it:
+  // whoever can connect can stop the worker.
+  mode_t old_umask = ::umask(0177);
   int rc = uv_pipe_bind(server_, path.c_str());
+  ::umask(old_umask);
+  if (rc == 0 && ::chmod(path.c_str(), 0600) != 0) rc = -errno;
   if (rc == 0)
     rc = uv_listen(reinterpret_cast<uv_stream_t*>(server_), 16, &OnConnection);
   if (rc != 0) {
@@ -123,6 +143,25 @@ void ControlServer::OnConnection(uv_stream_t* server, int status) {
   if (uv_accept(server, reinterpret_cast<uv_stream_t*>(&connection->pipe)) !=
       0) {
     CloseConnection(connection);
+    return;
+  }
+  if (!PeerAllowed(&connection->pipe)) {
+    ++self->refused_;
+    connection->response =
+        R"({"ok":false,"error":"permission denied: not root or the )"
+        R"(supervisor's user"})"
+        "\n";
+    uv_buf_t out =
+        uv_buf_init(connection->response.data(),
+                    static_cast<unsigned>(connection->response.size()));
+    connection->write.data = connection;
+    if (uv_write(&connection->write,
+                 reinterpret_cast<uv_stream_t*>(&connection->pipe), &out, 1,
+                 [](uv_write_t* req, int) {
+                   CloseConnection(static_cast<Connection*>(req->data));
+                 }) != 0) {
+      CloseConnection(connection);
+    }
     return;
   }
   uv_read_start(
