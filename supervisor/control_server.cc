@@ -20,6 +20,10 @@ using common::Status;
 using common::UniqueFd;
 
 constexpr size_t kMaxRequestBytes = 1024;
+constexpr std::string_view kPermissionDenied =
+    R"({"ok":false,"error":"permission denied: not root or the supervisor's )"
+    R"(user"})"
+    "\n";
 
 // One accepted client: reads a line, answers it, closes. Freed in the close
 // callback.
@@ -29,6 +33,7 @@ struct Connection {
   std::string request;
   std::string response;
   ControlServer::Handler* handler;
+  bool allowed = false;  // the peer passed the SO_PEERCRED check
 };
 
 void CloseConnection(Connection* connection) {
@@ -55,7 +60,10 @@ void OnRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
   }
   uv_read_stop(stream);
   connection->response =
-      (*connection->handler)(connection->request.substr(0, newline)) + "\n";
+      connection->allowed
+          ? (*connection->handler)(connection->request.substr(0, newline)) +
+                "\n"
+          : std::string(kPermissionDenied);
   uv_buf_t out =
       uv_buf_init(connection->response.data(),
                   static_cast<unsigned>(connection->response.size()));
@@ -145,25 +153,10 @@ void ControlServer::OnConnection(uv_stream_t* server, int status) {
     CloseConnection(connection);
     return;
   }
-  if (!PeerAllowed(&connection->pipe)) {
-    ++self->refused_;
-    connection->response =
-        R"({"ok":false,"error":"permission denied: not root or the )"
-        R"(supervisor's user"})"
-        "\n";
-    uv_buf_t out =
-        uv_buf_init(connection->response.data(),
-                    static_cast<unsigned>(connection->response.size()));
-    connection->write.data = connection;
-    if (uv_write(&connection->write,
-                 reinterpret_cast<uv_stream_t*>(&connection->pipe), &out, 1,
-                 [](uv_write_t* req, int) {
-                   CloseConnection(static_cast<Connection*>(req->data));
-                 }) != 0) {
-      CloseConnection(connection);
-    }
-    return;
-  }
+  // The request is still read before the refusal: closing with unread data
+  // would reset the connection and the client would see no reason.
+  connection->allowed = PeerAllowed(&connection->pipe);
+  if (!connection->allowed) ++self->refused_;
   uv_read_start(
       reinterpret_cast<uv_stream_t*>(&connection->pipe),
       [](uv_handle_t*, size_t, uv_buf_t* buf) {

@@ -154,6 +154,7 @@ TEST_CASE("control_server: a client of another uid is refused", "[control]") {
     ::waitpid(child, &status, 0);
     REQUIRE(WIFEXITED(status));
     REQUIRE(WEXITSTATUS(status) == 0);
+    CAPTURE(text);
     CHECK(text.find(R"("ok":false)") != std::string::npos);
     CHECK(text.find("permission denied") != std::string::npos);
     // The supervisor's own user still gets through.
