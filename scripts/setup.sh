@@ -16,7 +16,7 @@ for arg in "$@"; do
 done
 
 packages=(build-essential cmake pkg-config libuv1-dev libcpp-httplib-dev rapidjson-dev libfmt-dev
-          libcurl4-openssl-dev libssl-dev libsqlite3-dev catch2 curl)
+          libcurl4-openssl-dev libssl-dev libsqlite3-dev catch2 curl nodejs)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" ||
