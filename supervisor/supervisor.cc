@@ -657,9 +657,8 @@ void Supervisor::OnPoll() {
   // from the standard threshold on, sample every MEMORY_POLL_FAST_MS until
   // back under it. Below it, one sample per MEMORY_POLL_MS keeps idle CPU
   // where it was.
-  SetPollPeriod(limit_bytes_ > 0 && decision.percent >= config_.standard_percent
-                    ? config_.memory_poll_fast
-                    : config_.memory_poll);
+  SetPollPeriod(policy_.NextPoll(decision, config_.memory_poll,
+                                 config_.memory_poll_fast));
 
   Event e = Make(EventKind::kMemorySample);
   e.now = now;
