@@ -138,4 +138,29 @@ TEST_CASE("node bot with WORKER_READY=http:/ is ready at its first answer",
   CHECK(run.Status()["worker"]["ready"].GetBool());
 }
 
+TEST_CASE(
+    "node bot behind a shell wrapper gets SIGTERM and the time to back up",
+    "[node]") {
+  const std::string node = NodeBinary();
+  if (node.empty()) {
+    WARN("node is not installed: Node.js bot tests skipped");
+    return;
+  }
+  // sh forks node (a command follows it) and dies of SIGTERM at once; the
+  // bot needs 1 s to "back up". The stop must wait for it, not SIGKILL it
+  // when sh exits.
+  SupervisedCommand run(
+      DYNOGUARD_SUPERVISOR_BIN,
+      {"/bin/sh", "-c", "'" + node + "' '" + kBot + "'; echo wrapper-done"},
+      {{"BOT_STOP_DELAY_MS", "1000"}, {"WORKER_STOP_TIMEOUT_S", "10"}});
+  const std::string bot =
+      run.WaitLog(R"(bot: listening port=\d+ pid=(\d+))")[1];
+  t::Completed stop = run.Control({"stop"});
+  CHECK(stop.exit_code == 0);
+  run.WaitLog("bot: signal SIGTERM, exiting pid=" + bot);
+  run.WaitLog("bot: backed up pid=" + bot);
+  CHECK(run.supervisor().WaitExit(20s) == 0);
+  CHECK(run.Count("supervisor: kill ") == 0);
+}
+
 }  // namespace

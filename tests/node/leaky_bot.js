@@ -12,7 +12,8 @@
 // SIGUSR1/SIGUSR2 handlers that log and free memory (without them Node's
 // defaults apply: SIGUSR1 opens the inspector on 9229, SIGUSR2 kills);
 // BOT_LISTEN_DELAY_MS=N binds that late; SIGTERM and SIGINT are logged and end
-// the bot.
+// the bot, after BOT_STOP_DELAY_MS (default 0: a session backup that takes
+// its time).
 'use strict';
 
 const http = require('http');
@@ -32,10 +33,14 @@ if (process.env.BOT_HANDLE_SIGNALS === '1') {
   process.on('SIGUSR1', () => log('signal SIGUSR1'));
   process.on('SIGUSR2', () => log('signal SIGUSR2'));
 }
+const stopDelay = Number(process.env.BOT_STOP_DELAY_MS || '0');
 for (const name of ['SIGTERM', 'SIGINT']) {
   process.on(name, () => {
     log(`signal ${name}, exiting`);
-    process.exit(0);
+    setTimeout(() => {
+      log('backed up');
+      process.exit(0);
+    }, stopDelay);
   });
 }
 
