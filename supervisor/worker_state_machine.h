@@ -91,7 +91,7 @@ struct Event {
 enum class ActionKind {
   kSpawn,              // fork/exec, then feed kSpawned or kSpawnFailed
   kArmStartTimer,      // (re)start the start timer: `delay`
-  kDisarmStartTimer,   //
+  kDisarmStartTimer,   // stop the start timer (READY came)
   kArmWatchdog,        // (re)start the watchdog timer: `delay`
   kArmBackoff,         // start the backoff timer: `delay`
   kStop,               // the stop signal to the worker, stop timer `delay`
@@ -196,6 +196,27 @@ struct MachineContext {
   std::string pending_reason;       // the restart under way, if any
 };
 
+// The cells worth knowing (the table in the .cc has them all):
+//  1. Starting + memory cleanup: nothing is sent (a worker that is not ready
+//     may not have its handlers yet); READY resets the memory policy, so the
+//     cleanup comes at the next sample. Starting + control cleanup: refused.
+//  2. Starting + start timeout: restart, reason "start-timeout".
+//  3. Starting/Running + watchdog timeout: SIGABRT (kAbort) with abort_grace,
+//     then kKill at the stop timeout event; every other restart sends kStop.
+//  4. Running + exit (a crash): RestartBackoff::OnUnexpectedExit: the first
+//     failure (also the first after a stable run) is respawned at once, the
+//     second waits backoff_min, doubling. An exit 0 or a death by SIGTERM
+//     waits at least backoff_min (a platform stop may be under way).
+//  5. StoppingForRestart + exit: respawn no sooner than respawn_throttle after
+//     the previous spawn; an automatic restart (memory, watchdog,
+//     start-timeout) of a run shorter than stable_after counts as a failure
+//     and waits its backoff too. A memory restart at the first sample logs
+//     the "starts above the restart threshold" hint, once per supervisor.
+//  6. StoppingForExit + exit (any code): kStopped and kFinish(0), never a
+//     respawn. Starting + exit 2 with exit_2_before_ready_is_fatal:
+//     kFinish(2).
+//  7. A memory sample in Running after stable_after clears the failures, and
+//     crash_loop() is false from then on.
 // The table lookup: applies the cell of (`state`, `event.kind`) to `context`
 // and returns the next state and the actions, in order. Deterministic; reads
 // no clock.
