@@ -102,7 +102,9 @@ int Supervisor::Run() {
     log_.Error("memory-unmeasurable",
                {{"source", common::ToString(config_.memory_source)},
                 {"error", status.message()},
-                {"hint", "choose another MEMORY_SOURCE (rss, pss, cgroup)"}});
+                {"hint",
+                 "nothing started: the budget cannot be guarded; "
+                 "MEMORY_SOURCE=rss works wherever /proc does"}});
     exit_code_ = 2;
     return 2;
   }

@@ -792,6 +792,40 @@ TEST_CASE("a bad configuration value exits 2 before starting anything",
   CHECK(::access(guard.dir().File("supervisor.sock").c_str(), F_OK) != 0);
 }
 
+TEST_CASE("memory that cannot be measured at start exits 2 with one line",
+          "[supervisor]") {
+  // MEMORY_SOURCE=cgroup where no cgroup memory files are visible (as in a
+  // root cgroup): a private mount namespace hides /sys/fs/cgroup. Needs
+  // unshare(1) with CAP_SYS_ADMIN; skipped without.
+  TempDir dir;
+  const std::string hide = "mount -t tmpfs none /sys/fs/cgroup";
+  auto probe = t::Run("/usr/bin/unshare", {"-m", "sh", "-c", hide}, {},
+                      dir.path(), kWait);
+  if (!probe.ok() || probe->exit_code != 0) {
+    WARN("skipped: cannot hide /sys/fs/cgroup in a mount namespace here");
+    return;
+  }
+  auto run =
+      t::Run("/usr/bin/unshare",
+             {"-m", "sh", "-c", hide + " && exec \"$0\" start -- sleep 30",
+              DYNOGUARD_SUPERVISOR_BIN},
+             {{"DATA_DIR", dir.File("data")},
+              {"MEMORY_SOURCE", "cgroup"},
+              {"MEMORY_LIMIT_MB", "200"},
+              {"HOST", "127.0.0.1"},
+              {"PORT", "0"}},
+             dir.path(), kWait);
+  REQUIRE(run.ok());
+  const std::string output = run->stdout_text + run->stderr_text;
+  INFO(output);
+  CHECK(run->exit_code == 2);
+  CHECK(std::count(output.begin(), output.end(), '\n') == 1);
+  CHECK(output.find("supervisor: memory-unmeasurable source=cgroup") !=
+        std::string::npos);
+  CHECK(output.find("spawn") == std::string::npos);
+  CHECK(::access(dir.File("data/supervisor.sock").c_str(), F_OK) != 0);
+}
+
 TEST_CASE("no zombies after crashes and restarts", "[supervisor]") {
   Guarded guard;
   const pid_t supervisor_pid = guard.supervisor().pid();
