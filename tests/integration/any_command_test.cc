@@ -46,8 +46,17 @@ void WaitSignal(const SupervisedCommand& run, const std::string& name,
   REQUIRE(seen);
 }
 
+// Asks the test worker behind PORT. With LISTEN_SOCKET=none nothing listens
+// until the command has bound PORT itself, so a refused connect is retried.
 std::string Ask(const SupervisedCommand& run, const std::string& line) {
-  auto answer = t::LineRequest(run.port(), line, kWait);
+  dynoguard::common::Result<std::string> answer =
+      dynoguard::common::Status::Unavailable("not asked yet");
+  t::WaitUntil(
+      [&] {
+        answer = t::LineRequest(run.port(), line, kWait);
+        return answer.ok();
+      },
+      kWait);
   INFO("request '" << line << "': " << answer.status().ToString()
                    << "\nsupervisor log:\n"
                    << run.Log());
@@ -176,6 +185,29 @@ TEST_CASE(
   t::Completed stop = run.Control({"stop"});
   CHECK(stop.exit_code == 0);
   WaitSignal(run, "TERM", helper);
+  CHECK(run.supervisor().WaitExit(kWait) == 0);
+  bool gone =
+      t::WaitUntil([&] { return !t::ProcessAlive(std::stoi(helper)); }, kWait);
+  CHECK(gone);
+}
+
+TEST_CASE(
+    "a helper that ignores the stop signal is SIGKILLed at the stop timeout",
+    "[any_command]") {
+  SupervisedCommand run(
+      DYNOGUARD_SUPERVISOR_BIN,
+      {"/bin/sh", "-c",
+       "TEST_WORKER_IGNORE_TERM=1 setsid -f " +
+           std::string(DYNOGUARD_TEST_WORKER_BIN) + "; exec sleep 600"},
+      {{"WORKER_STOP_TIMEOUT_S", "1"}});
+  const std::string sleeper = run.WaitLog(R"(supervisor: ready pid=(\d+))")[1];
+  const std::string helper = Ask(run, "pid");
+  REQUIRE(run.supervisor().Signal(SIGTERM).ok());
+  // The main process (sleep) dies of SIGTERM at once; the helper records it
+  // and runs on: the stop waits for it, then kills it.
+  run.WaitLog("supervisor: stop-wait pid=" + sleeper);
+  WaitSignal(run, "TERM", helper);
+  run.WaitLog("supervisor: kill pid=" + sleeper);
   CHECK(run.supervisor().WaitExit(kWait) == 0);
   bool gone =
       t::WaitUntil([&] { return !t::ProcessAlive(std::stoi(helper)); }, kWait);
