@@ -591,6 +591,29 @@ TEST_CASE("SIGTERM to supervisor and worker at once: one stop, no respawn",
   CHECK(!t::ProcessAlive(worker));
 }
 
+TEST_CASE("a worker exit 0 seen before our own SIGTERM is not respawned",
+          "[supervisor]") {
+  // The other order, made certain: the worker's exit is logged first, our
+  // SIGTERM follows. A first failure is respawned at once, but an exit 0
+  // waits RESTART_BACKOFF_MIN_MS (here 3 s) for the SIGTERM a platform stop
+  // sends along.
+  Guarded guard(Env{{"RESTART_BACKOFF_MIN_MS", "3000"},
+                    {"RESTART_BACKOFF_MAX_MS", "3000"}});
+  const pid_t worker = guard.WaitReady();
+  const size_t mark = guard.Mark();
+  REQUIRE(::kill(worker, SIGTERM) == 0);
+  guard.WaitLog("supervisor: exit pid=" + std::to_string(worker) +
+                    " status=exited code=0",
+                mark);
+  REQUIRE(guard.supervisor().Signal(SIGTERM).ok());
+  auto code = guard.supervisor().WaitExit(kWait);
+  INFO(guard.Log());
+  REQUIRE(code.has_value());
+  CHECK(*code == 0);
+  CHECK(CountMatches(guard, "supervisor: spawn ") == 1);
+  CHECK(CountMatches(guard, "supervisor: stopped") == 1);
+}
+
 TEST_CASE("SIGHUP restarts the worker gracefully", "[supervisor]") {
   Guarded guard;
   const pid_t old_worker = guard.WaitReady();
