@@ -52,6 +52,8 @@ void Grow(int port, int mb) {
 
 // Grows the bot 5 MB at a time until the supervisor logs a line matching
 // `regex` after `from` (Node's own baseline varies by version and machine).
+// One step per 150 ms, slower than the 100 ms poll, so no threshold is jumped
+// over between two samples.
 void GrowUntil(SupervisedCommand& run, const std::string& regex, size_t from) {
   bool seen = t::WaitUntil(
       [&] {
@@ -59,7 +61,7 @@ void GrowUntil(SupervisedCommand& run, const std::string& regex, size_t from) {
         Get(run.port(), "/grow?mb=5");
         return false;
       },
-      20s);
+      30s, 150ms);
   INFO("grew the bot until /" << regex << "/:\n" << run.Log());
   REQUIRE(seen);
 }
