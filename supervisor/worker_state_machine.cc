@@ -98,7 +98,8 @@ WorkerState BeginRestart(WorkerState state, const Event& e, MachineContext& c,
   line.detail = std::move(detail);
   out.push_back(line);
   // One hint, the first time a worker is already above the restart threshold
-  // at its first samples: restarting will not help, the budget is too small.
+  // while it starts or at its first sample once ready: restarting will not
+  // help, the budget is too small.
   if (reason == "memory" && c.hints == 0 &&
       (state == WorkerState::kStarting || c.samples <= 1)) {
     ++c.hints;
@@ -206,6 +207,7 @@ WorkerState ReadyCell(WorkerState, const Event& e, MachineContext& c,
   line.delay = Millis(e.now - c.spawned_at);
   out.push_back(line);
   out.push_back(Do(ActionKind::kDisarmStartTimer));
+  c.samples = 0;
   // Levels and cooldowns start over: the cleanups held back while starting
   // are sent at the first sample now, not a cooldown later.
   out.push_back(Do(ActionKind::kResetMemoryPolicy));

@@ -188,10 +188,10 @@ struct MachineContext {
   Clock::time_point spawned_at{};  // of the current (or last) worker
   std::optional<Clock::time_point> last_spawn;
   std::optional<Clock::time_point> last_ping;  // READY or WATCHDOG=1
-  int samples = 0;                  // memory samples of the current run
-  int readies = 0;                  // READY events ever (systemd: first one)
-  int restarts = 0;                 // respawns after the first spawn
-  int hints = 0;                    // "starts above" hints logged (0 or 1)
+  int samples = 0;   // memory samples since the spawn, then since READY
+  int readies = 0;   // READY events ever (systemd: first one)
+  int restarts = 0;  // respawns after the first spawn
+  int hints = 0;     // "starts above" hints logged (0 or 1)
   std::string last_restart_reason;  // "crash", "memory", …
   std::string pending_reason;       // the restart under way, if any
 };
@@ -210,8 +210,9 @@ struct MachineContext {
 //  5. StoppingForRestart + exit: respawn no sooner than respawn_throttle after
 //     the previous spawn; an automatic restart (memory, watchdog,
 //     start-timeout) of a run shorter than stable_after counts as a failure
-//     and waits its backoff too. A memory restart at the first sample logs
-//     the "starts above the restart threshold" hint, once per supervisor.
+//     and waits its backoff too. A memory restart while starting or at the
+//     first sample after READY logs the "starts above the restart threshold"
+//     hint, once per supervisor.
 //  6. StoppingForExit + exit (any code): kStopped and kFinish(0), never a
 //     respawn. Starting + exit 2 with exit_2_before_ready_is_fatal:
 //     kFinish(2).

@@ -311,6 +311,32 @@ TEST_CASE(
 }
 
 TEST_CASE(
+    "WorkerStateMachine: the budget hint comes for a restart while "
+    "starting or at the first sample after READY, not later",
+    "[state_machine]") {
+  const auto hinted = [](int samples_after_ready) {
+    WorkerStateMachine m = In(S::kStarting);
+    m.Handle(Memory(kT0 + milliseconds(100), MemoryAction::kNone));
+    m.Handle(Memory(kT0 + milliseconds(200), MemoryAction::kNone));
+    m.Handle(At(E::kReady, kT0 + milliseconds(300)));
+    for (int i = 1; i < samples_after_ready; ++i)
+      m.Handle(Memory(kT0 + seconds(i), MemoryAction::kNone));
+    return Logs(
+        m.Handle(Memory(kT0 + seconds(30), MemoryAction::kRestart, "memory")),
+        Note::kStartsAbove);
+  };
+  CHECK(hinted(1));
+  CHECK_FALSE(hinted(2));
+  CHECK_FALSE(hinted(20));  // a leak that took its time: no hint
+  WorkerStateMachine starting = In(S::kStarting);
+  for (int i = 0; i < 5; ++i)
+    starting.Handle(Memory(kT0 + milliseconds(i), MemoryAction::kNone));
+  CHECK(Logs(starting.Handle(Memory(kT0 + milliseconds(10),
+                                    MemoryAction::kRestart, "memory")),
+             Note::kStartsAbove));
+}
+
+TEST_CASE(
     "WorkerStateMachine: planned restarts of an operator are throttled "
     "but not counted",
     "[state_machine]") {
