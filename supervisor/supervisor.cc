@@ -194,10 +194,15 @@ Status Supervisor::Prepare() {
       [this](pid_t pid) { return tree_.Contains(worker_pid_, pid); });
   notify_server_->set_rejected_handler(
       [this](pid_t pid, uid_t uid, uint64_t total) {
-        log_.Warn("notify-ignored", {{"pid", pid},
-                                     {"uid", static_cast<int64_t>(uid)},
-                                     {"ignored", static_cast<int64_t>(total)},
-                                     {"reason", "not-the-worker"}});
+        // A sender that is gone is a previous worker's last word (routine);
+        // a live one outside the tree is worth a warning.
+        bool alive = pid > 0 && kill(pid, 0) == 0;
+        log_.Log(alive ? common::LogLevel::kWarn : common::LogLevel::kDebug,
+                 "notify-ignored",
+                 {{"pid", pid},
+                  {"uid", static_cast<int64_t>(uid)},
+                  {"ignored", static_cast<int64_t>(total)},
+                  {"reason", alive ? "not-the-worker" : "sender-gone"}});
       });
   uv_poll_init(&loop_, &notify_poll_, notify_server_->fd());
   notify_poll_.data = this;
