@@ -1,10 +1,14 @@
 #include "common/config.h"
 
 #include <fmt/format.h>
+#include <signal.h>
+#include <strings.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <cstring>
 #include <optional>
 
 #include "common/byte_size.h"
@@ -128,6 +132,77 @@ class EnvReader {
     Fail(name, "one of " + allowed, *raw);
   }
 
+  // A signal name (SIGTERM, TERM, sigterm).
+  void Signal(std::string_view name, int& out) {
+    auto raw = Raw(name);
+    if (!raw || !status_.ok()) return;
+    if (auto sig = ParseSignalName(*raw)) {
+      out = *sig;
+      return;
+    }
+    Fail(name, "a signal name such as SIGTERM or SIGINT", *raw);
+  }
+
+  // CLEANUP_SIGNALS: "none" or two different catchable signal names separated
+  // by a comma, standard first.
+  void SignalPair(std::string_view name, std::optional<CleanupSignals>& out) {
+    auto raw = Raw(name);
+    if (!raw || !status_.ok()) return;
+    constexpr std::string_view kAllowed =
+        "none or two different signal names, standard first "
+        "(SIGUSR1,SIGUSR2)";
+    if (strcasecmp(raw->c_str(), "none") == 0) {
+      out = CleanupSignals{
+          .enabled = false, .standard = SIGUSR1, .emergency = SIGUSR2};
+      return;
+    }
+    size_t comma = raw->find(',');
+    if (comma == std::string::npos) {
+      Fail(name, kAllowed, *raw);
+      return;
+    }
+    auto trim = [](std::string_view s) {
+      while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
+      while (!s.empty() && s.back() == ' ') s.remove_suffix(1);
+      return s;
+    };
+    std::string_view text(*raw);
+    auto standard = ParseSignalName(trim(text.substr(0, comma)));
+    auto emergency = ParseSignalName(trim(text.substr(comma + 1)));
+    // SIGKILL and SIGSTOP cannot be handled, so they can never mean "clean
+    // up".
+    auto catchable = [](std::optional<int> sig) {
+      return sig && *sig != SIGKILL && *sig != SIGSTOP;
+    };
+    if (!catchable(standard) || !catchable(emergency) ||
+        *standard == *emergency) {
+      Fail(name, kAllowed, *raw);
+      return;
+    }
+    out = CleanupSignals{
+        .enabled = true, .standard = *standard, .emergency = *emergency};
+  }
+
+  // WORKER_READY: notify, started or http:/PATH.
+  void Ready(std::string_view name, std::optional<WorkerReady>& out) {
+    auto raw = Raw(name);
+    if (!raw || !status_.ok()) return;
+    constexpr std::string_view kHttpPrefix = "http:";
+    if (*raw == "notify") {
+      out = WorkerReady{.mode = ReadyMode::kNotify, .http_path = {}};
+    } else if (*raw == "started") {
+      out = WorkerReady{.mode = ReadyMode::kStarted, .http_path = {}};
+    } else if (raw->starts_with(kHttpPrefix) &&
+               raw->size() > kHttpPrefix.size() &&
+               (*raw)[kHttpPrefix.size()] == '/' &&
+               raw->find_first_of(" \t\r\n") == std::string::npos) {
+      out = WorkerReady{.mode = ReadyMode::kHttp,
+                        .http_path = raw->substr(kHttpPrefix.size())};
+    } else {
+      Fail(name, "notify, started or http:/PATH (e.g. http:/health)", *raw);
+    }
+  }
+
   // A rule across variables; `message` is the whole line.
   void Require(bool condition, std::string_view message) {
     if (!condition && status_.ok()) status_ = Status::InvalidArgument(message);
@@ -201,6 +276,27 @@ Result<Config> ParseConfig(const EnvMap& env) {
                         "RESTART_BACKOFF_MAX_MS, got {} > {}",
                         c.restart_backoff_min.count(),
                         c.restart_backoff_max.count()));
+
+  r.Duration_("WORKER_START_TIMEOUT_S", 0, 86400, c.worker_start_timeout);
+  c.memory_poll_fast = std::min(c.memory_poll_fast, c.memory_poll);
+  r.Duration_("MEMORY_POLL_FAST_MS", 10, 60000, c.memory_poll_fast);
+  r.Require(c.memory_poll_fast <= c.memory_poll,
+            fmt::format("MEMORY_POLL_FAST_MS must not exceed MEMORY_POLL_MS, "
+                        "got {} > {}",
+                        c.memory_poll_fast.count(), c.memory_poll.count()));
+
+  // Unset here means "the default for the command" (see Config).
+  if (r.Raw("LISTEN_SOCKET")) {
+    ListenSocketMode mode = ListenSocketMode::kPass;
+    r.Choice<ListenSocketMode>(
+        "LISTEN_SOCKET",
+        {{"pass", ListenSocketMode::kPass}, {"none", ListenSocketMode::kNone}},
+        mode);
+    c.listen_socket = mode;
+  }
+  r.SignalPair("CLEANUP_SIGNALS", c.cleanup_signals);
+  r.Ready("WORKER_READY", c.worker_ready);
+  r.Signal("STOP_SIGNAL", c.stop_signal);
 
   r.Secret("API_KEY", c.api_key);
   r.Bytes("MAX_BODY_BYTES", 256, 64 * 1024 * 1024, c.max_body_bytes);
@@ -280,6 +376,26 @@ std::string_view ToString(SessionStorageKind kind) {
       return "postgres";
   }
   return "?";
+}
+
+std::string SignalName(int signal) {
+  const char* abbrev = sigabbrev_np(signal);
+  return abbrev != nullptr ? std::string("SIG") + abbrev
+                           : std::to_string(signal);
+}
+
+std::optional<int> ParseSignalName(std::string_view name) {
+  if (name.size() > 3 && strncasecmp(name.data(), "SIG", 3) == 0)
+    name.remove_prefix(3);
+  if (name.empty()) return std::nullopt;
+  for (int sig = 1; sig < NSIG; ++sig) {
+    const char* abbrev = sigabbrev_np(sig);
+    if (abbrev != nullptr && std::strlen(abbrev) == name.size() &&
+        strncasecmp(abbrev, name.data(), name.size()) == 0) {
+      return sig;
+    }
+  }
+  return std::nullopt;
 }
 
 }  // namespace dynoguard::common

@@ -6,8 +6,10 @@
 #define DYNOGUARD_COMMON_CONFIG_H_
 
 #include <chrono>
+#include <csignal>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -25,6 +27,29 @@ EnvMap EnvironmentMap();
 enum class TransportKind { kSandbox, kCloud };
 enum class SessionStorageKind { kFile, kJsonBin, kMongoDb, kPostgres };
 enum class LogFormat { kText, kJson };
+
+// LISTEN_SOCKET: whether the supervisor binds HOST:PORT and hands it over as
+// fd 3 (kPass) or binds nothing and leaves PORT to the command (kNone).
+enum class ListenSocketMode { kPass, kNone };
+
+// WORKER_READY: how the supervisor learns the command serves.
+enum class ReadyMode {
+  kNotify,   // READY=1 on NOTIFY_SOCKET
+  kStarted,  // at exec
+  kHttp,     // the first HTTP answer (any status) from 127.0.0.1:$PORT/PATH
+};
+
+struct WorkerReady {
+  ReadyMode mode = ReadyMode::kNotify;
+  std::string http_path;  // kHttp only: begins with '/'
+};
+
+// CLEANUP_SIGNALS: the standard and emergency cleanup signals, or none.
+struct CleanupSignals {
+  bool enabled = true;  // false: "none" (memory restarts still happen)
+  int standard = SIGUSR1;
+  int emergency = SIGUSR2;
+};
 
 struct Config {
   // Where the HTTP API listens. Default: 0.0.0.0:8080.
@@ -49,6 +74,25 @@ struct Config {
   std::chrono::seconds worker_watchdog{60};  // 0 = off
   std::chrono::milliseconds restart_backoff_min{100};
   std::chrono::milliseconds restart_backoff_max{30000};
+
+  // The supervisor's state machine: a worker not ready this long after its
+  // spawn is restarted (reason start-timeout); 0 = never. Default: 60 s
+  // (WORKER_START_TIMEOUT_S, 0 to 86400). The poll period while usage is at
+  // or above the standard threshold. Default: 100 ms, or MEMORY_POLL_MS when
+  // that is shorter (MEMORY_POLL_FAST_MS, 10 to 60000, at most
+  // MEMORY_POLL_MS).
+  std::chrono::seconds worker_start_timeout{60};
+  std::chrono::milliseconds memory_poll_fast{100};
+
+  // How the supervised command is driven (SPEC §3-§4). Unset (nullopt) means
+  // "the default for the command": our worker speaks every protocol, another
+  // COMMAND none; the supervisor resolves them (ResolveWorkerProtocol).
+  std::optional<ListenSocketMode> listen_socket;
+  std::optional<CleanupSignals> cleanup_signals;
+  std::optional<WorkerReady> worker_ready;
+  // What a graceful stop sends first, to the worker's process group. Default:
+  // SIGTERM.
+  int stop_signal = SIGTERM;
 
   Redacted api_key;  // empty = loopback clients only
   uint64_t max_body_bytes = 16384;
@@ -93,6 +137,12 @@ Result<Config> ParseConfig(const EnvMap& env);
 
 std::string_view ToString(TransportKind kind);
 std::string_view ToString(SessionStorageKind kind);
+
+// "SIGTERM" for 15; the number in decimal for a signal without a name.
+std::string SignalName(int signal);
+// The signal named `name`: "SIGUSR1", "USR1" or "sigusr1"; nullopt when no
+// signal has that name (numbers are not accepted).
+std::optional<int> ParseSignalName(std::string_view name);
 
 }  // namespace dynoguard::common
 

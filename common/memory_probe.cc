@@ -271,16 +271,18 @@ Result<std::vector<int>> ProcessTree(const ProcFs& fs, int root_pid) {
                             : TreeFromParentScan(fs, root_pid);
 }
 
-Result<MemoryReading> MeasureTree(const ProcFs& fs, int root_pid,
+namespace {
+
+// MeasureTree's sum over `tree`, whose first pid is `root_pid`.
+Result<MemoryReading> MeasurePids(const ProcFs& fs,
+                                  const std::vector<int>& pids, int root_pid,
                                   MemorySource source) {
-  Result<std::vector<int>> tree = ProcessTree(fs, root_pid);
-  if (!tree.ok()) return tree.status();
   MemoryReading reading;
   const Status root_gone =
       Status::NotFound("process " + std::to_string(root_pid) + " exited");
   switch (source) {
     case MemorySource::kRss:
-      for (int pid : *tree) {
+      for (int pid : pids) {
         const std::string path = ProcDir(pid) + "/status";
         Result<std::string> text = fs.ReadFile(path);
         if (!text.ok()) {
@@ -295,7 +297,7 @@ Result<MemoryReading> MeasureTree(const ProcFs& fs, int root_pid,
       }
       return reading;
     case MemorySource::kPss:
-      for (int pid : *tree) {
+      for (int pid : pids) {
         Result<std::optional<uint64_t>> pss = ReadProcessPss(fs, pid);
         if (!pss.ok()) return pss.status();
         if (!pss->has_value()) {
@@ -310,11 +312,48 @@ Result<MemoryReading> MeasureTree(const ProcFs& fs, int root_pid,
       Result<uint64_t> usage = ReadCgroupUsage(fs, root_pid);
       if (!usage.ok()) return usage.status();
       reading.bytes = *usage;
-      reading.processes = static_cast<int>(tree->size());
+      reading.processes = static_cast<int>(pids.size());
       return reading;
     }
   }
   return Status::Internal("unknown memory source");
+}
+
+}  // namespace
+
+Result<MemoryReading> MeasureTree(const ProcFs& fs, int root_pid,
+                                  MemorySource source) {
+  Result<std::vector<int>> tree = ProcessTree(fs, root_pid);
+  if (!tree.ok()) return tree.status();
+  return MeasurePids(fs, *tree, root_pid, source);
+}
+
+Result<std::vector<int>> WorkerProcesses(const ProcFs& fs, int supervisor_pid,
+                                         int worker_pid) {
+  Result<std::vector<int>> all = ProcessTree(fs, supervisor_pid);
+  if (!all.ok()) return all.status();
+  std::vector<int> pids{worker_pid};
+  bool found = false;
+  for (int pid : *all) {
+    if (pid == worker_pid) {
+      found = true;
+    } else if (pid != supervisor_pid) {
+      pids.push_back(pid);
+    }
+  }
+  if (!found) {
+    return Status::NotFound("process " + std::to_string(worker_pid) +
+                            " not found");
+  }
+  return pids;
+}
+
+Result<MemoryReading> MeasureWorker(const ProcFs& fs, int supervisor_pid,
+                                    int worker_pid, MemorySource source) {
+  Result<std::vector<int>> pids =
+      WorkerProcesses(fs, supervisor_pid, worker_pid);
+  if (!pids.ok()) return pids.status();
+  return MeasurePids(fs, *pids, worker_pid, source);
 }
 
 Result<MemoryLimit> DetectMemoryLimit(const ProcFs& fs,

@@ -55,6 +55,20 @@ struct MemoryReading {
 Result<MemoryReading> MeasureTree(const ProcFs& fs, int root_pid,
                                   MemorySource source);
 
+// The worker's processes as a subreaper supervisor sees them: the tree of
+// `worker_pid` first, then every other descendant of `supervisor_pid` (a
+// process that left the worker's tree by a double fork re-parents to the
+// subreaper and still counts while it lives). `supervisor_pid` itself is not
+// in it. Returns NotFound when `worker_pid` is not among the descendants (it
+// exited); errors as ProcessTree otherwise. Thread-safe.
+Result<std::vector<int>> WorkerProcesses(const ProcFs& fs, int supervisor_pid,
+                                         int worker_pid);
+
+// MeasureTree over WorkerProcesses(fs, supervisor_pid, worker_pid); kCgroup
+// reads `worker_pid`'s cgroup. Errors as MeasureTree. Thread-safe.
+Result<MemoryReading> MeasureWorker(const ProcFs& fs, int supervisor_pid,
+                                    int worker_pid, MemorySource source);
+
 // A detected memory budget.
 struct MemoryLimit {
   uint64_t bytes = 0;

@@ -70,7 +70,14 @@ void FormatPid(pid_t value, char* out) {
   setpgid(0, 0);
   // The death signal is armed after fork; if the supervisor died in between, go
   // now.
-  prctl(PR_SET_PDEATHSIG, death_signal);
+  if (prctl(PR_SET_PDEATHSIG, death_signal) != 0) {
+    // Not fatal: the worker would outlive a SIGKILLed supervisor. One line,
+    // with write(2) only (async-signal-safe).
+    static constexpr char kMessage[] =
+        "supervisor: pdeathsig-failed: PR_SET_PDEATHSIG refused; the worker "
+        "will not die with the supervisor\n";
+    (void)!write(2, kMessage, sizeof kMessage - 1);
+  }
   if (getppid() != parent) _exit(1);
 
   if (listen_fd >= 0) {

@@ -2,6 +2,7 @@
 
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -19,6 +20,10 @@ using common::Status;
 using common::UniqueFd;
 
 constexpr size_t kMaxRequestBytes = 1024;
+constexpr std::string_view kPermissionDenied =
+    R"({"ok":false,"error":"permission denied: not root or the supervisor's )"
+    R"(user"})"
+    "\n";
 
 // One accepted client: reads a line, answers it, closes. Freed in the close
 // callback.
@@ -28,6 +33,7 @@ struct Connection {
   std::string request;
   std::string response;
   ControlServer::Handler* handler;
+  bool allowed = false;  // the peer passed the SO_PEERCRED check
 };
 
 void CloseConnection(Connection* connection) {
@@ -54,7 +60,10 @@ void OnRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
   }
   uv_read_stop(stream);
   connection->response =
-      (*connection->handler)(connection->request.substr(0, newline)) + "\n";
+      connection->allowed
+          ? (*connection->handler)(connection->request.substr(0, newline)) +
+                "\n"
+          : std::string(kPermissionDenied);
   uv_buf_t out =
       uv_buf_init(connection->response.data(),
                   static_cast<unsigned>(connection->response.size()));
@@ -64,6 +73,19 @@ void OnRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
         CloseConnection(static_cast<Connection*>(req->data));
       });
   if (rc != 0) CloseConnection(connection);
+}
+
+// SO_PEERCRED: root or the supervisor's own user only. The socket's mode
+// already says so; this also holds when DATA_DIR is shared or the mode was
+// loosened.
+bool PeerAllowed(uv_pipe_t* pipe) {
+  uv_os_fd_t fd;
+  if (uv_fileno(reinterpret_cast<uv_handle_t*>(pipe), &fd) != 0) return false;
+  ucred peer{};
+  socklen_t length = sizeof peer;
+  if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &length) != 0)
+    return false;
+  return peer.uid == 0 || peer.uid == ::geteuid();
 }
 
 }  // namespace
@@ -89,7 +111,13 @@ Status ControlServer::Listen(const std::string& path) {
   server_ = new uv_pipe_t;
   uv_pipe_init(loop_, server_, 0);
   server_->data = this;
+  // The socket file is born 0600 (umask for the bind; the supervisor is
+  // single-threaded here) and chmod'ed again in case the filesystem ignored it:
+  // whoever can connect can stop the worker.
+  mode_t old_umask = ::umask(0177);
   int rc = uv_pipe_bind(server_, path.c_str());
+  ::umask(old_umask);
+  if (rc == 0 && ::chmod(path.c_str(), 0600) != 0) rc = -errno;
   if (rc == 0)
     rc = uv_listen(reinterpret_cast<uv_stream_t*>(server_), 16, &OnConnection);
   if (rc != 0) {
@@ -125,6 +153,10 @@ void ControlServer::OnConnection(uv_stream_t* server, int status) {
     CloseConnection(connection);
     return;
   }
+  // The request is still read before the refusal: closing with unread data
+  // would reset the connection and the client would see no reason.
+  connection->allowed = PeerAllowed(&connection->pipe);
+  if (!connection->allowed) ++self->refused_;
   uv_read_start(
       reinterpret_cast<uv_stream_t*>(&connection->pipe),
       [](uv_handle_t*, size_t, uv_buf_t* buf) {

@@ -27,11 +27,17 @@ class ControlServer {
   ControlServer(const ControlServer&) = delete;
   ControlServer& operator=(const ControlServer&) = delete;
 
-  // Listens on `path`. A stale socket file (nobody answers on it) is replaced;
-  // a live one means another supervisor uses this DATA_DIR → Unavailable.
+  // Listens on `path`, a socket file of mode 0600. A stale socket file (nobody
+  // answers on it) is replaced; a live one means another supervisor uses this
+  // DATA_DIR → Unavailable. A client whose uid (SO_PEERCRED) is neither root
+  // nor the supervisor's gets {"ok":false,"error":"permission denied..."}
+  // and the handler never sees its request.
   common::Status Listen(const std::string& path);
   // Stops listening and removes the socket file. Idempotent.
   void Close();
+
+  // Connections refused by the peer uid check so far.
+  int refused() const { return refused_; }
 
  private:
   static void OnConnection(uv_stream_t* server, int status);
@@ -40,6 +46,7 @@ class ControlServer {
   Handler handler_;
   uv_pipe_t* server_ = nullptr;  // freed in its close callback
   std::string path_;
+  int refused_ = 0;
 };
 
 // Client side: sends `request` to the supervisor listening on `path` and

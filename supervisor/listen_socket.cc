@@ -47,6 +47,18 @@ Result<UniqueFd> OpenListenSocket(const std::string& host, int port) {
   return Status::IOError("bind " + where, last_error);
 }
 
+int BoundPort(int fd) {
+  sockaddr_storage address{};
+  socklen_t length = sizeof address;
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0)
+    return -1;
+  if (address.ss_family == AF_INET)
+    return ntohs(reinterpret_cast<sockaddr_in*>(&address)->sin_port);
+  if (address.ss_family == AF_INET6)
+    return ntohs(reinterpret_cast<sockaddr_in6*>(&address)->sin6_port);
+  return -1;
+}
+
 std::string BoundAddress(int fd) {
   sockaddr_storage address{};
   socklen_t length = sizeof address;

@@ -20,6 +20,9 @@ common::Result<common::UniqueFd> OpenListenSocket(const std::string& host,
 // "host:port" the socket is bound to (the real port when 0 was asked), or "?".
 std::string BoundAddress(int fd);
 
+// The port the socket is bound to, or -1 when it cannot be read.
+int BoundPort(int fd);
+
 }  // namespace dynoguard::supervisor
 
 #endif  // DYNOGUARD_SUPERVISOR_LISTEN_SOCKET_H_

@@ -128,6 +128,16 @@ class MemoryPolicy {
   // The level after the last Decide() (kNormal before any, and after Reset()).
   MemoryLevel level() const { return level_; }
 
+  // How soon to sample again after `decision`: `fast` while usage is at or
+  // above standard_percent (a leak of 50 MB/s crosses the last 25 points of a
+  // 150 MB budget in under a second), else `normal`; `normal` when the limit
+  // is unknown (percent 0).
+  std::chrono::milliseconds NextPoll(const MemoryDecision& decision,
+                                     std::chrono::milliseconds normal,
+                                     std::chrono::milliseconds fast) const {
+    return decision.percent >= thresholds_.standard_percent ? fast : normal;
+  }
+
  private:
   MemoryLevel RawLevel(double percent) const;
   MemoryLevel LevelWithHysteresis(double percent) const;

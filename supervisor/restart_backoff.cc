@@ -23,11 +23,27 @@ std::chrono::milliseconds RestartBackoff::OnUnexpectedExit(
   if (exited - started >= stable_after_) consecutive_failures_ = 0;
   if (consecutive_failures_ < std::numeric_limits<int>::max())
     ++consecutive_failures_;
+  return Delay();
+}
 
+std::chrono::milliseconds RestartBackoff::OnPlannedExit(
+    Clock::time_point started, Clock::time_point exited, bool counts) {
+  if (exited - started >= stable_after_) {
+    consecutive_failures_ = 0;
+    return std::chrono::milliseconds(0);
+  }
+  if (!counts) return std::chrono::milliseconds(0);
+  return OnUnexpectedExit(started, exited);
+}
+
+std::chrono::milliseconds RestartBackoff::Delay() const {
+  // The first failure is free: one crash of a worker that ran fine is most
+  // often a one-off, and waiting only lengthens the outage.
+  if (consecutive_failures_ <= 1) return std::chrono::milliseconds(0);
   // Double step by step and stop at max, so a long crash loop can never
   // overflow.
   std::chrono::milliseconds delay = std::min(min_, max_);
-  for (int i = 1;
+  for (int i = 2;
        i < consecutive_failures_ && delay.count() > 0 && delay < max_; ++i) {
     delay = delay > max_ / 2 ? max_ : delay * 2;
   }

@@ -7,9 +7,10 @@
 
 namespace dynoguard::supervisor {
 
-// Delays double with each consecutive crash: min, 2·min, 4·min, … capped at
-// max. A run that lasted at least stable_after before crashing starts the
-// sequence over (delay min).
+// The first failure is respawned at once (0: a worker that ran stably and
+// crashed once is back without delay); then delays double with each further
+// consecutive failure: min, 2·min, 4·min, … capped at max. A run that lasted at
+// least stable_after before ending starts the sequence over.
 //
 // Not thread-safe: one owner.
 class RestartBackoff {
@@ -23,11 +24,20 @@ class RestartBackoff {
       int crash_loop_after = 5);
 
   // A worker started at `started` exited unexpectedly at `exited`. Counts the
-  // failure and returns the delay before the next start: min after a run of at
-  // least stable_after (the count restarts at 1), else min ·
-  // 2^(consecutive_failures() - 1), capped at max.
+  // failure and returns the delay before the next start: 0 for the first
+  // failure (after a run of at least stable_after the count restarts at 1),
+  // else min · 2^(consecutive_failures() - 2), capped at max.
   std::chrono::milliseconds OnUnexpectedExit(Clock::time_point started,
                                              Clock::time_point exited);
+
+  // A worker started at `started` was stopped on purpose at `exited`. A run of
+  // at least stable_after clears the count; a shorter one counts as a failure
+  // when `counts` (an automatic restart: memory, watchdog, start timeout), so
+  // a worker restarted young again and again is a crash loop too. Returns the
+  // delay OnUnexpectedExit would (0 when nothing was counted).
+  std::chrono::milliseconds OnPlannedExit(Clock::time_point started,
+                                          Clock::time_point exited,
+                                          bool counts);
 
   // Unexpected exits since the last stable run or Reset(), this one included.
   int consecutive_failures() const { return consecutive_failures_; }
@@ -43,6 +53,8 @@ class RestartBackoff {
   std::chrono::milliseconds max_;
   std::chrono::milliseconds stable_after_;
   int crash_loop_after_;
+
+  std::chrono::milliseconds Delay() const;
 
   int consecutive_failures_ = 0;
 };

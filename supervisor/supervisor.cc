@@ -15,6 +15,7 @@
 #include "common/listen_fds.h"
 #include "common/memory_probe.h"
 #include "common/notify_message.h"
+#include "common/private_dir.h"
 #include "supervisor/child_process.h"
 #include "supervisor/listen_socket.h"
 
@@ -60,6 +61,18 @@ MemoryThresholds ThresholdsFrom(const common::Config& config) {
   return t;
 }
 
+MachineOptions MachineOptionsFrom(const common::Config& config,
+                                  bool speaks_notify) {
+  MachineOptions o;
+  o.start_timeout = config.worker_start_timeout;
+  o.stop_timeout = config.worker_stop_timeout;
+  o.watchdog = config.worker_watchdog;
+  o.backoff_min = config.restart_backoff_min;
+  o.backoff_max = config.restart_backoff_max;
+  o.exit_2_before_ready_is_fatal = speaks_notify;
+  return o;
+}
+
 template <typename T>
 T* Self(void* data) {
   return static_cast<T*>(data);
@@ -67,59 +80,64 @@ T* Self(void* data) {
 
 }  // namespace
 
-std::string_view ToString(WorkerState state) {
-  switch (state) {
-    case WorkerState::kStarting:
-      return "starting";
-    case WorkerState::kRunning:
-      return "running";
-    case WorkerState::kStopping:
-      return "stopping";
-    case WorkerState::kBackoff:
-      return "backoff";
-    case WorkerState::kStopped:
-      return "stopped";
-  }
-  return "?";
-}
-
 Supervisor::Supervisor(const common::Config& config, const common::Logger& log,
                        std::vector<std::string> command, bool speaks_notify)
     : config_(config),
       log_(log),
       command_(std::move(command)),
       speaks_notify_(speaks_notify),
+      protocol_(ResolveWorkerProtocol(config, speaks_notify)),
       policy_(ThresholdsFrom(config)),
-      backoff_(config.restart_backoff_min, config.restart_backoff_max) {}
+      machine_(MachineOptionsFrom(config, speaks_notify)) {}
 
 Supervisor::~Supervisor() {
-  if (!finished_) Finish();
+  if (!exit_code_) Finish(1);
   uv_run(&loop_, UV_RUN_NOWAIT);
   uv_loop_close(&loop_);
 }
 
 int Supervisor::Run() {
   uv_loop_init(&loop_);
+  if (Status status = CheckMemorySource(); !status.ok()) {
+    log_.Error("memory-unmeasurable",
+               {{"source", common::ToString(config_.memory_source)},
+                {"error", status.message()},
+                {"hint",
+                 "nothing started: the budget cannot be guarded; "
+                 "MEMORY_SOURCE=rss works wherever /proc does"}});
+    exit_code_ = 2;
+    return 2;
+  }
   if (Status status = Prepare(); !status.ok()) {
     log_.Error("setup-failed", {{"error", status.message()}});
-    Finish();
+    Finish(1);
     return 1;
   }
-  if (Status status = Spawn(); !status.ok()) {
+  if (Status status = SpawnWorker(); !status.ok()) {
     log_.Error("spawn-failed",
                {{"command", command_[0]}, {"error", status.message()}});
-    Finish();
+    Finish(1);
     return 1;
   }
   uv_run(&loop_, UV_RUN_DEFAULT);
-  return exit_code_;
+  return exit_code_.value_or(0);
+}
+
+// The first sample, before anything is started: a source that cannot be
+// measured here (MEMORY_SOURCE=cgroup in a root cgroup, pss without
+// smaps_rollup) would leave the budget unguarded. The supervisor's own
+// process stands in for the worker: same cgroup, same /proc.
+Status Supervisor::CheckMemorySource() {
+  auto reading = common::MeasureTree(procfs_, getpid(), config_.memory_source);
+  if (!reading.ok()) return reading.status();
+  return Status::Ok();
 }
 
 Status Supervisor::Prepare() {
-  std::error_code ec;
-  std::filesystem::create_directories(config_.data_dir, ec);
-  if (ec)
-    return Status::IOError("create DATA_DIR " + config_.data_dir, ec.message());
+  if (Status status = common::CreatePrivateDirectory(config_.data_dir);
+      !status.ok()) {
+    return Status::IOError("DATA_DIR", status.message());
+  }
 
   // The budget: configured, else the cgroup limit, else MemTotal.
   if (config_.memory_limit_bytes > 0) {
@@ -145,7 +163,8 @@ Status Supervisor::Prepare() {
              {"limit_source", limit_source_},
              {"source", common::ToString(config_.memory_source)},
              {"poll", fmt::format("{}ms", config_.memory_poll.count())},
-             {"optimization", config_.memory_optimization}});
+             {"optimization", config_.memory_optimization},
+             {"protocol", Describe(protocol_)}});
 
   // The listening socket: inherited from systemd socket activation, else bound
   // here.
@@ -153,7 +172,9 @@ Status Supervisor::Prepare() {
   const char* listen_pid = std::getenv("LISTEN_PID");
   auto inherited = common::ParseListenFds(
       listen_fds ? listen_fds : "", listen_pid ? listen_pid : "", getpid());
-  if (inherited.ok() && inherited.value() >= 1) {
+  if (protocol_.listen_socket == common::ListenSocketMode::kNone) {
+    // LISTEN_SOCKET=none: the command binds PORT itself.
+  } else if (inherited.ok() && inherited.value() >= 1) {
     listen_fd_.Reset(common::kListenFdsStart);
     log_.Info("listen", {{"address", BoundAddress(listen_fd_.get())},
                          {"from", "systemd"}});
@@ -167,6 +188,22 @@ Status Supervisor::Prepare() {
   auto notify = NotifyServer::Open();
   if (!notify.ok()) return notify.status();
   notify_server_.emplace(std::move(notify.value()));
+  // Only the current worker's processes speak for it (SO_PASSCRED): a late
+  // datagram from a previous worker or a forged WATCHDOG=1 is dropped.
+  notify_server_->set_sender_filter(
+      [this](pid_t pid) { return tree_.Contains(worker_pid_, pid); });
+  notify_server_->set_rejected_handler(
+      [this](pid_t pid, uid_t uid, uint64_t total) {
+        // A sender that is gone is a previous worker's last word (routine);
+        // a live one outside the tree is worth a warning.
+        bool alive = pid > 0 && kill(pid, 0) == 0;
+        log_.Log(alive ? common::LogLevel::kWarn : common::LogLevel::kDebug,
+                 "notify-ignored",
+                 {{"pid", pid},
+                  {"uid", static_cast<int64_t>(uid)},
+                  {"ignored", static_cast<int64_t>(total)},
+                  {"reason", alive ? "not-the-worker" : "sender-gone"}});
+      });
   uv_poll_init(&loop_, &notify_poll_, notify_server_->fd());
   notify_poll_.data = this;
   uv_poll_start(&notify_poll_, UV_READABLE, [](uv_poll_t* handle, int, int) {
@@ -184,7 +221,16 @@ Status Supervisor::Prepare() {
 
   // Orphaned grandchildren (a bot's helpers) are re-parented to us and reaped,
   // as PID 1 would.
-  prctl(PR_SET_CHILD_SUBREAPER, 1);
+  if (prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) {
+    log_.Warn("subreaper-failed",
+              {{"error", std::strerror(errno)},
+               {"hint", "orphaned processes of the worker go to init"}});
+  }
+  // A control client or systemd that went away must not kill us on a write.
+  struct sigaction ignore {};
+  ignore.sa_handler = SIG_IGN;
+  if (sigaction(SIGPIPE, &ignore, nullptr) != 0)
+    return Status::IOError("sigaction SIGPIPE", std::strerror(errno));
 
   uv_signal_init(&loop_, &sigchld_);
   sigchld_.data = this;
@@ -205,7 +251,11 @@ Status Supervisor::Prepare() {
     uv_signal_start(
         handle,
         [](uv_signal_t* h, int signum) {
-          Self<Supervisor>(h->data)->Shutdown("signal", SignalName(signum));
+          auto* self = Self<Supervisor>(h->data);
+          Event e = self->Make(EventKind::kStopRequest);
+          e.source_key = "signal";
+          e.source = SignalName(signum);
+          self->Dispatch(std::move(e));
         },
         sig);
   }
@@ -213,18 +263,21 @@ Status Supervisor::Prepare() {
   sighup_.data = this;
   uv_signal_start(
       &sighup_,
-      [](uv_signal_t* h, int) { Self<Supervisor>(h->data)->Restart("sighup"); },
+      [](uv_signal_t* h, int) {
+        auto* self = Self<Supervisor>(h->data);
+        Event e = self->Make(EventKind::kRestartRequest);
+        e.reason = "sighup";
+        self->Dispatch(std::move(e));
+      },
       SIGHUP);
 
-  for (uv_timer_t* timer : {&poll_timer_, &stop_timer_, &backoff_timer_,
-                            &systemd_watchdog_timer_}) {
+  for (uv_timer_t* timer :
+       {&poll_timer_, &stop_timer_, &backoff_timer_, &start_timer_,
+        &watchdog_timer_, &systemd_watchdog_timer_}) {
     uv_timer_init(&loop_, timer);
     timer->data = this;
   }
-  auto poll_ms = static_cast<uint64_t>(config_.memory_poll.count());
-  uv_timer_start(
-      &poll_timer_, [](uv_timer_t* t) { Self<Supervisor>(t->data)->OnPoll(); },
-      poll_ms, poll_ms);
+  SetPollPeriod(config_.memory_poll);
 
   const char* watchdog_usec = std::getenv("WATCHDOG_USEC");
   const char* watchdog_pid = std::getenv("WATCHDOG_PID");
@@ -260,11 +313,14 @@ std::vector<std::string> Supervisor::ChildEnvironment() const {
     if (!replaced) env.emplace_back(text);
   }
   env.push_back("NOTIFY_SOCKET=" + notify_server_->address());
-  env.push_back("LISTEN_FDS=1");
-  env.push_back("LISTEN_FDNAMES=http");
+  if (listen_fd_) {
+    env.push_back("LISTEN_FDS=1");
+    env.push_back("LISTEN_FDNAMES=http");
+  }
   env.push_back(
       fmt::format("MEMORY_LIMIT_MB={}", limit_bytes_ / (1024 * 1024)));
-  env.push_back(fmt::format("DYNOGUARD_RESTARTS={}", restarts_));
+  env.push_back(
+      fmt::format("DYNOGUARD_RESTARTS={}", machine_.context().restarts));
   if (config_.worker_watchdog.count() > 0) {
     env.push_back(fmt::format("WATCHDOG_USEC={}",
                               config_.worker_watchdog.count() * 1000000));
@@ -272,30 +328,222 @@ std::vector<std::string> Supervisor::ChildEnvironment() const {
   return env;
 }
 
-Status Supervisor::Spawn() {
+// ------------------------------------------------------------ the table
+
+Event Supervisor::Make(EventKind kind) const {
+  Event e;
+  e.kind = kind;
+  e.now = Clock::now();
+  return e;
+}
+
+Step Supervisor::Dispatch(Event event) {
+  const WorkerState before = machine_.state();
+  Step step = machine_.Handle(event);
+  if (step.next != before) {
+    log_.Debug("transition", {{"from", StateName(before)},
+                              {"event", ToString(event.kind)},
+                              {"to", StateName(step.next)}});
+  }
+  Perform(step);
+  return step;
+}
+
+// Runs the actions in order. kSpawn feeds its outcome back (Dispatch), so it
+// comes last in the lists the table returns.
+void Supervisor::Perform(const Step& step) {
+  for (const Action& action : step.actions) {
+    const auto delay_ms = static_cast<uint64_t>(action.delay.count());
+    switch (action.kind) {
+      case ActionKind::kSpawn:
+        Spawn();
+        break;
+      case ActionKind::kArmStartTimer:
+        uv_timer_start(
+            &start_timer_,
+            [](uv_timer_t* t) {
+              auto* self = Self<Supervisor>(t->data);
+              self->Dispatch(self->Make(EventKind::kStartTimeout));
+            },
+            delay_ms, 0);
+        break;
+      case ActionKind::kDisarmStartTimer:
+        uv_timer_stop(&start_timer_);
+        break;
+      case ActionKind::kArmWatchdog:
+        uv_timer_start(
+            &watchdog_timer_,
+            [](uv_timer_t* t) {
+              auto* self = Self<Supervisor>(t->data);
+              self->Dispatch(self->Make(EventKind::kWatchdogTimeout));
+            },
+            delay_ms, 0);
+        break;
+      case ActionKind::kArmBackoff:
+        uv_timer_start(
+            &backoff_timer_,
+            [](uv_timer_t* t) {
+              auto* self = Self<Supervisor>(t->data);
+              self->Dispatch(self->Make(EventKind::kBackoffElapsed));
+            },
+            delay_ms, 0);
+        break;
+      case ActionKind::kStop:
+        SignalWorker(protocol_.stop_signal, action.delay);
+        break;
+      case ActionKind::kAbort:
+        SignalWorker(SIGABRT, action.delay);
+        break;
+      case ActionKind::kKill:
+        Kill();
+        break;
+      case ActionKind::kReap:
+        Reap();
+        break;
+      case ActionKind::kCleanup:
+        SendCleanup(action.cleanup, action.text);
+        break;
+      case ActionKind::kResetMemoryPolicy:
+        policy_.Reset();
+        last_sample_ = Sample{};
+        last_logged_percent_ = -100;
+        SetPollPeriod(config_.memory_poll);
+        break;
+      case ActionKind::kTellSystemdReady:
+        (void)systemd_.Send("READY=1");
+        break;
+      case ActionKind::kTellSystemdStopping:
+        (void)systemd_.Send("STOPPING=1");
+        break;
+      case ActionKind::kFinish:
+        Finish(action.exit_code);
+        break;
+      case ActionKind::kRefuse:
+        break;  // the caller answers with action.text
+      case ActionKind::kLog:
+        WriteNote(action);
+        break;
+    }
+  }
+}
+
+void Supervisor::WriteNote(const Action& a) {
+  switch (a.note) {
+    case Note::kReady:
+      log_.Info("ready",
+                {{"pid", a.pid}, {"startup", FormatDuration(a.delay)}});
+      break;
+    case Note::kRestart:
+      if (a.detail.empty()) {
+        log_.Warn("restart", {{"reason", a.text}, {"pid", a.pid}});
+      } else {
+        log_.Warn("restart",
+                  {{"reason", a.text}, {"pid", a.pid}, {"", a.detail}});
+      }
+      break;
+    case Note::kBackoff:
+      log_.Info("backoff",
+                {{"delay", FormatDuration(a.delay)}, {"failures", a.failures}});
+      break;
+    case Note::kThrottle:
+      log_.Info("throttle",
+                {{"delay", FormatDuration(a.delay)}, {"failures", a.failures}});
+      break;
+    case Note::kCrashLoop:
+      log_.Warn("crash-loop",
+                {{"failures", a.failures},
+                 {"delay", FormatDuration(a.delay)},
+                 {"hint",
+                  "the worker keeps failing soon after start; see its log "
+                  "above"}});
+      break;
+    case Note::kStartsAbove:
+      log_.Warn("restart-hint",
+                {{"pid", a.pid},
+                 {"hint",
+                  "starts above the restart threshold: raise MEMORY_LIMIT_MB "
+                  "or MEMORY_RESTART_PERCENT"}});
+      break;
+    case Note::kStartTimeout:
+      log_.Warn("start-timeout",
+                {{"pid", a.pid},
+                 {"after", FormatDuration(a.delay)},
+                 {"hint", "not ready within WORKER_START_TIMEOUT_S"}});
+      break;
+    case Note::kWatchdogTimeout:
+      log_.Warn("watchdog-timeout",
+                {{"pid", a.pid}, {"silent", FormatDuration(a.delay)}});
+      break;
+    case Note::kConfigRefused:
+      log_.Error("worker-config",
+                 {{"pid", a.pid},
+                  {"hint",
+                   "the worker refused its configuration (exit 2, see its line "
+                   "above); not restarting"}});
+      break;
+    case Note::kShutdown:
+      log_.Info("shutdown", {{a.text_key, a.text}});
+      break;
+    case Note::kShutdownPending:
+      log_.Info("shutdown-pending", {{a.text_key, a.text}});
+      break;
+    case Note::kCleanupDeferred:
+      log_.Debug("cleanup-deferred", {{"pid", a.pid}, {"until", "ready"}});
+      break;
+  }
+}
+
+// ------------------------------------------------------------ actions
+
+Status Supervisor::SpawnWorker() {
   SpawnOptions options;
   options.argv = command_;
   options.env = ChildEnvironment();
-  options.listen_fd = listen_fd_.get();
+  options.listen_fd = listen_fd_ ? listen_fd_.get() : -1;
   auto pid = SpawnChild(options);
   if (!pid.ok()) return pid.status();
   worker_pid_ = pid.value();
   worker_started_ = Clock::now();
-  worker_ready_ = false;
-  watchdog_armed_ = false;
   worker_status_.clear();
-  policy_.Reset();
-  last_sample_ = Sample{};
-  last_logged_percent_ = -100;
-  state_ = speaks_notify_ ? WorkerState::kStarting : WorkerState::kRunning;
   std::string joined;
   for (const auto& arg : command_) joined += (joined.empty() ? "" : " ") + arg;
   log_.Info("spawn", {{"pid", worker_pid_}, {"command", joined}});
-  if (!speaks_notify_ && !told_systemd_ready_) {
-    (void)systemd_.Send("READY=1");
-    told_systemd_ready_ = true;
-  }
+  Event spawned = Make(EventKind::kSpawned);
+  spawned.pid = worker_pid_;
+  Dispatch(std::move(spawned));
+  StartReadiness();
   return Status::Ok();
+}
+
+// WORKER_READY: `started` is ready at exec, `http:/PATH` at the probe's first
+// answer, `notify` at READY=1 (OnNotify). Each feeds the same kReady event.
+void Supervisor::StartReadiness() {
+  switch (protocol_.ready.mode) {
+    case common::ReadyMode::kStarted:
+      Dispatch(Make(EventKind::kReady));
+      break;
+    case common::ReadyMode::kNotify:
+      break;
+    case common::ReadyMode::kHttp: {
+      HttpReadinessProbe::Options probe;
+      probe.port = listen_fd_ ? BoundPort(listen_fd_.get()) : config_.port;
+      probe.path = protocol_.ready.http_path;
+      http_probe_ = std::make_unique<HttpReadinessProbe>(
+          &loop_, probe, [this, pid = worker_pid_] {
+            if (pid == worker_pid_) Dispatch(Make(EventKind::kReady));
+          });
+      http_probe_->Start();
+      break;
+    }
+  }
+}
+
+void Supervisor::Spawn() {
+  if (Status status = SpawnWorker(); !status.ok()) {
+    log_.Error("spawn-failed",
+               {{"command", command_[0]}, {"error", status.message()}});
+    Dispatch(Make(EventKind::kSpawnFailed));
+  }
 }
 
 void Supervisor::OnChildExited(pid_t pid, int wait_status) {
@@ -303,139 +551,97 @@ void Supervisor::OnChildExited(pid_t pid, int wait_status) {
     log_.Debug("reaped", {{"pid", pid}});
     return;
   }
-  auto now = Clock::now();
-  std::string uptime = FormatDuration(now - worker_started_);
+  Event e = Make(EventKind::kChildExit);
+  std::string uptime = FormatDuration(e.now - worker_started_);
   if (WIFSIGNALED(wait_status)) {
+    e.exit.signaled = true;
+    e.exit.signal = WTERMSIG(wait_status);
     log_.Info("exit", {{"pid", pid},
                        {"status", "killed"},
-                       {"signal", SignalName(WTERMSIG(wait_status))},
+                       {"signal", SignalName(e.exit.signal)},
                        {"uptime", uptime}});
   } else {
+    e.exit.code = WEXITSTATUS(wait_status);
     log_.Info("exit", {{"pid", pid},
                        {"status", "exited"},
-                       {"code", WEXITSTATUS(wait_status)},
+                       {"code", e.exit.code},
                        {"uptime", uptime}});
   }
-  // Whatever the worker left in its process group goes with it.
-  kill(-pid, SIGKILL);
-  uv_timer_stop(&stop_timer_);
-  worker_pid_ = -1;
-  bool planned = state_ == WorkerState::kStopping;
-
-  if (shutting_down_) {
-    Finish();
+  // A stop under way: what is left of the worker (the bot behind a wrapper
+  // that died first, a helper that left the group) keeps the rest of the stop
+  // timeout before the exit counts; the stop timer's SIGKILL ends the wait.
+  const WorkerState state = machine_.state();
+  if ((state == WorkerState::kStoppingForRestart ||
+       state == WorkerState::kStoppingForExit) &&
+      tree_.AnyLeft(pid)) {
+    log_.Info("stop-wait", {{"pid", pid}, {"for", "descendants"}});
+    leftovers_.Start(pid, [this, e]() { Dispatch(e); });
     return;
   }
-  // Our worker exits 2 on a configuration it refuses (dynoguard's exit-code
-  // convention); before it was ever ready that will not change by
-  // restarting, so the supervisor stops and says so. Other commands have
-  // conventions of their own and are restarted as any crash.
-  if (speaks_notify_ && !planned && state_ == WorkerState::kStarting &&
-      WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == 2) {
-    log_.Error("worker-config",
-               {{"pid", pid},
-                {"hint",
-                 "the worker refused its configuration (exit 2, see its line "
-                 "above); not restarting"}});
-    exit_code_ = 2;
-    shutting_down_ = true;
-    Finish();
-    return;
-  }
-  ++restarts_;
-  if (planned) {
-    if (Status status = Spawn(); !status.ok()) {
-      log_.Error("spawn-failed", {{"error", status.message()}});
-      state_ = WorkerState::kBackoff;
-      uv_timer_start(
-          &backoff_timer_,
-          [](uv_timer_t* t) { Self<Supervisor>(t->data)->OnBackoffElapsed(); },
-          static_cast<uint64_t>(config_.restart_backoff_max.count()), 0);
-    }
-    return;
-  }
-  last_restart_reason_ = "crash";
-  auto delay = backoff_.OnUnexpectedExit(worker_started_, now);
-  if (backoff_.crash_loop()) {
-    log_.Warn(
-        "crash-loop",
-        {{"failures", backoff_.consecutive_failures()},
-         {"delay", FormatDuration(delay)},
-         {"hint",
-          "the worker keeps exiting soon after start; see its log above"}});
-  }
-  log_.Info("backoff", {{"delay", FormatDuration(delay)},
-                        {"failures", backoff_.consecutive_failures()}});
-  state_ = WorkerState::kBackoff;
-  uv_timer_start(
-      &backoff_timer_,
-      [](uv_timer_t* t) { Self<Supervisor>(t->data)->OnBackoffElapsed(); },
-      static_cast<uint64_t>(delay.count()), 0);
+  Dispatch(std::move(e));
 }
 
-void Supervisor::OnBackoffElapsed() {
-  if (state_ != WorkerState::kBackoff || shutting_down_) return;
-  if (Status status = Spawn(); !status.ok()) {
-    log_.Error("spawn-failed", {{"error", status.message()}});
-    auto delay = backoff_.OnUnexpectedExit(Clock::now(), Clock::now());
-    uv_timer_start(
-        &backoff_timer_,
-        [](uv_timer_t* t) { Self<Supervisor>(t->data)->OnBackoffElapsed(); },
-        static_cast<uint64_t>(delay.count()), 0);
+void Supervisor::Reap() {
+  if (worker_pid_ > 0) {
+    // Whatever the worker left, in its group or re-parented to us, goes with
+    // it.
+    tree_.SignalAll(worker_pid_, SIGKILL);
   }
+  http_probe_.reset();
+  uv_timer_stop(&stop_timer_);
+  uv_timer_stop(&start_timer_);
+  uv_timer_stop(&watchdog_timer_);
+  worker_pid_ = -1;
+  unreadable_samples_ = 0;
 }
 
 void Supervisor::OnNotify(std::string_view datagram) {
   auto message = common::ParseNotifyMessage(datagram);
-  auto now = Clock::now();
-  if (message.ready && !worker_ready_ && worker_pid_ > 0) {
-    worker_ready_ = true;
-    // As systemd does, the watchdog clock starts at READY=1: a worker that
-    // hangs before its first ping is caught too. Commands that never send
-    // READY=1 arm it with their first ping.
-    watchdog_armed_ = true;
-    last_ping_ = now;
-    if (state_ == WorkerState::kStarting) state_ = WorkerState::kRunning;
-    log_.Info("ready", {{"pid", worker_pid_},
-                        {"startup", FormatDuration(now - worker_started_)}});
-    if (!told_systemd_ready_) {
-      (void)systemd_.Send("READY=1");
-      told_systemd_ready_ = true;
-    }
-  }
-  if (message.watchdog) {
-    last_ping_ = now;
-    watchdog_armed_ = true;
-  }
+  if (worker_pid_ <= 0) return;
+  if (message.ready) Dispatch(Make(EventKind::kReady));
+  if (message.watchdog) Dispatch(Make(EventKind::kWatchdogPing));
   if (message.status) {
     worker_status_ = *message.status;
     (void)systemd_.Send("STATUS=" + worker_status_);
   }
 }
 
+void Supervisor::SetPollPeriod(std::chrono::milliseconds period) {
+  if (period == poll_period_) return;
+  poll_period_ = period;
+  auto ms = static_cast<uint64_t>(period.count());
+  uv_timer_start(
+      &poll_timer_, [](uv_timer_t* t) { Self<Supervisor>(t->data)->OnPoll(); },
+      ms, ms);
+}
+
 void Supervisor::OnPoll() {
+  const WorkerState state = machine_.state();
+  if (worker_pid_ <= 0 ||
+      (state != WorkerState::kStarting && state != WorkerState::kRunning)) {
+    return;
+  }
   auto now = Clock::now();
-  if (worker_pid_ <= 0 || state_ == WorkerState::kStopping) return;
-
-  if (config_.worker_watchdog.count() > 0 && watchdog_armed_ &&
-      now - last_ping_ > config_.worker_watchdog) {
-    log_.Warn(
-        "watchdog-timeout",
-        {{"pid", worker_pid_}, {"silent", FormatDuration(now - last_ping_)}});
-    Restart("watchdog");
-    return;
-  }
-
-  auto reading =
-      common::MeasureTree(procfs_, worker_pid_, config_.memory_source);
+  auto reading = common::MeasureWorker(procfs_, getpid(), worker_pid_,
+                                       config_.memory_source);
   if (!reading.ok()) {
-    log_.Debug("memory-unreadable",
-               {{"pid", worker_pid_}, {"error", reading.status().message()}});
+    // One failed sample is routine (the worker may be exiting); twice in a
+    // row means the budget is not guarded: say so once, at warn level.
+    if (++unreadable_samples_ >= 2 && unreadable_warnings_++ == 0) {
+      log_.Warn("memory-unmeasurable",
+                {{"pid", worker_pid_},
+                 {"source", common::ToString(config_.memory_source)},
+                 {"error", reading.status().message()}});
+    } else {
+      log_.Debug("memory-unreadable",
+                 {{"pid", worker_pid_}, {"error", reading.status().message()}});
+    }
     return;
   }
+  unreadable_samples_ = 0;
   auto decision = policy_.Decide({reading->bytes, limit_bytes_}, now);
   last_sample_ = {reading->bytes, decision.percent, reading->processes,
-                  decision.level, true};
+                  decision.level};
 
   if (decision.level_changed || now - last_memory_log_ >= kMemoryLogInterval ||
       std::fabs(decision.percent - last_logged_percent_) >=
@@ -454,26 +660,33 @@ void Supervisor::OnPoll() {
     last_logged_percent_ = decision.percent;
   }
 
-  switch (decision.action) {
-    case MemoryAction::kNone:
-      break;
-    case MemoryAction::kStandardCleanup:
-    case MemoryAction::kEmergencyCleanup:
-      SendCleanup(decision.action, "memory");
-      break;
-    case MemoryAction::kRestart:
-      Restart(decision.reason,
-              fmt::format("{}={} {}", common::ToString(config_.memory_source),
-                          FormatMegabytes(reading->bytes),
-                          FormatPercent(decision.percent)));
-      break;
+  // A fast leak crosses the last 25 points of the budget in a few seconds:
+  // from the standard threshold on, sample every MEMORY_POLL_FAST_MS until
+  // back under it. Below it, one sample per MEMORY_POLL_MS keeps idle CPU
+  // where it was.
+  SetPollPeriod(policy_.NextPoll(decision, config_.memory_poll,
+                                 config_.memory_poll_fast));
+
+  Event e = Make(EventKind::kMemorySample);
+  e.now = now;
+  e.memory = decision.action;
+  e.memory_reason = decision.reason;
+  if (decision.action == MemoryAction::kRestart) {
+    e.detail = fmt::format("{}={} {}", common::ToString(config_.memory_source),
+                           FormatMegabytes(reading->bytes),
+                           FormatPercent(decision.percent));
   }
+  Dispatch(std::move(e));
 }
 
 void Supervisor::SendCleanup(MemoryAction action, std::string_view trigger) {
   if (worker_pid_ <= 0) return;
+  // CLEANUP_SIGNALS=none: the command has no cleanup; restarts still happen.
+  if (!protocol_.cleanup.enabled) return;
   bool emergency = action == MemoryAction::kEmergencyCleanup;
-  kill(worker_pid_, emergency ? SIGUSR2 : SIGUSR1);
+  // To the whole group: a bot behind a shell wrapper gets it too.
+  tree_.SignalGroup(worker_pid_, emergency ? protocol_.cleanup.emergency
+                                           : protocol_.cleanup.standard);
   last_cleanup_ = emergency ? "emergency" : "standard";
   log_.Log(emergency ? common::LogLevel::kWarn : common::LogLevel::kInfo,
            "cleanup",
@@ -485,83 +698,57 @@ void Supervisor::SendCleanup(MemoryAction action, std::string_view trigger) {
             {"trigger", trigger}});
 }
 
-void Supervisor::Restart(std::string_view reason, std::string_view detail) {
-  if (shutting_down_ || state_ == WorkerState::kStopping ||
-      state_ == WorkerState::kStopped)
-    return;
-  last_restart_reason_ = std::string(reason);
-  if (detail.empty()) {
-    log_.Warn("restart", {{"reason", reason}, {"pid", worker_pid_}});
-  } else {
-    log_.Warn(
-        "restart",
-        {{"reason", reason}, {"pid", worker_pid_}, {"", std::string(detail)}});
-  }
-  if (state_ == WorkerState::kBackoff) {
-    uv_timer_stop(&backoff_timer_);
-    ++restarts_;
-    if (Status status = Spawn(); !status.ok()) {
-      log_.Error("spawn-failed", {{"error", status.message()}});
-    }
-    return;
-  }
-  StopWorker();
-}
-
-void Supervisor::StopWorker() {
+// The stop (SIGTERM) or, for a hung worker, SIGABRT; SIGKILL follows after
+// `grace` (the stop timer).
+void Supervisor::SignalWorker(int sig, std::chrono::milliseconds grace) {
   if (worker_pid_ <= 0) return;
-  state_ = WorkerState::kStopping;
-  kill(worker_pid_, SIGTERM);
-  log_.Info(
-      "stop",
-      {{"pid", worker_pid_},
-       {"signal", "SIGTERM"},
-       {"timeout", fmt::format("{}s", config_.worker_stop_timeout.count())}});
+  // The stop signal goes to the group and every descendant (a bot behind a
+  // wrapper, a helper that left the group); SIGABRT, for a core of the hung
+  // worker, to the worker alone.
+  if (sig == SIGABRT) {
+    kill(worker_pid_, sig);
+  } else {
+    tree_.SignalAll(worker_pid_, sig);
+  }
+  stop_grace_ = grace;
+  log_.Log(sig == SIGABRT ? common::LogLevel::kWarn : common::LogLevel::kInfo,
+           "stop",
+           {{"pid", worker_pid_},
+            {"signal", SignalName(sig)},
+            {"timeout", FormatDuration(grace)}});
   uv_timer_start(
       &stop_timer_,
-      [](uv_timer_t* t) { Self<Supervisor>(t->data)->OnStopTimeout(); },
-      static_cast<uint64_t>(config_.worker_stop_timeout.count() * 1000), 0);
+      [](uv_timer_t* t) {
+        auto* self = Self<Supervisor>(t->data);
+        self->Dispatch(self->Make(EventKind::kStopTimeout));
+      },
+      static_cast<uint64_t>(grace.count()), 0);
 }
 
-void Supervisor::OnStopTimeout() {
+void Supervisor::Kill() {
   if (worker_pid_ <= 0) return;
   log_.Warn("kill", {{"pid", worker_pid_},
-                     {"after", FormatDuration(config_.worker_stop_timeout)},
+                     {"after", FormatDuration(stop_grace_)},
                      {"signal", "SIGKILL"}});
-  kill(-worker_pid_, SIGKILL);
+  tree_.SignalAll(worker_pid_, SIGKILL);
   kill(worker_pid_, SIGKILL);
 }
 
-void Supervisor::Shutdown(std::string_view source, std::string_view what) {
-  if (shutting_down_) {
-    // Heroku may repeat SIGTERM; the stop already under way covers it.
-    log_.Info("shutdown-pending", {{source, what}});
-    return;
-  }
-  shutting_down_ = true;
-  log_.Info("shutdown", {{source, what}});
-  (void)systemd_.Send("STOPPING=1");
-  if (worker_pid_ <= 0) {
-    Finish();
-    return;
-  }
-  if (state_ != WorkerState::kStopping) StopWorker();
-}
-
-void Supervisor::Finish() {
-  if (finished_) return;
-  finished_ = true;
-  state_ = WorkerState::kStopped;
+void Supervisor::Finish(int exit_code) {
+  if (exit_code_) return;
+  exit_code_ = exit_code;
   if (worker_pid_ > 0) {
     // Only reached when set-up failed after a spawn: never leave the worker
     // behind.
-    kill(-worker_pid_, SIGKILL);
+    tree_.SignalAll(worker_pid_, SIGKILL);
     kill(worker_pid_, SIGKILL);
     int status = 0;
     waitpid(worker_pid_, &status, 0);
     worker_pid_ = -1;
   }
   if (control_) control_->Close();
+  http_probe_.reset();
+  leftovers_.Close();
   auto close_handle = [](auto* handle) {
     auto* h = reinterpret_cast<uv_handle_t*>(handle);
     if (h->loop != nullptr && !uv_is_closing(h)) uv_close(h, nullptr);
@@ -573,9 +760,11 @@ void Supervisor::Finish() {
   close_handle(&poll_timer_);
   close_handle(&stop_timer_);
   close_handle(&backoff_timer_);
+  close_handle(&start_timer_);
+  close_handle(&watchdog_timer_);
   close_handle(&systemd_watchdog_timer_);
   close_handle(&notify_poll_);
-  log_.Info("stopped", {{"restarts", restarts_}});
+  log_.Info("stopped", {{"restarts", machine_.context().restarts}});
 }
 
 std::string Supervisor::OnControl(std::string_view request) {
@@ -583,26 +772,33 @@ std::string Supervisor::OnControl(std::string_view request) {
     return fmt::format(R"({{"ok":{},"{}":"{}"}})", ok ? "true" : "false",
                        ok ? "action" : "error", what);
   };
+  // The table's answer: refused with its reason, or done.
+  auto answer = [&](const Step& step, std::string_view done) {
+    for (const Action& action : step.actions) {
+      if (action.kind == ActionKind::kRefuse) return reply(false, action.text);
+    }
+    return reply(true, done);
+  };
   if (request == "ping") return reply(true, "pong");
   if (request == "status") return StatusJson();
   if (request == "restart") {
-    if (shutting_down_) return reply(false, "the supervisor is stopping");
-    Restart("control");
-    return reply(true, "restart");
+    Event e = Make(EventKind::kRestartRequest);
+    e.reason = "control";
+    return answer(Dispatch(std::move(e)), "restart");
   }
   if (request == "stop") {
-    Shutdown("control", "stop");
-    return reply(true, "stop");
+    Event e = Make(EventKind::kStopRequest);
+    e.source_key = "control";
+    e.source = "stop";
+    return answer(Dispatch(std::move(e)), "stop");
   }
   if (request == "cleanup standard" || request == "cleanup emergency") {
-    if (worker_pid_ <= 0 || state_ == WorkerState::kStopping) {
-      return reply(false, "no running worker");
-    }
     bool emergency = request == "cleanup emergency";
-    SendCleanup(emergency ? MemoryAction::kEmergencyCleanup
-                          : MemoryAction::kStandardCleanup,
-                "control");
-    return reply(true, emergency ? "cleanup emergency" : "cleanup standard");
+    Event e = Make(EventKind::kCleanupRequest);
+    e.cleanup = emergency ? MemoryAction::kEmergencyCleanup
+                          : MemoryAction::kStandardCleanup;
+    return answer(Dispatch(std::move(e)),
+                  emergency ? "cleanup emergency" : "cleanup standard");
   }
   return reply(false, "unknown request");
 }
@@ -617,8 +813,10 @@ std::string Supervisor::StatusJson() const {
   w.StartObject();
   w.Key("ok");
   w.Bool(true);
+  const WorkerState state = machine_.state();
+  const MachineContext& context = machine_.context();
   w.Key("state");
-  string(ToString(state_));
+  string(ToString(state));
   w.Key("supervisor");
   w.StartObject();
   w.Key("pid");
@@ -637,7 +835,7 @@ std::string Supervisor::StatusJson() const {
     w.Null();
   }
   w.Key("ready");
-  w.Bool(worker_ready_);
+  w.Bool(state == WorkerState::kRunning);
   w.Key("uptime");
   if (worker_pid_ > 0) {
     w.Double(std::chrono::duration<double>(now - worker_started_).count());
@@ -680,12 +878,12 @@ std::string Supervisor::StatusJson() const {
   w.Bool(config_.memory_optimization);
   w.EndObject();
   w.Key("restarts");
-  w.Int(restarts_);
+  w.Int(context.restarts);
   w.Key("lastRestartReason");
-  if (last_restart_reason_.empty()) {
+  if (context.last_restart_reason.empty()) {
     w.Null();
   } else {
-    string(last_restart_reason_);
+    string(context.last_restart_reason);
   }
   w.Key("lastCleanup");
   if (last_cleanup_.empty()) {
@@ -694,7 +892,9 @@ std::string Supervisor::StatusJson() const {
     string(last_cleanup_);
   }
   w.Key("crashLoop");
-  w.Bool(backoff_.crash_loop());
+  w.Bool(machine_.crash_loop(now));
+  w.Key("failures");
+  w.Int(context.backoff.consecutive_failures());
   w.EndObject();
   return buffer.GetString();
 }

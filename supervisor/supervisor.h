@@ -1,16 +1,17 @@
 // Supervisor: runs one worker command and keeps it inside its memory budget, on
 // a libuv loop.
 //
-// State × event, s6-style: the worker is kStarting (spawned, no READY=1 yet),
-// kRunning, kStopping (SIGTERM sent, waiting for the exit or the stop timeout),
-// kBackoff (crashed, waiting to respawn) or kStopped. Events: the worker's exit
-// (SIGCHLD), notify datagrams (READY, WATCHDOG, STATUS), the memory poll, the
-// stop/backoff timers, signals to the supervisor and control requests. Every
-// transition is logged on one line with its reason and figures.
+// The worker's life cycle is the s6-style state × event table of
+// WorkerStateMachine (supervisor/worker_state_machine.h): this class turns
+// what happens (SIGCHLD, notify datagrams, the memory poll, timers, signals to
+// the supervisor, control requests) into events, and performs the actions the
+// table returns (spawn, signals, timers, log lines). Every transition is
+// logged on one line with its reason and figures.
 #ifndef DYNOGUARD_SUPERVISOR_SUPERVISOR_H_
 #define DYNOGUARD_SUPERVISOR_SUPERVISOR_H_
 
 #include <sys/types.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include <chrono>
@@ -25,14 +26,15 @@
 #include "common/proc_fs.h"
 #include "common/unique_fd.h"
 #include "supervisor/control_server.h"
+#include "supervisor/http_readiness_probe.h"
+#include "supervisor/leftover_watch.h"
 #include "supervisor/memory_policy.h"
 #include "supervisor/notify_server.h"
-#include "supervisor/restart_backoff.h"
+#include "supervisor/worker_protocol.h"
+#include "supervisor/worker_state_machine.h"
+#include "supervisor/worker_tree.h"
 
 namespace dynoguard::supervisor {
-
-enum class WorkerState { kStarting, kRunning, kStopping, kBackoff, kStopped };
-std::string_view ToString(WorkerState state);
 
 // Single-threaded: everything runs on the loop Run() drives.
 class Supervisor {
@@ -50,30 +52,40 @@ class Supervisor {
 
   // Sets up (data dir, limit, listening socket, notify and control sockets),
   // spawns the worker and runs until a graceful stop. Returns the exit code: 0
-  // after a stop, 1 when set-up fails (logged on one line), 2 when the worker
-  // (speaks_notify) exited 2 before READY=1: it refused its configuration.
+  // after a stop, 1 when set-up fails (logged on one line), 2 when memory
+  // cannot be measured with MEMORY_SOURCE at start (one line, nothing
+  // started) or the worker (speaks_notify) exited 2 before READY=1: it
+  // refused its configuration.
   int Run();
 
  private:
   // Set-up steps.
+  common::Status CheckMemorySource();
   common::Status Prepare();
-  common::Status Spawn();
 
-  // Events.
+  // Feeds `event` to the table and performs the actions it returns; returns
+  // the step (the caller may look for a refusal).
+  Step Dispatch(Event event);
+  void Perform(const Step& step);
+  Event Make(EventKind kind) const;
+
+  // Events from the outside world.
   void OnChildExited(pid_t pid, int wait_status);
   void OnNotify(std::string_view datagram);
   void OnPoll();
-  void OnStopTimeout();
-  void OnBackoffElapsed();
   std::string OnControl(std::string_view request);
 
   // Actions.
-  void Restart(std::string_view reason, std::string_view detail = {});
-  // `source`=`what` says who asked, e.g. signal=SIGTERM or control=stop.
-  void Shutdown(std::string_view source, std::string_view what);
-  void StopWorker();
+  common::Status SpawnWorker();
+  void Spawn();
+  void StartReadiness();
+  void SignalWorker(int sig, std::chrono::milliseconds grace);
+  void Kill();
+  void Reap();
   void SendCleanup(MemoryAction action, std::string_view trigger);
-  void Finish();
+  void WriteNote(const Action& action);
+  void SetPollPeriod(std::chrono::milliseconds period);
+  void Finish(int exit_code);
   std::string StatusJson() const;
   std::vector<std::string> ChildEnvironment() const;
 
@@ -82,49 +94,56 @@ class Supervisor {
   const common::Logger& log_;
   const std::vector<std::string> command_;
   const bool speaks_notify_;
-  int exit_code_ = 0;  // Run()'s result: 2 when the worker refused its config
+  // LISTEN_SOCKET, CLEANUP_SIGNALS, WORKER_READY, STOP_SIGNAL for this command.
+  const WorkerProtocol protocol_;
   const Clock::time_point started_at_ = Clock::now();
 
   // Loop and handles (owned; closed in Finish()).
   uv_loop_t loop_{};
   uv_signal_t sigchld_{}, sigterm_{}, sigint_{}, sighup_{};
-  uv_timer_t poll_timer_{}, stop_timer_{}, backoff_timer_{},
-      systemd_watchdog_timer_{};
+  uv_timer_t poll_timer_{}, stop_timer_{}, backoff_timer_{}, start_timer_{},
+      watchdog_timer_{}, systemd_watchdog_timer_{};
   uv_poll_t notify_poll_{};
   std::unique_ptr<ControlServer> control_;
   std::optional<NotifyServer> notify_server_;
   common::UniqueFd listen_fd_;
   common::NotifyClient systemd_;
   common::ProcFs procfs_;
+  // The worker's group and the supervisor's other descendants (signals,
+  // notify senders).
+  WorkerTree tree_{procfs_, getpid()};
+  // WORKER_READY=http:/PATH: probing the current worker, else null.
+  std::unique_ptr<HttpReadinessProbe> http_probe_;
+  // A stop whose main process exited first waits here for the rest.
+  LeftoverWatch leftovers_{&loop_, tree_};
 
   // Budget.
   uint64_t limit_bytes_ = 0;
   std::string limit_source_;
   MemoryPolicy policy_;
-  RestartBackoff backoff_;
+  std::chrono::milliseconds poll_period_{0};
+  // Samples in a row that could not be measured; warned about once.
+  int unreadable_samples_ = 0;
+  int unreadable_warnings_ = 0;
 
-  // The worker.
-  WorkerState state_ = WorkerState::kStopped;
+  // The worker: its state and bookkeeping live in the table's context; here
+  // only what the I/O needs.
+  WorkerStateMachine machine_;
   pid_t worker_pid_ = -1;
   Clock::time_point worker_started_;
-  bool worker_ready_ = false;
-  bool watchdog_armed_ = false;
-  Clock::time_point last_ping_;
+  std::chrono::milliseconds stop_grace_{0};  // of the stop timer running
   std::string worker_status_;
-  bool shutting_down_ = false;
-  bool told_systemd_ready_ = false;
-  bool finished_ = false;
+  // Run()'s result once Finish() ran: 0 after a stop, 1 when set-up failed,
+  // 2 on a configuration refused.
+  std::optional<int> exit_code_;
 
   // History for status and logs.
-  int restarts_ = 0;
-  std::string last_restart_reason_;
   std::string last_cleanup_;
   struct Sample {
     uint64_t bytes = 0;
     double percent = 0;
     int processes = 0;
     MemoryLevel level = MemoryLevel::kNormal;
-    bool valid = false;
   } last_sample_;
   Clock::time_point last_memory_log_;
   double last_logged_percent_ = -100;

@@ -1,6 +1,7 @@
 #include "common/config.h"
 
 #include <catch2/catch.hpp>
+#include <csignal>
 
 namespace dynoguard::common {
 namespace {
@@ -118,6 +119,44 @@ TEST_CASE("config: backoff minimum may not exceed maximum", "[config]") {
                   .ok());
 }
 
+TEST_CASE("config: start timeout and fast poll have SPEC defaults",
+          "[config]") {
+  auto config = ParseConfig({});
+  REQUIRE(config.ok());
+  CHECK(config->worker_start_timeout == std::chrono::seconds(60));
+  CHECK(config->memory_poll_fast == std::chrono::milliseconds(100));
+  auto set = ParseConfig(
+      {{"WORKER_START_TIMEOUT_S", "0"}, {"MEMORY_POLL_FAST_MS", "250"}});
+  REQUIRE(set.ok());
+  CHECK(set->worker_start_timeout == std::chrono::seconds(0));
+  CHECK(set->memory_poll_fast == std::chrono::milliseconds(250));
+}
+
+TEST_CASE("config: the fast poll never exceeds the standard poll", "[config]") {
+  // Unset, it follows a standard poll shorter than its default.
+  auto short_poll = ParseConfig({{"MEMORY_POLL_MS", "50"}});
+  REQUIRE(short_poll.ok());
+  CHECK(short_poll->memory_poll_fast == std::chrono::milliseconds(50));
+  auto slower =
+      ParseConfig({{"MEMORY_POLL_MS", "500"}, {"MEMORY_POLL_FAST_MS", "600"}});
+  REQUIRE_FALSE(slower.ok());
+  CHECK(slower.status().message().find("MEMORY_POLL_FAST_MS") !=
+        std::string::npos);
+}
+
+TEST_CASE("config: bad start timeout or fast poll name the variable",
+          "[config]") {
+  for (auto [name, value] : {std::pair{"WORKER_START_TIMEOUT_S", "-1"},
+                             {"WORKER_START_TIMEOUT_S", "86401"},
+                             {"MEMORY_POLL_FAST_MS", "9"},
+                             {"MEMORY_POLL_FAST_MS", "abc"}}) {
+    auto config = ParseConfig({{name, value}});
+    INFO(name << "=" << value);
+    REQUIRE_FALSE(config.ok());
+    CHECK(config.status().message().rfind(std::string(name) + ":", 0) == 0);
+  }
+}
+
 TEST_CASE("config: a WhatsApp token selects the cloud transport", "[config]") {
   auto config = ParseConfig(
       {{"WHATSAPP_TOKEN", "EAAG-secret"}, {"WHATSAPP_PHONE_NUMBER_ID", "1"}});
@@ -141,6 +180,80 @@ TEST_CASE("config: secrets are collected and never formatted", "[config]") {
   CHECK(fmt::format("{}", config->api_key) == "[redacted]");
   CHECK(fmt::format("{}", config->webhook_secret) == "[unset]");
   CHECK(config->api_key.Reveal() == "key-123456");
+}
+
+TEST_CASE("config: the worker protocol variables are unset by default",
+          "[config]") {
+  auto config = ParseConfig({});
+  REQUIRE(config.ok());
+  CHECK_FALSE(config->listen_socket.has_value());
+  CHECK_FALSE(config->cleanup_signals.has_value());
+  CHECK_FALSE(config->worker_ready.has_value());
+  CHECK(config->stop_signal == SIGTERM);
+}
+
+TEST_CASE("config: worker protocol variables are parsed", "[config]") {
+  auto config = ParseConfig({{"LISTEN_SOCKET", "none"},
+                             {"CLEANUP_SIGNALS", "SIGHUP, winch"},
+                             {"WORKER_READY", "http:/health?deep=1"},
+                             {"STOP_SIGNAL", "INT"}});
+  REQUIRE(config.ok());
+  CHECK(config->listen_socket == ListenSocketMode::kNone);
+  REQUIRE(config->cleanup_signals.has_value());
+  CHECK(config->cleanup_signals->enabled);
+  CHECK(config->cleanup_signals->standard == SIGHUP);
+  CHECK(config->cleanup_signals->emergency == SIGWINCH);
+  REQUIRE(config->worker_ready.has_value());
+  CHECK(config->worker_ready->mode == ReadyMode::kHttp);
+  CHECK(config->worker_ready->http_path == "/health?deep=1");
+  CHECK(config->stop_signal == SIGINT);
+
+  auto other = ParseConfig({{"LISTEN_SOCKET", "pass"},
+                            {"CLEANUP_SIGNALS", "none"},
+                            {"WORKER_READY", "started"}});
+  REQUIRE(other.ok());
+  CHECK(other->listen_socket == ListenSocketMode::kPass);
+  CHECK_FALSE(other->cleanup_signals->enabled);
+  CHECK(other->worker_ready->mode == ReadyMode::kStarted);
+  CHECK(ParseConfig({{"WORKER_READY", "notify"}})->worker_ready->mode ==
+        ReadyMode::kNotify);
+}
+
+TEST_CASE("config: a bad worker protocol value names its variable",
+          "[config]") {
+  auto message = [](std::string name, std::string value) {
+    auto config = ParseConfig({{name, value}});
+    REQUIRE_FALSE(config.ok());
+    return config.status().message();
+  };
+  CHECK(message("LISTEN_SOCKET", "fd3") ==
+        "LISTEN_SOCKET: expected one of pass, none, got 'fd3'");
+  CHECK(message("STOP_SIGNAL", "SIGNOPE") ==
+        "STOP_SIGNAL: expected a signal name such as SIGTERM or SIGINT, got "
+        "'SIGNOPE'");
+  CHECK(message("STOP_SIGNAL", "15").starts_with("STOP_SIGNAL: "));
+  CHECK(message("WORKER_READY", "http:health") ==
+        "WORKER_READY: expected notify, started or http:/PATH (e.g. "
+        "http:/health), got 'http:health'");
+  CHECK(message("WORKER_READY", "http:/a b").starts_with("WORKER_READY: "));
+  for (const char* bad : {"SIGUSR1", "SIGUSR1,SIGUSR1", "SIGUSR1,SIGKILL",
+                          "SIGSTOP,SIGUSR2", "SIGUSR1,", "USR1,NOPE"}) {
+    CAPTURE(bad);
+    CHECK(message("CLEANUP_SIGNALS", bad)
+              .starts_with("CLEANUP_SIGNALS: expected none or two different "
+                           "signal names"));
+  }
+}
+
+TEST_CASE("config: signal names round-trip", "[config]") {
+  CHECK(SignalName(SIGTERM) == "SIGTERM");
+  CHECK(SignalName(SIGUSR2) == "SIGUSR2");
+  CHECK(ParseSignalName("SIGUSR1") == SIGUSR1);
+  CHECK(ParseSignalName("usr1") == SIGUSR1);
+  CHECK(ParseSignalName("sigint") == SIGINT);
+  CHECK_FALSE(ParseSignalName("SIG").has_value());
+  CHECK_FALSE(ParseSignalName("").has_value());
+  CHECK_FALSE(ParseSignalName("9").has_value());
 }
 
 }  // namespace

@@ -184,6 +184,40 @@ TEST_CASE("measure: rss sums VmRSS + VmSwap over the tree", "[memory_probe]") {
   CHECK(reading->processes == 5);
 }
 
+// 100 is the supervisor (a subreaper), 200 its worker; 201 and 300 were the
+// worker's double-forked helpers, re-parented to the supervisor.
+TEST_CASE(
+    "worker processes: the worker's tree plus the supervisor's other "
+    "descendants",
+    "[memory_probe]") {
+  FakeRoot root;
+  AddFamily(root);
+  AddChildrenFiles(root);
+  auto pids = WorkerProcesses(root.procfs(), 100, 200);
+  REQUIRE(pids.ok());
+  REQUIRE_FALSE(pids->empty());
+  CHECK(pids->front() == 200);
+  std::vector<int> sorted = *pids;
+  std::sort(sorted.begin(), sorted.end());
+  CHECK(sorted == std::vector<int>{200, 201, 300, 400});
+
+  auto reading = MeasureWorker(root.procfs(), 100, 200, MemorySource::kRss);
+  REQUIRE(reading.ok());
+  CHECK(reading->bytes == (2000 + 3000 + 4000 + 5000 + 50) * kKiB);
+  CHECK(reading->processes == 4);
+}
+
+TEST_CASE("worker processes: a worker that is not a descendant is NotFound",
+          "[memory_probe]") {
+  FakeRoot root;
+  AddFamily(root);
+  AddChildrenFiles(root);
+  auto pids = WorkerProcesses(root.procfs(), 100, 500);
+  REQUIRE_FALSE(pids.ok());
+  CHECK(pids.status().code() == Status::Code::kNotFound);
+  CHECK_FALSE(MeasureWorker(root.procfs(), 100, 999, MemorySource::kRss).ok());
+}
+
 TEST_CASE("measure: a zombie child counts as a process with no memory",
           "[memory_probe]") {
   FakeRoot root;

@@ -60,7 +60,12 @@ class Guarded {
             {"WORKER_WATCHDOG_S", "0"},
             {"RESTART_BACKOFF_MIN_MS", "50"},
             {"RESTART_BACKOFF_MAX_MS", "400"},
-            {"LOG_FORMAT", "text"}};
+            {"LOG_FORMAT", "text"},
+            // The test worker speaks all our protocols: it opts in as another
+            // COMMAND would (the defaults are for any bot).
+            {"LISTEN_SOCKET", "pass"},
+            {"CLEANUP_SIGNALS", "SIGUSR1,SIGUSR2"},
+            {"WORKER_READY", "notify"}};
     for (const auto& [key, value] : overrides) env_[key] = value;
     SpawnOptions options;
     options.args = {"start", "--", DYNOGUARD_TEST_WORKER_BIN};
@@ -353,7 +358,8 @@ TEST_CASE("ENABLE_MEMORY_OPTIMIZATION=false sends no cleanup signals",
 
 // ---------------------------------------------------------------- crashes
 
-TEST_CASE("a crashed worker is restarted after a backoff", "[supervisor]") {
+TEST_CASE("a first crash is respawned at once, a second quick one backs off",
+          "[supervisor]") {
   Guarded guard;
   const pid_t old_worker = guard.WaitReady();
   const size_t mark = guard.Mark();
@@ -361,11 +367,16 @@ TEST_CASE("a crashed worker is restarted after a backoff", "[supervisor]") {
   guard.WaitLog("supervisor: exit pid=" + std::to_string(old_worker) +
                     " status=exited code=3",
                 mark);
-  guard.WaitLog(R"(supervisor: backoff delay=\d+ms)", mark);
+  guard.WaitLog(R"(supervisor: backoff delay=0ms failures=1)", mark);
   const pid_t new_worker = guard.WaitReady(mark);
   CHECK(new_worker != old_worker);
   CHECK(guard.Ask("pid") == std::to_string(new_worker));
   CHECK(!t::ProcessExists(old_worker));
+  // The backoff (RESTART_BACKOFF_MIN_MS=50) starts with the second failure.
+  const size_t second = guard.Mark();
+  REQUIRE(guard.Ask("crash") == "ok");
+  guard.WaitLog(R"(supervisor: backoff delay=50ms failures=2)", second);
+  guard.WaitReady(second);
 }
 
 TEST_CASE("a crash loop is reported and its delays grow up to the cap",
@@ -384,8 +395,9 @@ TEST_CASE("a crash loop is reported and its delays grow up to the cap",
        guard.supervisor().LogMatches(R"(supervisor: backoff delay=(\d+)ms)")) {
     delays.push_back(std::stoi(match[1]));
   }
-  CHECK(delays.front() >= 50);
-  CHECK(delays[1] > delays.front());
+  CHECK(delays.front() == 0);  // the first failure is respawned at once
+  CHECK(delays[1] >= 50);
+  CHECK(delays[2] > delays[1]);
   for (size_t i = 1; i < delays.size(); ++i) CHECK(delays[i] >= delays[i - 1]);
   CHECK(*std::max_element(delays.begin(), delays.end()) <= 400);
   CHECK(delays.back() == 400);
@@ -446,6 +458,89 @@ TEST_CASE(
   CHECK(guard.Ask("pid") == std::to_string(new_worker));
 }
 
+TEST_CASE("a watchdog timeout sends SIGABRT, not the graceful stop",
+          "[supervisor]") {
+  // The stop timeout is long: a worker killed by SIGABRT did not wait for it.
+  Guarded guard(
+      Env{{"WORKER_WATCHDOG_S", "1"}, {"WORKER_STOP_TIMEOUT_S", "30"}});
+  const pid_t old_worker = guard.WaitReady();
+  const std::string old_pid = std::to_string(old_worker);
+  const size_t mark = guard.Mark();
+  REQUIRE(guard.Ask("hang") == "ok");
+  guard.WaitLog("supervisor: watchdog-timeout pid=" + old_pid, mark);
+  guard.WaitLog("supervisor: stop pid=" + old_pid + " signal=SIGABRT", mark);
+  guard.WaitLog(
+      "supervisor: exit pid=" + old_pid + " status=killed signal=SIGABRT",
+      mark);
+  const pid_t new_worker = guard.WaitReady(mark);
+  CHECK(guard.Ask("pid") == std::to_string(new_worker));
+  CHECK(!guard.Recorded("TERM", old_worker));
+  CHECK(CountMatches(guard, "supervisor: kill pid=" + old_pid, mark) == 0);
+}
+
+// ---------------------------------------------------------------- start
+
+TEST_CASE("a worker that is never ready is restarted after the start timeout",
+          "[supervisor]") {
+  Guarded guard(Env{{"TEST_WORKER_READY_AFTER_MS", "-1"},
+                    {"WORKER_START_TIMEOUT_S", "1"}});
+  auto first = guard.WaitLog(R"(supervisor: spawn pid=(\d+))");
+  guard.WaitLog("supervisor: start-timeout pid=" + first[1]);
+  guard.WaitLog("supervisor: restart reason=start-timeout pid=" + first[1]);
+  guard.WaitLog("supervisor: exit pid=" + first[1] + " status=exited code=0");
+  bool respawned = t::WaitUntil(
+      [&] { return CountMatches(guard, "supervisor: spawn pid=") >= 2; },
+      kWait);
+  INFO(guard.Log());
+  CHECK(respawned);
+  auto status = guard.Status();
+  REQUIRE(status["lastRestartReason"].IsString());
+  CHECK(std::string(status["lastRestartReason"].GetString()) ==
+        "start-timeout");
+}
+
+TEST_CASE("no cleanup signal reaches a worker before it is ready",
+          "[supervisor]") {
+  // 150 MB at start (75%, above the standard threshold) and READY=1 only
+  // 1.5 s later: a dozen samples at 100 ms fall before READY.
+  Guarded guard(Env{{"TEST_WORKER_GROW_AT_START", "150"},
+                    {"TEST_WORKER_READY_AFTER_MS", "1500"},
+                    {"TEST_WORKER_KEEP_ON_SIGNAL", "1"}});
+  size_t ready_end = 0;
+  const pid_t worker = std::stoi(
+      guard.WaitLog(R"(supervisor: ready pid=(\d+))", 0, &ready_end)[1]);
+  size_t cleanup_end = 0;
+  guard.WaitLog(
+      "supervisor: cleanup level=standard pid=" + std::to_string(worker), 0,
+      &cleanup_end);
+  CHECK(cleanup_end > ready_end);
+  guard.WaitSignal("USR1", worker);
+  CHECK(CountMatches(guard, "supervisor: cleanup ") == 1);
+}
+
+TEST_CASE(
+    "a worker that starts above the restart threshold is throttled, "
+    "counted as a crash loop and the budget hinted at once",
+    "[supervisor]") {
+  Guarded guard(Env{{"TEST_WORKER_GROW_AT_START", "195"},
+                    {"RESTART_BACKOFF_MIN_MS", "100"},
+                    {"RESTART_BACKOFF_MAX_MS", "30000"}});
+  guard.WaitLog(R"(supervisor: restart-hint .*raise MEMORY_LIMIT_MB or )"
+                R"(MEMORY_RESTART_PERCENT)");
+  guard.WaitLog(R"(supervisor: throttle delay=)");
+  guard.WaitLog(R"(supervisor: crash-loop failures=5)");
+  // Every respawn waited for the throttle: no restart went without one.
+  const size_t restarts =
+      CountMatches(guard, "supervisor: restart reason=memory");
+  // (The first respawn may need none when the worker took a second to stop;
+  // the one in progress may not have logged its line yet.)
+  CHECK(CountMatches(guard, "supervisor: throttle delay=") + 2 >= restarts);
+  CHECK(CountMatches(guard, "supervisor: restart-hint ") == 1);
+  auto status = guard.Status();
+  REQUIRE(status.HasMember("crashLoop"));
+  CHECK(status["crashLoop"].GetBool());
+}
+
 // ---------------------------------------------------------------- signals
 
 TEST_CASE("SIGTERM stops the worker once and the supervisor exits 0",
@@ -476,6 +571,47 @@ TEST_CASE("SIGINT stops like SIGTERM", "[supervisor]") {
   CHECK(CountMatches(guard, "supervisor: restart ") == 0);
   CHECK(guard.Recorded("TERM", worker));
   CHECK(!t::ProcessAlive(worker));
+}
+
+TEST_CASE("SIGTERM to supervisor and worker at once: one stop, no respawn",
+          "[supervisor]") {
+  // Heroku signals every process of the dyno at the same moment; the worker's
+  // exit 0 may reach the supervisor before its own SIGTERM.
+  Guarded guard;
+  const pid_t worker = guard.WaitReady();
+  REQUIRE(::kill(worker, SIGTERM) == 0);
+  REQUIRE(guard.supervisor().Signal(SIGTERM).ok());
+  auto code = guard.supervisor().WaitExit(kWait);
+  INFO(guard.Log());
+  REQUIRE(code.has_value());
+  CHECK(*code == 0);
+  CHECK(CountMatches(guard, "supervisor: spawn ") == 1);
+  CHECK(CountMatches(guard, "supervisor: restart ") == 0);
+  CHECK(CountMatches(guard, "supervisor: stopped") == 1);
+  CHECK(!t::ProcessAlive(worker));
+}
+
+TEST_CASE("a worker exit 0 seen before our own SIGTERM is not respawned",
+          "[supervisor]") {
+  // The other order, made certain: the worker's exit is logged first, our
+  // SIGTERM follows. A first failure is respawned at once, but an exit 0
+  // waits RESTART_BACKOFF_MIN_MS (here 3 s) for the SIGTERM a platform stop
+  // sends along.
+  Guarded guard(Env{{"RESTART_BACKOFF_MIN_MS", "3000"},
+                    {"RESTART_BACKOFF_MAX_MS", "3000"}});
+  const pid_t worker = guard.WaitReady();
+  const size_t mark = guard.Mark();
+  REQUIRE(::kill(worker, SIGTERM) == 0);
+  guard.WaitLog("supervisor: exit pid=" + std::to_string(worker) +
+                    " status=exited code=0",
+                mark);
+  REQUIRE(guard.supervisor().Signal(SIGTERM).ok());
+  auto code = guard.supervisor().WaitExit(kWait);
+  INFO(guard.Log());
+  REQUIRE(code.has_value());
+  CHECK(*code == 0);
+  CHECK(CountMatches(guard, "supervisor: spawn ") == 1);
+  CHECK(CountMatches(guard, "supervisor: stopped") == 1);
 }
 
 TEST_CASE("SIGHUP restarts the worker gracefully", "[supervisor]") {
@@ -677,6 +813,40 @@ TEST_CASE("a bad configuration value exits 2 before starting anything",
   CHECK(CountMatches(guard, "spawn") == 0);
   CHECK(!t::Connect(guard.port(), 500ms));
   CHECK(::access(guard.dir().File("supervisor.sock").c_str(), F_OK) != 0);
+}
+
+TEST_CASE("memory that cannot be measured at start exits 2 with one line",
+          "[supervisor]") {
+  // MEMORY_SOURCE=cgroup where no cgroup memory files are visible (as in a
+  // root cgroup): a private mount namespace hides /sys/fs/cgroup. Needs
+  // unshare(1) with CAP_SYS_ADMIN; skipped without.
+  TempDir dir;
+  const std::string hide = "mount -t tmpfs none /sys/fs/cgroup";
+  auto probe = t::Run("/usr/bin/unshare", {"-m", "sh", "-c", hide}, {},
+                      dir.path(), kWait);
+  if (!probe.ok() || probe->exit_code != 0) {
+    WARN("skipped: cannot hide /sys/fs/cgroup in a mount namespace here");
+    return;
+  }
+  auto run =
+      t::Run("/usr/bin/unshare",
+             {"-m", "sh", "-c", hide + " && exec \"$0\" start -- sleep 30",
+              DYNOGUARD_SUPERVISOR_BIN},
+             {{"DATA_DIR", dir.File("data")},
+              {"MEMORY_SOURCE", "cgroup"},
+              {"MEMORY_LIMIT_MB", "200"},
+              {"HOST", "127.0.0.1"},
+              {"PORT", "0"}},
+             dir.path(), kWait);
+  REQUIRE(run.ok());
+  const std::string output = run->stdout_text + run->stderr_text;
+  INFO(output);
+  CHECK(run->exit_code == 2);
+  CHECK(std::count(output.begin(), output.end(), '\n') == 1);
+  CHECK(output.find("supervisor: memory-unmeasurable source=cgroup") !=
+        std::string::npos);
+  CHECK(output.find("spawn") == std::string::npos);
+  CHECK(::access(dir.File("data/supervisor.sock").c_str(), F_OK) != 0);
 }
 
 TEST_CASE("no zombies after crashes and restarts", "[supervisor]") {

@@ -87,6 +87,7 @@ TEST_CASE(
                  {"PORT", std::to_string(FreePort())},
                  {"DATA_DIR", dir.path()},
                  {"MEMORY_LIMIT_MB", "512"},
+                 {"LISTEN_SOCKET", "pass"},  // the test worker opts in
                  {"LISTEN_FDS", "1"}};
   options.set_listen_pid = true;
   options.pass_fd = listener.get();

@@ -56,6 +56,11 @@ Process StartSupervised(const TempDir& dir,
                         std::map<std::string, std::string> env) {
   SpawnOptions options;
   options.args = {"start", "--", DYNOGUARD_WORKER_BIN};
+  // Passed as a COMMAND, the worker opts in to the protocols it speaks (the
+  // defaults are for any bot; `start` alone would set them).
+  env.emplace("LISTEN_SOCKET", "pass");
+  env.emplace("CLEANUP_SIGNALS", "SIGUSR1,SIGUSR2");
+  env.emplace("WORKER_READY", "notify");
   options.env = std::move(env);
   options.log_path = dir.File("supervisor.log");
   auto process = Process::Spawn(DYNOGUARD_SUPERVISOR_BIN, options);

@@ -1,7 +1,9 @@
 #include "supervisor/control_server.h"
 
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -97,6 +99,68 @@ TEST_CASE("control_server: a stale socket file is replaced, a live one refused",
     REQUIRE_FALSE(second.status().ok());
     CHECK(second.status().message().find("another supervisor is running") == 0);
     CHECK(SendControlRequest(path, "ping", 2000).ok());
+  }
+  std::system(("rm -rf " + dir).c_str());
+}
+
+TEST_CASE("control_server: the socket file is 0600", "[control]") {
+  std::string dir = TempDir();
+  std::string path = dir + "/supervisor.sock";
+  {
+    ServedControl served(path);
+    REQUIRE(served.status().ok());
+    struct stat st {};
+    REQUIRE(::stat(path.c_str(), &st) == 0);
+    CHECK((st.st_mode & 0777) == 0600);
+  }
+  std::system(("rm -rf " + dir).c_str());
+}
+
+// Another uid than root or the supervisor's is refused (SO_PEERCRED). Needs
+// root to become another user.
+TEST_CASE("control_server: a client of another uid is refused", "[control]") {
+  if (::geteuid() != 0) {
+    WARN("not root: cannot connect as another uid; skipped");
+    return;
+  }
+  std::string dir = TempDir();
+  std::string path = dir + "/supervisor.sock";
+  {
+    ServedControl served(path);
+    REQUIRE(served.status().ok());
+    // Loosen the file so only the SO_PEERCRED check stands in the way.
+    REQUIRE(::chmod(path.c_str(), 0666) == 0);
+    REQUIRE(::chmod(dir.c_str(), 0755) == 0);
+    int pipe_fds[2];
+    REQUIRE(::pipe(pipe_fds) == 0);
+    pid_t child = fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+      ::close(pipe_fds[0]);
+      if (::setgid(65534) != 0 || ::setuid(65534) != 0) _exit(3);
+      auto answer = SendControlRequest(path, "stop", 2000);
+      std::string text = answer.ok() ? *answer : answer.status().message();
+      (void)!::write(pipe_fds[1], text.data(), text.size());
+      _exit(0);
+    }
+    ::close(pipe_fds[1]);
+    std::string text;
+    char buffer[512];
+    ssize_t n;
+    while ((n = ::read(pipe_fds[0], buffer, sizeof buffer)) > 0)
+      text.append(buffer, static_cast<size_t>(n));
+    ::close(pipe_fds[0]);
+    int status = 0;
+    ::waitpid(child, &status, 0);
+    REQUIRE(WIFEXITED(status));
+    REQUIRE(WEXITSTATUS(status) == 0);
+    CAPTURE(text);
+    CHECK(text.find(R"("ok":false)") != std::string::npos);
+    CHECK(text.find("permission denied") != std::string::npos);
+    // The supervisor's own user still gets through.
+    auto own = SendControlRequest(path, "ping", 2000);
+    REQUIRE(own.ok());
+    CHECK(*own == "echo:ping");
   }
   std::system(("rm -rf " + dir).c_str());
 }

@@ -290,6 +290,27 @@ TEST_CASE("MemoryPolicy: Reset forgets level, cooldowns and grace",
   CHECK(d.level_changed);
 }
 
+TEST_CASE(
+    "MemoryPolicy: polls fast from the standard threshold until back "
+    "under it",
+    "[memory_policy]") {
+  MemoryPolicy policy(Defaults());
+  const milliseconds normal(1000), fast(100);
+  auto next = [&](double percent, Clock::time_point now) {
+    return policy.NextPoll(policy.Decide(At(percent), now), normal, fast);
+  };
+  CHECK(next(50, kT0) == normal);
+  CHECK(next(69.9, kT0 + seconds(1)) == normal);
+  CHECK(next(70, kT0 + seconds(2)) == fast);
+  CHECK(next(90, kT0 + seconds(3)) == fast);
+  CHECK(next(72, kT0 + seconds(4)) == fast);
+  // Back under the threshold: one sample a second again (the level's
+  // hysteresis does not keep the fast poll).
+  CHECK(next(68, kT0 + seconds(5)) == normal);
+  CHECK(policy.NextPoll(policy.Decide({500, 0}, kT0 + seconds(6)), normal,
+                        fast) == normal);  // limit unknown
+}
+
 TEST_CASE("MemoryPolicy: ToString names", "[memory_policy]") {
   CHECK(ToString(MemoryLevel::kNormal) == "normal");
   CHECK(ToString(MemoryLevel::kStandard) == "standard");

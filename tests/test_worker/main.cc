@@ -12,7 +12,9 @@
 // Environment: LISTEN_FDS/LISTEN_PID (fd 3) or HOST/PORT; NOTIFY_SOCKET;
 // WATCHDOG_USEC; DATA_DIR; TEST_WORKER_EXIT_AT_START=<code>;
 // TEST_WORKER_GROW_AT_START=<MB>; TEST_WORKER_IGNORE_TERM=1 (record SIGTERM,
-// keep running); TEST_WORKER_KEEP_ON_SIGNAL=1 (record SIGUSR1/2, free nothing).
+// keep running); TEST_WORKER_KEEP_ON_SIGNAL=1 (record SIGUSR1/2, free nothing);
+// TEST_WORKER_READY_AFTER_MS=<ms> (send READY=1 that late, serving meanwhile;
+// negative: never).
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -25,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstddef>
 #include <cstdio>
@@ -221,18 +224,30 @@ class Worker {
         keep_on_signal_(Env("TEST_WORKER_KEEP_ON_SIGNAL") == "1") {
     long watchdog_usec = EnvLong("WATCHDOG_USEC", 0);
     ping_interval_us_ = watchdog_usec > 0 ? watchdog_usec / 2 : 0;
+    ready_after_ms_ = EnvLong("TEST_WORKER_READY_AFTER_MS", 0);
   }
 
   void GrowAtStart(long megabytes) { ballast_.Grow(megabytes); }
 
   [[noreturn]] void Run() {
-    Notify(notify_socket_, "READY=1");
+    // When READY=1 is due; -1: sent (or never to be sent).
+    int64_t ready_at =
+        ready_after_ms_ < 0 ? -1 : NowMicros() + ready_after_ms_ * 1000;
     int64_t next_ping = NowMicros() + ping_interval_us_;
     for (;;) {
+      if (ready_at >= 0 && NowMicros() >= ready_at) {
+        Notify(notify_socket_, "READY=1");
+        ready_at = -1;
+      }
       int timeout_ms = -1;
       if (ping_interval_us_ > 0) {
         int64_t left = next_ping - NowMicros();
         timeout_ms = left <= 0 ? 0 : static_cast<int>((left + 999) / 1000);
+      }
+      if (ready_at >= 0) {
+        int64_t left = ready_at - NowMicros();
+        int ready_ms = left <= 0 ? 0 : static_cast<int>((left + 999) / 1000);
+        timeout_ms = timeout_ms < 0 ? ready_ms : std::min(timeout_ms, ready_ms);
       }
       pollfd fds[2] = {{signal_pipe_, POLLIN, 0}, {listen_fd_, POLLIN, 0}};
       int n = poll(fds, 2, timeout_ms);
@@ -362,6 +377,7 @@ class Worker {
   const bool ignore_term_;
   const bool keep_on_signal_;
   int64_t ping_interval_us_ = 0;
+  long ready_after_ms_ = 0;
   Ballast ballast_;
   std::string received_;
   bool terminate_ = false;
