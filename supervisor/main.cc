@@ -28,6 +28,14 @@ std::string DefaultWorkerPath() {
   return (self.parent_path() / "worker").string();
 }
 
+// True when `program` names the same file as the worker beside this binary
+// (`supervisor start -- ./build/worker` is our worker too, and speaks every
+// protocol by default).
+bool IsDefaultWorker(const std::string& program) {
+  std::error_code ec;
+  return std::filesystem::equivalent(program, DefaultWorkerPath(), ec) && !ec;
+}
+
 std::string ControlRequestFor(const supervisor::Command& command) {
   switch (command.kind) {
     case supervisor::CommandKind::kStatus:
@@ -126,9 +134,9 @@ int Main(int argc, char** argv) {
   common::Logger log("supervisor", config->log_format);
   log.SetSecrets(config->Secrets());
   signal(SIGPIPE, SIG_IGN);
-  bool default_worker = command->child_argv.empty();
   std::vector<std::string> child = command->child_argv;
-  if (default_worker) {
+  const bool default_worker = child.empty() || IsDefaultWorker(child[0]);
+  if (child.empty()) {
     child = {DefaultWorkerPath()};
     if (::access(child[0].c_str(), X_OK) != 0) {
       std::fprintf(

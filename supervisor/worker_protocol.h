@@ -26,7 +26,7 @@ struct WorkerProtocol {
 
 // Pure: the configured values where set, else the defaults for the command.
 // `default_worker`: the command is the worker installed beside the supervisor
-// (no COMMAND given to `supervisor start`).
+// (no COMMAND given to `supervisor start`, or a COMMAND naming that file).
 WorkerProtocol ResolveWorkerProtocol(const common::Config& config,
                                      bool default_worker);
 
