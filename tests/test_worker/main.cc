@@ -256,6 +256,7 @@ class Worker {
       ExitIfTerminated();
       if (ping_interval_us_ > 0 && NowMicros() >= next_ping) {
         Notify(notify_socket_, "WATCHDOG=1");
+        ++pings_sent_;
         next_ping = NowMicros() + ping_interval_us_;
       }
       if (n > 0 && (fds[1].revents & POLLIN) != 0) AcceptOne();
@@ -340,6 +341,7 @@ class Worker {
       return Reply(conn, "ok 0");
     }
     if (line == "signals") return Reply(conn, received_);
+    if (line == "pings") return Reply(conn, std::to_string(pings_sent_));
     if (line == "crash") {
       Reply(conn, "ok");
       std::fprintf(stderr, "test_worker: crashing with exit code 3\n");
@@ -377,6 +379,7 @@ class Worker {
   const bool ignore_term_;
   const bool keep_on_signal_;
   int64_t ping_interval_us_ = 0;
+  int64_t pings_sent_ = 0;  // WATCHDOG=1 datagrams sent so far
   long ready_after_ms_ = 0;
   Ballast ballast_;
   std::string received_;
