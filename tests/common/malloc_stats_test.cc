@@ -20,7 +20,7 @@ constexpr bool kSanitized = false;
 #endif
 
 TEST_CASE("malloc stats: an 8 MB allocation shows in heap_used until freed",
-          "[malloc_stats]") {
+          "[malloc_stats][rss]") {
   if (kSanitized) {
     WARN(
         "sanitizer build: malloc is replaced, mallinfo2 does not see its "

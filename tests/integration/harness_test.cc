@@ -200,7 +200,7 @@ TEST_CASE("test worker serves an inherited socket on fd 3", "[harness]") {
 }
 
 TEST_CASE("test worker's spawned child holds 20 MB and dies with it",
-          "[harness]") {
+          "[harness][rss]") {
   LoneWorker worker;
   REQUIRE(worker.Ask("grow 60") == "ok 60");
   const pid_t child = std::stoi(worker.Ask("spawn-child"));

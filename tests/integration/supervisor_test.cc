@@ -268,7 +268,8 @@ TEST_CASE("worker gets the listening socket and NOTIFY_SOCKET and its budget",
 
 // ---------------------------------------------------------------- memory
 
-TEST_CASE("standard cleanup: SIGUSR1 at 70% of the budget", "[supervisor]") {
+TEST_CASE("standard cleanup: SIGUSR1 at 70% of the budget",
+          "[supervisor][rss]") {
   Guarded guard;
   const pid_t worker = guard.WaitReady();
   const size_t mark = guard.Mark();
@@ -284,7 +285,8 @@ TEST_CASE("standard cleanup: SIGUSR1 at 70% of the budget", "[supervisor]") {
   CHECK(CountMatches(guard, "supervisor: restart ") == 0);
 }
 
-TEST_CASE("emergency cleanup: SIGUSR2 at 85% of the budget", "[supervisor]") {
+TEST_CASE("emergency cleanup: SIGUSR2 at 85% of the budget",
+          "[supervisor][rss]") {
   // The worker keeps its memory on signals: a standard cleanup sampled while
   // it grows must not bring it back under the emergency threshold.
   Guarded guard(Env{{"TEST_WORKER_KEEP_ON_SIGNAL", "1"}});
@@ -313,7 +315,7 @@ TEST_CASE("memory restart: a new worker above 95% of the budget",
 }
 
 TEST_CASE("emergency grace: restart when still above 85% after the cleanup",
-          "[supervisor]") {
+          "[supervisor][rss]") {
   Guarded guard(Env{{"TEST_WORKER_KEEP_ON_SIGNAL", "1"},
                     {"MEMORY_EMERGENCY_GRACE_S", "1"}});
   const pid_t old_worker = guard.WaitReady();
@@ -328,7 +330,8 @@ TEST_CASE("emergency grace: restart when still above 85% after the cleanup",
   CHECK(CountMatches(guard, "supervisor: restart reason=memory") == 0);
 }
 
-TEST_CASE("memory of the worker's child processes counts", "[supervisor]") {
+TEST_CASE("memory of the worker's child processes counts",
+          "[supervisor][rss]") {
   Guarded guard;
   const pid_t worker = guard.WaitReady();
   const size_t mark = guard.Mark();
