@@ -9,19 +9,23 @@
 
 #include "common/listen_fds.h"
 #include "common/memory_probe.h"
-#include "worker/memory/ballast.h"
-#include "worker/outbound/dispatcher.h"
-#include "worker/inbound/event_router.h"
-#include "worker/inbound/history_cache.h"
 #include "worker/http/http_api.h"
 #include "worker/http/http_server.h"
+#include "worker/inbound/event_router.h"
+#include "worker/inbound/history_cache.h"
+#include "worker/memory/ballast.h"
+#include "worker/memory/cleanup_runner.h"
 #include "worker/memory/malloc_tuning.h"
 #include "worker/memory/memory_manager.h"
-#include "worker/outbound/message_queue.h"
-#include "worker/metrics/metrics.h"
-#include "worker/transport/sandbox/sandbox_transport.h"
 #include "worker/memory/temp_file_sweeper.h"
 #include "worker/memory/unused_library_pages.h"
+#include "worker/metrics/metrics.h"
+#include "worker/outbound/dispatcher.h"
+#include "worker/outbound/message_queue.h"
+#include "worker/outbound/queue_watch.h"
+#include "worker/storage/data_dir_lock.h"
+#include "worker/storage/private_files.h"
+#include "worker/transport/sandbox/sandbox_transport.h"
 
 namespace dynoguard::worker {
 namespace {
@@ -73,6 +77,30 @@ uint64_t WorkerApp::ReadRss() const {
   return reading.ok() ? reading->bytes : 0;
 }
 
+uint64_t WorkerApp::ReadUsage() const {
+  return ReadMemoryUsage(procfs_, getpid(), config_.memory_source);
+}
+
+uint64_t ReadMemoryUsage(const common::ProcFs& procfs, int pid,
+                         common::MemorySource source) {
+  auto reading = common::MeasureTree(procfs, pid, source);
+  return reading.ok() ? reading->bytes : 0;
+}
+
+void WorkerApp::CloseLoop() {
+  // The parts that own loop handles close them themselves (their close
+  // callbacks free memory, and closing a handle twice is a libuv assertion);
+  // what is left is closed here. Then the loop runs the close callbacks.
+  if (dispatcher_) dispatcher_->Close();
+  periodic_.Close();
+  uv_walk(
+      &loop_,
+      [](uv_handle_t* h, void*) {
+        if (!uv_is_closing(h)) uv_close(h, nullptr);
+      },
+      nullptr);
+}
+
 int WorkerApp::Run() {
   uv_loop_init(&loop_);
   if (config_.transport == common::TransportKind::kCloud) {
@@ -91,12 +119,7 @@ int WorkerApp::Run() {
       http_->Stop();
       http_thread_.join();
     }
-    uv_walk(
-        &loop_,
-        [](uv_handle_t* h, void*) {
-          if (!uv_is_closing(h)) uv_close(h, nullptr);
-        },
-        nullptr);
+    CloseLoop();
     uv_run(&loop_, UV_RUN_DEFAULT);
     uv_loop_close(&loop_);
     return 1;
@@ -110,17 +133,30 @@ int WorkerApp::Run() {
 
 Status WorkerApp::Start() {
   TuneMallocForSmallFootprint();
-  auto notify = common::NotifyClient::FromSocketAddress(EnvOr("NOTIFY_SOCKET"));
+  // The notify variables are for this process alone: read them once, then
+  // unset them so that no child of the worker talks to our supervisor.
+  const std::string notify_socket = EnvOr("NOTIFY_SOCKET");
+  watchdog_period_ = common::NotifyClient::WatchdogPeriod(
+      EnvOr("WATCHDOG_USEC"), EnvOr("WATCHDOG_PID"), getpid());
+  unsetenv("NOTIFY_SOCKET");
+  unsetenv("WATCHDOG_USEC");
+  unsetenv("WATCHDOG_PID");
+  auto notify = common::NotifyClient::FromSocketAddress(notify_socket);
   if (!notify.ok()) {
     log_.Warn("notify-disabled", {{"error", notify.status().message()}});
   } else {
     notify_ = std::move(notify.value());
   }
 
-  std::error_code ec;
-  std::filesystem::create_directories(config_.data_dir + "/tmp", ec);
-  if (ec)
-    return Status::IOError("create " + config_.data_dir + "/tmp", ec.message());
+  // DATA_DIR and DATA_DIR/tmp are 0700 whatever the umask; one worker per
+  // DATA_DIR (storage/data_dir_lock.h), taken before the queue opens.
+  for (const std::string& dir : {config_.data_dir, config_.data_dir + "/tmp"}) {
+    if (Status status = storage::EnsurePrivateDirectory(dir); !status.ok())
+      return status;
+  }
+  auto data_dir_lock = storage::DataDirLock::Acquire(config_.data_dir);
+  if (!data_dir_lock.ok()) return data_dir_lock.status();
+  data_dir_lock_ = std::move(data_dir_lock.value());
 
   if (config_.memory_limit_bytes > 0) {
     limit_bytes_ = config_.memory_limit_bytes;
@@ -132,12 +168,22 @@ Status WorkerApp::Start() {
 
   metrics_ = std::make_unique<Metrics>(
       Metrics::RestartsFromEnv(std::getenv("DYNOGUARD_RESTARTS")));
-  auto queue = MessageQueue::Open(config_.data_dir + "/queue.db");
+  auto queue = MessageQueue::Open(config_.data_dir + "/queue.db", &log_);
   if (!queue.ok()) return queue.status();
   queue_ = std::move(queue.value());
+  queue_watch_ = std::make_unique<QueueWatch>(
+      QueueWatch::Options::FromEnvironment(), log_, *queue_, [this] {
+        exit_code_ = 1;
+        BeginShutdown("queue-unhealthy");
+      });
 
+  // The pressure flag (503 for new sends) measures what the supervisor
+  // measures: MEMORY_SOURCE (rss, pss or cgroup).
   memory_ = std::make_unique<MemoryManager>(
-      limit_bytes_, config_.emergency_percent, [this] { return ReadRss(); });
+      limit_bytes_, config_.emergency_percent, [this] { return ReadUsage(); });
+  cleanup_ = std::make_unique<CleanupRunner>(
+      *memory_, log_,
+      [this](CleanupLevel level) { metrics_->CountCleanup(level); });
   history_ = std::make_unique<HistoryCache>();
   memory_->Register(history_.get());
   // SPEC §6: a cleanup also deletes stale temp files (any level, any
@@ -152,6 +198,10 @@ Status WorkerApp::Start() {
   }
   sandbox_ = std::make_unique<SandboxTransport>(SandboxTransport::Options{},
                                                 [this] { return NowMs(); });
+  // The sandbox's outbox and pending receipts survive restarts.
+  if (Status status = sandbox_->OpenStore(config_.data_dir + "/sandbox.db");
+      !status.ok())
+    return status;
   transport_ = sandbox_.get();
   router_ = std::make_unique<EventRouter>(log_, *queue_, *history_,
                                           [this] { return NowMs(); });
@@ -162,12 +212,12 @@ Status WorkerApp::Start() {
   dispatch.retry.max_attempts = config_.send_max_attempts;
   dispatch.retry.base = config_.send_retry_base;
   dispatcher_ = std::make_unique<Dispatcher>(
-      &loop_, dispatch, log_, *queue_, *transport_, *router_,
-      [this] { return NowMs(); },
-      [this](std::string_view result) {
-        metrics_->CountSend(result == "sent"    ? SendOutcome::kSent
-                            : result == "retry" ? SendOutcome::kRetry
-                                                : SendOutcome::kFailed);
+      &loop_, dispatch, log_, *queue_, *transport_, [this] { return NowMs(); },
+      [this](DispatchResult result) {
+        metrics_->CountSend(result == DispatchResult::kSent ? SendOutcome::kSent
+                            : result == DispatchResult::kRetry
+                                ? SendOutcome::kRetry
+                                : SendOutcome::kFailed);
       });
 
   http_ = std::make_unique<HttpServer>(config_, log_, *metrics_);
@@ -176,6 +226,7 @@ Status WorkerApp::Start() {
   deps.log = &log_;
   deps.queue = queue_.get();
   deps.memory = memory_.get();
+  deps.cleanup = cleanup_.get();
   deps.metrics = metrics_.get();
   deps.sandbox = sandbox_.get();
   deps.events = router_.get();
@@ -211,8 +262,10 @@ Status WorkerApp::Start() {
   if (config_.api_key.empty()) {
     log_.Warn("no-api-key",
               {{"",
-                "API_KEY is unset: /api/* and /cleanup answer loopback "
-                "clients only"}});
+                "API_KEY is unset: /api/* and /cleanup answer local clients "
+                "only (loopback, no Forwarded/X-Forwarded-For/X-Real-IP, a "
+                "loopback Host, no foreign Origin); behind a reverse proxy "
+                "every request is refused: set API_KEY"}});
   }
   if (transport_ == sandbox_.get()) ReleaseUnusedTlsPages();
   auto stats = queue_->Stats();
@@ -285,47 +338,8 @@ void WorkerApp::StartLoopHandles() {
         [](uv_signal_t* h, int signum) { Self(h->data)->OnSignal(signum); },
         sig);
   }
-  auto start_timer = [this](uv_timer_t* timer, uint64_t period,
-                            uv_timer_cb callback) {
-    uv_timer_init(&loop_, timer);
-    timer->data = this;
-    if (period > 0) uv_timer_start(timer, callback, period, period);
-  };
-  start_timer(&memory_timer_,
-              static_cast<uint64_t>(config_.memory_poll.count()),
-              [](uv_timer_t* t) { Self(t->data)->OnMemorySample(); });
-  start_timer(&trim_timer_, kTrimPeriodMs,
-              [](uv_timer_t*) { ReleaseFreeHeap(); });
-  start_timer(&sweep_timer_, kSweepPeriodMs,
-              [](uv_timer_t* t) { Self(t->data)->SweepTempFiles("timer"); });
-  start_timer(&prune_timer_, kPrunePeriodMs, [](uv_timer_t* t) {
-    auto* self = Self(t->data);
-    auto pruned =
-        self->queue_->Prune(self->NowMs() - kFinishedRetentionMs, 10000);
-    if (pruned.ok() && pruned.value() > 0) {
-      self->log_.Info("queue-prune", {{"removed", pruned.value()}});
-    }
-  });
-  start_timer(&status_timer_, kStatusPeriodMs,
-              [](uv_timer_t* t) { Self(t->data)->SendStatus(); });
-  start_timer(&transport_timer_, kTransportPollMs, [](uv_timer_t* t) {
-    auto* self = Self(t->data);
-    self->transport_->Poll(self->NowMs(), *self->router_);
-  });
-  // The watchdog is pinged from this loop, the thread that does the real work:
-  // a hung loop stops pinging and the supervisor (or systemd) restarts the
-  // worker.
-  auto period = common::NotifyClient::WatchdogPeriod(
-      EnvOr("WATCHDOG_USEC"), EnvOr("WATCHDOG_PID"), getpid());
-  uint64_t watchdog_ms = 0;
-  if (period && notify_.enabled()) {
-    watchdog_ms =
-        static_cast<uint64_t>(std::max<int64_t>(1, period->count() / 2000));
-  }
-  start_timer(&watchdog_timer_, watchdog_ms, [](uv_timer_t* t) {
-    (void)Self(t->data)->notify_.Send("WATCHDOG=1");
-  });
-  if (watchdog_ms > 0) (void)notify_.Send("WATCHDOG=1");
+  periodic_.Start(&loop_, PeriodicTable());
+  if (periodic_watchdog_ms_ > 0) (void)notify_.Send("WATCHDOG=1");
   uv_timer_init(&loop_, &stop_deadline_timer_);
   stop_deadline_timer_.data = this;
   uv_timer_init(&loop_, &http_drain_timer_);
@@ -340,44 +354,61 @@ void WorkerApp::StartLoopHandles() {
   stall_async_.data = this;
 }
 
+std::vector<PeriodicTask> WorkerApp::PeriodicTable() {
+  using std::chrono::milliseconds;
+  // The watchdog is pinged from this loop, the thread that does the real
+  // work: a hung loop stops pinging and the supervisor (or systemd) restarts
+  // the worker. Twice per WATCHDOG_USEC.
+  periodic_watchdog_ms_ = 0;
+  if (watchdog_period_ && notify_.enabled()) {
+    periodic_watchdog_ms_ =
+        std::max<int64_t>(1, watchdog_period_->count() / 2000);
+  }
+  return {
+      {"memory-sample", config_.memory_poll, [this] { OnMemorySample(); }},
+      {"trim", milliseconds(kTrimPeriodMs), [] { ReleaseFreeHeap(); }},
+      {"temp-sweep", milliseconds(kSweepPeriodMs),
+       [this] { SweepTempFiles("timer"); }},
+      {"queue-prune", milliseconds(kPrunePeriodMs),
+       [this] {
+         auto pruned = queue_->Prune(NowMs() - kFinishedRetentionMs, 10000);
+         if (pruned.ok() && pruned.value() > 0) {
+           log_.Info("queue-prune", {{"removed", pruned.value()}});
+         }
+       }},
+      {"status", milliseconds(kStatusPeriodMs), [this] { SendStatus(); }},
+      {"queue-health", queue_watch_->options().period,
+       [this] { queue_watch_->Check(); }},
+      {"transport-poll", milliseconds(kTransportPollMs),
+       [this] { transport_->Poll(NowMs(), *router_); }},
+      {"watchdog", milliseconds(periodic_watchdog_ms_),
+       [this] { (void)notify_.Send("WATCHDOG=1"); }},
+  };
+}
+
 void WorkerApp::OnSignal(int signum) {
   switch (signum) {
     case SIGUSR1:
-      RunCleanup(CleanupLevel::kStandard, "SIGUSR1");
+      cleanup_->Run(CleanupLevel::kStandard, "SIGUSR1");
       break;
     case SIGUSR2:
-      RunCleanup(CleanupLevel::kEmergency, "SIGUSR2");
+      cleanup_->Run(CleanupLevel::kEmergency, "SIGUSR2");
       break;
     default:
       BeginShutdown(signum == SIGTERM ? "SIGTERM" : "SIGINT");
   }
 }
 
-void WorkerApp::RunCleanup(CleanupLevel cleanup_level,
-                           std::string_view trigger) {
-  if (cleanup_level == CleanupLevel::kEmergency) memory_->SetPressure(true);
-  auto report = memory_->RunCleanup(cleanup_level);
-  metrics_->CountCleanup(cleanup_level);
-  log_.Info("cleanup", {{"level", ToString(cleanup_level)},
-                        {"freed", FormatMegabytes(report.freed())},
-                        {"rss", FormatMegabytes(report.rss_after)},
-                        {"caches", FormatMegabytes(report.cache_bytes_after)},
-                        {"trigger", trigger},
-                        {"ms", report.took.count()}});
-  // The emergency pressure flag stays until a sample shows the worker back
-  // under the threshold.
-  memory_->UpdatePressure(report.rss_after);
-}
-
 void WorkerApp::OnMemorySample() {
   bool before = memory_->under_pressure();
-  memory_->UpdatePressure(ReadRss());
+  memory_->UpdatePressure(ReadUsage());
   bool after = memory_->under_pressure();
   if (before != after) {
     log_.Log(after ? common::LogLevel::kWarn : common::LogLevel::kInfo,
              "memory-pressure",
              {{"state", after ? "on" : "off"},
-              {"rss", FormatMegabytes(memory_->last_rss())},
+              {ToString(config_.memory_source),
+               FormatMegabytes(memory_->last_rss())},
               {"limit", FormatMegabytes(limit_bytes_)}});
   }
 }
@@ -451,13 +482,7 @@ void WorkerApp::FinishShutdown() {
       exit_code_ = 1;
     }
   }
-  dispatcher_->Close();
-  uv_walk(
-      &loop_,
-      [](uv_handle_t* h, void*) {
-        if (!uv_is_closing(h)) uv_close(h, nullptr);
-      },
-      nullptr);
+  CloseLoop();
 }
 
 }  // namespace dynoguard::worker

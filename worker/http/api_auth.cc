@@ -4,6 +4,7 @@
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 #include <string>
@@ -51,7 +52,106 @@ std::string_view BearerToken(std::string_view header) {
   return Trim(header.substr(kScheme.size()));
 }
 
+std::string Lower(std::string_view text) {
+  std::string out(text);
+  std::transform(out.begin(), out.end(), out.begin(), [](char c) {
+    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+  });
+  return out;
+}
+
+// The name part of a Host value: "[::1]:3000" -> "::1", "a.b:80" -> "a.b",
+// lower-cased, without a trailing dot.
+std::string HostName(std::string_view host) {
+  host = Trim(host);
+  std::string_view name = host;
+  if (host.starts_with('[')) {
+    size_t end = host.find(']');
+    name = end == std::string_view::npos ? host.substr(1)
+                                         : host.substr(1, end - 1);
+  } else if (size_t colon = host.find(':');
+             colon != std::string_view::npos &&
+             host.find(':', colon + 1) == std::string_view::npos) {
+    name = host.substr(0, colon);
+  }
+  std::string lower = Lower(name);
+  if (!lower.empty() && lower.back() == '.') lower.pop_back();
+  return lower;
+}
+
+bool IsWildcard(std::string_view host) {
+  return host.empty() || host == "0.0.0.0" || host == "::" || host == "[::]";
+}
+
+constexpr std::string_view kSetApiKey =
+    "; set API_KEY to call this API from elsewhere";
+
 }  // namespace
+
+bool IsLocalHost(std::string_view host, std::string_view configured_host) {
+  const std::string name = HostName(host);
+  if (name.empty()) return false;
+  if (name == "localhost" || name.ends_with(".localhost")) return true;
+  if (IsLoopbackAddress(name)) return true;
+  if (!IsWildcard(configured_host) && name == HostName(configured_host)) {
+    return true;
+  }
+  return false;
+}
+
+bool IsSameOrigin(std::string_view origin, std::string_view host) {
+  origin = Trim(origin);
+  host = Trim(host);
+  if (host.empty()) return false;
+  return Lower(origin) == "http://" + Lower(host);
+}
+
+bool IsJsonContentType(std::string_view content_type) {
+  std::string type = Lower(content_type.substr(0, content_type.find(';')));
+  type.erase(std::remove_if(type.begin(), type.end(),
+                            [](char c) { return c == ' ' || c == '\t'; }),
+             type.end());
+  if (type == "application/json") return true;
+  return type.starts_with("application/") && type.ends_with("+json") &&
+         type.size() > std::string_view("application/+json").size();
+}
+
+AuthDecision Authorize(const common::Redacted& api_key,
+                       std::string_view configured_host,
+                       const CallerInfo& caller) {
+  if (!api_key.empty()) {
+    AuthResult result = CheckAuth(api_key, caller.authorization,
+                                  caller.x_api_key, caller.remote_addr);
+    if (result == AuthResult::kAllowed) return {result, ""};
+    return {result,
+            "missing or wrong API key (Authorization: Bearer <key> or "
+            "X-Api-Key)"};
+  }
+  auto forbidden = [](std::string_view why) {
+    return AuthDecision{AuthResult::kForbidden,
+                        "API_KEY is not set: this route answers local clients "
+                        "only, and " +
+                            std::string(why) + std::string(kSetApiKey)};
+  };
+  if (!IsLoopbackAddress(caller.remote_addr)) {
+    return forbidden("this client is not on loopback");
+  }
+  if (caller.has_proxy_header) {
+    return forbidden(
+        "a request through a proxy (Forwarded, X-Forwarded-For or X-Real-IP) "
+        "is not local");
+  }
+  const bool has_host = !Trim(caller.host).empty();
+  if (has_host && !IsLocalHost(caller.host, configured_host)) {
+    return forbidden("Host is not a loopback name or HOST");
+  }
+  if (!Trim(caller.origin).empty()) {
+    const bool own =
+        has_host ? IsSameOrigin(caller.origin, caller.host) : false;
+    if (!own) return forbidden("a request from another Origin is not local");
+  }
+  return {AuthResult::kAllowed, ""};
+}
 
 bool SecretEquals(std::string_view presented, std::string_view expected) {
   // Hashing first gives both sides the same length, so CRYPTO_memcmp runs

@@ -19,6 +19,7 @@
 #include "common/proc_fs.h"
 #include "worker/http/api_auth.h"
 #include "worker/http/api_error.h"
+#include "worker/http/body_limit.h"
 #include "worker/metrics/health_report.h"
 #include "worker/outbound/message_request.h"
 
@@ -115,20 +116,6 @@ void SendRequestError(Response& res, const RequestError& error) {
   SendError(res, 400, error.code, error.message, error.field);
 }
 
-// True when a request body may be taken as JSON: no Content-Type, or
-// application/json, or an application/*+json type (parameters ignored).
-bool IsJsonContentType(std::string_view content_type) {
-  std::string type(content_type.substr(0, content_type.find(';')));
-  type.erase(std::remove_if(type.begin(), type.end(),
-                            [](char c) { return c == ' ' || c == '\t'; }),
-             type.end());
-  std::transform(type.begin(), type.end(), type.begin(), [](char c) {
-    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-  });
-  if (type.empty() || type == "application/json") return true;
-  return type.starts_with("application/") && type.ends_with("+json");
-}
-
 // A decimal parameter in [min, max], or nullopt.
 std::optional<uint64_t> ParseUint(const std::string& text, uint64_t min,
                                   uint64_t max) {
@@ -145,7 +132,16 @@ std::optional<uint64_t> ParseUint(const std::string& text, uint64_t min,
 // The routes, sharing the borrowed parts. Handlers hold a shared_ptr to it.
 class Api : public std::enable_shared_from_this<Api> {
  public:
-  explicit Api(ApiDeps deps) : d_(std::move(deps)) {}
+  explicit Api(ApiDeps deps)
+      : d_(std::move(deps)),
+        owned_cleanup_(d_.cleanup != nullptr
+                           ? nullptr
+                           : std::make_unique<CleanupRunner>(
+                                 *d_.memory, *d_.log,
+                                 [m = d_.metrics](CleanupLevel level) {
+                                   m->CountCleanup(level);
+                                 })),
+        cleanup_(d_.cleanup != nullptr ? d_.cleanup : owned_cleanup_.get()) {}
 
   void Install(httplib::Server& server);
 
@@ -179,6 +175,8 @@ class Api : public std::enable_shared_from_this<Api> {
   void SampleHealth(HealthFigures& f);
 
   const ApiDeps d_;
+  const std::unique_ptr<CleanupRunner> owned_cleanup_;
+  CleanupRunner* const cleanup_;
   std::mutex health_mu_;
   std::optional<std::chrono::steady_clock::time_point>
       health_sampled_at_;        // guarded by health_mu_
@@ -189,6 +187,18 @@ Handler Api::Wrap(bool auth, void (Api::*fn)(const Request&, Response&)) {
   std::shared_ptr<Api> self = shared_from_this();
   return [self, auth, fn](const Request& req, Response& res) {
     try {
+      // The server reads up to the largest route limit (LargestBodyLimit);
+      // each route holds its own here.
+      const uint64_t limit =
+          BodyLimitFor(self->d_.config->max_body_bytes, req.method, req.path);
+      if (req.body.size() > limit) {
+        SendError(
+            res, 413, api_error::kPayloadTooLarge,
+            "request body larger than " + std::to_string(limit) + " bytes" +
+                (limit == self->d_.config->max_body_bytes ? " (MAX_BODY_BYTES)"
+                                                          : ""));
+        return;
+      }
       if (auth && !self->Authorize(req, res)) return;
       ((*self).*fn)(req, res);
     } catch (const std::exception& e) {
@@ -203,19 +213,30 @@ Handler Api::Wrap(bool auth, void (Api::*fn)(const Request&, Response&)) {
 }
 
 bool Api::Authorize(const Request& req, Response& res) const {
-  switch (CheckAuth(d_.config->api_key, req.get_header_value("Authorization"),
-                    req.get_header_value("X-Api-Key"), req.remote_addr)) {
+  const std::string authorization = req.get_header_value("Authorization");
+  const std::string x_api_key = req.get_header_value("X-Api-Key");
+  const std::string host = req.get_header_value("Host");
+  const std::string origin = req.get_header_value("Origin");
+  CallerInfo caller;
+  caller.authorization = authorization;
+  caller.x_api_key = x_api_key;
+  caller.remote_addr = req.remote_addr;
+  caller.host = host;
+  caller.origin = origin;
+  caller.has_proxy_header = req.has_header("Forwarded") ||
+                            req.has_header("X-Forwarded-For") ||
+                            req.has_header("X-Real-IP");
+  AuthDecision decision =
+      worker::Authorize(d_.config->api_key, d_.config->host, caller);
+  switch (decision.result) {
     case AuthResult::kAllowed:
       return true;
     case AuthResult::kUnauthorized:
       res.set_header("WWW-Authenticate", "Bearer");
-      SendError(res, 401, api_error::kUnauthorized,
-                "missing or wrong API key (Authorization: Bearer <key> or "
-                "X-Api-Key)");
+      SendError(res, 401, api_error::kUnauthorized, decision.message);
       return false;
     case AuthResult::kForbidden:
-      SendError(res, 403, api_error::kForbidden,
-                "API_KEY is not set: this route answers loopback clients only");
+      SendError(res, 403, api_error::kForbidden, decision.message);
       return false;
   }
   return false;
@@ -241,7 +262,9 @@ void Api::SampleHealth(HealthFigures& f) {
                                                     : meminfo->free_bytes;
     }
     common::Result<QueueStats> stats = d_.queue->Stats();
-    s.database_connected = stats.ok();
+    // A queue that answers Stats but fails reads or writes elsewhere (a
+    // corrupt page) is not connected either.
+    s.database_connected = stats.ok() && d_.queue->health().ok;
     if (stats.ok()) {
       s.queue_depth = stats->depth;
       s.queue_in_flight = stats->in_flight;
@@ -286,11 +309,7 @@ void Api::Cleanup(const Request& req, Response& res) {
               "level must be standard or emergency", "level");
     return;
   }
-  CleanupReport report = d_.memory->RunCleanup(level);
-  d_.metrics->CountCleanup(level);
-  d_.log->Info("cleanup", {{"level", ToString(level)},
-                           {"freed", common::FormatMegabytes(report.freed())},
-                           {"trigger", "http"}});
+  CleanupReport report = cleanup_->Run(level, "http");
   Json j;
   j.Begin();
   j.Key("level").String(ToString(level));
@@ -352,6 +371,13 @@ void Api::PostMessage(const Request& req, Response& res) {
     d_.log->Error("enqueue-failed", {{"error", queued.status().ToString()}});
     SendError(res, 503, api_error::kUnavailable,
               "the message queue is unavailable; try again");
+    return;
+  }
+  if (queued->conflict) {
+    SendError(res, 422, "conflict",
+              "idempotencyKey was already used for a different request (" +
+                  queued->id + "); use a new key for a new message",
+              "idempotencyKey");
     return;
   }
   Json j;

@@ -42,12 +42,13 @@
 
 #include "common/config.h"
 #include "common/log.h"
-#include "worker/memory/ballast.h"
 #include "worker/inbound/event_router.h"
+#include "worker/memory/ballast.h"
+#include "worker/memory/cleanup_runner.h"
 #include "worker/memory/memory_manager.h"
-#include "worker/outbound/message_queue.h"
 #include "worker/metrics/metrics.h"
 #include "worker/model/runtime_status.h"
+#include "worker/outbound/message_queue.h"
 #include "worker/transport/sandbox/sandbox_transport.h"
 #include "worker/transport/transport.h"
 
@@ -61,9 +62,12 @@ struct ApiDeps {
   MessageQueue* queue = nullptr;           // required
   MemoryManager* memory = nullptr;         // required
   Metrics* metrics = nullptr;              // required
-  SandboxTransport* sandbox = nullptr;     // null unless TRANSPORT=sandbox
-  EventRouter* events = nullptr;  // where simulated inbound messages go
-  Ballast* ballast = nullptr;     // null unless DEBUG_ENDPOINTS
+  // The cleanup path SIGUSR1/SIGUSR2 use too; null: one is made from
+  // `memory`, `log` and `metrics` (the same class, the same behaviour).
+  CleanupRunner* cleanup = nullptr;
+  SandboxTransport* sandbox = nullptr;  // null unless TRANSPORT=sandbox
+  EventRouter* events = nullptr;        // where simulated inbound messages go
+  Ballast* ballast = nullptr;           // null unless DEBUG_ENDPOINTS
   // Called after a message was queued, so the dispatcher looks at once.
   std::function<void()> wake_dispatcher;
   // Blocks the worker's event loop for the given time (DEBUG_ENDPOINTS only,

@@ -366,10 +366,36 @@ TEST_CASE("http api: a body over MAX_BODY_BYTES is 413 JSON", "[http_api]") {
   TestServer server(options);
   auto client = server.Client();
   std::string body =
-      R"({"to":"15551234567","text":")" + std::string(2000, 'a') + "\"}";
-  ExpectError(PostJson(client, "/api/messages", body), 413,
+      R"({"from":"15551234567","text":")" + std::string(2000, 'a') + "\"}";
+  ExpectError(PostJson(client, "/api/sandbox/inbound", body), 413,
+              "payload_too_large");
+  // /api/messages takes up to 64 KiB (the largest valid message), not more.
+  std::string message = R"({"to":"15551234567","text":")" +
+                        std::string(64 * 1024, 'a') + "\"}";
+  ExpectError(PostJson(client, "/api/messages", message), 413,
               "payload_too_large");
   ExpectHealthy(server);
+}
+
+TEST_CASE("http api: a 4,096-character text in \\u escapes is accepted "
+          "under the default MAX_BODY_BYTES",
+          "[http_api]") {
+  TestServer server;  // MAX_BODY_BYTES 16384
+  auto client = server.Client();
+  std::string text;
+  for (int i = 0; i < 4096; ++i) text += "\\u00e9";
+  const std::string body =
+      R"({"to":"15551234567","text":")" + text + "\"}";
+  REQUIRE(body.size() > 16384);
+  auto res = PostJson(client, "/api/messages", body);
+  REQUIRE(res);
+  INFO(res->body);
+  CHECK(res->status == 202);
+  // One character more is refused on the decoded text.
+  const std::string longer =
+      R"({"to":"15551234567","text":")" + text + "\\u00e9\"}";
+  CHECK(ExpectError(PostJson(client, "/api/messages", longer), 400,
+                    "invalid_field") == "text");
 }
 
 TEST_CASE(
@@ -488,6 +514,88 @@ TEST_CASE("http api: without API_KEY, loopback clients are allowed",
   // loopback).
   CHECK(CheckAuth(common::Redacted(), "", "", "192.0.2.10") ==
         AuthResult::kForbidden);
+}
+
+TEST_CASE("http api: without API_KEY, a proxied, cross-origin or rebound "
+          "request is 403 and says to set API_KEY",
+          "[http_api]") {
+  TestServer server;
+  auto client = server.Client();
+  const std::string own = "127.0.0.1:" + std::to_string(server.port());
+  for (const httplib::Headers& headers :
+       {httplib::Headers{{"X-Forwarded-For", "203.0.113.7"}},
+        httplib::Headers{{"X-Real-IP", "203.0.113.7"}},
+        httplib::Headers{{"Forwarded", "for=203.0.113.7"}},
+        httplib::Headers{{"Origin", "http://evil.example"}},
+        httplib::Headers{{"Host", "evil.example"}}}) {
+    INFO(headers.begin()->first);
+    auto res = PostJson(client, "/api/messages", kText, headers);
+    ExpectError(res, 403, "forbidden");
+    CHECK(res->body.find("set API_KEY") != std::string::npos);
+    ExpectError(client.Get("/api/queue", headers), 403, "forbidden");
+  }
+  CHECK(server.queue().Stats()->depth == 0);
+  // The API's own origin, and a loopback name as Host, are local.
+  auto same = PostJson(client, "/api/messages", kText,
+                       {{"Origin", "http://" + own}});
+  REQUIRE(same);
+  CHECK(same->status == 202);
+  auto named = client.Get("/api/queue", {{"Host", "localhost"}});
+  REQUIRE(named);
+  CHECK(named->status == 200);
+  // Public routes stay public.
+  auto health = client.Get("/health", {{"X-Forwarded-For", "203.0.113.7"}});
+  REQUIRE(health);
+  CHECK(health->status == 200);
+}
+
+TEST_CASE("http api: a JSON route without a Content-Type is 415 and queues "
+          "nothing",
+          "[http_api]") {
+  TestServer server;
+  const std::string body = R"({"to":"15551234567","text":"x"})";
+  for (const char* path : {"/api/messages", "/api/sandbox/inbound"}) {
+    INFO(path);
+    std::string answer = RawExchange(
+        server.port(), std::string("POST ") + path +
+                           " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: "
+                           "close\r\nContent-Length: " +
+                           std::to_string(body.size()) + "\r\n\r\n" + body);
+    INFO(answer);
+    CHECK(answer.starts_with("HTTP/1.1 415"));
+    CHECK(answer.find("Content-Type") != std::string::npos);
+  }
+  auto client = server.Client();
+  for (const char* type :
+       {"text/plain", "application/x-www-form-urlencoded"}) {
+    CHECK(ExpectError(client.Post("/api/messages", body, type), 415,
+                      "invalid_field") == "Content-Type");
+  }
+  CHECK(server.queue().Stats()->depth == 0);
+}
+
+TEST_CASE("http api: /cleanup?level=emergency takes the signal's path "
+          "(pressure flag, figures logged)",
+          "[http_api]") {
+  // The fake memory reads 100 MiB of 512 MiB at 85 %: the emergency flag
+  // follows the figure after the cleanup, as after SIGUSR2.
+  TestServer server;
+  auto client = server.Client();
+  server.memory().SetPressure(true);
+  auto res = client.Post("/cleanup?level=emergency");
+  REQUIRE(res);
+  CHECK(res->status == 200);
+  CHECK_FALSE(server.memory().under_pressure());
+  CHECK(testing::WaitUntil(
+      [&] {
+        std::string log = server.LogText();
+        return log.find("cleanup level=emergency") != std::string::npos &&
+               log.find("rss=100MB") != std::string::npos &&
+               log.find("trigger=http") != std::string::npos &&
+               log.find("caches=") != std::string::npos;
+      },
+      std::chrono::seconds(5)));
+  CHECK(server.metrics().cleanups(CleanupLevel::kEmergency) == 1);
 }
 
 // ---------------------------------------------------------------------------
