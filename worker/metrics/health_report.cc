@@ -54,7 +54,7 @@ std::string HealthJson(const HealthFigures& f) {
   JsonWriter w(buffer);
   w.StartObject();
   Key(w, "status");
-  String(w, "ok");
+  String(w, f.database_connected ? "ok" : "degraded");
   Key(w, "timestamp");
   String(w, IsoTimestamp(f.now_ms));
   Key(w, "uptime");

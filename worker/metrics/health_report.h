@@ -34,6 +34,8 @@ struct HealthFigures {
 };
 
 // The /health body:
+// "status" is "ok", or "degraded" when the queue database is not usable
+// (database_connected false).
 // {"status":"ok","timestamp":"2025-04-05T17:13:32.189Z","uptime":4.17,
 //  "memory":{"raw":{rss,heapTotal,heapUsed,external,arrayBuffers},
 //            "formatted":{heapUsed,heapTotal,rss,external,arrayBuffers,
