@@ -317,6 +317,13 @@ Result<MemoryReading> MeasureTree(const ProcFs& fs, int root_pid,
   return Status::Internal("unknown memory source");
 }
 
+Result<MemoryLimit> ResolveMemoryLimit(uint64_t configured_bytes,
+                                       const ProcFs& fs) {
+  if (configured_bytes > 0)
+    return MemoryLimit{configured_bytes, "MEMORY_LIMIT_MB"};
+  return DetectMemoryLimit(fs, "self");
+}
+
 Result<MemoryLimit> DetectMemoryLimit(const ProcFs& fs,
                                       std::string_view pid_or_self) {
   const bool is_pid =

@@ -9,6 +9,7 @@
 
 #include "common/listen_fds.h"
 #include "common/memory_probe.h"
+#include "common/time_format.h"
 #include "worker/http/http_api.h"
 #include "worker/http/http_server.h"
 #include "worker/inbound/event_router.h"
@@ -65,11 +66,7 @@ WorkerApp::~WorkerApp() {
   }
 }
 
-int64_t WorkerApp::NowMs() const {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
+int64_t WorkerApp::NowMs() const { return common::WallClockMs(); }
 
 uint64_t WorkerApp::ReadRss() const {
   auto reading =
@@ -158,13 +155,9 @@ Status WorkerApp::Start() {
   if (!data_dir_lock.ok()) return data_dir_lock.status();
   data_dir_lock_ = std::move(data_dir_lock.value());
 
-  if (config_.memory_limit_bytes > 0) {
-    limit_bytes_ = config_.memory_limit_bytes;
-  } else {
-    auto detected = common::DetectMemoryLimit(procfs_);
-    if (!detected.ok()) return detected.status();
-    limit_bytes_ = detected->bytes;
-  }
+  auto limit = common::ResolveMemoryLimit(config_.memory_limit_bytes, procfs_);
+  if (!limit.ok()) return limit.status();
+  limit_bytes_ = limit->bytes;
 
   metrics_ = std::make_unique<Metrics>(
       Metrics::RestartsFromEnv(std::getenv("DYNOGUARD_RESTARTS")));

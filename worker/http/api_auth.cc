@@ -9,6 +9,8 @@
 #include <cstring>
 #include <string>
 
+#include "common/ascii.h"
+
 namespace dynoguard::worker {
 namespace {
 
@@ -19,51 +21,22 @@ std::array<unsigned char, SHA256_DIGEST_LENGTH> Digest(std::string_view text) {
   return digest;
 }
 
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    char x = a[i], y = b[i];
-    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
-    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
-    if (x != y) return false;
-  }
-  return true;
-}
-
-std::string_view Trim(std::string_view text) {
-  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) {
-    text.remove_prefix(1);
-  }
-  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) {
-    text.remove_suffix(1);
-  }
-  return text;
-}
-
 // The token of "Bearer <token>", or "" when the header is something else.
 std::string_view BearerToken(std::string_view header) {
-  header = Trim(header);
+  header = common::TrimSpaces(header);
   constexpr std::string_view kScheme = "bearer";
   if (header.size() <= kScheme.size() ||
-      !EqualsIgnoreCase(header.substr(0, kScheme.size()), kScheme) ||
+      !common::EqualsIgnoreCase(header.substr(0, kScheme.size()), kScheme) ||
       (header[kScheme.size()] != ' ' && header[kScheme.size()] != '\t')) {
     return {};
   }
-  return Trim(header.substr(kScheme.size()));
-}
-
-std::string Lower(std::string_view text) {
-  std::string out(text);
-  std::transform(out.begin(), out.end(), out.begin(), [](char c) {
-    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-  });
-  return out;
+  return common::TrimSpaces(header.substr(kScheme.size()));
 }
 
 // The name part of a Host value: "[::1]:3000" -> "::1", "a.b:80" -> "a.b",
 // lower-cased, without a trailing dot.
 std::string HostName(std::string_view host) {
-  host = Trim(host);
+  host = common::TrimSpaces(host);
   std::string_view name = host;
   if (host.starts_with('[')) {
     size_t end = host.find(']');
@@ -74,7 +47,7 @@ std::string HostName(std::string_view host) {
              host.find(':', colon + 1) == std::string_view::npos) {
     name = host.substr(0, colon);
   }
-  std::string lower = Lower(name);
+  std::string lower = common::AsciiLower(name);
   if (!lower.empty() && lower.back() == '.') lower.pop_back();
   return lower;
 }
@@ -100,14 +73,15 @@ bool IsLocalHost(std::string_view host, std::string_view configured_host) {
 }
 
 bool IsSameOrigin(std::string_view origin, std::string_view host) {
-  origin = Trim(origin);
-  host = Trim(host);
+  origin = common::TrimSpaces(origin);
+  host = common::TrimSpaces(host);
   if (host.empty()) return false;
-  return Lower(origin) == "http://" + Lower(host);
+  return common::AsciiLower(origin) == "http://" + common::AsciiLower(host);
 }
 
 bool IsJsonContentType(std::string_view content_type) {
-  std::string type = Lower(content_type.substr(0, content_type.find(';')));
+  std::string type =
+      common::AsciiLower(content_type.substr(0, content_type.find(';')));
   type.erase(std::remove_if(type.begin(), type.end(),
                             [](char c) { return c == ' ' || c == '\t'; }),
              type.end());
@@ -141,11 +115,11 @@ AuthDecision Authorize(const common::Redacted& api_key,
         "a request through a proxy (Forwarded, X-Forwarded-For or X-Real-IP) "
         "is not local");
   }
-  const bool has_host = !Trim(caller.host).empty();
+  const bool has_host = !common::TrimSpaces(caller.host).empty();
   if (has_host && !IsLocalHost(caller.host, configured_host)) {
     return forbidden("Host is not a loopback name or HOST");
   }
-  if (!Trim(caller.origin).empty()) {
+  if (!common::TrimSpaces(caller.origin).empty()) {
     const bool own =
         has_host ? IsSameOrigin(caller.origin, caller.host) : false;
     if (!own) return forbidden("a request from another Origin is not local");
@@ -187,7 +161,7 @@ AuthResult CheckAuth(const common::Redacted& api_key,
   // Both candidates are always compared, so timing does not tell which header
   // was checked.
   std::string_view bearer = BearerToken(authorization_header);
-  std::string_view header_key = Trim(x_api_key_header);
+  std::string_view header_key = common::TrimSpaces(x_api_key_header);
   bool bearer_ok = !bearer.empty() && SecretEquals(bearer, key);
   bool header_ok = !header_key.empty() && SecretEquals(header_key, key);
   return (bearer_ok || header_ok) ? AuthResult::kAllowed

@@ -1,8 +1,5 @@
 #include "worker/http/http_api.h"
 
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
-
 #include <algorithm>
 #include <charconv>
 #include <chrono>
@@ -14,8 +11,10 @@
 #include <string_view>
 #include <vector>
 
+#include "common/json_writer.h"
 #include "common/malloc_stats.h"
 #include "common/memory_probe.h"
+#include "common/number.h"
 #include "common/proc_fs.h"
 #include "worker/http/api_auth.h"
 #include "worker/http/api_error.h"
@@ -36,59 +35,7 @@ constexpr uint64_t kMaxStallMs = 600000;
 // How old /health's memory and queue figures may be.
 constexpr auto kHealthSampleTtl = std::chrono::milliseconds(250);
 
-// A RapidJSON writer over a string buffer, with string_view helpers.
-class Json {
- public:
-  Json() : writer_(buffer_) {}
-  Json& Key(std::string_view key) {
-    writer_.Key(key.data(), static_cast<rapidjson::SizeType>(key.size()));
-    return *this;
-  }
-  Json& String(std::string_view value) {
-    writer_.String(value.data(),
-                   static_cast<rapidjson::SizeType>(value.size()));
-    return *this;
-  }
-  Json& Int(int64_t value) {
-    writer_.Int64(value);
-    return *this;
-  }
-  Json& Uint(uint64_t value) {
-    writer_.Uint64(value);
-    return *this;
-  }
-  Json& Bool(bool value) {
-    writer_.Bool(value);
-    return *this;
-  }
-  Json& Null() {
-    writer_.Null();
-    return *this;
-  }
-  Json& Begin() {
-    writer_.StartObject();
-    return *this;
-  }
-  Json& End() {
-    writer_.EndObject();
-    return *this;
-  }
-  Json& BeginArray() {
-    writer_.StartArray();
-    return *this;
-  }
-  Json& EndArray() {
-    writer_.EndArray();
-    return *this;
-  }
-  std::string str() const {
-    return std::string(buffer_.GetString(), buffer_.GetSize());
-  }
-
- private:
-  rapidjson::StringBuffer buffer_;
-  rapidjson::Writer<rapidjson::StringBuffer> writer_;
-};
+using Json = common::JsonWriter;
 
 void SendJson(Response& res, int status, const Json& json) {
   res.status = status;
@@ -96,37 +43,24 @@ void SendJson(Response& res, int status, const Json& json) {
 }
 
 void WriteMessage(Json& j, const OutboundMessage& m) {
-  j.Begin();
+  j.StartObject();
   j.Key("id").String(m.id);
   j.Key("to").String(m.to);
   j.Key("status").String(ToString(m.status));
   j.Key("attempts").Int(m.attempts);
   if (!m.provider_id.empty()) j.Key("providerId").String(m.provider_id);
   if (m.error) {
-    j.Key("error").Begin();
+    j.Key("error").StartObject();
     j.Key("code").String(m.error->code);
     j.Key("message").String(m.error->message);
     j.Key("retryable").Bool(m.error->retryable);
-    j.End();
+    j.EndObject();
   }
-  j.End();
+  j.EndObject();
 }
 
 void SendRequestError(Response& res, const RequestError& error) {
   SendError(res, 400, error.code, error.message, error.field);
-}
-
-// A decimal parameter in [min, max], or nullopt.
-std::optional<uint64_t> ParseUint(const std::string& text, uint64_t min,
-                                  uint64_t max) {
-  uint64_t value = 0;
-  const char* end = text.data() + text.size();
-  auto [ptr, ec] = std::from_chars(text.data(), end, value);
-  if (text.empty() || ec != std::errc() || ptr != end || value < min ||
-      value > max) {
-    return std::nullopt;
-  }
-  return value;
 }
 
 // The routes, sharing the borrowed parts. Handlers hold a shared_ptr to it.
@@ -311,19 +245,19 @@ void Api::Cleanup(const Request& req, Response& res) {
   }
   CleanupReport report = cleanup_->Run(level, "http");
   Json j;
-  j.Begin();
+  j.StartObject();
   j.Key("level").String(ToString(level));
-  j.Key("before").Begin();
+  j.Key("before").StartObject();
   j.Key("rss").Uint(report.rss_before);
   j.Key("cacheBytes").Uint(report.cache_bytes_before);
-  j.End();
-  j.Key("after").Begin();
+  j.EndObject();
+  j.Key("after").StartObject();
   j.Key("rss").Uint(report.rss_after);
   j.Key("cacheBytes").Uint(report.cache_bytes_after);
-  j.End();
+  j.EndObject();
   j.Key("freed").Uint(report.freed());
   j.Key("tookMs").Int(report.took.count());
-  j.End();
+  j.EndObject();
   SendJson(res, 200, j);
 }
 
@@ -383,7 +317,12 @@ void Api::PostMessage(const Request& req, Response& res) {
   Json j;
   if (queued->created) {
     d_.log->Info("queued", {{"id", queued->id}});
-    j.Begin().Key("id").String(queued->id).Key("status").String("queued").End();
+    j.StartObject()
+        .Key("id")
+        .String(queued->id)
+        .Key("status")
+        .String("queued")
+        .EndObject();
     SendJson(res, 202, j);
     if (d_.wake_dispatcher) d_.wake_dispatcher();
     return;
@@ -395,7 +334,12 @@ void Api::PostMessage(const Request& req, Response& res) {
   if (existing.ok() && existing->has_value()) {
     status = ToString((*existing)->status);
   }
-  j.Begin().Key("id").String(queued->id).Key("status").String(status).End();
+  j.StartObject()
+      .Key("id")
+      .String(queued->id)
+      .Key("status")
+      .String(status)
+      .EndObject();
   SendJson(res, 200, j);
 }
 
@@ -439,7 +383,7 @@ void Api::Queue(const Request&, Response& res) {
     }
   }
   Json j;
-  j.Begin();
+  j.StartObject();
   j.Key("depth").Int(stats->depth);
   j.Key("inFlight").Int(stats->in_flight);
   j.Key("nextSendAt");
@@ -448,13 +392,13 @@ void Api::Queue(const Request&, Response& res) {
   } else {
     j.Null();
   }
-  j.Key("deadLetters").Begin();
+  j.Key("deadLetters").StartObject();
   j.Key("count").Int(stats->dead_letters);
-  j.Key("recent").BeginArray();
+  j.Key("recent").StartArray();
   for (const OutboundMessage& m : *dead) WriteMessage(j, m);
   j.EndArray();
-  j.End();
-  j.End();
+  j.EndObject();
+  j.EndObject();
   SendJson(res, 200, j);
 }
 
@@ -487,23 +431,23 @@ void Api::SandboxInbound(const Request& req, Response& res) {
   InboundMessage message = d_.sandbox->SimulateInbound(
       std::move(in.from), std::move(in.text), d_.now_ms(), *d_.events);
   Json j;
-  j.Begin().Key("id").String(message.id).End();
+  j.StartObject().Key("id").String(message.id).EndObject();
   SendJson(res, 202, j);
 }
 
 void Api::SandboxOutbox(const Request&, Response& res) {
   if (!SandboxReady(res)) return;
   Json j;
-  j.Begin().Key("messages").BeginArray();
+  j.StartObject().Key("messages").StartArray();
   for (const SandboxTransport::OutboxEntry& e : d_.sandbox->Outbox()) {
-    j.Begin();
+    j.StartObject();
     j.Key("id").String(e.id);
     j.Key("to").String(e.to);
     j.Key("text").String(e.text);
     j.Key("sentAt").Int(e.sent_at_ms);
-    j.End();
+    j.EndObject();
   }
-  j.EndArray().End();
+  j.EndArray().EndObject();
   SendJson(res, 200, j);
 }
 
@@ -524,7 +468,12 @@ void Api::SandboxFail(const Request& req, Response& res) {
   d_.log->Info("sandbox-fail-next",
                {{"count", fail.count}, {"code", fail.code}});
   Json j;
-  j.Begin().Key("count").Int(fail.count).Key("code").Int(fail.code).End();
+  j.StartObject()
+      .Key("count")
+      .Int(fail.count)
+      .Key("code")
+      .Int(fail.code)
+      .EndObject();
   SendJson(res, 200, j);
 }
 
@@ -535,14 +484,14 @@ void Api::BallastRoute(const Request& req, Response& res) {
       (req.has_param("release") && req.get_param_value("release") != "0")) {
     uint64_t released = ballast.Release();
     d_.log->Info("ballast-released", {{"mb", released}});
-    j.Begin().Key("ballastMb").Uint(ballast.megabytes());
-    j.Key("releasedMb").Uint(released).End();
+    j.StartObject().Key("ballastMb").Uint(ballast.megabytes());
+    j.Key("releasedMb").Uint(released).EndObject();
     SendJson(res, 200, j);
     return;
   }
   if (req.has_param("mb")) {
-    std::optional<uint64_t> mb =
-        ParseUint(req.get_param_value("mb"), 1, kMaxBallastStepMb);
+    std::optional<uint64_t> mb = common::ParseDecimalInRange<uint64_t>(
+        req.get_param_value("mb"), 1, kMaxBallastStepMb);
     if (!mb) {
       SendError(res, 400, api_error::kInvalidField,
                 "mb must be an integer from 1 to 4096", "mb");
@@ -553,7 +502,7 @@ void Api::BallastRoute(const Request& req, Response& res) {
     uint64_t total = ballast.Grow(*mb, pinned);
     d_.log->Info("ballast-grown",
                  {{"mb", *mb}, {"pinned", pinned}, {"total_mb", total}});
-    j.Begin().Key("ballastMb").Uint(total).End();
+    j.StartObject().Key("ballastMb").Uint(total).EndObject();
     SendJson(res, 200, j);
     return;
   }
@@ -562,13 +511,13 @@ void Api::BallastRoute(const Request& req, Response& res) {
               "give ?mb=N (1-4096) or ?release=1", "mb");
     return;
   }
-  j.Begin().Key("ballastMb").Uint(ballast.megabytes()).End();
+  j.StartObject().Key("ballastMb").Uint(ballast.megabytes()).EndObject();
   SendJson(res, 200, j);
 }
 
 void Api::StallRoute(const Request& req, Response& res) {
-  std::optional<uint64_t> ms =
-      ParseUint(req.get_param_value("ms"), 1, kMaxStallMs);
+  std::optional<uint64_t> ms = common::ParseDecimalInRange<uint64_t>(
+      req.get_param_value("ms"), 1, kMaxStallMs);
   if (!ms) {
     SendError(res, 400, api_error::kInvalidField,
               "ms must be an integer from 1 to 600000", "ms");
@@ -576,7 +525,7 @@ void Api::StallRoute(const Request& req, Response& res) {
   }
   d_.stall_loop(std::chrono::milliseconds(*ms));
   Json j;
-  j.Begin().Key("stallMs").Uint(*ms).End();
+  j.StartObject().Key("stallMs").Uint(*ms).EndObject();
   SendJson(res, 202, j);
 }
 

@@ -54,9 +54,6 @@ std::string HealthJson(const HealthFigures& figures);
 // Pure.
 std::string SessionStatusJson(const SessionStatus& status);
 
-// "2025-04-05T17:13:32.189Z" for `ms` since the epoch (UTC). Pure.
-std::string IsoTimestamp(int64_t ms);
-
 // round(bytes / MiB), as the seed's formatted figures. Pure.
 uint64_t RoundMegabytes(uint64_t bytes);
 

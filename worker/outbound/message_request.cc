@@ -2,13 +2,12 @@
 
 #include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
 
 #include <algorithm>
 #include <climits>
 #include <string>
 
+#include "common/json_writer.h"
 #include "common/utf8.h"
 
 namespace dynoguard::worker {
@@ -184,8 +183,8 @@ std::optional<RequestError> ParseTemplate(const Value& tmpl, std::string& out) {
                       "template.components must be an array");
   }
 
-  rapidjson::StringBuffer buffer;
-  rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
+  common::JsonWriter json;
+  rapidjson::Writer<rapidjson::StringBuffer>& writer = json.raw();
   writer.StartObject();
   writer.Key("name");
   name->Accept(writer);
@@ -203,7 +202,7 @@ std::optional<RequestError> ParseTemplate(const Value& tmpl, std::string& out) {
     components->Accept(writer);
   }
   writer.EndObject();
-  out.assign(buffer.GetString(), buffer.GetSize());
+  out = json.str();
   return std::nullopt;
 }
 
