@@ -164,11 +164,16 @@ void Dispatcher::Pump() {
   auto due = queue_.NextDue(now);
   if (!due.ok()) {
     // The database is local; an error here is rare and usually transient (disk
-    // full, busy). MessageQueue::health() reports one that lasts.
-    log_.Error("queue-read-failed", {{"error", due.status().message()}});
+    // full, busy). One warning per spell: QueueWatch reports one that lasts
+    // (the error line) and ends the worker.
+    log_.Log(
+        queue_failing_ ? common::LogLevel::kDebug : common::LogLevel::kWarn,
+        "queue-read-failed", {{"error", due.status().message()}});
+    queue_failing_ = true;
     ScheduleIn(kQueueErrorRetryMs, now + kQueueErrorRetryMs);
     return;
   }
+  queue_failing_ = false;
   if (!due.value()) {
     // Nothing due now: wake up for the earliest retry, if any.
     auto stats = queue_.Stats();
@@ -182,8 +187,11 @@ void Dispatcher::Pump() {
   }
   const OutboundMessage& message = *due.value();
   if (auto marked = queue_.MarkSending(message.id, now); !marked.ok()) {
-    log_.Error("queue-write-failed",
-               {{"id", message.id}, {"error", marked.message()}});
+    log_.Log(
+        queue_failing_ ? common::LogLevel::kDebug : common::LogLevel::kWarn,
+        "queue-write-failed",
+        {{"id", message.id}, {"error", marked.message()}});
+    queue_failing_ = true;
     ScheduleIn(kQueueErrorRetryMs, now + kQueueErrorRetryMs);
     return;
   }

@@ -132,6 +132,7 @@ class Dispatcher {
   int attempts_ = 0;
   std::optional<int64_t> next_allowed_steady_ms_;
   std::vector<Outcome> unrecorded_;
+  bool queue_failing_ = false;  // the last queue read failed: warned once
   std::function<void()> on_drained_;
   std::mt19937_64 random_{std::random_device{}()};
   bool closed_ = false;
