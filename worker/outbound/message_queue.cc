@@ -71,6 +71,7 @@ CREATE UNIQUE INDEX IF NOT EXISTS messages_idempotency
 CREATE INDEX IF NOT EXISTS messages_due ON messages (status, next_attempt_ms);
 CREATE INDEX IF NOT EXISTS messages_provider
   ON messages (provider_id) WHERE provider_id <> '';
+CREATE TABLE IF NOT EXISTS probe (id INTEGER PRIMARY KEY, at INTEGER);
 CREATE INDEX IF NOT EXISTS messages_recipient_pending
   ON messages (recipient, seq) WHERE status IN ('queued', 'sending');
 )sql";
@@ -724,18 +725,24 @@ Status MessageQueue::Fault(std::string_view op) {
   return fault_ ? fault_(op) : Status::Ok();
 }
 
-void MessageQueue::Track(const Status& status) {
+void MessageQueue::Track(const Status& status, bool is_write) {
   std::lock_guard<std::mutex> lock(health_mu_);
   if (status.ok() || status.code() != Status::Code::kIOError) {
-    // The database answered (NotFound and InvalidArgument are answers).
-    if (!health_.permanent) health_ = {};
+    // The database answered (NotFound and InvalidArgument are answers). Only
+    // a write proves it usable again: reads keep working on a full disk, and
+    // an intact index answers Stats over a corrupt table page.
+    if (is_write && !health_.permanent) health_ = {};
     return;
   }
-  if (health_.permanent) return;  // keep the first cause
+  ++health_.failures;
+  if (!health_.ok) {
+    // Keep the first cause, but a damaged file is final whatever came first.
+    if (storage::IsPermanentSqlFailure(status)) health_.permanent = true;
+    return;
+  }
   health_.ok = false;
   health_.error = status.message();
   health_.permanent = storage::IsPermanentSqlFailure(status);
-  ++health_.failures;
 }
 
 MessageQueue::Health MessageQueue::health() const {
@@ -749,14 +756,14 @@ void MessageQueue::SetFaultForTesting(
   fault_ = std::move(fault);
 }
 
-#define DG_QUEUE_OP(op, call)                    \
+#define DG_QUEUE_OP(op, is_write, call)          \
   do {                                           \
     if (Status fault = Fault(op); !fault.ok()) { \
-      Track(fault);                              \
+      Track(fault, is_write);                    \
       return fault;                              \
     }                                            \
     auto result = call;                          \
-    Track(TrackedStatus(result));                \
+    Track(TrackedStatus(result), is_write);      \
     return result;                               \
   } while (false)
 
@@ -770,50 +777,71 @@ Status TrackedStatus(const Result<T>& result) {
 
 Result<MessageQueue::EnqueueResult> MessageQueue::Enqueue(
     const NewMessage& message, int64_t now_ms) {
-  DG_QUEUE_OP("Enqueue", EnqueueImpl(message, now_ms));
+  DG_QUEUE_OP("Enqueue", true, EnqueueImpl(message, now_ms));
 }
 Result<bool> MessageQueue::Restore(const OutboundMessage& message) {
-  DG_QUEUE_OP("Restore", RestoreImpl(message));
+  DG_QUEUE_OP("Restore", true, RestoreImpl(message));
 }
 Result<std::optional<OutboundMessage>> MessageQueue::Get(std::string_view id) {
-  DG_QUEUE_OP("Get", GetImpl(id));
+  DG_QUEUE_OP("Get", false, GetImpl(id));
 }
 Result<std::optional<OutboundMessage>> MessageQueue::NextDue(int64_t now_ms) {
-  DG_QUEUE_OP("NextDue", NextDueImpl(now_ms));
+  DG_QUEUE_OP("NextDue", false, NextDueImpl(now_ms));
 }
 Status MessageQueue::MarkSending(std::string_view id, int64_t now_ms) {
-  DG_QUEUE_OP("MarkSending", MarkSendingImpl(id, now_ms));
+  DG_QUEUE_OP("MarkSending", true, MarkSendingImpl(id, now_ms));
 }
 Status MessageQueue::MarkSent(std::string_view id, std::string_view provider_id,
                               int64_t now_ms) {
-  DG_QUEUE_OP("MarkSent", MarkSentImpl(id, provider_id, now_ms));
+  DG_QUEUE_OP("MarkSent", true, MarkSentImpl(id, provider_id, now_ms));
 }
 Status MessageQueue::MarkRetry(std::string_view id, const ProviderError& error,
                                int64_t next_attempt_ms, int64_t now_ms) {
-  DG_QUEUE_OP("MarkRetry", MarkRetryImpl(id, error, next_attempt_ms, now_ms));
+  DG_QUEUE_OP("MarkRetry", true,
+              MarkRetryImpl(id, error, next_attempt_ms, now_ms));
 }
 Status MessageQueue::MarkFailed(std::string_view id, const ProviderError& error,
                                 int64_t now_ms) {
-  DG_QUEUE_OP("MarkFailed", MarkFailedImpl(id, error, now_ms));
+  DG_QUEUE_OP("MarkFailed", true, MarkFailedImpl(id, error, now_ms));
 }
 Status MessageQueue::ApplyProviderStatus(
     std::string_view provider_id, MessageStatus status,
     const std::optional<ProviderError>& error, int64_t now_ms) {
-  DG_QUEUE_OP("ApplyProviderStatus",
+  DG_QUEUE_OP("ApplyProviderStatus", true,
               ApplyProviderStatusImpl(provider_id, status, error, now_ms));
 }
-Result<QueueStats> MessageQueue::Stats() { DG_QUEUE_OP("Stats", StatsImpl()); }
+Result<QueueStats> MessageQueue::Stats() {
+  DG_QUEUE_OP("Stats", false, StatsImpl());
+}
 Result<std::vector<OutboundMessage>> MessageQueue::Pending() {
-  DG_QUEUE_OP("Pending", PendingImpl());
+  DG_QUEUE_OP("Pending", false, PendingImpl());
 }
 Result<std::vector<OutboundMessage>> MessageQueue::DeadLetters(int limit) {
-  DG_QUEUE_OP("DeadLetters", DeadLettersImpl(limit));
+  DG_QUEUE_OP("DeadLetters", false, DeadLettersImpl(limit));
 }
 Result<int64_t> MessageQueue::Prune(int64_t before_ms, int limit) {
-  DG_QUEUE_OP("Prune", PruneImpl(before_ms, limit));
+  DG_QUEUE_OP("Prune", true, PruneImpl(before_ms, limit));
 }
 
+Status MessageQueue::Probe() { DG_QUEUE_OP("Probe", true, ProbeImpl()); }
+
 #undef DG_QUEUE_OP
+
+Status MessageQueue::ProbeImpl() {
+  std::lock_guard<std::mutex> lock(mu_);
+  Result<sqlite3*> db = Db();
+  if (!db.ok()) return db.status();
+  // A write that touches one small table: the write lock, a WAL append and
+  // its fsync. The transaction changes nothing visible.
+  Result<std::unique_ptr<Transaction>> txn = Transaction::Begin(*db, context_);
+  if (!txn.ok()) return txn.status();
+  if (Status status = Exec(*db, context_,
+                           "INSERT OR REPLACE INTO probe (id, at) VALUES (1, "
+                           "strftime('%s', 'now'))");
+      !status.ok())
+    return status;
+  return (*txn)->Commit();
+}
 
 Status MessageQueue::Close() {
   std::lock_guard<std::mutex> lock(mu_);

@@ -142,9 +142,11 @@ class MessageQueue {
   // are forgotten. Returns the number deleted.
   common::Result<int64_t> Prune(int64_t before_ms, int limit);
 
-  // What the last database operation said. `ok` is false after an I/O error
-  // (SQLite's disk, full, busy, corrupt errors; not NotFound or
-  // InvalidArgument answers) until an operation succeeds again, except that a
+  // Whether the database is usable. `ok` turns false at an I/O error (SQLite's
+  // disk, full, busy, corrupt errors; not NotFound or InvalidArgument
+  // answers) of any operation, and true again at the next successful write
+  // (a read succeeding proves nothing: reads work on a full disk, and an
+  // intact index answers Stats over a corrupt table page), except that a
   // corrupt or not-a-database file (`permanent`) stays unhealthy until the
   // queue is reopened. Thread-safe.
   struct Health {
@@ -154,6 +156,10 @@ class MessageQueue {
     int64_t failures = 0;  // failed operations in this spell
   };
   Health health() const;
+
+  // A small write (one row of the `probe` table, committed): lets an idle,
+  // unhealthy queue find out whether it is usable again. Counts for health().
+  common::Status Probe();
 
   // Test seam: `fault(op)` runs before every operation (`op` is the method
   // name, e.g. "MarkSent"); a non-OK answer is returned instead of doing the
@@ -192,11 +198,12 @@ class MessageQueue {
   common::Result<std::vector<OutboundMessage>> PendingImpl();
   common::Result<std::vector<OutboundMessage>> DeadLettersImpl(int limit);
   common::Result<int64_t> PruneImpl(int64_t before_ms, int limit);
+  common::Status ProbeImpl();
 
   // The test fault for `op`, OK when none.
   common::Status Fault(std::string_view op);
   // Records an operation's outcome for health().
-  void Track(const common::Status& status);
+  void Track(const common::Status& status, bool is_write);
 
   // The open connection, or an error once closed. REQUIRES: mu_ held.
   common::Result<sqlite3*> Db() const;

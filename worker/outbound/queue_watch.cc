@@ -53,7 +53,13 @@ void QueueWatch::Check() {
           : std::chrono::duration_cast<std::chrono::milliseconds>(
                 std::chrono::steady_clock::now().time_since_epoch())
                 .count();
-  const MessageQueue::Health health = queue_.health();
+  MessageQueue::Health health = queue_.health();
+  // An unhealthy queue may have nothing to do (no sends, no requests): try
+  // a small write to learn whether it works again. A damaged file is final.
+  if (!health.ok && !health.permanent) {
+    (void)queue_.Probe();
+    health = queue_.health();
+  }
   switch (tracker_.Observe(health.ok, now)) {
     case QueueHealthTracker::Action::kNone:
       return;

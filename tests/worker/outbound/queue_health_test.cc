@@ -166,6 +166,9 @@ TEST_CASE("MessageQueue: a transient failure is healthy again after a success",
   CHECK_FALSE(health.permanent);
   CHECK(health.failures == 1);
   broken = false;
+  // A read succeeding proves nothing about writes (a full disk reads fine).
+  CHECK((*queue)->Stats().ok());
+  CHECK_FALSE((*queue)->health().ok);
   CHECK((*queue)->Enqueue(Text("15551234567", "hi"), 2).ok());
   CHECK((*queue)->health().ok);
   // NotFound is an answer, not a failure.
@@ -216,6 +219,33 @@ TEST_CASE("QueueWatch: one error line, then gives up once", "[queue_watch]") {
   }
   CHECK(errors == 2);  // queue-unhealthy (error) and queue-unhealthy-exit
   CHECK(text.find("disk I/O error") != std::string::npos);
+}
+
+TEST_CASE("QueueWatch: an idle queue that works again recovers by a probe",
+          "[queue_watch]") {
+  TempDir dir;
+  FileLog log(dir.File("log"));
+  auto queue = MessageQueue::Open(dir.File("queue.db"));
+  REQUIRE(queue.ok());
+  bool broken = true;
+  (*queue)->SetFaultForTesting([&](std::string_view) {
+    return broken ? common::Status::IOError("test", "database is locked")
+                  : common::Status::Ok();
+  });
+  int64_t now = 0;
+  QueueWatch::Options options;
+  options.give_up_after = std::chrono::milliseconds(5000);
+  options.steady_ms = [&] { return now; };
+  int gave_up = 0;
+  QueueWatch watch(options, log.log(), **queue, [&] { ++gave_up; });
+  (void)(*queue)->Prune(0, 10);  // fails once, then nothing else happens
+  watch.Check();                 // the probe fails too: reported
+  CHECK(log.text().find("queue-unhealthy") != std::string::npos);
+  broken = false;  // the other connection let go of its lock
+  for (now = 1000; now <= 10000; now += 1000) watch.Check();
+  CHECK(gave_up == 0);  // the probe found it usable: no exit
+  CHECK((*queue)->health().ok);
+  CHECK(log.text().find("queue-recovered") != std::string::npos);
 }
 
 }  // namespace
