@@ -315,7 +315,7 @@ Status WorkerApp::OpenListener() {
   if (Status status = http_->Bind(config_.host, config_.port); !status.ok())
     return status;
   log_.Info("listen",
-            {{"address", fmt::format("{}:{}", config_.host, config_.port)}});
+            {{"address", fmt::format("{}:{}", config_.host, http_->port())}});
   return Status::Ok();
 }
 

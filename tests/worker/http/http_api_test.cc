@@ -45,12 +45,14 @@ struct Options {
   bool sandbox = true;        // TRANSPORT=sandbox
   bool ballast = true;        // DEBUG_ENDPOINTS
   uint64_t max_body = 16384;  // MAX_BODY_BYTES
+  common::LogRequests log_requests = common::LogRequests::kErrors;
 };
 
 common::Config MakeConfig(const Options& options) {
   common::Config config;
   config.api_key = common::Redacted(options.api_key);
   config.max_body_bytes = options.max_body;
+  config.log_requests = options.log_requests;
   return config;
 }
 
@@ -441,7 +443,8 @@ TEST_CASE("http api: a huge header gets an error, then /health works",
       RawExchange(server.port(), "GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " +
                                      std::string(200000, 'b') + "\r\n\r\n");
   INFO(answer.substr(0, 200));
-  CHECK(answer.starts_with("HTTP/1.1 400"));
+  CHECK(answer.starts_with("HTTP/1.1 431"));
+  CHECK(answer.find("\"code\":\"headers_too_large\"") != std::string::npos);
   std::string long_uri =
       RawExchange(server.port(), "GET /" + std::string(20000, 'u') +
                                      " HTTP/1.1\r\nHost: x\r\n\r\n");
@@ -451,9 +454,13 @@ TEST_CASE("http api: a huge header gets an error, then /health works",
   ExpectHealthy(server);
 }
 
-TEST_CASE("http api: one log line per request, path without query string",
-          "[http_api]") {
-  TestServer server;
+TEST_CASE(
+    "http api: LOG_REQUESTS=all logs one line per request, path without "
+    "query string",
+    "[http_api]") {
+  Options options;
+  options.log_requests = common::LogRequests::kAll;
+  TestServer server(options);
   auto client = server.Client();
   REQUIRE(client.Get("/cleanup?level=standard&api_key=topsecret"));
   // httplib logs a request just after writing its answer.
