@@ -35,9 +35,12 @@ Status EnsurePrivateDirectory(const std::string& path) {
   if (::stat(path.c_str(), &st) != 0) return Errno("stat", path);
   if (!S_ISDIR(st.st_mode))
     return Status::IOError("directory " + path, "not a directory");
-  // mkdir's mode is filtered by the umask; chmod is not.
+  // mkdir's mode is filtered by the umask; chmod is not. A directory owned
+  // by someone else (a volume mounted for us) cannot be tightened: that is
+  // not an error, the files inside are still 0600.
   if ((st.st_mode & 07777) != kPrivateDirMode &&
-      ::chmod(path.c_str(), kPrivateDirMode) != 0)
+      ::chmod(path.c_str(), kPrivateDirMode) != 0 &&
+      !(errno == EPERM && st.st_uid != ::geteuid()))
     return Errno("chmod 0700", path);
   return Status::Ok();
 }

@@ -15,7 +15,8 @@ inline constexpr unsigned kPrivateFileMode = 0600;
 
 // Creates `path` and its missing parents; `path` itself ends up 0700 (chmod
 // when it already existed with another mode; parents that had to be created
-// are 0700 too). IOError naming the path on failure.
+// are 0700 too). A directory owned by another user that cannot be chmod-ed is
+// left as it is (not an error). IOError naming the path on failure.
 common::Status EnsurePrivateDirectory(const std::string& path);
 
 // Creates `path` if missing and makes it 0600 (fchmod, so the umask does not

@@ -138,11 +138,13 @@ Status SandboxStore::RecordSend(uint64_t sequence,
     if (Status status = insert->Run(); !status.ok()) return status;
   }
   {
-    Result<Statement> trim =
-        Statement::Prepare(db_, context_, "DELETE FROM outbox WHERE seq <= ?1");
+    // By count, not by number: simulated inbound messages use numbers too.
+    Result<Statement> trim = Statement::Prepare(
+        db_, context_,
+        "DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox ORDER BY "
+        "seq DESC LIMIT -1 OFFSET ?1)");
     if (!trim.ok()) return trim.status();
-    trim->Bind(1,
-               static_cast<int64_t>(sequence) - static_cast<int64_t>(capacity));
+    trim->Bind(1, static_cast<int64_t>(capacity));
     if (Status status = trim->Run(); !status.ok()) return status;
   }
   return (*txn)->Commit();

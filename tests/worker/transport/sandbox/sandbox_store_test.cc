@@ -102,8 +102,11 @@ TEST_CASE("sandbox store: the file keeps at most outbox_capacity entries",
   {
     SandboxTransport sandbox(options, [&] { return now; });
     REQUIRE(sandbox.OpenStore(path).ok());
+    RecordingEvents events;
     for (int i = 0; i < 5; ++i) {
       REQUIRE(sandbox.Send({"m", "15551234567", std::to_string(i), "", ""}).ok);
+      // Simulated inbound messages take numbers too; the outbox keeps its 3.
+      sandbox.SimulateInbound("15551234567", "hi", now, events);
     }
   }
   SandboxTransport sandbox(options, [&] { return now; });
