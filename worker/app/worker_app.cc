@@ -10,6 +10,7 @@
 #include "common/listen_fds.h"
 #include "common/memory_probe.h"
 #include "common/time_format.h"
+#include "worker/app/gateway.h"
 #include "worker/http/http_api.h"
 #include "worker/http/http_server.h"
 #include "worker/inbound/event_router.h"
@@ -159,46 +160,41 @@ Status WorkerApp::Start() {
   if (!limit.ok()) return limit.status();
   limit_bytes_ = limit->bytes;
 
-  metrics_ = std::make_unique<Metrics>(
-      Metrics::RestartsFromEnv(std::getenv("DYNOGUARD_RESTARTS")));
-  auto queue = MessageQueue::Open(config_.data_dir + "/queue.db", &log_);
-  if (!queue.ok()) return queue.status();
-  queue_ = std::move(queue.value());
+  GatewayOptions parts;
+  parts.data_dir = config_.data_dir;
+  parts.limit_bytes = limit_bytes_;
+  parts.emergency_percent = config_.emergency_percent;
+  // The pressure flag (503 for new sends) measures what the supervisor
+  // measures: MEMORY_SOURCE (rss, pss or cgroup).
+  parts.read_usage = [this] { return ReadUsage(); };
+  parts.read_rss = [this] { return ReadRss(); };
+  parts.now_ms = [this] { return NowMs(); };
+  parts.debug_endpoints = config_.debug_endpoints;
+  parts.restarts_seen =
+      Metrics::RestartsFromEnv(std::getenv("DYNOGUARD_RESTARTS"));
+  auto gateway = Gateway::Open(config_, log_, std::move(parts));
+  if (!gateway.ok()) return gateway.status();
+  gateway_ = std::move(gateway.value());
+  metrics_ = &gateway_->metrics();
+  queue_ = &gateway_->queue();
+  memory_ = &gateway_->memory();
+  cleanup_ = &gateway_->cleanup();
+  sandbox_ = gateway_->sandbox();
+  transport_ = &gateway_->transport();
+  router_ = &gateway_->router();
   queue_watch_ = std::make_unique<QueueWatch>(
       QueueWatch::Options::FromEnvironment(), log_, *queue_, [this] {
         exit_code_ = 1;
         BeginShutdown("queue-unhealthy");
       });
-
-  // The pressure flag (503 for new sends) measures what the supervisor
-  // measures: MEMORY_SOURCE (rss, pss or cgroup).
-  memory_ = std::make_unique<MemoryManager>(
-      limit_bytes_, config_.emergency_percent, [this] { return ReadUsage(); });
-  cleanup_ = std::make_unique<CleanupRunner>(
-      *memory_, log_,
-      [this](CleanupLevel level) { metrics_->CountCleanup(level); });
-  history_ = std::make_unique<HistoryCache>();
-  memory_->Register(history_.get());
   // SPEC §6: a cleanup also deletes stale temp files (any level, any
   // trigger: signal, /cleanup).
   memory_->AddCleanupStep("temp-files",
                           [this](CleanupLevel) { SweepTempFiles("cleanup"); });
   if (config_.debug_endpoints) {
-    ballast_ = std::make_unique<Ballast>();
-    memory_->Register(ballast_.get());
     log_.Warn("debug-endpoints",
               {{"", "DEBUG_ENDPOINTS=true: /debug/* is enabled"}});
   }
-  sandbox_ = std::make_unique<SandboxTransport>(SandboxTransport::Options{},
-                                                [this] { return NowMs(); });
-  // The sandbox's outbox and pending receipts survive restarts.
-  if (Status status = sandbox_->OpenStore(config_.data_dir + "/sandbox.db");
-      !status.ok())
-    return status;
-  transport_ = sandbox_.get();
-  router_ = std::make_unique<EventRouter>(log_, *queue_, *history_,
-                                          [this] { return NowMs(); });
-  memory_->Register(router_.get());
 
   Dispatcher::Options dispatch;
   dispatch.send_delay = config_.send_delay;
@@ -214,36 +210,15 @@ Status WorkerApp::Start() {
       });
 
   http_ = std::make_unique<HttpServer>(config_, log_, *metrics_);
-  ApiDeps deps;
-  deps.config = &config_;
-  deps.log = &log_;
-  deps.queue = queue_.get();
-  deps.memory = memory_.get();
-  deps.cleanup = cleanup_.get();
-  deps.metrics = metrics_.get();
-  deps.sandbox = sandbox_.get();
-  deps.events = router_.get();
-  deps.ballast = ballast_.get();
-  deps.wake_dispatcher = [this] { dispatcher_->Wake(); };
-  if (config_.debug_endpoints) {
-    deps.stall_loop = [this](std::chrono::milliseconds ms) {
-      stall_ms_.store(ms.count());
-      uv_async_send(&stall_async_);
-    };
-  }
-  deps.session_status = [this] {
-    SessionStatus s;
-    s.transport = std::string(transport_->name());
-    s.state = transport_->state();
-    s.started_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                       started_.time_since_epoch())
-                       .count();
-    return s;
+  LoopHooks hooks;
+  hooks.wake_dispatcher = [this] { dispatcher_->Wake(); };
+  hooks.dispatcher_status = [this] { return dispatcher_->Status(); };
+  hooks.stall_loop = [this](std::chrono::milliseconds ms) {
+    stall_ms_.store(ms.count());
+    uv_async_send(&stall_async_);
   };
-  deps.dispatcher_status = [this] { return dispatcher_->Status(); };
-  deps.now_ms = [this] { return NowMs(); };
-  deps.started = started_;
-  InstallRoutes(http_->server(), deps);
+  hooks.started = started_;
+  InstallRoutes(http_->server(), config_, log_, gateway_->Routes(hooks));
   if (Status status = OpenListener(); !status.ok()) return status;
 
   shutdown_steps_.emplace_back("queue", [this] { return queue_->Close(); });
@@ -260,7 +235,7 @@ Status WorkerApp::Start() {
                 "loopback Host, no foreign Origin); behind a reverse proxy "
                 "every request is refused: set API_KEY"}});
   }
-  if (transport_ == sandbox_.get()) ReleaseUnusedTlsPages();
+  if (transport_ == sandbox_) ReleaseUnusedTlsPages();
   auto stats = queue_->Stats();
   log_.Info("ready", {{"transport", transport_->name()},
                       {"limit", FormatMegabytes(limit_bytes_)},

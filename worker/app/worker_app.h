@@ -32,6 +32,7 @@ class Ballast;
 class CleanupRunner;
 enum class CleanupLevel;
 class Dispatcher;
+class Gateway;
 class EventRouter;
 class HistoryCache;
 class HttpServer;
@@ -101,16 +102,16 @@ class WorkerApp {
 
   // Parts, in construction order (destroyed in reverse).
   std::unique_ptr<storage::DataDirLock> data_dir_lock_;  // released last
-  std::unique_ptr<Metrics> metrics_;
-  std::unique_ptr<MessageQueue> queue_;
+  // The object graph (gateway.h); the pointers below borrow from it.
+  std::unique_ptr<Gateway> gateway_;
+  Metrics* metrics_ = nullptr;
+  MessageQueue* queue_ = nullptr;
   std::unique_ptr<QueueWatch> queue_watch_;
-  std::unique_ptr<MemoryManager> memory_;
-  std::unique_ptr<CleanupRunner> cleanup_;
-  std::unique_ptr<HistoryCache> history_;
-  std::unique_ptr<Ballast> ballast_;
-  std::unique_ptr<SandboxTransport> sandbox_;
+  MemoryManager* memory_ = nullptr;
+  CleanupRunner* cleanup_ = nullptr;
+  SandboxTransport* sandbox_ = nullptr;
   Transport* transport_ = nullptr;
-  std::unique_ptr<EventRouter> router_;
+  EventRouter* router_ = nullptr;
   std::unique_ptr<Dispatcher> dispatcher_;
   std::unique_ptr<HttpServer> http_;
   std::thread http_thread_;
