@@ -74,6 +74,21 @@ uint64_t SignalMask(pid_t pid, const std::string& field) {
   return std::strtoull(status->c_str() + at + field.size() + 2, nullptr, 16);
 }
 
+// Starts the worker with `options` and expects a start failure: exit 1 (not
+// -6, SIGABRT from a libuv assertion) and one start-failed line. Returns the
+// log.
+std::string ExpectStartFailure(SpawnOptions options) {
+  auto worker = Process::Spawn(DYNOGUARD_WORKER_BIN, std::move(options));
+  REQUIRE(worker.ok());
+  std::optional<int> code = worker->WaitExit(seconds(20));
+  const std::string log = worker->LogText();
+  INFO(log);
+  REQUIRE(code.has_value());
+  CHECK(*code == 1);
+  CHECK(CountLines(log, "start-failed") == 1);
+  return log;
+}
+
 TEST_CASE("worker on a busy port exits 1 with one line", "[worker_start]") {
   TempDir dir;
   int port = 0;
@@ -81,14 +96,8 @@ TEST_CASE("worker on a busy port exits 1 with one line", "[worker_start]") {
   SpawnOptions options;
   options.env = BaseEnv(dir, port);
   options.log_path = dir.File("worker.log");
-  auto worker = Process::Spawn(DYNOGUARD_WORKER_BIN, options);
-  REQUIRE(worker.ok());
-  std::optional<int> code = worker->WaitExit(seconds(20));
-  INFO(worker->LogText());
-  REQUIRE(code.has_value());
-  CHECK(*code == 1);  // not -6 (SIGABRT from a libuv assertion)
-  CHECK(CountLines(worker->LogText(), "start-failed") == 1);
-  CHECK(worker->LogText().find(std::to_string(port)) != std::string::npos);
+  const std::string log = ExpectStartFailure(std::move(options));
+  CHECK(log.find(std::to_string(port)) != std::string::npos);
 }
 
 TEST_CASE("worker with a bad fd 3 (LISTEN_FDS=1 on a non-socket) exits 1",
@@ -103,13 +112,7 @@ TEST_CASE("worker with a bad fd 3 (LISTEN_FDS=1 on a non-socket) exits 1",
   options.set_listen_pid = true;
   options.pass_fd = file.get();
   options.log_path = dir.File("worker.log");
-  auto worker = Process::Spawn(DYNOGUARD_WORKER_BIN, options);
-  REQUIRE(worker.ok());
-  std::optional<int> code = worker->WaitExit(seconds(20));
-  INFO(worker->LogText());
-  REQUIRE(code.has_value());
-  CHECK(*code == 1);
-  CHECK(CountLines(worker->LogText(), "start-failed") == 1);
+  ExpectStartFailure(std::move(options));
 }
 
 TEST_CASE("SIGUSR1 and SIGUSR2 right after spawn do not kill the worker",

@@ -116,17 +116,11 @@ void InstallHealthRoutes(httplib::Server& server, const RouteContext& context,
                          HealthRouteDeps deps) {
   auto routes = std::make_shared<HealthRoutes>(std::move(deps));
   AddRoute(server, context, "/health", kGet, Access::kPublic,
-           [routes](const Request& req, Response& res) {
-             routes->Health(req, res);
-           });
+           Bind(routes, &HealthRoutes::Health));
   AddRoute(server, context, "/session-status", kGet, Access::kPublic,
-           [routes](const Request& req, Response& res) {
-             routes->Session(req, res);
-           });
+           Bind(routes, &HealthRoutes::Session));
   AddRoute(server, context, "/metrics", kGet, Access::kPublic,
-           [routes](const Request& req, Response& res) {
-             routes->Prometheus(req, res);
-           });
+           Bind(routes, &HealthRoutes::Prometheus));
 }
 
 }  // namespace dynoguard::worker

@@ -124,20 +124,15 @@ void InstallMaintenanceRoutes(httplib::Server& server,
   const bool stall = static_cast<bool>(deps.stall_loop);
   auto routes = std::make_shared<MaintenanceRoutes>(context, std::move(deps));
   AddRoute(server, context, "/cleanup", kGet | kPost, Access::kProtected,
-           [routes](const Request& req, Response& res) {
-             routes->Cleanup(req, res);
-           });
+           Bind(routes, &MaintenanceRoutes::Cleanup));
   if (ballast) {
     AddRoute(server, context, "/debug/ballast", kGet | kPost | kDelete,
-             Access::kProtected, [routes](const Request& req, Response& res) {
-               routes->BallastRoute(req, res);
-             });
+             Access::kProtected,
+             Bind(routes, &MaintenanceRoutes::BallastRoute));
   }
   if (stall) {
     AddRoute(server, context, "/debug/stall", kPost, Access::kProtected,
-             [routes](const Request& req, Response& res) {
-               routes->StallRoute(req, res);
-             });
+             Bind(routes, &MaintenanceRoutes::StallRoute));
   }
 }
 

@@ -174,16 +174,11 @@ void InstallMessageRoutes(httplib::Server& server, const RouteContext& context,
                           MessageRouteDeps deps) {
   auto routes = std::make_shared<MessageRoutes>(context, std::move(deps));
   AddRoute(server, context, "/api/messages", kPost, Access::kProtected,
-           [routes](const Request& req, Response& res) {
-             routes->PostMessage(req, res);
-           });
+           Bind(routes, &MessageRoutes::PostMessage));
   AddRoute(server, context, "/api/messages/([^/]+)", kGet, Access::kProtected,
-           [routes](const Request& req, Response& res) {
-             routes->GetMessage(req, res);
-           });
-  AddRoute(
-      server, context, "/api/queue", kGet, Access::kProtected,
-      [routes](const Request& req, Response& res) { routes->Queue(req, res); });
+           Bind(routes, &MessageRoutes::GetMessage));
+  AddRoute(server, context, "/api/queue", kGet, Access::kProtected,
+           Bind(routes, &MessageRoutes::Queue));
 }
 
 }  // namespace dynoguard::worker

@@ -10,6 +10,7 @@
 #include <httplib.h>
 
 #include <functional>
+#include <memory>
 #include <string>
 
 #include "common/config.h"
@@ -39,6 +40,18 @@ struct RouteContext {
 void AddRoute(httplib::Server& server, const RouteContext& context,
               const std::string& pattern, unsigned methods, Access access,
               HttpHandler handler);
+
+// A handler that calls `fn` on the shared route-group object `group` (which
+// the handler keeps alive).
+template <typename Group>
+HttpHandler Bind(std::shared_ptr<Group> group,
+                 void (Group::*fn)(const httplib::Request&,
+                                   httplib::Response&)) {
+  return [group = std::move(group), fn](const httplib::Request& req,
+                                        httplib::Response& res) {
+    ((*group).*fn)(req, res);
+  };
+}
 
 // `res` = `status` with the JSON body of `json`.
 void SendJson(httplib::Response& res, int status,

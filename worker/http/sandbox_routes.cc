@@ -105,17 +105,11 @@ void InstallSandboxRoutes(httplib::Server& server, const RouteContext& context,
                           SandboxRouteDeps deps) {
   auto routes = std::make_shared<SandboxRoutes>(context, std::move(deps));
   AddRoute(server, context, "/api/sandbox/inbound", kPost, Access::kProtected,
-           [routes](const Request& req, Response& res) {
-             routes->SandboxInbound(req, res);
-           });
+           Bind(routes, &SandboxRoutes::SandboxInbound));
   AddRoute(server, context, "/api/sandbox/outbox", kGet, Access::kProtected,
-           [routes](const Request& req, Response& res) {
-             routes->SandboxOutbox(req, res);
-           });
+           Bind(routes, &SandboxRoutes::SandboxOutbox));
   AddRoute(server, context, "/api/sandbox/fail", kPost, Access::kProtected,
-           [routes](const Request& req, Response& res) {
-             routes->SandboxFail(req, res);
-           });
+           Bind(routes, &SandboxRoutes::SandboxFail));
 }
 
 }  // namespace dynoguard::worker
