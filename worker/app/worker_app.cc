@@ -11,6 +11,7 @@
 #include "common/memory_probe.h"
 #include "common/time_format.h"
 #include "worker/app/gateway.h"
+#include "worker/app/process_environment.h"
 #include "worker/http/http_api.h"
 #include "worker/http/http_server.h"
 #include "worker/inbound/event_router.h"
@@ -131,15 +132,12 @@ int WorkerApp::Run() {
 
 Status WorkerApp::Start() {
   TuneMallocForSmallFootprint();
-  // The notify variables are for this process alone: read them once, then
-  // unset them so that no child of the worker talks to our supervisor.
-  const std::string notify_socket = EnvOr("NOTIFY_SOCKET");
-  watchdog_period_ = common::NotifyClient::WatchdogPeriod(
-      EnvOr("WATCHDOG_USEC"), EnvOr("WATCHDOG_PID"), getpid());
-  unsetenv("NOTIFY_SOCKET");
-  unsetenv("WATCHDOG_USEC");
-  unsetenv("WATCHDOG_PID");
-  auto notify = common::NotifyClient::FromSocketAddress(notify_socket);
+  // The notify variables are for this process alone: read once, unset so
+  // that no child of the worker talks to our supervisor.
+  NotifyEnvironment notify_env = TakeNotifyEnvironment(getpid());
+  watchdog_period_ = notify_env.watchdog_period;
+  auto notify =
+      common::NotifyClient::FromSocketAddress(notify_env.notify_socket);
   if (!notify.ok()) {
     log_.Warn("notify-disabled", {{"error", notify.status().message()}});
   } else {
