@@ -343,6 +343,10 @@ Result<Config> ParseConfig(const EnvMap& env) {
   r.Choice<LogFormat>("LOG_FORMAT",
                       {{"text", LogFormat::kText}, {"json", LogFormat::kJson}},
                       c.log_format);
+  r.Choice<LogRequests>(
+      "LOG_REQUESTS",
+      {{"errors", LogRequests::kErrors}, {"all", LogRequests::kAll}},
+      c.log_requests);
   r.Bool("DEBUG_ENDPOINTS", c.debug_endpoints);
 
   if (!r.status().ok()) return r.status();

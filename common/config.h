@@ -27,6 +27,9 @@ EnvMap EnvironmentMap();
 enum class TransportKind { kSandbox, kCloud };
 enum class SessionStorageKind { kFile, kJsonBin, kMongoDb, kPostgres };
 enum class LogFormat { kText, kJson };
+// Which HTTP requests get a log line (LOG_REQUESTS): `errors` logs 5xx and
+// slow requests (4xx at debug level); `all` logs every request.
+enum class LogRequests { kErrors, kAll };
 
 // LISTEN_SOCKET: whether the supervisor binds HOST:PORT and hands it over as
 // fd 3 (kPass) or binds nothing and leaves PORT to the command (kNone).
@@ -123,6 +126,7 @@ struct Config {
   std::chrono::seconds heartbeat{30};
   std::chrono::seconds connection_check{60};
   LogFormat log_format = LogFormat::kText;
+  LogRequests log_requests = LogRequests::kErrors;
   bool debug_endpoints = false;
 
   // Every secret value that is set, for the logger's guard.

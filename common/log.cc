@@ -1,28 +1,16 @@
 #include "common/log.h"
 
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
 #include <ctime>
 
+#include "common/json_writer.h"
+#include "common/time_format.h"
+
 namespace dynoguard::common {
 namespace {
-
-std::string NowIso8601() {
-  auto now = std::chrono::system_clock::now();
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                now.time_since_epoch())
-                .count();
-  std::time_t seconds = static_cast<std::time_t>(ms / 1000);
-  std::tm utc{};
-  gmtime_r(&seconds, &utc);
-  char buffer[32];
-  std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%S", &utc);
-  return fmt::format("{}.{:03}Z", buffer, ms % 1000);
-}
 
 // Text values with spaces, quotes or '=' are quoted so a line stays
 // machine-splittable.
@@ -93,29 +81,17 @@ std::string Logger::Format(LogLevel level, std::string_view timestamp,
       AppendTextValue(line, field.value);
     }
   } else {
-    rapidjson::StringBuffer buffer;
-    rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
-    writer.StartObject();
-    writer.Key("time");
-    writer.String(timestamp.data(),
-                  static_cast<rapidjson::SizeType>(timestamp.size()));
-    writer.Key("level");
-    auto level_name = ToString(level);
-    writer.String(level_name.data(),
-                  static_cast<rapidjson::SizeType>(level_name.size()));
-    writer.Key("component");
-    writer.String(component_.c_str(),
-                  static_cast<rapidjson::SizeType>(component_.size()));
-    writer.Key("event");
-    writer.String(event.data(), static_cast<rapidjson::SizeType>(event.size()));
+    JsonWriter json;
+    json.StartObject();
+    json.Key("time").String(timestamp);
+    json.Key("level").String(ToString(level));
+    json.Key("component").String(component_);
+    json.Key("event").String(event);
     for (const auto& field : fields) {
-      std::string_view key = field.key.empty() ? "detail" : field.key;
-      writer.Key(key.data(), static_cast<rapidjson::SizeType>(key.size()));
-      writer.String(field.value.c_str(),
-                    static_cast<rapidjson::SizeType>(field.value.size()));
+      json.Key(field.key.empty() ? "detail" : field.key).String(field.value);
     }
-    writer.EndObject();
-    line = buffer.GetString();
+    json.EndObject();
+    line = json.str();
   }
   return Scrub(std::move(line));
 }
@@ -133,7 +109,7 @@ std::string Logger::Scrub(std::string line) const {
 void Logger::Log(LogLevel level, std::string_view event,
                  std::initializer_list<LogField> fields) const {
   if (static_cast<int>(level) > static_cast<int>(min_level_)) return;
-  std::string line = Format(level, NowIso8601(), event, fields);
+  std::string line = Format(level, FormatIsoUtc(WallClockMs()), event, fields);
   line += '\n';
   // One write keeps concurrent lines whole; retry only on EINTR, a log line is
   // never worth more.

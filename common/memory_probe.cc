@@ -356,6 +356,13 @@ Result<MemoryReading> MeasureWorker(const ProcFs& fs, int supervisor_pid,
   return MeasurePids(fs, *pids, worker_pid, source);
 }
 
+Result<MemoryLimit> ResolveMemoryLimit(uint64_t configured_bytes,
+                                       const ProcFs& fs) {
+  if (configured_bytes > 0)
+    return MemoryLimit{configured_bytes, "MEMORY_LIMIT_MB"};
+  return DetectMemoryLimit(fs, "self");
+}
+
 Result<MemoryLimit> DetectMemoryLimit(const ProcFs& fs,
                                       std::string_view pid_or_self) {
   const bool is_pid =

@@ -96,6 +96,12 @@ struct MemoryLimit {
 Result<MemoryLimit> DetectMemoryLimit(const ProcFs& fs,
                                       std::string_view pid_or_self = "self");
 
+// The budget a program works with: `configured_bytes` (MEMORY_LIMIT_MB) when
+// it is > 0 (source "MEMORY_LIMIT_MB"), else DetectMemoryLimit(fs, "self").
+// Errors as DetectMemoryLimit. Thread-safe.
+Result<MemoryLimit> ResolveMemoryLimit(uint64_t configured_bytes,
+                                       const ProcFs& fs);
+
 // /proc/meminfo parsed. Errors as ProcFs::ReadFile and ParseMeminfo.
 Result<MemInfo> ReadMeminfo(const ProcFs& fs);
 

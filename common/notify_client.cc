@@ -9,22 +9,10 @@
 #include <cstring>
 #include <limits>
 
+#include "common/number.h"
+
 namespace dynoguard::common {
-namespace {
-
-template <typename T>
-std::optional<T> ParseDecimal(std::string_view text) {
-  T value{};
-  if (text.empty() || text.front() == '-' || text.front() == '+')
-    return std::nullopt;
-  auto [end, ec] =
-      std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || end != text.data() + text.size())
-    return std::nullopt;
-  return value;
-}
-
-}  // namespace
+namespace {}  // namespace
 
 Result<NotifyClient> NotifyClient::FromSocketAddress(
     std::string_view notify_socket) {

@@ -2,21 +2,10 @@
 
 #include <charconv>
 
+#include "common/number.h"
+
 namespace dynoguard::common {
 namespace {
-
-// A whole-string decimal number, no sign, no spaces; nullopt otherwise.
-template <typename T>
-std::optional<T> ParseDecimal(std::string_view text) {
-  T value{};
-  if (text.empty() || text.front() == '-' || text.front() == '+')
-    return std::nullopt;
-  auto [end, ec] =
-      std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || end != text.data() + text.size())
-    return std::nullopt;
-  return value;
-}
 
 void Apply(std::string_view key, std::string_view value,
            NotifyMessage& message) {

@@ -3,6 +3,8 @@
 #include <charconv>
 #include <limits>
 
+#include "common/number.h"
+
 namespace dynoguard::common {
 namespace {
 
@@ -18,20 +20,10 @@ std::string_view Trim(std::string_view s) {
 // The whole of `s` as an unsigned number; nullopt for empty, signs, trailing
 // junk or overflow.
 std::optional<uint64_t> ParseU64(std::string_view s) {
-  uint64_t value = 0;
-  const char* end = s.data() + s.size();
-  auto [ptr, ec] = std::from_chars(s.data(), end, value);
-  if (s.empty() || ec != std::errc() || ptr != end) return std::nullopt;
-  return value;
+  return ParseDecimal<uint64_t>(s);
 }
 
-std::optional<int> ParseInt(std::string_view s) {
-  int value = 0;
-  const char* end = s.data() + s.size();
-  auto [ptr, ec] = std::from_chars(s.data(), end, value);
-  if (s.empty() || ec != std::errc() || ptr != end) return std::nullopt;
-  return value;
-}
+std::optional<int> ParseInt(std::string_view s) { return ParseInteger<int>(s); }
 
 // Calls `fn(line)` for each line of `text` (without its '\n'); stops early when
 // fn returns false.

@@ -2,6 +2,8 @@
 // transport). It runs under the supervisor, under systemd, or on its own.
 // main() is the table of contents: parse the command line, parse the
 // environment, build the logger, run the app.
+#include <signal.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -21,8 +23,23 @@ HOST:PORT itself) or under systemd (socket activation and the notify protocol).
 Configuration comes from environment variables; see docs/configuration.md.
 )";
 
+// Before anything else: a cleanup signal that arrives while the queue opens
+// (the supervisor may send SIGUSR1 a few ms after the spawn) must not kill the
+// worker with the default action. The loop installs its own handlers later,
+// which replace these. A closed HTTP peer must not kill it either (SIGPIPE:
+// writes then fail with EPIPE instead).
+void IgnoreEarlySignals() {
+  for (int sig : {SIGUSR1, SIGUSR2, SIGPIPE}) {
+    struct sigaction ignore {};
+    ignore.sa_handler = SIG_IGN;
+    sigemptyset(&ignore.sa_mask);
+    sigaction(sig, &ignore, nullptr);
+  }
+}
+
 int Main(int argc, char** argv) {
   using namespace dynoguard;
+  IgnoreEarlySignals();
   if (argc > 1) {
     if (std::strcmp(argv[1], "--version") == 0) {
       std::printf("worker (dynoguard) %s\n", DYNOGUARD_VERSION);

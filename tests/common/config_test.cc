@@ -30,7 +30,20 @@ TEST_CASE("config: defaults match SPEC section 3", "[config]") {
   CHECK(config->transport == TransportKind::kSandbox);
   CHECK(config->session_storage == SessionStorageKind::kFile);
   CHECK(config->log_format == LogFormat::kText);
+  CHECK(config->log_requests == LogRequests::kErrors);
   CHECK_FALSE(config->debug_endpoints);
+}
+
+TEST_CASE("config: LOG_REQUESTS is errors or all", "[config]") {
+  auto all = ParseConfig({{"LOG_REQUESTS", "all"}});
+  REQUIRE(all.ok());
+  CHECK(all->log_requests == LogRequests::kAll);
+  auto errors = ParseConfig({{"LOG_REQUESTS", "errors"}});
+  REQUIRE(errors.ok());
+  CHECK(errors->log_requests == LogRequests::kErrors);
+  auto bad = ParseConfig({{"LOG_REQUESTS", "some"}});
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.status().message().find("LOG_REQUESTS") != std::string::npos);
 }
 
 TEST_CASE("config: values are parsed with their types", "[config]") {

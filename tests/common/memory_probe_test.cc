@@ -491,6 +491,21 @@ TEST_CASE("limit: without a cgroup file MemTotal is the budget",
   CHECK(limit->source == "MemTotal");
 }
 
+TEST_CASE("limit: MEMORY_LIMIT_MB wins over detection, else detection",
+          "[memory_probe]") {
+  FakeRoot root;
+  root.MakeDir("/proc/self");
+  root.SetMeminfo(4096);
+  auto configured = ResolveMemoryLimit(256 * kMiB, root.procfs());
+  REQUIRE(configured.ok());
+  CHECK(configured->bytes == 256 * kMiB);
+  CHECK(configured->source == "MEMORY_LIMIT_MB");
+  auto detected = ResolveMemoryLimit(0, root.procfs());
+  REQUIRE(detected.ok());
+  CHECK(detected->bytes == 4096 * kKiB);
+  CHECK(detected->source == "MemTotal");
+}
+
 TEST_CASE("proc fs: ReadFile errors say NotFound and name the path",
           "[memory_probe]") {
   FakeRoot root;

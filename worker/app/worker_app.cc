@@ -9,19 +9,26 @@
 
 #include "common/listen_fds.h"
 #include "common/memory_probe.h"
-#include "worker/memory/ballast.h"
-#include "worker/outbound/dispatcher.h"
-#include "worker/inbound/event_router.h"
-#include "worker/inbound/history_cache.h"
+#include "common/time_format.h"
+#include "worker/app/gateway.h"
+#include "worker/app/process_environment.h"
 #include "worker/http/http_api.h"
 #include "worker/http/http_server.h"
+#include "worker/inbound/event_router.h"
+#include "worker/inbound/history_cache.h"
+#include "worker/memory/ballast.h"
+#include "worker/memory/cleanup_runner.h"
 #include "worker/memory/malloc_tuning.h"
 #include "worker/memory/memory_manager.h"
-#include "worker/outbound/message_queue.h"
-#include "worker/metrics/metrics.h"
-#include "worker/transport/sandbox/sandbox_transport.h"
 #include "worker/memory/temp_file_sweeper.h"
 #include "worker/memory/unused_library_pages.h"
+#include "worker/metrics/metrics.h"
+#include "worker/outbound/dispatcher.h"
+#include "worker/outbound/message_queue.h"
+#include "worker/outbound/queue_watch.h"
+#include "worker/storage/data_dir_lock.h"
+#include "worker/storage/private_files.h"
+#include "worker/transport/sandbox/sandbox_transport.h"
 
 namespace dynoguard::worker {
 namespace {
@@ -61,16 +68,36 @@ WorkerApp::~WorkerApp() {
   }
 }
 
-int64_t WorkerApp::NowMs() const {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
+int64_t WorkerApp::NowMs() const { return common::WallClockMs(); }
 
 uint64_t WorkerApp::ReadRss() const {
   auto reading =
       common::MeasureTree(procfs_, getpid(), common::MemorySource::kRss);
   return reading.ok() ? reading->bytes : 0;
+}
+
+uint64_t WorkerApp::ReadUsage() const {
+  return ReadMemoryUsage(procfs_, getpid(), config_.memory_source);
+}
+
+uint64_t ReadMemoryUsage(const common::ProcFs& procfs, int pid,
+                         common::MemorySource source) {
+  auto reading = common::MeasureTree(procfs, pid, source);
+  return reading.ok() ? reading->bytes : 0;
+}
+
+void WorkerApp::CloseLoop() {
+  // The parts that own loop handles close them themselves (their close
+  // callbacks free memory, and closing a handle twice is a libuv assertion);
+  // what is left is closed here. Then the loop runs the close callbacks.
+  if (dispatcher_) dispatcher_->Close();
+  periodic_.Close();
+  uv_walk(
+      &loop_,
+      [](uv_handle_t* h, void*) {
+        if (!uv_is_closing(h)) uv_close(h, nullptr);
+      },
+      nullptr);
 }
 
 int WorkerApp::Run() {
@@ -91,12 +118,7 @@ int WorkerApp::Run() {
       http_->Stop();
       http_thread_.join();
     }
-    uv_walk(
-        &loop_,
-        [](uv_handle_t* h, void*) {
-          if (!uv_is_closing(h)) uv_close(h, nullptr);
-        },
-        nullptr);
+    CloseLoop();
     uv_run(&loop_, UV_RUN_DEFAULT);
     uv_loop_close(&loop_);
     return 1;
@@ -110,96 +132,91 @@ int WorkerApp::Run() {
 
 Status WorkerApp::Start() {
   TuneMallocForSmallFootprint();
-  auto notify = common::NotifyClient::FromSocketAddress(EnvOr("NOTIFY_SOCKET"));
+  // The notify variables are for this process alone: read once, unset so
+  // that no child of the worker talks to our supervisor.
+  NotifyEnvironment notify_env = TakeNotifyEnvironment(getpid());
+  watchdog_period_ = notify_env.watchdog_period;
+  auto notify =
+      common::NotifyClient::FromSocketAddress(notify_env.notify_socket);
   if (!notify.ok()) {
     log_.Warn("notify-disabled", {{"error", notify.status().message()}});
   } else {
     notify_ = std::move(notify.value());
   }
 
-  std::error_code ec;
-  std::filesystem::create_directories(config_.data_dir + "/tmp", ec);
-  if (ec)
-    return Status::IOError("create " + config_.data_dir + "/tmp", ec.message());
-
-  if (config_.memory_limit_bytes > 0) {
-    limit_bytes_ = config_.memory_limit_bytes;
-  } else {
-    auto detected = common::DetectMemoryLimit(procfs_);
-    if (!detected.ok()) return detected.status();
-    limit_bytes_ = detected->bytes;
+  // DATA_DIR and DATA_DIR/tmp are 0700 whatever the umask; one worker per
+  // DATA_DIR (storage/data_dir_lock.h), taken before the queue opens.
+  for (const std::string& dir : {config_.data_dir, config_.data_dir + "/tmp"}) {
+    if (Status status = storage::EnsurePrivateDirectory(dir); !status.ok())
+      return status;
   }
+  auto data_dir_lock = storage::DataDirLock::Acquire(config_.data_dir);
+  if (!data_dir_lock.ok()) return data_dir_lock.status();
+  data_dir_lock_ = std::move(data_dir_lock.value());
 
-  metrics_ = std::make_unique<Metrics>(
-      Metrics::RestartsFromEnv(std::getenv("DYNOGUARD_RESTARTS")));
-  auto queue = MessageQueue::Open(config_.data_dir + "/queue.db");
-  if (!queue.ok()) return queue.status();
-  queue_ = std::move(queue.value());
+  auto limit = common::ResolveMemoryLimit(config_.memory_limit_bytes, procfs_);
+  if (!limit.ok()) return limit.status();
+  limit_bytes_ = limit->bytes;
 
-  memory_ = std::make_unique<MemoryManager>(
-      limit_bytes_, config_.emergency_percent, [this] { return ReadRss(); });
-  history_ = std::make_unique<HistoryCache>();
-  memory_->Register(history_.get());
+  GatewayOptions parts;
+  parts.data_dir = config_.data_dir;
+  parts.limit_bytes = limit_bytes_;
+  parts.emergency_percent = config_.emergency_percent;
+  // The pressure flag (503 for new sends) measures what the supervisor
+  // measures: MEMORY_SOURCE (rss, pss or cgroup).
+  parts.read_usage = [this] { return ReadUsage(); };
+  parts.read_rss = [this] { return ReadRss(); };
+  parts.now_ms = [this] { return NowMs(); };
+  parts.debug_endpoints = config_.debug_endpoints;
+  parts.restarts_seen =
+      Metrics::RestartsFromEnv(std::getenv("DYNOGUARD_RESTARTS"));
+  auto gateway = Gateway::Open(config_, log_, std::move(parts));
+  if (!gateway.ok()) return gateway.status();
+  gateway_ = std::move(gateway.value());
+  metrics_ = &gateway_->metrics();
+  queue_ = &gateway_->queue();
+  memory_ = &gateway_->memory();
+  cleanup_ = &gateway_->cleanup();
+  sandbox_ = gateway_->sandbox();
+  transport_ = &gateway_->transport();
+  router_ = &gateway_->router();
+  queue_watch_ = std::make_unique<QueueWatch>(
+      QueueWatch::Options::FromEnvironment(), log_, *queue_, [this] {
+        exit_code_ = 1;
+        BeginShutdown("queue-unhealthy");
+      });
   // SPEC §6: a cleanup also deletes stale temp files (any level, any
   // trigger: signal, /cleanup).
   memory_->AddCleanupStep("temp-files",
                           [this](CleanupLevel) { SweepTempFiles("cleanup"); });
   if (config_.debug_endpoints) {
-    ballast_ = std::make_unique<Ballast>();
-    memory_->Register(ballast_.get());
     log_.Warn("debug-endpoints",
               {{"", "DEBUG_ENDPOINTS=true: /debug/* is enabled"}});
   }
-  sandbox_ = std::make_unique<SandboxTransport>(SandboxTransport::Options{},
-                                                [this] { return NowMs(); });
-  transport_ = sandbox_.get();
-  router_ = std::make_unique<EventRouter>(log_, *queue_, *history_,
-                                          [this] { return NowMs(); });
-  memory_->Register(router_.get());
 
   Dispatcher::Options dispatch;
   dispatch.send_delay = config_.send_delay;
   dispatch.retry.max_attempts = config_.send_max_attempts;
   dispatch.retry.base = config_.send_retry_base;
   dispatcher_ = std::make_unique<Dispatcher>(
-      &loop_, dispatch, log_, *queue_, *transport_, *router_,
-      [this] { return NowMs(); },
-      [this](std::string_view result) {
-        metrics_->CountSend(result == "sent"    ? SendOutcome::kSent
-                            : result == "retry" ? SendOutcome::kRetry
-                                                : SendOutcome::kFailed);
+      &loop_, dispatch, log_, *queue_, *transport_, [this] { return NowMs(); },
+      [this](DispatchResult result) {
+        metrics_->CountSend(result == DispatchResult::kSent ? SendOutcome::kSent
+                            : result == DispatchResult::kRetry
+                                ? SendOutcome::kRetry
+                                : SendOutcome::kFailed);
       });
 
   http_ = std::make_unique<HttpServer>(config_, log_, *metrics_);
-  ApiDeps deps;
-  deps.config = &config_;
-  deps.log = &log_;
-  deps.queue = queue_.get();
-  deps.memory = memory_.get();
-  deps.metrics = metrics_.get();
-  deps.sandbox = sandbox_.get();
-  deps.events = router_.get();
-  deps.ballast = ballast_.get();
-  deps.wake_dispatcher = [this] { dispatcher_->Wake(); };
-  if (config_.debug_endpoints) {
-    deps.stall_loop = [this](std::chrono::milliseconds ms) {
-      stall_ms_.store(ms.count());
-      uv_async_send(&stall_async_);
-    };
-  }
-  deps.session_status = [this] {
-    SessionStatus s;
-    s.transport = std::string(transport_->name());
-    s.state = transport_->state();
-    s.started_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                       started_.time_since_epoch())
-                       .count();
-    return s;
+  LoopHooks hooks;
+  hooks.wake_dispatcher = [this] { dispatcher_->Wake(); };
+  hooks.dispatcher_status = [this] { return dispatcher_->Status(); };
+  hooks.stall_loop = [this](std::chrono::milliseconds ms) {
+    stall_ms_.store(ms.count());
+    uv_async_send(&stall_async_);
   };
-  deps.dispatcher_status = [this] { return dispatcher_->Status(); };
-  deps.now_ms = [this] { return NowMs(); };
-  deps.started = started_;
-  InstallRoutes(http_->server(), deps);
+  hooks.started = started_;
+  InstallRoutes(http_->server(), config_, log_, gateway_->Routes(hooks));
   if (Status status = OpenListener(); !status.ok()) return status;
 
   shutdown_steps_.emplace_back("queue", [this] { return queue_->Close(); });
@@ -211,10 +228,12 @@ Status WorkerApp::Start() {
   if (config_.api_key.empty()) {
     log_.Warn("no-api-key",
               {{"",
-                "API_KEY is unset: /api/* and /cleanup answer loopback "
-                "clients only"}});
+                "API_KEY is unset: /api/* and /cleanup answer local clients "
+                "only (loopback, no Forwarded/X-Forwarded-For/X-Real-IP, a "
+                "loopback Host, no foreign Origin); behind a reverse proxy "
+                "every request is refused: set API_KEY"}});
   }
-  if (transport_ == sandbox_.get()) ReleaseUnusedTlsPages();
+  if (transport_ == sandbox_) ReleaseUnusedTlsPages();
   auto stats = queue_->Stats();
   log_.Info("ready", {{"transport", transport_->name()},
                       {"limit", FormatMegabytes(limit_bytes_)},
@@ -269,7 +288,7 @@ Status WorkerApp::OpenListener() {
   if (Status status = http_->Bind(config_.host, config_.port); !status.ok())
     return status;
   log_.Info("listen",
-            {{"address", fmt::format("{}:{}", config_.host, config_.port)}});
+            {{"address", fmt::format("{}:{}", config_.host, http_->port())}});
   return Status::Ok();
 }
 
@@ -285,47 +304,8 @@ void WorkerApp::StartLoopHandles() {
         [](uv_signal_t* h, int signum) { Self(h->data)->OnSignal(signum); },
         sig);
   }
-  auto start_timer = [this](uv_timer_t* timer, uint64_t period,
-                            uv_timer_cb callback) {
-    uv_timer_init(&loop_, timer);
-    timer->data = this;
-    if (period > 0) uv_timer_start(timer, callback, period, period);
-  };
-  start_timer(&memory_timer_,
-              static_cast<uint64_t>(config_.memory_poll.count()),
-              [](uv_timer_t* t) { Self(t->data)->OnMemorySample(); });
-  start_timer(&trim_timer_, kTrimPeriodMs,
-              [](uv_timer_t*) { ReleaseFreeHeap(); });
-  start_timer(&sweep_timer_, kSweepPeriodMs,
-              [](uv_timer_t* t) { Self(t->data)->SweepTempFiles("timer"); });
-  start_timer(&prune_timer_, kPrunePeriodMs, [](uv_timer_t* t) {
-    auto* self = Self(t->data);
-    auto pruned =
-        self->queue_->Prune(self->NowMs() - kFinishedRetentionMs, 10000);
-    if (pruned.ok() && pruned.value() > 0) {
-      self->log_.Info("queue-prune", {{"removed", pruned.value()}});
-    }
-  });
-  start_timer(&status_timer_, kStatusPeriodMs,
-              [](uv_timer_t* t) { Self(t->data)->SendStatus(); });
-  start_timer(&transport_timer_, kTransportPollMs, [](uv_timer_t* t) {
-    auto* self = Self(t->data);
-    self->transport_->Poll(self->NowMs(), *self->router_);
-  });
-  // The watchdog is pinged from this loop, the thread that does the real work:
-  // a hung loop stops pinging and the supervisor (or systemd) restarts the
-  // worker.
-  auto period = common::NotifyClient::WatchdogPeriod(
-      EnvOr("WATCHDOG_USEC"), EnvOr("WATCHDOG_PID"), getpid());
-  uint64_t watchdog_ms = 0;
-  if (period && notify_.enabled()) {
-    watchdog_ms =
-        static_cast<uint64_t>(std::max<int64_t>(1, period->count() / 2000));
-  }
-  start_timer(&watchdog_timer_, watchdog_ms, [](uv_timer_t* t) {
-    (void)Self(t->data)->notify_.Send("WATCHDOG=1");
-  });
-  if (watchdog_ms > 0) (void)notify_.Send("WATCHDOG=1");
+  periodic_.Start(&loop_, PeriodicTable());
+  if (periodic_watchdog_ms_ > 0) (void)notify_.Send("WATCHDOG=1");
   uv_timer_init(&loop_, &stop_deadline_timer_);
   stop_deadline_timer_.data = this;
   uv_timer_init(&loop_, &http_drain_timer_);
@@ -340,44 +320,61 @@ void WorkerApp::StartLoopHandles() {
   stall_async_.data = this;
 }
 
+std::vector<PeriodicTask> WorkerApp::PeriodicTable() {
+  using std::chrono::milliseconds;
+  // The watchdog is pinged from this loop, the thread that does the real
+  // work: a hung loop stops pinging and the supervisor (or systemd) restarts
+  // the worker. Twice per WATCHDOG_USEC.
+  periodic_watchdog_ms_ = 0;
+  if (watchdog_period_ && notify_.enabled()) {
+    periodic_watchdog_ms_ =
+        std::max<int64_t>(1, watchdog_period_->count() / 2000);
+  }
+  return {
+      {"memory-sample", config_.memory_poll, [this] { OnMemorySample(); }},
+      {"trim", milliseconds(kTrimPeriodMs), [] { ReleaseFreeHeap(); }},
+      {"temp-sweep", milliseconds(kSweepPeriodMs),
+       [this] { SweepTempFiles("timer"); }},
+      {"queue-prune", milliseconds(kPrunePeriodMs),
+       [this] {
+         auto pruned = queue_->Prune(NowMs() - kFinishedRetentionMs, 10000);
+         if (pruned.ok() && pruned.value() > 0) {
+           log_.Info("queue-prune", {{"removed", pruned.value()}});
+         }
+       }},
+      {"status", milliseconds(kStatusPeriodMs), [this] { SendStatus(); }},
+      {"queue-health", queue_watch_->options().period,
+       [this] { queue_watch_->Check(); }},
+      {"transport-poll", milliseconds(kTransportPollMs),
+       [this] { transport_->Poll(NowMs(), *router_); }},
+      {"watchdog", milliseconds(periodic_watchdog_ms_),
+       [this] { (void)notify_.Send("WATCHDOG=1"); }},
+  };
+}
+
 void WorkerApp::OnSignal(int signum) {
   switch (signum) {
     case SIGUSR1:
-      RunCleanup(CleanupLevel::kStandard, "SIGUSR1");
+      cleanup_->Run(CleanupLevel::kStandard, "SIGUSR1");
       break;
     case SIGUSR2:
-      RunCleanup(CleanupLevel::kEmergency, "SIGUSR2");
+      cleanup_->Run(CleanupLevel::kEmergency, "SIGUSR2");
       break;
     default:
       BeginShutdown(signum == SIGTERM ? "SIGTERM" : "SIGINT");
   }
 }
 
-void WorkerApp::RunCleanup(CleanupLevel cleanup_level,
-                           std::string_view trigger) {
-  if (cleanup_level == CleanupLevel::kEmergency) memory_->SetPressure(true);
-  auto report = memory_->RunCleanup(cleanup_level);
-  metrics_->CountCleanup(cleanup_level);
-  log_.Info("cleanup", {{"level", ToString(cleanup_level)},
-                        {"freed", FormatMegabytes(report.freed())},
-                        {"rss", FormatMegabytes(report.rss_after)},
-                        {"caches", FormatMegabytes(report.cache_bytes_after)},
-                        {"trigger", trigger},
-                        {"ms", report.took.count()}});
-  // The emergency pressure flag stays until a sample shows the worker back
-  // under the threshold.
-  memory_->UpdatePressure(report.rss_after);
-}
-
 void WorkerApp::OnMemorySample() {
   bool before = memory_->under_pressure();
-  memory_->UpdatePressure(ReadRss());
+  memory_->UpdatePressure(ReadUsage());
   bool after = memory_->under_pressure();
   if (before != after) {
     log_.Log(after ? common::LogLevel::kWarn : common::LogLevel::kInfo,
              "memory-pressure",
              {{"state", after ? "on" : "off"},
-              {"rss", FormatMegabytes(memory_->last_rss())},
+              {ToString(config_.memory_source),
+               FormatMegabytes(memory_->last_rss())},
               {"limit", FormatMegabytes(limit_bytes_)}});
   }
 }
@@ -451,13 +448,7 @@ void WorkerApp::FinishShutdown() {
       exit_code_ = 1;
     }
   }
-  dispatcher_->Close();
-  uv_walk(
-      &loop_,
-      [](uv_handle_t* h, void*) {
-        if (!uv_is_closing(h)) uv_close(h, nullptr);
-      },
-      nullptr);
+  CloseLoop();
 }
 
 }  // namespace dynoguard::worker

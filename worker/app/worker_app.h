@@ -12,6 +12,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <utility>
@@ -19,26 +20,38 @@
 
 #include "common/config.h"
 #include "common/log.h"
+#include "common/memory_probe.h"
 #include "common/notify_client.h"
 #include "common/proc_fs.h"
 #include "common/status.h"
+#include "worker/app/periodic_tasks.h"
 
 namespace dynoguard::worker {
 
 class Ballast;
+class CleanupRunner;
 enum class CleanupLevel;
 class Dispatcher;
+class Gateway;
 class EventRouter;
 class HistoryCache;
 class HttpServer;
 class MemoryManager;
 class MessageQueue;
+class QueueWatch;
 class Metrics;
 class SandboxTransport;
 class Transport;
+namespace storage {
+class DataDirLock;
+}
 
 // Single use: construct, Run() once. Not thread-safe; its parts document their
 // own safety.
+// The MEMORY_SOURCE figure of the tree of `pid`, 0 when it cannot be read.
+uint64_t ReadMemoryUsage(const common::ProcFs& procfs, int pid,
+                         common::MemorySource source);
+
 class WorkerApp {
  public:
   WorkerApp(const common::Config& config, const common::Logger& log);
@@ -64,12 +77,20 @@ class WorkerApp {
   void StartLoopHandles();
   void OnSignal(int signum);
   void OnMemorySample();
-  void RunCleanup(CleanupLevel level, std::string_view trigger);
+  // The periodic tasks (SPEC §6: trim every 30 s, temp files every 60 s; the
+  // memory sample, queue prune, STATUS, transport poll and watchdog ping).
+  std::vector<PeriodicTask> PeriodicTable();
+  // Closes every loop handle (each part its own first); the caller then runs
+  // the loop to let the close callbacks run.
+  void CloseLoop();
   void BeginShutdown(std::string_view why);
   void FinishShutdown();
   void SendStatus();
   int64_t NowMs() const;
   uint64_t ReadRss() const;
+  // The figure MEMORY_SOURCE names (what the supervisor compares to the
+  // limit): the pressure flag follows it.
+  uint64_t ReadUsage() const;
 
   const common::Config& config_;
   const common::Logger& log_;
@@ -80,14 +101,17 @@ class WorkerApp {
   uint64_t limit_bytes_ = 0;
 
   // Parts, in construction order (destroyed in reverse).
-  std::unique_ptr<Metrics> metrics_;
-  std::unique_ptr<MessageQueue> queue_;
-  std::unique_ptr<MemoryManager> memory_;
-  std::unique_ptr<HistoryCache> history_;
-  std::unique_ptr<Ballast> ballast_;
-  std::unique_ptr<SandboxTransport> sandbox_;
+  std::unique_ptr<storage::DataDirLock> data_dir_lock_;  // released last
+  // The object graph (gateway.h); the pointers below borrow from it.
+  std::unique_ptr<Gateway> gateway_;
+  Metrics* metrics_ = nullptr;
+  MessageQueue* queue_ = nullptr;
+  std::unique_ptr<QueueWatch> queue_watch_;
+  MemoryManager* memory_ = nullptr;
+  CleanupRunner* cleanup_ = nullptr;
+  SandboxTransport* sandbox_ = nullptr;
   Transport* transport_ = nullptr;
-  std::unique_ptr<EventRouter> router_;
+  EventRouter* router_ = nullptr;
   std::unique_ptr<Dispatcher> dispatcher_;
   std::unique_ptr<HttpServer> http_;
   std::thread http_thread_;
@@ -100,9 +124,10 @@ class WorkerApp {
 
   uv_loop_t loop_{};
   uv_signal_t sigusr1_{}, sigusr2_{}, sigterm_{}, sigint_{};
-  uv_timer_t memory_timer_{}, trim_timer_{}, sweep_timer_{}, watchdog_timer_{},
-      status_timer_{}, transport_timer_{}, prune_timer_{},
-      stop_deadline_timer_{}, http_drain_timer_{};
+  PeriodicTimers periodic_;
+  std::optional<std::chrono::microseconds> watchdog_period_;
+  int64_t periodic_watchdog_ms_ = 0;
+  uv_timer_t stop_deadline_timer_{}, http_drain_timer_{};
   // DEBUG_ENDPOINTS: /debug/stall asks the loop to block this long (ms), as
   // a hung worker would; stall_async_ wakes the loop to do it.
   uv_async_t stall_async_{};

@@ -1,36 +1,17 @@
 #include "worker/http/api_error.h"
 
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
+#include "common/json_writer.h"
 
 namespace dynoguard::worker {
-namespace {
-
-void WriteString(rapidjson::Writer<rapidjson::StringBuffer>& writer,
-                 std::string_view value) {
-  writer.String(value.data(), static_cast<rapidjson::SizeType>(value.size()));
-}
-
-}  // namespace
-
 std::string ErrorJson(std::string_view code, std::string_view message,
                       std::string_view field) {
-  rapidjson::StringBuffer buffer;
-  rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
-  writer.StartObject();
-  writer.Key("error");
-  writer.StartObject();
-  writer.Key("code");
-  WriteString(writer, code);
-  writer.Key("message");
-  WriteString(writer, message);
-  if (!field.empty()) {
-    writer.Key("field");
-    WriteString(writer, field);
-  }
-  writer.EndObject();
-  writer.EndObject();
-  return std::string(buffer.GetString(), buffer.GetSize());
+  common::JsonWriter j;
+  j.StartObject().Key("error").StartObject();
+  j.Key("code").String(code);
+  j.Key("message").String(message);
+  if (!field.empty()) j.Key("field").String(field);
+  j.EndObject().EndObject();
+  return j.str();
 }
 
 void SendError(httplib::Response& res, int http_status, std::string_view code,

@@ -1,31 +1,54 @@
 #include "worker/http/http_server.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
-#include <chrono>
+#include <condition_variable>
 #include <cstring>
+#include <map>
+#include <mutex>
 #include <optional>
+#include <thread>
+#include <unordered_map>
+#include <vector>
 
 #include "worker/http/api_error.h"
+#include "worker/http/body_limit.h"
+#include "worker/http/server/request_log_policy.h"
+#include "worker/http/server/request_reader.h"
 
 namespace dynoguard::worker {
 namespace {
 
-// When the current thread began the request it is handling: set by the
-// pre-routing handler, read and cleared by the logger callback (httplib runs
-// both for one request on one pool thread). Requests that fail before routing
-// (a malformed request line) have no start and log ms=0.
-thread_local std::optional<std::chrono::steady_clock::time_point>
-    request_started;
+using Clock = std::chrono::steady_clock;
+using http_server::RequestLimits;
+using http_server::RequestReader;
 
-// How often an adopted socket's accept loop checks for Stop(): such a socket
-// is shared with the supervisor and must not be shut down to wake accept().
-constexpr auto kAcceptPollInterval = std::chrono::milliseconds(200);
+// How often the I/O thread checks deadlines when nothing else wakes it.
+constexpr auto kSweepInterval = std::chrono::milliseconds(50);
+// After an error answer, what the client still sends is read and dropped
+// for this long (so it sees the answer instead of a reset), then closed.
+constexpr auto kLingerTime = std::chrono::milliseconds(2000);
+// While draining, a connection answered this recently may still be about to
+// send its next request; it gets this long before it counts as idle.
+constexpr auto kDrainIdleGrace = std::chrono::milliseconds(100);
+// accept() out of descriptors: the listening socket rests this long.
+constexpr auto kAcceptPause = std::chrono::milliseconds(100);
+constexpr size_t kReadChunk = 16 * 1024;
+
+// When the current pool thread began the request it is handling (for the
+// logger callback, which httplib runs on the same thread).
+thread_local Clock::time_point request_started;
 
 // The path for a log line: at most 200 bytes, control characters and spaces
 // replaced, so a hostile request line cannot forge log lines. httplib has
@@ -49,58 +72,325 @@ std::string LoggableMethod(const std::string& method) {
   return method.substr(0, 16);
 }
 
-}  // namespace
-
-// httplib::Server with access to its listening socket (protected in 0.11.4).
-class HttpServer::Server : public httplib::Server {
- public:
-  void SetSocket(int fd) { svr_sock_ = fd; }
-  int socket() const { return svr_sock_; }
-  // Swaps the listening socket out: the accept loop ends at its next check.
-  int TakeSocket() { return svr_sock_.exchange(INVALID_SOCKET); }
-};
-
-HttpServer::HttpServer(const common::Config& config, const common::Logger& log,
-                       Metrics& metrics)
-    : config_(config),
-      log_(log),
-      metrics_(metrics),
-      server_(std::make_unique<Server>()) {
-  Configure();
-}
-
-HttpServer::~HttpServer() {
-  Stop();
-  std::lock_guard<std::mutex> lock(mu_);
-  if (parked_fd_ >= 0) {
-    ::close(parked_fd_);
-    parked_fd_ = -1;
+std::string_view ReasonPhrase(int status) {
+  switch (status) {
+    case 400:
+      return "Bad Request";
+    case 405:
+      return "Method Not Allowed";
+    case 408:
+      return "Request Timeout";
+    case 413:
+      return "Payload Too Large";
+    case 414:
+      return "URI Too Long";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 503:
+      return "Service Unavailable";
+    default:
+      return "Error";
   }
 }
 
-httplib::Server& HttpServer::server() { return *server_; }
+// A complete error answer with `Connection: close`, as the I/O thread sends
+// it before any handler ran.
+std::string ErrorResponse(int status, std::string_view code,
+                          std::string_view message) {
+  std::string body = ErrorJson(code, message);
+  std::string out = "HTTP/1.1 " + std::to_string(status) + " " +
+                    std::string(ReasonPhrase(status)) +
+                    "\r\nContent-Type: application/json\r\nContent-Length: " +
+                    std::to_string(body.size()) + "\r\nConnection: close\r\n";
+  if (status == 503) out += "Retry-After: 1\r\n";
+  if (status == 405) out += "Allow: GET, POST, DELETE\r\n";
+  out += "\r\n";
+  out += body;
+  return out;
+}
 
-void HttpServer::Configure() {
-  Server& s = *server_;
-  s.new_task_queue = [] { return new httplib::ThreadPool(kThreads); };
-  s.set_tcp_nodelay(true);
-  s.set_read_timeout(std::chrono::seconds(5));
-  s.set_write_timeout(std::chrono::seconds(5));
-  s.set_keep_alive_max_count(100);
-  s.set_keep_alive_timeout(2);  // an idle keep-alive client holds a thread
-  s.set_payload_max_length(static_cast<size_t>(config_.max_body_bytes));
-  // The accept loop polls with a timeout before each accept(), so it notices
-  // Drain() and Stop() without a shutdown() of the listening socket (an
-  // adopted one is shared with the supervisor, whose backlog must survive).
-  s.set_idle_interval(kAcceptPollInterval);
+void SetNoDelay(int fd) {
+  const int one = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
 
-  const std::atomic<bool>* draining = &draining_;
-  s.set_pre_routing_handler(
-      [draining](const httplib::Request&, httplib::Response& res) {
-        request_started = std::chrono::steady_clock::now();
-        if (draining->load()) res.set_header("Connection", "close");
-        return httplib::Server::HandlerResponse::Unhandled;
-      });
+int LocalPort(int fd) {
+  sockaddr_storage addr{};
+  socklen_t len = sizeof addr;
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
+    return 0;
+  if (addr.ss_family == AF_INET)
+    return ntohs(reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
+  if (addr.ss_family == AF_INET6)
+    return ntohs(reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port);
+  return 0;
+}
+
+void PeerAddress(const sockaddr_storage& addr, std::string& ip, int& port) {
+  char buf[INET6_ADDRSTRLEN] = {};
+  if (addr.ss_family == AF_INET) {
+    auto* in = reinterpret_cast<const sockaddr_in*>(&addr);
+    ::inet_ntop(AF_INET, &in->sin_addr, buf, sizeof buf);
+    port = ntohs(in->sin_port);
+  } else if (addr.ss_family == AF_INET6) {
+    auto* in6 = reinterpret_cast<const sockaddr_in6*>(&addr);
+    ::inet_ntop(AF_INET6, &in6->sin6_addr, buf, sizeof buf);
+    port = ntohs(in6->sin6_port);
+  }
+  ip = buf;
+  // An IPv4 client on a dual-stack socket is counted as its IPv4 address.
+  if (ip.starts_with("::ffff:") && ip.find('.') != std::string::npos)
+    ip = ip.substr(7);
+}
+
+// One client connection, in the server's table. While `busy` one request
+// thread has it; otherwise the control thread may look at it (with the
+// table locked).
+struct Connection {
+  int fd = -1;
+  std::string ip;
+  int remote_port = 0;
+  std::string local_ip;
+  int local_port = 0;
+
+  bool busy = false;       // guarded by Impl::mu_
+  bool lingering = false;  // an error was answered; discarding until closed
+  bool close_after = false;
+
+  std::string in;  // bytes read and not yet consumed by a reader
+  std::optional<RequestReader> reader;
+  std::string canonical;  // the complete request, for httplib
+
+  Clock::time_point idle_since;       // accepted or last answered
+  Clock::time_point request_started;  // first byte of the current request
+  Clock::time_point linger_until;
+};
+
+// The stream httplib reads one canonical request from and writes its answer
+// to (blocking, bounded by the write deadline).
+class ConnectionStream : public httplib::Stream {
+ public:
+  ConnectionStream(Connection& c, std::chrono::milliseconds write_timeout)
+      : c_(c), write_timeout_(write_timeout) {}
+
+  bool is_readable() const override { return pos_ < c_.canonical.size(); }
+  bool is_writable() const override { return !failed_; }
+
+  ssize_t read(char* ptr, size_t size) override {
+    size_t n = std::min(size, c_.canonical.size() - pos_);
+    std::memcpy(ptr, c_.canonical.data() + pos_, n);
+    pos_ += n;
+    return static_cast<ssize_t>(n);
+  }
+
+  // Buffered: httplib writes the head and the body separately, and one
+  // send() for both halves the cost of a small answer. Flush() sends the
+  // rest once httplib is done (a long streamed answer goes out in 64 KiB
+  // pieces).
+  ssize_t write(const char* ptr, size_t size) override {
+    if (failed_) return -1;
+    if (out_.size() + size > kWriteBuffer && !Flush()) return -1;
+    if (size >= kWriteBuffer) {
+      if (!SendAll(ptr, size)) return -1;
+    } else {
+      out_.append(ptr, size);
+    }
+    return static_cast<ssize_t>(size);
+  }
+
+  bool Flush() {
+    if (failed_) return false;
+    bool ok = SendAll(out_.data(), out_.size());
+    out_.clear();
+    return ok;
+  }
+
+  void get_remote_ip_and_port(std::string& ip, int& port) const override {
+    ip = c_.ip;
+    port = c_.remote_port;
+  }
+  void get_local_ip_and_port(std::string& ip, int& port) const override {
+    ip = c_.local_ip;
+    port = c_.local_port;
+  }
+  socket_t socket() const override { return c_.fd; }
+
+  bool failed() const { return failed_; }
+
+ private:
+  static constexpr size_t kWriteBuffer = 64 * 1024;
+
+  // Blocking send of all of `ptr` within the write deadline.
+  bool SendAll(const char* ptr, size_t size) {
+    auto deadline = Clock::now() + write_timeout_;
+    size_t done = 0;
+    while (done < size) {
+      ssize_t n = ::send(c_.fd, ptr + done, size - done, MSG_NOSIGNAL);
+      if (n > 0) {
+        done += static_cast<size_t>(n);
+        continue;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - Clock::now());
+        pollfd p{c_.fd, POLLOUT, 0};
+        if (left.count() > 0 &&
+            ::poll(&p, 1, static_cast<int>(left.count())) > 0) {
+          continue;
+        }
+      }
+      failed_ = true;
+      return false;
+    }
+    return true;
+  }
+
+  Connection& c_;
+  std::string out_;
+  std::chrono::milliseconds write_timeout_;
+  size_t pos_ = 0;
+  bool failed_ = false;
+};
+
+}  // namespace
+
+class HttpServer::Impl {
+ public:
+  // httplib::Server with its request processing opened up: the connection
+  // loop is ours, parsing, routing and writing the answer are httplib's.
+  class Server : public httplib::Server {
+   public:
+    bool Process(httplib::Stream& stream, bool close_connection,
+                 bool& connection_closed) {
+      return process_request(stream, close_connection, connection_closed,
+                             nullptr);
+    }
+  };
+
+  Impl(const common::Config& config, const common::Logger& log,
+       Metrics& metrics, Limits limits)
+      : config_(config), log_(log), metrics_(metrics), limits_(limits) {
+    request_limits_.max_head_bytes = limits.max_head_bytes;
+    request_limits_.max_headers = limits.max_headers;
+    request_limits_.max_body_bytes = config.max_body_bytes;
+    // Each route's own limit (worker/http/body_limit.h: POST /api/messages
+    // takes 64 KiB), decided as soon as the request line is in.
+    uint64_t max_body = config.max_body_bytes;
+    request_limits_.body_limit = [max_body](std::string_view method,
+                                            std::string_view path) {
+      return BodyLimitFor(max_body, method, path);
+    };
+    Configure();
+  }
+
+  ~Impl() {
+    if (listen_fd_ >= 0) ::close(listen_fd_);
+  }
+
+  Server& server() { return server_; }
+  bool has_socket() const { return listen_fd_ >= 0; }
+  void SetSocket(int fd) { listen_fd_ = fd; }
+
+  void Serve();
+  void Drain() {
+    draining_.store(true);
+    Wake();
+  }
+  void Stop() {
+    stop_requested_.store(true);
+    Wake();
+  }
+
+ private:
+  void Configure();
+  void Wake() {
+    std::lock_guard<std::mutex> lock(wake_mu_);
+    if (wake_fd_ >= 0) {
+      uint64_t one = 1;
+      (void)!::write(wake_fd_, &one, sizeof one);
+    }
+  }
+
+  // The control thread (Serve's caller): accepts, enforces deadlines and
+  // the connection bounds, drains and stops.
+  void ControlLoop();
+  void Accept(Clock::time_point now);
+  bool MakeRoom(const std::string& ip);
+  void Sweep(Clock::time_point now);
+
+  // The request threads: wait for a readable connection, read what it sent
+  // and, once a request is complete, handle and answer it on the spot.
+  void RequestThread();
+  void OnReadable(Connection& c);
+  void Advance(Connection& c, Clock::time_point now);
+  void ServeRequests(Connection& c);
+  void AnswerError(Connection& c, int status, std::string_view code,
+                   std::string_view message, Clock::time_point now);
+
+  // Waits for the next bytes on `fd` (one-shot).
+  void Arm(int fd);
+  // REQUIRES: mu_ held.
+  void Close(Connection& c);
+  bool IsIdle(const Connection& c) const {
+    return !c.busy && !c.lingering && !(c.reader && c.reader->started());
+  }
+
+  void CountAndLog(int status, std::string_view method, std::string_view path,
+                   std::chrono::milliseconds elapsed);
+
+  const common::Config& config_;
+  const common::Logger& log_;
+  Metrics& metrics_;
+  Limits limits_;
+  RequestLimits request_limits_;
+  Server server_;
+
+  int listen_fd_ = -1;
+  int control_epoll_ = -1;     // the listening socket and wake_fd_
+  int connection_epoll_ = -1;  // the connections (one-shot) and stop_fd_
+  int stop_fd_ = -1;  // readable (level-triggered) once the threads must end
+  std::atomic<bool> draining_{false};
+  // Set by Stop(); Serve() checks it under wake_mu_ before it creates
+  // wake_fd_, Stop() sets it before Wake() takes wake_mu_: one of them sees
+  // the other.
+  std::atomic<bool> stop_requested_{false};
+  std::mutex wake_mu_;
+  int wake_fd_ = -1;  // guarded by wake_mu_
+
+  // The connection table. A connection is `busy` while a request thread
+  // reads or answers it; only that thread touches its buffers then, and
+  // nobody else closes it.
+  std::mutex mu_;
+  std::unordered_map<int, std::unique_ptr<Connection>> connections_;
+  std::map<std::string, size_t, std::less<>> per_client_;
+  size_t busy_ = 0;
+
+  // Control thread only.
+  bool accepting_ = false;
+  Clock::time_point accept_paused_until_{};
+  Clock::time_point last_full_log_{};
+  size_t refused_since_log_ = 0;
+
+  std::vector<std::thread> threads_;
+  // Which request threads wait on connection_epoll_ (RequestThread).
+  const int max_pollers_ = std::clamp(
+      static_cast<int>(std::thread::hardware_concurrency()), 1, kThreads);
+  std::mutex poll_mu_;
+  std::condition_variable poll_cv_;
+  int pollers_ = 0;            // guarded by poll_mu_
+  bool threads_stop_ = false;  // guarded by poll_mu_
+};
+
+void HttpServer::Impl::Configure() {
+  Server& s = server_;
+  s.set_payload_max_length(
+      static_cast<size_t>(LargestBodyLimit(config_.max_body_bytes)));
+  // Only for the Keep-Alive header httplib writes; the idle timeout is ours.
+  s.set_keep_alive_timeout(std::max<time_t>(
+      1, std::chrono::duration_cast<std::chrono::seconds>(limits_.idle_timeout)
+             .count()));
+  s.set_keep_alive_max_count(1000);
 
   // httplib calls this for every status >= 400. Handlers that answered with
   // a JSON error are left alone; bare statuses from httplib itself (no route,
@@ -151,27 +441,429 @@ void HttpServer::Configure() {
     SendError(res, 500, api_error::kInternal, "internal error");
   });
 
-  Metrics* metrics = &metrics_;
-  s.set_logger([log, metrics](const httplib::Request& req,
-                              const httplib::Response& res) {
-    double ms = 0;
-    if (request_started) {
-      ms = std::chrono::duration<double, std::milli>(
-               std::chrono::steady_clock::now() - *request_started)
-               .count();
-      request_started.reset();
-    }
-    log->Info("request", {{"method", LoggableMethod(req.method)},
-                          {"path", LoggablePath(req.path)},
-                          {"status", res.status},
-                          {"ms", fmt::format("{:.1f}", ms)}});
-    // Counted after the line is written: tests wait on the count.
-    metrics->CountHttp(res.status);
-  });
+  s.set_logger(
+      [this](const httplib::Request& req, const httplib::Response& res) {
+        auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
+            Clock::now() - request_started);
+        CountAndLog(res.status, req.method, req.path, elapsed);
+      });
 }
 
+void HttpServer::Impl::CountAndLog(int status, std::string_view method,
+                                   std::string_view path,
+                                   std::chrono::milliseconds elapsed) {
+  auto level = http_server::RequestLogLevel(config_.log_requests, status,
+                                            elapsed, limits_.slow_request);
+  if (level) {
+    log_.Log(*level, "request",
+             {{"method", LoggableMethod(std::string(method))},
+              {"path", LoggablePath(std::string(path))},
+              {"status", status},
+              {"ms", elapsed.count()}});
+  }
+  // Counted after the line is written: tests wait on the count.
+  metrics_.CountHttp(status);
+}
+
+// ---------------------------------------------------------------------------
+// Control thread
+
+void HttpServer::Impl::Serve() {
+  {
+    std::lock_guard<std::mutex> lock(wake_mu_);
+    if (stop_requested_.load()) return;
+    wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  }
+  control_epoll_ = ::epoll_create1(EPOLL_CLOEXEC);
+  connection_epoll_ = ::epoll_create1(EPOLL_CLOEXEC);
+  stop_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (control_epoll_ < 0 || connection_epoll_ < 0 || stop_fd_ < 0 ||
+      wake_fd_ < 0 || listen_fd_ < 0) {
+    log_.Error(
+        "http-serve-failed",
+        {{"error", listen_fd_ < 0 ? "no socket" : std::strerror(errno)}});
+  } else {
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.fd = stop_fd_;
+    ::epoll_ctl(connection_epoll_, EPOLL_CTL_ADD, stop_fd_, &ev);
+    for (int i = 0; i < kThreads; ++i) {
+      threads_.emplace_back([this] { RequestThread(); });
+    }
+    ControlLoop();
+    uint64_t one = 1;
+    (void)!::write(stop_fd_, &one, sizeof one);
+    for (auto& t : threads_) t.join();
+    threads_.clear();
+  }
+  for (auto& [fd, c] : connections_) ::close(fd);
+  connections_.clear();
+  per_client_.clear();
+  for (int* fd : {&control_epoll_, &connection_epoll_, &stop_fd_}) {
+    if (*fd >= 0) ::close(*fd);
+    *fd = -1;
+  }
+  std::lock_guard<std::mutex> lock(wake_mu_);
+  if (wake_fd_ >= 0) ::close(wake_fd_);
+  wake_fd_ = -1;
+  // Our descriptor of the listening socket goes; an adopted socket lives on
+  // in the supervisor with its backlog.
+  if (listen_fd_ >= 0) ::close(listen_fd_);
+  listen_fd_ = -1;
+}
+
+void HttpServer::Impl::ControlLoop() {
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.fd = wake_fd_;
+  ::epoll_ctl(control_epoll_, EPOLL_CTL_ADD, wake_fd_, &ev);
+  ev.data.fd = listen_fd_;
+  accepting_ = ::epoll_ctl(control_epoll_, EPOLL_CTL_ADD, listen_fd_, &ev) == 0;
+  auto next_sweep = Clock::now() + kSweepInterval;
+  epoll_event events[8];
+  for (;;) {
+    auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(
+        next_sweep - Clock::now());
+    int n = ::epoll_wait(control_epoll_, events, 8,
+                         static_cast<int>(std::max<int64_t>(0, wait.count())));
+    auto now = Clock::now();
+    bool stopping = stop_requested_.load();
+    bool draining = stopping || draining_.load();
+    for (int i = 0; i < n; ++i) {
+      if (events[i].data.fd == wake_fd_) {
+        uint64_t v;
+        (void)!::read(wake_fd_, &v, sizeof v);
+      } else if (events[i].data.fd == listen_fd_ && !draining) {
+        Accept(now);
+      }
+    }
+    if (draining && accepting_) {
+      ::epoll_ctl(control_epoll_, EPOLL_CTL_DEL, listen_fd_, nullptr);
+      accepting_ = false;
+    }
+    if (!draining && !accepting_ && now >= accept_paused_until_) {
+      epoll_event lev{};
+      lev.events = EPOLLIN;
+      lev.data.fd = listen_fd_;
+      accepting_ =
+          ::epoll_ctl(control_epoll_, EPOLL_CTL_ADD, listen_fd_, &lev) == 0;
+    }
+    if (stopping) {
+      // Every connection without a request being answered goes now; a
+      // request thread closes its own when the answer is written.
+      std::lock_guard<std::mutex> lock(mu_);
+      std::vector<Connection*> doomed;
+      for (auto& [fd, c] : connections_) {
+        if (!c->busy) doomed.push_back(c.get());
+      }
+      for (Connection* c : doomed) Close(*c);
+      if (busy_ == 0) return;
+      next_sweep = now + std::chrono::milliseconds(5);
+      continue;
+    }
+    if (now >= next_sweep || draining) {
+      Sweep(now);
+      next_sweep = now + kSweepInterval;
+    }
+  }
+}
+
+void HttpServer::Impl::Accept(Clock::time_point now) {
+  for (int i = 0; i < 64; ++i) {
+    sockaddr_storage addr{};
+    socklen_t len = sizeof addr;
+    int fd = ::accept4(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len,
+                       SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+          errno == ENOMEM) {
+        // Out of descriptors: rest instead of spinning on a ready socket.
+        ::epoll_ctl(control_epoll_, EPOLL_CTL_DEL, listen_fd_, nullptr);
+        accepting_ = false;
+        accept_paused_until_ = now + kAcceptPause;
+        log_.Warn("http-accept-failed", {{"error", std::strerror(errno)}});
+      }
+      return;  // EAGAIN: no more waiting
+    }
+    SetNoDelay(fd);
+    auto c = std::make_unique<Connection>();
+    c->fd = fd;
+    PeerAddress(addr, c->ip, c->remote_port);
+    sockaddr_storage local{};
+    socklen_t local_len = sizeof local;
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &local_len) ==
+        0) {
+      PeerAddress(local, c->local_ip, c->local_port);
+    }
+    c->idle_since = now;
+    std::unique_lock<std::mutex> lock(mu_);
+    if (!MakeRoom(c->ip)) {
+      lock.unlock();
+      std::string answer =
+          ErrorResponse(503, api_error::kUnavailable,
+                        "too many connections; retry in a moment");
+      (void)!::send(fd, answer.data(), answer.size(), MSG_NOSIGNAL);
+      ::close(fd);
+      metrics_.CountHttp(503);
+      ++refused_since_log_;
+      if (now - last_full_log_ > std::chrono::seconds(10)) {
+        log_.Warn("http-connections-full",
+                  {{"refused", refused_since_log_}, {"client", c->ip}});
+        last_full_log_ = now;
+        refused_since_log_ = 0;
+      }
+      continue;
+    }
+    ++per_client_[c->ip];
+    Connection& ref = *c;
+    connections_.emplace(fd, std::move(c));
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLONESHOT;
+    ev.data.fd = ref.fd;
+    ::epoll_ctl(connection_epoll_, EPOLL_CTL_ADD, ref.fd, &ev);
+  }
+}
+
+// Makes room for one more connection from `ip`: when a bound is reached,
+// closes the longest idle connection (of that client for the per-client
+// bound). False when every connection is busy. REQUIRES: mu_ held.
+bool HttpServer::Impl::MakeRoom(const std::string& ip) {
+  auto evict_oldest = [&](bool same_client) {
+    Connection* oldest = nullptr;
+    for (auto& [fd, c] : connections_) {
+      if (!IsIdle(*c) || (same_client && c->ip != ip)) continue;
+      if (oldest == nullptr || c->idle_since < oldest->idle_since)
+        oldest = c.get();
+    }
+    if (oldest == nullptr) return false;
+    Close(*oldest);
+    return true;
+  };
+  auto it = per_client_.find(ip);
+  if (it != per_client_.end() &&
+      it->second >= limits_.max_connections_per_client && !evict_oldest(true)) {
+    return false;
+  }
+  if (connections_.size() >= limits_.max_connections && !evict_oldest(false))
+    return false;
+  return true;
+}
+
+void HttpServer::Impl::Sweep(Clock::time_point now) {
+  bool draining = draining_.load();
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<Connection*> idle, late, done_lingering;
+  for (auto& [fd, c] : connections_) {
+    if (c->busy) continue;
+    if (c->lingering) {
+      if (now >= c->linger_until) done_lingering.push_back(c.get());
+      continue;
+    }
+    if (!c->reader || !c->reader->started()) {
+      if (now - c->idle_since >= limits_.idle_timeout ||
+          (draining && now - c->idle_since >= kDrainIdleGrace))
+        idle.push_back(c.get());
+      continue;
+    }
+    auto age = now - c->request_started;
+    bool head_done = c->reader->state() != RequestReader::State::kHead;
+    if (age >= limits_.request_timeout ||
+        (!head_done && age >= limits_.head_timeout))
+      late.push_back(c.get());
+  }
+  for (Connection* c : idle) Close(*c);
+  for (Connection* c : done_lingering) Close(*c);
+  for (Connection* c : late) {
+    // Not busy and mu_ held: no request thread can take it meanwhile.
+    AnswerError(*c, 408, ErrorCodeForStatus(408),
+                "request not received within the deadline", now);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Request threads
+
+void HttpServer::Impl::RequestThread() {
+  for (;;) {
+    // At most max_pollers_ threads wait for connections at a time; the
+    // others rest here. A thread that takes a request leaves the waiters and
+    // calls a resting one in only when no waiter is left, so a fast request
+    // is answered by a thread that is already running (no hand-off, few
+    // runnable threads), while slow handlers never leave the connections
+    // without a waiting thread.
+    {
+      std::unique_lock<std::mutex> lock(poll_mu_);
+      poll_cv_.wait(lock,
+                    [&] { return threads_stop_ || pollers_ < max_pollers_; });
+      if (threads_stop_) return;
+      ++pollers_;
+    }
+    epoll_event ev{};
+    int n = ::epoll_wait(connection_epoll_, &ev, 1, -1);
+    bool stop = n > 0 && ev.data.fd == stop_fd_;
+    bool call_spare = false;
+    {
+      std::lock_guard<std::mutex> lock(poll_mu_);
+      --pollers_;
+      call_spare = pollers_ == 0;
+      if (stop) threads_stop_ = true;
+    }
+    if (stop) {
+      poll_cv_.notify_all();
+      return;
+    }
+    if (call_spare) poll_cv_.notify_one();
+    if (n <= 0) continue;
+    Connection* c = nullptr;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = connections_.find(ev.data.fd);
+      if (it == connections_.end() || it->second->busy) continue;
+      c = it->second.get();
+      c->busy = true;
+      ++busy_;
+    }
+    OnReadable(*c);
+    int fd = c->fd;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      c->busy = false;
+      --busy_;
+      if (c->close_after) {
+        Close(*c);
+        continue;
+      }
+    }
+    // Re-armed outside the lock (a system call there would make a thread
+    // preempted while holding it stall every other): from here on another
+    // thread may take the connection, or the control thread close it, so
+    // only the descriptor number is used. Re-arming a number that was closed
+    // meanwhile fails harmlessly, or re-arms the connection that reused it.
+    Arm(fd);
+  }
+}
+
+// Reads what the client sent, a bounded number of times (one fast sender
+// must not hold the thread), and acts on it.
+void HttpServer::Impl::OnReadable(Connection& c) {
+  char buf[kReadChunk];
+  for (int i = 0; i < 64; ++i) {
+    ssize_t n = ::recv(c.fd, buf, sizeof buf, 0);
+    if (n > 0) {
+      if (c.lingering) continue;  // dropped
+      c.in.append(buf, static_cast<size_t>(n));
+      Advance(c, Clock::now());
+      if (c.close_after) return;
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+    // EOF or an error: a request not complete is dropped with it.
+    c.close_after = true;
+    return;
+  }
+}
+
+// Feeds what was read to the request reader and acts on its state: sends
+// `100 Continue`, answers an early error, or answers complete requests (all
+// those that are in, pipelined ones in order).
+void HttpServer::Impl::Advance(Connection& c, Clock::time_point now) {
+  while (!c.in.empty() && !c.lingering && !c.close_after) {
+    if (!c.reader) c.reader.emplace(request_limits_);
+    bool was_started = c.reader->started();
+    size_t used = c.reader->Feed(c.in);
+    c.in.erase(0, used);
+    if (!was_started && c.reader->started()) c.request_started = now;
+    switch (c.reader->state()) {
+      case RequestReader::State::kHead:
+      case RequestReader::State::kBody:
+        if (c.reader->wants_continue()) {
+          static constexpr std::string_view kContinue =
+              "HTTP/1.1 100 Continue\r\n\r\n";
+          (void)!::send(c.fd, kContinue.data(), kContinue.size(), MSG_NOSIGNAL);
+          c.reader->ContinueSent();
+        }
+        return;
+      case RequestReader::State::kError: {
+        auto error = c.reader->error();
+        AnswerError(c, error.status, error.code, error.message, now);
+        return;
+      }
+      case RequestReader::State::kDone:
+        c.canonical = c.reader->TakeCanonical();
+        c.reader.reset();
+        ServeRequests(c);
+        now = Clock::now();
+        c.idle_since = now;
+        break;
+    }
+  }
+}
+
+// Lets httplib parse, route and answer c.canonical.
+void HttpServer::Impl::ServeRequests(Connection& c) {
+  ConnectionStream stream(c, limits_.write_timeout);
+  bool close = draining_.load() || stop_requested_.load();
+  bool connection_closed = false;
+  request_started = Clock::now();
+  bool ok = server_.Process(stream, close, connection_closed);
+  ok = stream.Flush() && ok;
+  c.canonical.clear();
+  if (c.canonical.capacity() > 4096) c.canonical.shrink_to_fit();
+  if (!ok || close || connection_closed || stream.failed()) {
+    c.close_after = true;
+  }
+}
+
+// Sends a small error answer (non-blocking: a client whose buffer is full
+// just loses it) and lingers: what the client still sends is dropped until
+// it closes or kLingerTime passes, so it reads the answer rather than a
+// reset.
+void HttpServer::Impl::AnswerError(Connection& c, int status,
+                                   std::string_view code,
+                                   std::string_view message,
+                                   Clock::time_point now) {
+  std::string answer = ErrorResponse(status, code, message);
+  (void)!::send(c.fd, answer.data(), answer.size(), MSG_NOSIGNAL);
+  ::shutdown(c.fd, SHUT_WR);
+  c.reader.reset();
+  c.in.clear();
+  c.in.shrink_to_fit();
+  c.lingering = true;
+  c.linger_until = now + kLingerTime;
+  CountAndLog(status, "-", "-", std::chrono::milliseconds(0));
+}
+
+void HttpServer::Impl::Arm(int fd) {
+  epoll_event ev{};
+  ev.events = EPOLLIN | EPOLLONESHOT;
+  ev.data.fd = fd;
+  ::epoll_ctl(connection_epoll_, EPOLL_CTL_MOD, fd, &ev);
+}
+
+void HttpServer::Impl::Close(Connection& c) {
+  int fd = c.fd;
+  auto it = per_client_.find(c.ip);
+  if (it != per_client_.end() && --it->second == 0) per_client_.erase(it);
+  ::epoll_ctl(connection_epoll_, EPOLL_CTL_DEL, fd, nullptr);
+  ::close(fd);
+  connections_.erase(fd);  // destroys `c`
+}
+
+// ---------------------------------------------------------------------------
+// HttpServer
+
+HttpServer::HttpServer(const common::Config& config, const common::Logger& log,
+                       Metrics& metrics, Limits limits)
+    : impl_(std::make_unique<Impl>(config, log, metrics, limits)) {}
+
+HttpServer::~HttpServer() { Stop(); }
+
+httplib::Server& HttpServer::server() { return impl_->server(); }
+
 common::Status HttpServer::Adopt(int fd) {
-  if (server_->socket() != INVALID_SOCKET) {
+  if (impl_->has_socket()) {
     return common::Status::Internal("http server already has a socket");
   }
   int listening = 0;
@@ -184,140 +876,66 @@ common::Status HttpServer::Adopt(int fd) {
     return common::Status::InvalidArgument("listen fd " + std::to_string(fd) +
                                            " is not a listening socket");
   }
-  // httplib turns TCP_NODELAY on when it creates the listening socket itself;
-  // accepted sockets inherit it from the listening one, so an adopted socket
-  // needs it too (without it, Nagle + delayed ACK add ~40 ms per response).
-  const int one = 1;
-  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  // Children of the worker must not inherit the listening socket.
-  int flags = ::fcntl(fd, F_GETFD);
-  if (flags >= 0) ::fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
-
-  sockaddr_storage addr{};
-  socklen_t addr_len = sizeof addr;
-  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &addr_len) == 0) {
-    if (addr.ss_family == AF_INET) {
-      port_ = ntohs(reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
-    } else if (addr.ss_family == AF_INET6) {
-      port_ = ntohs(reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port);
-    }
-  }
-  server_->SetSocket(fd);
+  // Accepted sockets get TCP_NODELAY one by one (without it, Nagle + delayed
+  // ACK add ~40 ms per answer); the listening socket is polled, never
+  // blocked on.
+  SetNoDelay(fd);
+  int fd_flags = ::fcntl(fd, F_GETFD);
+  if (fd_flags >= 0) ::fcntl(fd, F_SETFD, fd_flags | FD_CLOEXEC);
+  int fl_flags = ::fcntl(fd, F_GETFL);
+  if (fl_flags >= 0) ::fcntl(fd, F_SETFL, fl_flags | O_NONBLOCK);
+  port_ = LocalPort(fd);
+  impl_->SetSocket(fd);
   return common::Status::Ok();
 }
 
 common::Status HttpServer::Bind(const std::string& host, int port) {
-  if (server_->socket() != INVALID_SOCKET) {
+  if (impl_->has_socket()) {
     return common::Status::Internal("http server already has a socket");
   }
   std::string where = host + ":" + std::to_string(port);
-  if (port == 0) {
-    int bound = server_->bind_to_any_port(host);
-    if (bound <= 0) {
-      return common::Status::IOError("bind " + where, std::strerror(errno));
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  addrinfo* found = nullptr;
+  std::string service = std::to_string(port);
+  int rc = ::getaddrinfo(host.empty() ? nullptr : host.c_str(), service.c_str(),
+                         &hints, &found);
+  if (rc != 0)
+    return common::Status::IOError("bind " + where, gai_strerror(rc));
+  std::string error = "no address";
+  int fd = -1;
+  for (addrinfo* ai = found; ai != nullptr; ai = ai->ai_next) {
+    fd = ::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
+                  ai->ai_protocol);
+    if (fd < 0) {
+      error = std::strerror(errno);
+      continue;
     }
-    port_ = bound;
-  } else {
-    if (!server_->bind_to_port(host, port)) {
-      return common::Status::IOError("bind " + where, std::strerror(errno));
+    // SO_REUSEADDR lets a restart bind past TIME_WAIT; it does not let two
+    // listeners share the port (SO_REUSEPORT would, and is never set).
+    const int one = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (::bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
+        ::listen(fd, 1024) == 0) {
+      break;
     }
-    port_ = port;
-  }
-  return common::Status::Ok();
-}
-
-void HttpServer::Serve() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (stop_requested_) return;
-    serving_ = true;
-  }
-  bool ok = server_->listen_after_bind();
-  int accept_errno = errno;
-  std::lock_guard<std::mutex> lock(mu_);
-  serving_ = false;
-  if (!ok && !stop_requested_) {
-    // httplib closed the socket itself after the failed accept; forget it.
-    server_->TakeSocket();
-    log_.Error("http-accept-failed", {{"error", std::strerror(accept_errno)}});
-  }
-  if (parked_fd_ >= 0) {
-    ::close(parked_fd_);
-    parked_fd_ = -1;
-  }
-}
-
-namespace {
-
-// A blocking TCP socket listening on 127.0.0.1 on a port of the kernel's
-// choice, close-on-exec. Returns the descriptor and port, or -1.
-std::pair<int, int> ListenOnLoopbackPort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return {-1, 0};
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-      ::listen(fd, 1) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    error = std::strerror(errno);
     ::close(fd);
-    return {-1, 0};
+    fd = -1;
   }
-  return {fd, ntohs(addr.sin_port)};
+  ::freeaddrinfo(found);
+  if (fd < 0) return common::Status::IOError("bind " + where, error);
+  common::Status adopted = Adopt(fd);
+  if (!adopted.ok()) ::close(fd);
+  return adopted;
 }
 
-// Connects to 127.0.0.1:`port` and closes at once (never blocks).
-void PokeLoopbackPort(int port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd < 0) return;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  (void)::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  ::close(fd);
-}
+void HttpServer::Serve() { impl_->Serve(); }
 
-}  // namespace
+void HttpServer::Drain() { impl_->Drain(); }
 
-void HttpServer::Drain() {
-  draining_.store(true);
-  std::lock_guard<std::mutex> lock(mu_);
-  int fd = server_->socket();
-  if (fd == INVALID_SOCKET || placeholder_port_ != 0) return;
-  // httplib's keep-alive loops serve a connection only while the server's
-  // socket is valid, so the number stays valid but now names a socket nobody
-  // connects to: accept() never returns a real client again, while accepted
-  // connections are served to the end. (An accept loop already in poll() on
-  // the real socket may see a client arrive; its accept() then waits on the
-  // placeholder, and the client stays in the real backlog.)
-  auto [placeholder, port] = ListenOnLoopbackPort();
-  if (placeholder < 0) return;  // Stop() still ends everything, only sooner
-  if (::dup3(placeholder, fd, O_CLOEXEC) < 0) {
-    ::close(placeholder);
-    return;
-  }
-  ::close(placeholder);
-  placeholder_port_ = port;
-}
-
-void HttpServer::Stop() {
-  std::lock_guard<std::mutex> lock(mu_);
-  stop_requested_ = true;
-  int fd = server_->TakeSocket();
-  if (fd == INVALID_SOCKET) return;
-  if (placeholder_port_ != 0) {
-    // Wake an accept() that may be waiting on the placeholder; the accept
-    // loop then sees the socket gone. (The connection is closed unserved.)
-    PokeLoopbackPort(placeholder_port_);
-  }
-  // The accept loop polls and sees the socket gone within 200 ms.
-  if (serving_) {
-    parked_fd_ = fd;  // the accept loop may still be in poll()/accept() on it
-  } else {
-    ::close(fd);
-  }
-}
+void HttpServer::Stop() { impl_->Stop(); }
 
 }  // namespace dynoguard::worker

@@ -1,17 +1,35 @@
-// HttpServer: the worker's HTTP listener on cpp-httplib. It owns the server
-// settings (an 8-thread pool, timeouts, keep-alive, body limit), turns every
-// error httplib produces on its own (404, 413, a malformed request) into the
-// JSON error shape of SPEC §5, never lets a handler's exception escape, and
-// logs and counts one line per request. Routes are installed separately
-// (InstallRoutes in worker/http_api.h).
+// HttpServer: the worker's HTTP listener. cpp-httplib parses and routes each
+// request and writes its answer; the connections themselves belong to this
+// server, so unauthenticated input cannot take the worker's memory or
+// threads (SPEC §5 "Limits"):
+//  - one I/O thread (epoll) accepts and owns every connection while it waits
+//    for a request: it reads the head and the body non-blocking into a
+//    bounded buffer (RequestReader: head bytes and header count capped, body
+//    <= MAX_BODY_BYTES whatever the transfer coding, chunked decoded on the
+//    way) under a head deadline and a whole-request deadline, and answers the
+//    early errors itself (400, 405, 408, 413, 414, 431, 503) before any
+//    thread of the pool is involved;
+//  - a complete request goes to a pool of kThreads threads, where httplib
+//    parses the canonical copy, routes it and writes the answer; then the
+//    connection returns to the I/O thread, so idle keep-alive connections
+//    hold no thread, and pipelined requests are answered in order;
+//  - the number of connections is bounded, in total and per client address:
+//    past the bound the longest idle connection is closed to make room, and
+//    when none is idle the new one gets 503 `unavailable`;
+//  - Drain() closes idle connections at once; Stop() closes every connection
+//    without a request in the pool and waits only for those.
+// It also turns every error httplib produces on its own into the JSON error
+// shape of SPEC §5, never lets a handler's exception escape, counts every
+// answer by status and logs requests as LOG_REQUESTS says. Routes are
+// installed separately (InstallRoutes in worker/http/http_api.h).
 #ifndef DYNOGUARD_WORKER_HTTP_HTTP_SERVER_H_
 #define DYNOGUARD_WORKER_HTTP_HTTP_SERVER_H_
 
 #include <httplib.h>
 
-#include <atomic>
+#include <chrono>
+#include <cstddef>
 #include <memory>
-#include <mutex>
 #include <string>
 
 #include "common/config.h"
@@ -21,20 +39,39 @@
 
 namespace dynoguard::worker {
 
+// The bounds on what clients may hold (SPEC §5 "Limits"; docs/http-api.md).
+struct HttpServerLimits {
+  size_t max_connections = 512;
+  size_t max_connections_per_client = 128;
+  size_t max_head_bytes = 16 * 1024;  // request line + headers → 431
+  size_t max_headers = 100;           // → 431
+  // A connection with no request in progress is closed after this.
+  std::chrono::milliseconds idle_timeout{5000};
+  // From the first byte of a request: the head must be in by head_timeout,
+  // head and body by request_timeout (→ 408).
+  std::chrono::milliseconds head_timeout{5000};
+  std::chrono::milliseconds request_timeout{10000};
+  // Writing one answer (a client that does not read it is dropped).
+  std::chrono::milliseconds write_timeout{5000};
+  // Requests slower than this are logged whatever LOG_REQUESTS says.
+  std::chrono::milliseconds slow_request{500};
+};
+
 // Lifecycle: construct, install routes on server(), then Adopt() or Bind()
-// once, then Serve() on a thread of its own; Stop() from any thread ends it.
-// Stop() is thread-safe; the other methods are not (call them from the thread
-// that owns the object). `config`, `log` and `metrics` must outlive the server.
+// once, then Serve() on a thread of its own; Drain() and Stop() from any
+// thread end it. Drain() and Stop() are thread-safe; the other methods are not
+// (call them from the thread that owns the object). `config`, `log` and
+// `metrics` must outlive the server.
 class HttpServer {
  public:
-  // Threads in the request pool. Requests are short (the queue commit is the
-  // slowest step), but cpp-httplib gives each keep-alive connection a thread
-  // for its life: 8 serve a few clients plus monitors without queueing, and an
-  // idle thread costs only its touched stack pages.
+  // Threads in the request pool. A thread is busy only while a complete
+  // request is handled and answered (the queue commit is the slowest step);
+  // waiting for clients is the I/O thread's.
   static constexpr int kThreads = 8;
+  using Limits = HttpServerLimits;
 
   HttpServer(const common::Config& config, const common::Logger& log,
-             Metrics& metrics);
+             Metrics& metrics, Limits limits = {});
   // Stops and closes the socket. REQUIRES: Serve() has returned (or was never
   // called).
   ~HttpServer();
@@ -50,55 +87,43 @@ class HttpServer {
   // when `fd` is not a listening socket; Internal when already bound.
   common::Status Adopt(int fd);
 
-  // Binds and listens on `host`:`port`; port 0 picks a free port (see port()).
-  // Errors: IOError naming the address; Internal when already bound.
+  // Binds and listens on `host`:`port` (port 0 picks a free port, see
+  // port()) with a socket of our own: SO_REUSEADDR but never SO_REUSEPORT,
+  // so a port another process listens on is an error, not a silent split of
+  // its clients. Errors: IOError naming the address ("bind 0.0.0.0:8080:
+  // Address already in use"); Internal when already bound.
   common::Status Bind(const std::string& host, int port);
 
   // The local port of the bound or adopted socket, 0 before.
   int port() const { return port_; }
 
-  // Accepts and serves connections until Stop(); blocks. Returns at once when
-  // Stop() came first. In-flight requests finish before it returns (the
-  // thread pool is joined). An accept failure ends it early, logged as
-  // "http-accept-failed".
+  // Accepts and serves connections until Stop(); blocks (the calling thread
+  // is the I/O thread). Returns at once when Stop() came first. Requests in
+  // the pool finish before it returns. A failure to set up (epoll) is logged
+  // as "http-serve-failed" and ends it early.
   void Serve();
 
   // The first step of a graceful stop. Accepting stops (connections wait in
-  // the listening socket's backlog for the next worker), connections already
-  // accepted keep being served, and every response from now on carries
-  // `Connection: close`: busy keep-alive clients finish their request and
-  // reconnect instead of sending the next one into a connection that Stop()
-  // closes. Call Stop() a little later (the worker waits 200 ms).
-  // Idempotent; thread-safe.
+  // the listening socket's backlog for the next worker), connections with no
+  // request in progress are closed (one that has just been answered gets
+  // 100 ms to send its next request), requests in progress are served, and
+  // every answer from now on carries `Connection: close`. Call Stop() a
+  // little later (the worker waits 200 ms). Idempotent; thread-safe.
   void Drain();
 
-  // Stops accepting; Serve() returns once in-flight requests are done.
-  // Idempotent; thread-safe; may come before Serve().
+  // Stops accepting and closes every connection that has no request in the
+  // pool; Serve() returns once those requests are answered. Idempotent;
+  // thread-safe; may come before Serve().
   void Stop();
 
   // For installing routes. REQUIRES: before Serve().
   httplib::Server& server();
 
  private:
-  class Server;
+  class Impl;
 
-  void Configure();
-
-  const common::Config& config_;
-  const common::Logger& log_;
-  Metrics& metrics_;
-  std::unique_ptr<Server> server_;
   int port_ = 0;
-
-  std::atomic<bool> draining_{false};
-  std::mutex mu_;
-  bool serving_ = false;         // guarded by mu_
-  bool stop_requested_ = false;  // guarded by mu_
-  int parked_fd_ = -1;  // guarded by mu_; closed once Serve() has returned
-  // Guarded by mu_. While draining, the accept loop's descriptor number is a
-  // placeholder listening socket on 127.0.0.1 that nobody connects to;
-  // Stop() connects once to wake an accept() blocked on it.
-  int placeholder_port_ = 0;
+  std::unique_ptr<Impl> impl_;
 };
 
 }  // namespace dynoguard::worker

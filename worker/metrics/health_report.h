@@ -34,6 +34,8 @@ struct HealthFigures {
 };
 
 // The /health body:
+// "status" is "ok", or "degraded" when the queue database is not usable
+// (database_connected false).
 // {"status":"ok","timestamp":"2025-04-05T17:13:32.189Z","uptime":4.17,
 //  "memory":{"raw":{rss,heapTotal,heapUsed,external,arrayBuffers},
 //            "formatted":{heapUsed,heapTotal,rss,external,arrayBuffers,
@@ -51,9 +53,6 @@ std::string HealthJson(const HealthFigures& figures);
 //  "lastBackup":{"time","store","result"}|null,"restoredFrom":string|null}.
 // Pure.
 std::string SessionStatusJson(const SessionStatus& status);
-
-// "2025-04-05T17:13:32.189Z" for `ms` since the epoch (UTC). Pure.
-std::string IsoTimestamp(int64_t ms);
 
 // round(bytes / MiB), as the seed's formatted figures. Pure.
 uint64_t RoundMegabytes(uint64_t bytes);

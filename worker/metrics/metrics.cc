@@ -5,6 +5,8 @@
 #include <charconv>
 #include <cstring>
 
+#include "common/number.h"
+
 namespace dynoguard::worker {
 namespace {
 
@@ -85,12 +87,8 @@ uint64_t Metrics::cleanups(CleanupLevel level) const {
 }
 
 uint64_t Metrics::RestartsFromEnv(const char* value) {
-  if (value == nullptr || *value == '\0') return 0;
-  uint64_t restarts = 0;
-  const char* end = value + std::strlen(value);
-  auto [ptr, ec] = std::from_chars(value, end, restarts);
-  if (ec != std::errc() || ptr != end) return 0;
-  return restarts;
+  if (value == nullptr) return 0;
+  return common::ParseDecimal<uint64_t>(value).value_or(0);
 }
 
 std::string Metrics::RenderPrometheus(const MetricsSnapshot& gauges) const {

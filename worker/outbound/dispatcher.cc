@@ -5,21 +5,37 @@
 namespace dynoguard::worker {
 namespace {
 
+// A timer for a wall-clock due time waits at most this long before looking
+// again, so a wall clock stepped forward or back is noticed.
+constexpr int64_t kMaxWallWaitMs = 30000;
+// After a failed queue read or write.
+constexpr int64_t kQueueErrorRetryMs = 1000;
+
 Dispatcher* Self(void* data) { return static_cast<Dispatcher*>(data); }
 
 }  // namespace
 
+std::string_view ToString(DispatchResult result) {
+  switch (result) {
+    case DispatchResult::kSent:
+      return "sent";
+    case DispatchResult::kRetry:
+      return "retry";
+    case DispatchResult::kFailed:
+      return "failed";
+  }
+  return "failed";
+}
+
 Dispatcher::Dispatcher(uv_loop_t* loop, Options options,
                        const common::Logger& log, MessageQueue& queue,
-                       Transport& transport, TransportEvents& events,
-                       std::function<int64_t()> now_ms,
+                       Transport& transport, std::function<int64_t()> now_ms,
                        ResultCallback on_result)
     : loop_(loop),
-      options_(options),
+      options_(std::move(options)),
       log_(log),
       queue_(queue),
       transport_(transport),
-      events_(events),
       now_ms_(std::move(now_ms)),
       on_result_(std::move(on_result)) {
   uv_async_init(loop_, &wake_,
@@ -31,6 +47,13 @@ Dispatcher::Dispatcher(uv_loop_t* loop, Options options,
 }
 
 Dispatcher::~Dispatcher() { Close(); }
+
+int64_t Dispatcher::SteadyMs() const {
+  if (options_.steady_ms) return options_.steady_ms();
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
 
 void Dispatcher::Start() { Pump(); }
 
@@ -50,8 +73,21 @@ void Dispatcher::BeginDrain(std::function<void()> on_drained) {
       return;
     }
   }
-  uv_timer_stop(&timer_);
+  FinishDrain();
   on_drained();
+}
+
+void Dispatcher::FinishDrain() {
+  uv_timer_stop(&timer_);
+  if (FlushUnrecorded()) return;
+  for (const Outcome& o : unrecorded_) {
+    log_.Error("queue-write-lost",
+               {{"id", o.id},
+                {"result", ToString(o.result)},
+                {"",
+                 "the answer could not be recorded; the message is "
+                 "sent again on the next start"}});
+  }
 }
 
 void Dispatcher::Close() {
@@ -61,13 +97,48 @@ void Dispatcher::Close() {
   uv_close(reinterpret_cast<uv_handle_t*>(&timer_), nullptr);
 }
 
-void Dispatcher::ScheduleAt(int64_t when_ms) {
-  int64_t delay = std::max<int64_t>(0, when_ms - now_ms_());
+void Dispatcher::ScheduleIn(int64_t delay_ms, int64_t wall_due_ms) {
   uv_timer_start(
       &timer_, [](uv_timer_t* t) { Self(t->data)->Pump(); },
-      static_cast<uint64_t>(delay), 0);
+      static_cast<uint64_t>(std::max<int64_t>(0, delay_ms)), 0);
   std::lock_guard lock(mu_);
-  status_.next_send_ms = when_ms;
+  status_.next_send_ms = wall_due_ms;
+}
+
+void Dispatcher::ScheduleAtWall(int64_t wall_due_ms) {
+  const int64_t wait =
+      std::clamp<int64_t>(wall_due_ms - now_ms_(), 0, kMaxWallWaitMs);
+  ScheduleIn(wait, wall_due_ms);
+}
+
+common::Status Dispatcher::Record(const Outcome& o) {
+  switch (o.result) {
+    case DispatchResult::kSent:
+      return queue_.MarkSent(o.id, o.provider_id, o.at_ms);
+    case DispatchResult::kRetry:
+      return queue_.MarkRetry(o.id, o.error, o.next_attempt_ms, o.at_ms);
+    case DispatchResult::kFailed:
+      return queue_.MarkFailed(o.id, o.error, o.at_ms);
+  }
+  return common::Status::Internal("unknown dispatch result");
+}
+
+bool Dispatcher::FlushUnrecorded() {
+  while (!unrecorded_.empty()) {
+    const Outcome& o = unrecorded_.front();
+    common::Status s = Record(o);
+    if (!s.ok() && s.code() == common::Status::Code::kIOError) return false;
+    if (s.ok()) {
+      log_.Info("queue-write-recovered",
+                {{"id", o.id}, {"result", ToString(o.result)}});
+    } else {
+      // The database answered: the message moved on (e.g. pruned, or
+      // restored by someone else). Nothing more to record.
+      log_.Warn("queue-write-dropped", {{"id", o.id}, {"error", s.message()}});
+    }
+    unrecorded_.erase(unrecorded_.begin());
+  }
+  return true;
 }
 
 void Dispatcher::Pump() {
@@ -75,24 +146,39 @@ void Dispatcher::Pump() {
     std::lock_guard lock(mu_);
     if (status_.stopping || status_.in_flight_id || closed_) return;
   }
-  int64_t now = now_ms_();
-  if (now < next_allowed_ms_) {
-    ScheduleAt(next_allowed_ms_);
+  const int64_t now = now_ms_();
+  // Nothing new goes out while an answer of the provider is unrecorded: the
+  // database is not taking writes, and its order must stay the provider's.
+  if (!FlushUnrecorded()) {
+    ScheduleIn(options_.record_retry.count(),
+               now + options_.record_retry.count());
     return;
+  }
+  if (next_allowed_steady_ms_) {
+    const int64_t wait = *next_allowed_steady_ms_ - SteadyMs();
+    if (wait > 0) {
+      ScheduleIn(wait, now + wait);
+      return;
+    }
   }
   auto due = queue_.NextDue(now);
   if (!due.ok()) {
     // The database is local; an error here is rare and usually transient (disk
-    // full, busy).
-    log_.Error("queue-read-failed", {{"error", due.status().message()}});
-    ScheduleAt(now + 1000);
+    // full, busy). One warning per spell: QueueWatch reports one that lasts
+    // (the error line) and ends the worker.
+    log_.Log(
+        queue_failing_ ? common::LogLevel::kDebug : common::LogLevel::kWarn,
+        "queue-read-failed", {{"error", due.status().message()}});
+    queue_failing_ = true;
+    ScheduleIn(kQueueErrorRetryMs, now + kQueueErrorRetryMs);
     return;
   }
+  queue_failing_ = false;
   if (!due.value()) {
     // Nothing due now: wake up for the earliest retry, if any.
     auto stats = queue_.Stats();
     if (stats.ok() && stats->next_attempt_ms) {
-      ScheduleAt(std::max(*stats->next_attempt_ms, next_allowed_ms_));
+      ScheduleAtWall(*stats->next_attempt_ms);
     } else {
       std::lock_guard lock(mu_);
       status_.next_send_ms.reset();
@@ -101,9 +187,12 @@ void Dispatcher::Pump() {
   }
   const OutboundMessage& message = *due.value();
   if (auto marked = queue_.MarkSending(message.id, now); !marked.ok()) {
-    log_.Error("queue-write-failed",
-               {{"id", message.id}, {"error", marked.message()}});
-    ScheduleAt(now + 1000);
+    log_.Log(
+        queue_failing_ ? common::LogLevel::kDebug : common::LogLevel::kWarn,
+        "queue-write-failed",
+        {{"id", message.id}, {"error", marked.message()}});
+    queue_failing_ = true;
+    ScheduleIn(kQueueErrorRetryMs, now + kQueueErrorRetryMs);
     return;
   }
   request_ = {message.id, message.to, message.text, message.template_json,
@@ -127,42 +216,58 @@ void Dispatcher::Pump() {
 }
 
 void Dispatcher::OnSendDone(const SendResult& result) {
-  int64_t now = now_ms_();
-  const std::string& id = request_.message_id;
-  std::string_view outcome;
+  const int64_t now = now_ms_();
+  Outcome outcome;
+  outcome.id = request_.message_id;
+  outcome.at_ms = now;
   if (result.ok) {
-    if (auto s = queue_.MarkSent(id, result.provider_id, now); !s.ok()) {
-      log_.Error("queue-write-failed", {{"id", id}, {"error", s.message()}});
-    }
-    log_.Info("sent", {{"id", id},
+    outcome.result = DispatchResult::kSent;
+    outcome.provider_id = result.provider_id;
+    log_.Info("sent", {{"id", outcome.id},
                        {"provider_id", result.provider_id},
                        {"attempt", attempts_}});
-    outcome = "sent";
   } else if (ShouldRetry(options_.retry, attempts_, result.error)) {
     double unit = std::uniform_real_distribution<double>(0.0, 1.0)(random_);
     auto delay = RetryDelay(options_.retry, attempts_, unit);
-    if (auto s = queue_.MarkRetry(id, result.error, now + delay.count(), now);
-        !s.ok()) {
-      log_.Error("queue-write-failed", {{"id", id}, {"error", s.message()}});
-    }
-    log_.Warn("send-retry", {{"id", id},
+    outcome.result = DispatchResult::kRetry;
+    outcome.error = result.error;
+    outcome.next_attempt_ms = now + delay.count();
+    log_.Warn("send-retry", {{"id", outcome.id},
                              {"code", result.error.code},
                              {"attempt", attempts_},
                              {"delay", fmt::format("{}ms", delay.count())}});
-    outcome = "retry";
   } else {
-    if (auto s = queue_.MarkFailed(id, result.error, now); !s.ok()) {
-      log_.Error("queue-write-failed", {{"id", id}, {"error", s.message()}});
-    }
-    log_.Warn("send-failed", {{"id", id},
+    outcome.result = DispatchResult::kFailed;
+    outcome.error = result.error;
+    log_.Warn("send-failed", {{"id", outcome.id},
                               {"code", result.error.code},
                               {"attempt", attempts_},
                               {"message", result.error.message}});
-    outcome = "failed";
   }
-  if (on_result_) on_result_(outcome);
-  next_allowed_ms_ = now + options_.send_delay.count();
-  transport_.Poll(now, events_);
+
+  common::Status recorded;
+  for (int i = 0; i < std::max(1, options_.record_tries); ++i) {
+    recorded = Record(outcome);
+    if (recorded.ok() || recorded.code() != common::Status::Code::kIOError)
+      break;
+  }
+  if (!recorded.ok()) {
+    if (recorded.code() == common::Status::Code::kIOError) {
+      log_.Error("queue-write-failed",
+                 {{"id", outcome.id},
+                  {"result", ToString(outcome.result)},
+                  {"error", recorded.message()},
+                  {"",
+                   "kept in memory; applied when the queue takes writes "
+                   "again"}});
+      unrecorded_.push_back(outcome);
+    } else {
+      log_.Error("queue-write-failed",
+                 {{"id", outcome.id}, {"error", recorded.message()}});
+    }
+  }
+  if (on_result_) on_result_(outcome.result);
+  next_allowed_steady_ms_ = SteadyMs() + options_.send_delay.count();
 
   std::function<void()> drained;
   {
@@ -171,6 +276,7 @@ void Dispatcher::OnSendDone(const SendResult& result) {
     if (status_.stopping) drained = std::move(on_drained_);
   }
   if (drained) {
+    FinishDrain();
     drained();
     return;
   }

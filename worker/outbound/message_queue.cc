@@ -1,13 +1,16 @@
 #include "worker/outbound/message_queue.h"
 
+#include <openssl/evp.h>
 #include <sqlite3.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 
 #include <array>
 #include <cerrno>
 #include <cstring>
 #include <utility>
 
+#include "worker/storage/private_files.h"
 #include "worker/storage/sqlite.h"
 
 namespace dynoguard::worker {
@@ -23,7 +26,9 @@ namespace {
 
 // Bumped with every schema change; Open refuses a file written by a newer
 // worker.
-constexpr int kSchemaVersion = 1;
+// 1: the first schema. 2: messages.request_hash (idempotency conflicts) and
+// the messages_recipient_pending index (per-recipient order).
+constexpr int kSchemaVersion = 2;
 
 // How long a writer waits for another connection's write lock before giving up.
 constexpr int kBusyTimeoutMs = 5000;
@@ -31,6 +36,10 @@ constexpr int kBusyTimeoutMs = 5000;
 // Random ids collide with probability ~2^-96; a few tries make that case a
 // non-issue.
 constexpr int kMaxIdTries = 4;
+
+// Beside the database: written once the schema was first created, so a
+// zero-length database file is known to have been a database.
+constexpr const char* kCreatedMarkerSuffix = "-created";
 
 // `recipient`, not `to`: TO is an SQL keyword. The unique partial index makes
 // idempotency keys a database invariant, so concurrent writers (threads or
@@ -45,6 +54,7 @@ CREATE TABLE IF NOT EXISTS messages (
   template_json   TEXT    NOT NULL DEFAULT '',
   reply_to        TEXT    NOT NULL DEFAULT '',
   idempotency_key TEXT    NOT NULL DEFAULT '',
+  request_hash    TEXT    NOT NULL DEFAULT '',
   status          TEXT    NOT NULL CHECK (status IN
                     ('queued', 'sending', 'sent', 'delivered', 'read', 'failed')),
   attempts        INTEGER NOT NULL DEFAULT 0,
@@ -61,7 +71,23 @@ CREATE UNIQUE INDEX IF NOT EXISTS messages_idempotency
 CREATE INDEX IF NOT EXISTS messages_due ON messages (status, next_attempt_ms);
 CREATE INDEX IF NOT EXISTS messages_provider
   ON messages (provider_id) WHERE provider_id <> '';
+CREATE TABLE IF NOT EXISTS probe (id INTEGER PRIMARY KEY, at INTEGER);
+CREATE INDEX IF NOT EXISTS messages_recipient_pending
+  ON messages (recipient, seq) WHERE status IN ('queued', 'sending');
 )sql";
+
+// Schema 1 → 2: rows written before have request_hash '' (unknown body), so
+// their keys keep answering the original id whatever the body.
+constexpr const char* kMigrateV1 =
+    "ALTER TABLE messages ADD COLUMN request_hash TEXT NOT NULL DEFAULT ''";
+
+// A queued message is a "head" when no older message to the same recipient is
+// still queued or sending: only heads may be sent, so a retried message holds
+// the ones behind it (per-recipient order) while other recipients go on.
+constexpr const char* kIsHead =
+    " NOT EXISTS (SELECT 1 FROM messages AS older"
+    " WHERE older.recipient = messages.recipient AND older.seq < messages.seq"
+    " AND older.status IN ('queued', 'sending'))";
 
 // The columns ReadMessage expects, in order.
 constexpr const char* kColumns =
@@ -109,6 +135,36 @@ Result<std::string> NewId() {
   }
   return id;
 }
+
+}  // namespace
+
+std::string RequestHash(const NewMessage& message) {
+  // Length-prefixed fields: no two different requests share an encoding.
+  std::string canonical;
+  for (const std::string* field : {&message.to, &message.text,
+                                   &message.template_json, &message.reply_to}) {
+    canonical += std::to_string(field->size());
+    canonical += ':';
+    canonical += *field;
+    canonical += ';';
+  }
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  if (EVP_Digest(canonical.data(), canonical.size(), digest, &length,
+                 EVP_sha256(), nullptr) != 1) {
+    // Not expected; the canonical form itself still detects a different body.
+    return "raw:" + canonical;
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string hex = "sha256:";
+  for (unsigned int i = 0; i < length; ++i) {
+    hex += kHex[digest[i] >> 4];
+    hex += kHex[digest[i] & 0xf];
+  }
+  return hex;
+}
+
+namespace {
 
 // Reads the kColumns of the current row.
 Result<OutboundMessage> ReadMessage(const Statement& stmt) {
@@ -218,7 +274,37 @@ MessageQueue::MessageQueue(DbPtr db, std::string path)
 MessageQueue::~MessageQueue() { (void)Close(); }
 
 Result<std::unique_ptr<MessageQueue>> MessageQueue::Open(
-    const std::string& path) {
+    const std::string& path, const common::Logger* log) {
+  const std::string context = "message queue " + path;
+  // A zero-length file where a database lived (its WAL or shared-memory file,
+  // or the marker written when the schema was first created, is still there)
+  // was truncated by someone: opening it would silently start an empty queue.
+  {
+    struct stat st {};
+    const bool existed =
+        ::stat((path + kCreatedMarkerSuffix).c_str(), &st) == 0 ||
+        ::stat((path + "-wal").c_str(), &st) == 0 ||
+        ::stat((path + "-shm").c_str(), &st) == 0;
+    if (existed && ::stat(path.c_str(), &st) == 0 && st.st_size == 0 &&
+        log != nullptr) {
+      log->Warn("queue-empty-file",
+                {{"path", path},
+                 {"",
+                  "queue.db is zero-length but a database existed here; "
+                  "starting with an empty queue (restore a backup if "
+                  "messages are missing)"}});
+    }
+  }
+  // The file is created 0600 here, whatever the umask; SQLite then gives the
+  // -wal and -shm files the main file's mode. Files an older version left
+  // 0644 are tightened.
+  for (const std::string& file : {path + "-wal", path + "-shm"}) {
+    if (Status status = storage::RestrictIfExists(file); !status.ok())
+      return status;
+  }
+  if (Status status = storage::EnsurePrivateFile(path); !status.ok())
+    return status;
+
   sqlite3* raw = nullptr;
   // NOMUTEX: our own mutex serializes use of the connection.
   int rc = sqlite3_open_v2(
@@ -226,7 +312,6 @@ Result<std::unique_ptr<MessageQueue>> MessageQueue::Open(
       SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
       nullptr);
   DbPtr db(raw);  // the handle must be closed even when opening failed
-  const std::string context = "message queue " + path;
   if (rc != SQLITE_OK) return SqlError(db.get(), context, "open");
   sqlite3_extended_result_codes(db.get(), 1);
   sqlite3_busy_timeout(db.get(), kBusyTimeoutMs);
@@ -240,24 +325,29 @@ Result<std::unique_ptr<MessageQueue>> MessageQueue::Open(
     if (!status.ok()) return status;
   }
 
-  {
-    Result<Statement> version =
-        Statement::Prepare(db.get(), context, "PRAGMA user_version");
-    if (!version.ok()) return version.status();
-    Result<bool> row = version->Step();
-    if (!row.ok()) return row.status();
-    if (*row && version->Int(0) > kSchemaVersion) {
-      return Status::InvalidArgument(
-          "message queue " + path + ": schema version " +
-          std::to_string(version->Int(0)) + " is newer than this worker's " +
-          std::to_string(kSchemaVersion));
-    }
-  }
-
+  // The version is read under the write lock, so two connections opening an
+  // old file cannot both migrate it.
   Result<std::unique_ptr<Transaction>> txn =
       Transaction::Begin(db.get(), context);
   if (!txn.ok()) return txn.status();
-  Status status = Exec(db.get(), context, kSchema);
+  int64_t version = 0;
+  {
+    Result<Statement> stmt =
+        Statement::Prepare(db.get(), context, "PRAGMA user_version");
+    if (!stmt.ok()) return stmt.status();
+    Result<bool> row = stmt->Step();
+    if (!row.ok()) return row.status();
+    if (*row) version = stmt->Int(0);
+  }
+  if (version > kSchemaVersion) {
+    return Status::InvalidArgument(
+        "message queue " + path + ": schema version " +
+        std::to_string(version) + " is newer than this worker's " +
+        std::to_string(kSchemaVersion));
+  }
+  Status status;
+  if (version == 1) status = Exec(db.get(), context, kMigrateV1);
+  if (status.ok()) status = Exec(db.get(), context, kSchema);
   if (status.ok()) {
     status = Exec(
         db.get(), context,
@@ -273,6 +363,13 @@ Result<std::unique_ptr<MessageQueue>> MessageQueue::Open(
   }
   if (status.ok()) status = (*txn)->Commit();
   if (!status.ok()) return status;
+  if (version == 0) {
+    // Marks "a database existed here" for the zero-length check above.
+    if (Status marker = storage::EnsurePrivateFile(path + kCreatedMarkerSuffix);
+        !marker.ok() && log != nullptr) {
+      log->Warn("queue-marker-failed", {{"error", marker.message()}});
+    }
+  }
 
   return std::unique_ptr<MessageQueue>(new MessageQueue(std::move(db), path));
 }
@@ -282,11 +379,13 @@ Result<sqlite3*> MessageQueue::Db() const {
   return db_.get();
 }
 
-Result<MessageQueue::EnqueueResult> MessageQueue::Enqueue(
+Result<MessageQueue::EnqueueResult> MessageQueue::EnqueueImpl(
     const NewMessage& message, int64_t now_ms) {
   std::lock_guard<std::mutex> lock(mu_);
   Result<sqlite3*> db = Db();
   if (!db.ok()) return db.status();
+  const std::string request_hash =
+      message.idempotency_key.empty() ? "" : RequestHash(message);
 
   for (int attempt = 0; attempt < kMaxIdTries; ++attempt) {
     Result<std::string> id = NewId();
@@ -301,10 +400,10 @@ Result<MessageQueue::EnqueueResult> MessageQueue::Enqueue(
     Result<Statement> insert = Statement::Prepare(
         *db, context_,
         "INSERT INTO messages (id, recipient, text, template_json, reply_to, "
-        "idempotency_key, "
+        "idempotency_key, request_hash, "
         "status, attempts, next_attempt_ms, created_ms, updated_ms) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', 0, ?7, ?7, ?7) ON CONFLICT "
-        "DO NOTHING");
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?8, 'queued', 0, ?7, ?7, ?7) ON "
+        "CONFLICT DO NOTHING");
     if (!insert.ok()) return insert.status();
     insert->Bind(1, *id);
     insert->Bind(2, message.to);
@@ -313,6 +412,7 @@ Result<MessageQueue::EnqueueResult> MessageQueue::Enqueue(
     insert->Bind(5, message.reply_to);
     insert->Bind(6, message.idempotency_key);
     insert->Bind(7, now_ms);
+    insert->Bind(8, request_hash);
     Status status = insert->Run();
     if (!status.ok()) return status;
 
@@ -323,14 +423,20 @@ Result<MessageQueue::EnqueueResult> MessageQueue::Enqueue(
     }
     if (!message.idempotency_key.empty()) {
       Result<Statement> select = Statement::Prepare(
-          *db, context_, "SELECT id FROM messages WHERE idempotency_key = ?1");
+          *db, context_,
+          "SELECT id, request_hash FROM messages WHERE idempotency_key = ?1");
       if (!select.ok()) return select.status();
       select->Bind(1, message.idempotency_key);
       Result<bool> row = select->Step();
       if (!row.ok()) return row.status();
-      if (*row)
-        return EnqueueResult{select->Text(0),
-                             false};  // nothing written: rolls back
+      if (*row) {
+        // Nothing written: the transaction rolls back. A stored hash of ''
+        // is a message from schema 1, whose body is unknown: not a conflict.
+        const std::string stored_hash = select->Text(1);
+        const bool conflict =
+            !stored_hash.empty() && stored_hash != request_hash;
+        return EnqueueResult{select->Text(0), false, conflict};
+      }
     }
     // The id collided; try another.
   }
@@ -338,7 +444,7 @@ Result<MessageQueue::EnqueueResult> MessageQueue::Enqueue(
                           ": could not allocate a unique id");
 }
 
-Result<bool> MessageQueue::Restore(const OutboundMessage& message) {
+Result<bool> MessageQueue::RestoreImpl(const OutboundMessage& message) {
   if (message.id.empty())
     return Status::InvalidArgument("restore: message without an id");
   std::lock_guard<std::mutex> lock(mu_);
@@ -377,7 +483,8 @@ Result<bool> MessageQueue::Restore(const OutboundMessage& message) {
   return sqlite3_changes(*db) > 0;
 }
 
-Result<std::optional<OutboundMessage>> MessageQueue::Get(std::string_view id) {
+Result<std::optional<OutboundMessage>> MessageQueue::GetImpl(
+    std::string_view id) {
   std::lock_guard<std::mutex> lock(mu_);
   Result<sqlite3*> db = Db();
   if (!db.ok()) return db.status();
@@ -392,15 +499,17 @@ Result<std::optional<OutboundMessage>> MessageQueue::Get(std::string_view id) {
   return std::optional<OutboundMessage>(std::move(rows->front()));
 }
 
-Result<std::optional<OutboundMessage>> MessageQueue::NextDue(int64_t now_ms) {
+Result<std::optional<OutboundMessage>> MessageQueue::NextDueImpl(
+    int64_t now_ms) {
   std::lock_guard<std::mutex> lock(mu_);
   Result<sqlite3*> db = Db();
   if (!db.ok()) return db.status();
   Result<Statement> stmt = Statement::Prepare(
       *db, context_,
       std::string("SELECT ") + kColumns +
-          " FROM messages WHERE status = 'queued' AND next_attempt_ms <= ?1"
-          " ORDER BY seq LIMIT 1");
+          " FROM messages WHERE status = 'queued'"
+          " AND (next_attempt_ms <= ?1 OR next_attempt_ms <= created_ms) AND" +
+          kIsHead + " ORDER BY seq LIMIT 1");
   if (!stmt.ok()) return stmt.status();
   stmt->Bind(1, now_ms);
   Result<std::vector<OutboundMessage>> rows = CollectMessages(*stmt);
@@ -409,7 +518,7 @@ Result<std::optional<OutboundMessage>> MessageQueue::NextDue(int64_t now_ms) {
   return std::optional<OutboundMessage>(std::move(rows->front()));
 }
 
-Status MessageQueue::MarkSending(std::string_view id, int64_t now_ms) {
+Status MessageQueue::MarkSendingImpl(std::string_view id, int64_t now_ms) {
   std::lock_guard<std::mutex> lock(mu_);
   Result<sqlite3*> db = Db();
   if (!db.ok()) return db.status();
@@ -420,8 +529,9 @@ Status MessageQueue::MarkSending(std::string_view id, int64_t now_ms) {
       "queued", [&](Statement& stmt) { stmt.Bind(2, now_ms); });
 }
 
-Status MessageQueue::MarkSent(std::string_view id, std::string_view provider_id,
-                              int64_t now_ms) {
+Status MessageQueue::MarkSentImpl(std::string_view id,
+                                  std::string_view provider_id,
+                                  int64_t now_ms) {
   std::lock_guard<std::mutex> lock(mu_);
   Result<sqlite3*> db = Db();
   if (!db.ok()) return db.status();
@@ -436,8 +546,9 @@ Status MessageQueue::MarkSent(std::string_view id, std::string_view provider_id,
       });
 }
 
-Status MessageQueue::MarkRetry(std::string_view id, const ProviderError& error,
-                               int64_t next_attempt_ms, int64_t now_ms) {
+Status MessageQueue::MarkRetryImpl(std::string_view id,
+                                   const ProviderError& error,
+                                   int64_t next_attempt_ms, int64_t now_ms) {
   std::lock_guard<std::mutex> lock(mu_);
   Result<sqlite3*> db = Db();
   if (!db.ok()) return db.status();
@@ -453,8 +564,9 @@ Status MessageQueue::MarkRetry(std::string_view id, const ProviderError& error,
       });
 }
 
-Status MessageQueue::MarkFailed(std::string_view id, const ProviderError& error,
-                                int64_t now_ms) {
+Status MessageQueue::MarkFailedImpl(std::string_view id,
+                                    const ProviderError& error,
+                                    int64_t now_ms) {
   std::lock_guard<std::mutex> lock(mu_);
   Result<sqlite3*> db = Db();
   if (!db.ok()) return db.status();
@@ -469,7 +581,7 @@ Status MessageQueue::MarkFailed(std::string_view id, const ProviderError& error,
       });
 }
 
-Status MessageQueue::ApplyProviderStatus(
+Status MessageQueue::ApplyProviderStatusImpl(
     std::string_view provider_id, MessageStatus status,
     const std::optional<ProviderError>& error, int64_t now_ms) {
   if (ProgressRank(status) == 0 && status != MessageStatus::kFailed) {
@@ -534,7 +646,7 @@ Status MessageQueue::ApplyProviderStatus(
   return (*txn)->Commit();
 }
 
-Result<QueueStats> MessageQueue::Stats() {
+Result<QueueStats> MessageQueue::StatsImpl() {
   std::lock_guard<std::mutex> lock(mu_);
   Result<sqlite3*> db = Db();
   if (!db.ok()) return db.status();
@@ -547,8 +659,8 @@ SELECT
   (SELECT COUNT(*) FROM messages WHERE status = 'queued'),
   (SELECT COUNT(*) FROM messages WHERE status = 'sending'),
   (SELECT COUNT(*) FROM messages WHERE status = 'failed'),
-  (SELECT MIN(next_attempt_ms) FROM messages WHERE status = 'queued')
-)sql");
+  (SELECT MIN(next_attempt_ms) FROM messages WHERE status = 'queued' AND
+)sql" + std::string(kIsHead) + ")");
   if (!counts.ok()) return counts.status();
   Result<bool> row = counts->Step();
   if (!row.ok()) return row.status();
@@ -562,7 +674,7 @@ SELECT
   return stats;
 }
 
-Result<std::vector<OutboundMessage>> MessageQueue::Pending() {
+Result<std::vector<OutboundMessage>> MessageQueue::PendingImpl() {
   std::lock_guard<std::mutex> lock(mu_);
   Result<sqlite3*> db = Db();
   if (!db.ok()) return db.status();
@@ -574,7 +686,7 @@ Result<std::vector<OutboundMessage>> MessageQueue::Pending() {
   return CollectMessages(*stmt);
 }
 
-Result<std::vector<OutboundMessage>> MessageQueue::DeadLetters(int limit) {
+Result<std::vector<OutboundMessage>> MessageQueue::DeadLettersImpl(int limit) {
   std::lock_guard<std::mutex> lock(mu_);
   Result<sqlite3*> db = Db();
   if (!db.ok()) return db.status();
@@ -587,7 +699,7 @@ Result<std::vector<OutboundMessage>> MessageQueue::DeadLetters(int limit) {
   return CollectMessages(*stmt);
 }
 
-Result<int64_t> MessageQueue::Prune(int64_t before_ms, int limit) {
+Result<int64_t> MessageQueue::PruneImpl(int64_t before_ms, int limit) {
   std::lock_guard<std::mutex> lock(mu_);
   Result<sqlite3*> db = Db();
   if (!db.ok()) return db.status();
@@ -603,6 +715,132 @@ Result<int64_t> MessageQueue::Prune(int64_t before_ms, int limit) {
   Status status = stmt->Run();
   if (!status.ok()) return status;
   return static_cast<int64_t>(sqlite3_changes(*db));
+}
+
+// --- Public methods: the optional test fault, then the work, then the
+// outcome recorded for health(). ---
+
+Status MessageQueue::Fault(std::string_view op) {
+  std::lock_guard<std::mutex> lock(health_mu_);
+  return fault_ ? fault_(op) : Status::Ok();
+}
+
+void MessageQueue::Track(const Status& status, bool is_write) {
+  std::lock_guard<std::mutex> lock(health_mu_);
+  if (status.ok() || status.code() != Status::Code::kIOError) {
+    // The database answered (NotFound and InvalidArgument are answers). Only
+    // a write proves it usable again: reads keep working on a full disk, and
+    // an intact index answers Stats over a corrupt table page.
+    if (is_write && !health_.permanent) health_ = {};
+    return;
+  }
+  ++health_.failures;
+  if (!health_.ok) {
+    // Keep the first cause, but a damaged file is final whatever came first.
+    if (storage::IsPermanentSqlFailure(status)) health_.permanent = true;
+    return;
+  }
+  health_.ok = false;
+  health_.error = status.message();
+  health_.permanent = storage::IsPermanentSqlFailure(status);
+}
+
+MessageQueue::Health MessageQueue::health() const {
+  std::lock_guard<std::mutex> lock(health_mu_);
+  return health_;
+}
+
+void MessageQueue::SetFaultForTesting(
+    std::function<Status(std::string_view op)> fault) {
+  std::lock_guard<std::mutex> lock(health_mu_);
+  fault_ = std::move(fault);
+}
+
+#define DG_QUEUE_OP(op, is_write, call)          \
+  do {                                           \
+    if (Status fault = Fault(op); !fault.ok()) { \
+      Track(fault, is_write);                    \
+      return fault;                              \
+    }                                            \
+    auto result = call;                          \
+    Track(TrackedStatus(result), is_write);      \
+    return result;                               \
+  } while (false)
+
+namespace {
+const Status& TrackedStatus(const Status& status) { return status; }
+template <typename T>
+Status TrackedStatus(const Result<T>& result) {
+  return result.status();
+}
+}  // namespace
+
+Result<MessageQueue::EnqueueResult> MessageQueue::Enqueue(
+    const NewMessage& message, int64_t now_ms) {
+  DG_QUEUE_OP("Enqueue", true, EnqueueImpl(message, now_ms));
+}
+Result<bool> MessageQueue::Restore(const OutboundMessage& message) {
+  DG_QUEUE_OP("Restore", true, RestoreImpl(message));
+}
+Result<std::optional<OutboundMessage>> MessageQueue::Get(std::string_view id) {
+  DG_QUEUE_OP("Get", false, GetImpl(id));
+}
+Result<std::optional<OutboundMessage>> MessageQueue::NextDue(int64_t now_ms) {
+  DG_QUEUE_OP("NextDue", false, NextDueImpl(now_ms));
+}
+Status MessageQueue::MarkSending(std::string_view id, int64_t now_ms) {
+  DG_QUEUE_OP("MarkSending", true, MarkSendingImpl(id, now_ms));
+}
+Status MessageQueue::MarkSent(std::string_view id, std::string_view provider_id,
+                              int64_t now_ms) {
+  DG_QUEUE_OP("MarkSent", true, MarkSentImpl(id, provider_id, now_ms));
+}
+Status MessageQueue::MarkRetry(std::string_view id, const ProviderError& error,
+                               int64_t next_attempt_ms, int64_t now_ms) {
+  DG_QUEUE_OP("MarkRetry", true,
+              MarkRetryImpl(id, error, next_attempt_ms, now_ms));
+}
+Status MessageQueue::MarkFailed(std::string_view id, const ProviderError& error,
+                                int64_t now_ms) {
+  DG_QUEUE_OP("MarkFailed", true, MarkFailedImpl(id, error, now_ms));
+}
+Status MessageQueue::ApplyProviderStatus(
+    std::string_view provider_id, MessageStatus status,
+    const std::optional<ProviderError>& error, int64_t now_ms) {
+  DG_QUEUE_OP("ApplyProviderStatus", true,
+              ApplyProviderStatusImpl(provider_id, status, error, now_ms));
+}
+Result<QueueStats> MessageQueue::Stats() {
+  DG_QUEUE_OP("Stats", false, StatsImpl());
+}
+Result<std::vector<OutboundMessage>> MessageQueue::Pending() {
+  DG_QUEUE_OP("Pending", false, PendingImpl());
+}
+Result<std::vector<OutboundMessage>> MessageQueue::DeadLetters(int limit) {
+  DG_QUEUE_OP("DeadLetters", false, DeadLettersImpl(limit));
+}
+Result<int64_t> MessageQueue::Prune(int64_t before_ms, int limit) {
+  DG_QUEUE_OP("Prune", true, PruneImpl(before_ms, limit));
+}
+
+Status MessageQueue::Probe() { DG_QUEUE_OP("Probe", true, ProbeImpl()); }
+
+#undef DG_QUEUE_OP
+
+Status MessageQueue::ProbeImpl() {
+  std::lock_guard<std::mutex> lock(mu_);
+  Result<sqlite3*> db = Db();
+  if (!db.ok()) return db.status();
+  // A write that touches one small table: the write lock, a WAL append and
+  // its fsync. The transaction changes nothing visible.
+  Result<std::unique_ptr<Transaction>> txn = Transaction::Begin(*db, context_);
+  if (!txn.ok()) return txn.status();
+  if (Status status = Exec(*db, context_,
+                           "INSERT OR REPLACE INTO probe (id, at) VALUES (1, "
+                           "strftime('%s', 'now'))");
+      !status.ok())
+    return status;
+  return (*txn)->Commit();
 }
 
 Status MessageQueue::Close() {

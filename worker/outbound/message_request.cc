@@ -2,12 +2,13 @@
 
 #include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
 
 #include <algorithm>
 #include <climits>
 #include <string>
+
+#include "common/json_writer.h"
+#include "common/utf8.h"
 
 namespace dynoguard::worker {
 namespace {
@@ -16,6 +17,43 @@ using rapidjson::Value;
 
 RequestError FieldError(std::string field, std::string message) {
   return RequestError{"invalid_field", std::move(field), std::move(message)};
+}
+
+// The dotted path ("text", "template.components.0.text") of the first string
+// or member name in `value` that is not valid UTF-8; nullopt when all are.
+// `path` is the path of `value` itself. Recursion is bounded by kMaxJsonDepth
+// (checked before parsing).
+std::optional<std::string> FirstInvalidString(const Value& value,
+                                              const std::string& path) {
+  if (value.IsString()) {
+    if (!common::IsValidUtf8(
+            std::string_view(value.GetString(), value.GetStringLength()))) {
+      return path;
+    }
+    return std::nullopt;
+  }
+  auto join = [&path](std::string_view part) {
+    return path.empty() ? std::string(part) : path + "." + std::string(part);
+  };
+  if (value.IsObject()) {
+    for (const auto& member : value.GetObject()) {
+      std::string_view key(member.name.GetString(),
+                           member.name.GetStringLength());
+      if (!common::IsValidUtf8(key)) return path;
+      if (auto found = FirstInvalidString(member.value, join(key))) {
+        return found;
+      }
+    }
+  } else if (value.IsArray()) {
+    rapidjson::SizeType index = 0;
+    for (const auto& element : value.GetArray()) {
+      if (auto found =
+              FirstInvalidString(element, join(std::to_string(index++)))) {
+        return found;
+      }
+    }
+  }
+  return std::nullopt;
 }
 
 // Parses `body` as one JSON object. Encoding is validated so that a string we
@@ -42,6 +80,16 @@ std::optional<RequestError> ParseObject(std::string_view body,
   }
   if (!doc.IsObject()) {
     return RequestError{"invalid_json", "", "body must be a JSON object"};
+  }
+  // RapidJSON validates the bytes of the body, but decodes a lone surrogate
+  // escape ("\udc00", or "\ud800" without its low half) into bytes that are
+  // not UTF-8 (ED B0 80). Stored and re-serialized, those would break every
+  // JSON document they end up in (the outbox, /api/messages/{id}).
+  if (std::optional<std::string> field = FirstInvalidString(doc, "")) {
+    return FieldError(*field,
+                      (field->empty() ? std::string("a member name") : *field) +
+                          " is not valid UTF-8 (a lone surrogate escape such "
+                          "as \\udc00 is not a character)");
   }
   return std::nullopt;
 }
@@ -135,8 +183,8 @@ std::optional<RequestError> ParseTemplate(const Value& tmpl, std::string& out) {
                       "template.components must be an array");
   }
 
-  rapidjson::StringBuffer buffer;
-  rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
+  common::JsonWriter json;
+  rapidjson::Writer<rapidjson::StringBuffer>& writer = json.raw();
   writer.StartObject();
   writer.Key("name");
   name->Accept(writer);
@@ -154,7 +202,7 @@ std::optional<RequestError> ParseTemplate(const Value& tmpl, std::string& out) {
     components->Accept(writer);
   }
   writer.EndObject();
-  out.assign(buffer.GetString(), buffer.GetSize());
+  out = json.str();
   return std::nullopt;
 }
 

@@ -12,6 +12,13 @@ Status SqlError(sqlite3* db, std::string_view context, std::string_view what) {
                          db != nullptr ? sqlite3_errmsg(db) : "out of memory");
 }
 
+bool IsPermanentSqlFailure(const Status& status) {
+  if (status.code() != Status::Code::kIOError) return false;
+  const std::string& text = status.message();
+  return text.find(sqlite3_errstr(SQLITE_CORRUPT)) != std::string::npos ||
+         text.find(sqlite3_errstr(SQLITE_NOTADB)) != std::string::npos;
+}
+
 Status Exec(sqlite3* db, std::string_view context, const char* sql) {
   char* error = nullptr;
   int rc = sqlite3_exec(db, sql, nullptr, nullptr, &error);

@@ -23,6 +23,12 @@ namespace dynoguard::worker::storage {
 common::Status SqlError(sqlite3* db, std::string_view context,
                         std::string_view what);
 
+// True when `status` (from SqlError or Exec) reports a damaged database that
+// retrying will not fix: SQLite's "database disk image is malformed"
+// (SQLITE_CORRUPT) or "file is not a database" (SQLITE_NOTADB). Matched on
+// SQLite's fixed English messages, which Status carries.
+bool IsPermanentSqlFailure(const common::Status& status);
+
 // Runs SQL that returns no rows (several statements allowed).
 common::Status Exec(sqlite3* db, std::string_view context, const char* sql);
 

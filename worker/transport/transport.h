@@ -33,9 +33,9 @@ class Transport {
   // the loop thread.
   virtual SendResult Send(const SendRequest& request) = 0;
 
-  // Called on the loop thread periodically (and after each send): emits the
-  // events that are due at `now_ms` (e.g. the sandbox's delivered/read
-  // receipts) to `events`.
+  // Called on the loop thread by one owner, the worker's "transport-poll"
+  // periodic task (the dispatcher does not poll): emits the events that are
+  // due at `now_ms` (e.g. the sandbox's delivered/read receipts) to `events`.
   virtual void Poll(int64_t now_ms, TransportEvents& events) = 0;
 };
 

@@ -25,14 +25,16 @@
 #include "common/log.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/wait.h"
+#include "worker/app/gateway.h"
 #include "worker/http/api_auth.h"
-#include "worker/memory/ballast.h"
+#include "worker/http/http_api.h"
+#include "worker/http/http_server.h"
 #include "worker/inbound/event_router.h"
 #include "worker/inbound/history_cache.h"
-#include "worker/http/http_server.h"
+#include "worker/memory/ballast.h"
 #include "worker/memory/memory_manager.h"
-#include "worker/outbound/message_queue.h"
 #include "worker/metrics/metrics.h"
+#include "worker/outbound/message_queue.h"
 #include "worker/transport/sandbox/sandbox_transport.h"
 
 namespace dynoguard::worker {
@@ -45,12 +47,14 @@ struct Options {
   bool sandbox = true;        // TRANSPORT=sandbox
   bool ballast = true;        // DEBUG_ENDPOINTS
   uint64_t max_body = 16384;  // MAX_BODY_BYTES
+  common::LogRequests log_requests = common::LogRequests::kErrors;
 };
 
 common::Config MakeConfig(const Options& options) {
   common::Config config;
   config.api_key = common::Redacted(options.api_key);
   config.max_body_bytes = options.max_body;
+  config.log_requests = options.log_requests;
   return config;
 }
 
@@ -61,7 +65,10 @@ int OpenLogFile(const std::string& path) {
   return fd;
 }
 
-// A worker's HTTP side, serving on a thread for the duration of a test.
+// A worker's HTTP side, serving on a thread for the duration of a test: the
+// worker's own object graph (app/gateway.h) with a fake clock and a fixed
+// memory figure (100 MiB of 512 MiB, emergency at 85 %), a real HttpServer on
+// 127.0.0.1.
 class TestServer {
  public:
   explicit TestServer(Options options = {})
@@ -69,72 +76,64 @@ class TestServer {
         config_(MakeConfig(options)),
         log_fd_(OpenLogFile(dir_.File("worker.log"))),
         log_("worker", common::LogFormat::kText, common::LogLevel::kInfo,
-             log_fd_),
-        memory_(512 * kMiB, 85, [] { return 100 * kMiB; }),
-        sandbox_({}, [this] { return now_.load(); }),
-        server_(config_, log_, metrics_) {
-    auto queue = MessageQueue::Open(dir_.File("queue.db"));
-    REQUIRE(queue.ok());
-    queue_ = std::move(queue).value();
-    router_ = std::make_unique<EventRouter>(log_, *queue_, history_,
-                                            [this] { return now_.load(); });
-    memory_.Register(&history_);
-    memory_.Register(&ballast_);
+             log_fd_) {
+    GatewayOptions parts;
+    parts.data_dir = dir_.path();
+    parts.limit_bytes = 512 * kMiB;
+    parts.emergency_percent = 85;
+    parts.read_usage = [] { return 100 * kMiB; };
+    parts.read_rss = [] { return 100 * kMiB; };
+    parts.now_ms = [this] { return now_.load(); };
+    parts.debug_endpoints = options.ballast;
+    parts.durable_sandbox = false;
+    auto gateway = Gateway::Open(config_, log_, std::move(parts));
+    REQUIRE(gateway.ok());
+    gateway_ = std::move(gateway).value();
 
-    ApiDeps deps;
-    deps.config = &config_;
-    deps.log = &log_;
-    deps.queue = queue_.get();
-    deps.memory = &memory_;
-    deps.metrics = &metrics_;
-    deps.sandbox = options.sandbox ? &sandbox_ : nullptr;
-    deps.events = router_.get();
-    deps.ballast = options.ballast ? &ballast_ : nullptr;
-    deps.wake_dispatcher = [this] { wakes_.fetch_add(1); };
-    deps.session_status = [] {
-      SessionStatus status;
-      status.transport = "sandbox";
-      status.state = ConnectionState::kConnected;
-      status.started_ms = 1700000000000;
-      return status;
-    };
-    deps.dispatcher_status = [] { return DispatcherStatus{}; };
-    deps.now_ms = [this] { return now_.load(); };
-    InstallRoutes(server_.server(), std::move(deps));
-    server_.server().Get("/boom",
-                         [](const httplib::Request&, httplib::Response&) {
-                           throw std::runtime_error("handler bug");
-                         });
+    LoopHooks hooks;
+    hooks.wake_dispatcher = [this] { wakes_.fetch_add(1); };
+    hooks.dispatcher_status = [] { return DispatcherStatus{}; };
+    hooks.stall_loop = [](std::chrono::milliseconds) {};
+    ApiRoutes routes = gateway_->Routes(hooks);
+    if (!options.sandbox) routes.sandbox.sandbox = nullptr;
+    server_ = std::make_unique<HttpServer>(config_, log_, gateway_->metrics());
+    InstallRoutes(server_->server(), config_, log_, std::move(routes));
+    server_->server().Get("/boom",
+                          [](const httplib::Request&, httplib::Response&) {
+                            throw std::runtime_error("handler bug");
+                          });
 
-    REQUIRE(server_.Bind("127.0.0.1", 0).ok());
-    REQUIRE(server_.port() > 0);
-    thread_ = std::thread([this] { server_.Serve(); });
+    REQUIRE(server_->Bind("127.0.0.1", 0).ok());
+    REQUIRE(server_->port() > 0);
+    thread_ = std::thread([this] { server_->Serve(); });
   }
 
   ~TestServer() {
-    server_.Stop();
+    server_->Stop();
     thread_.join();
-    memory_.Unregister(&ballast_);
-    memory_.Unregister(&history_);
+    server_.reset();
     ::close(log_fd_);
   }
 
   httplib::Client Client() const {
-    httplib::Client client("127.0.0.1", server_.port());
+    httplib::Client client("127.0.0.1", server_->port());
     client.set_read_timeout(std::chrono::seconds(10));
     return client;
   }
-  int port() const { return server_.port(); }
+  int port() const { return server_->port(); }
   std::string LogText() const {
     return testing::ReadFileText(dir_.File("worker.log")).value_or("");
   }
 
-  MessageQueue& queue() { return *queue_; }
-  MemoryManager& memory() { return memory_; }
-  SandboxTransport& sandbox() { return sandbox_; }
-  HistoryCache& history() { return history_; }
-  Ballast& ballast() { return ballast_; }
-  Metrics& metrics() { return metrics_; }
+  MessageQueue& queue() { return gateway_->queue(); }
+  MemoryManager& memory() { return gateway_->memory(); }
+  SandboxTransport& sandbox() { return *gateway_->sandbox(); }
+  HistoryCache& history() { return gateway_->history(); }
+  Ballast& ballast() {
+    REQUIRE(gateway_->ballast() != nullptr);
+    return *gateway_->ballast();
+  }
+  Metrics& metrics() { return gateway_->metrics(); }
   int wakes() const { return wakes_.load(); }
 
  private:
@@ -143,16 +142,10 @@ class TestServer {
   common::Config config_;
   int log_fd_;
   common::Logger log_;
-  Metrics metrics_;
-  MemoryManager memory_;
-  HistoryCache history_;
-  Ballast ballast_;
   std::atomic<int64_t> now_{1700000000000};
-  SandboxTransport sandbox_;
-  std::unique_ptr<MessageQueue> queue_;
-  std::unique_ptr<EventRouter> router_;
+  std::unique_ptr<Gateway> gateway_;
   std::atomic<int> wakes_{0};
-  HttpServer server_;
+  std::unique_ptr<HttpServer> server_;
   std::thread thread_;
 };
 
@@ -366,10 +359,36 @@ TEST_CASE("http api: a body over MAX_BODY_BYTES is 413 JSON", "[http_api]") {
   TestServer server(options);
   auto client = server.Client();
   std::string body =
-      R"({"to":"15551234567","text":")" + std::string(2000, 'a') + "\"}";
-  ExpectError(PostJson(client, "/api/messages", body), 413,
+      R"({"from":"15551234567","text":")" + std::string(2000, 'a') + "\"}";
+  ExpectError(PostJson(client, "/api/sandbox/inbound", body), 413,
+              "payload_too_large");
+  // /api/messages takes up to 64 KiB (the largest valid message), not more.
+  std::string message =
+      R"({"to":"15551234567","text":")" + std::string(64 * 1024, 'a') + "\"}";
+  ExpectError(PostJson(client, "/api/messages", message), 413,
               "payload_too_large");
   ExpectHealthy(server);
+}
+
+TEST_CASE(
+    "http api: a 4,096-character text in \\u escapes is accepted "
+    "under the default MAX_BODY_BYTES",
+    "[http_api]") {
+  TestServer server;  // MAX_BODY_BYTES 16384
+  auto client = server.Client();
+  std::string text;
+  for (int i = 0; i < 4096; ++i) text += "\\u00e9";
+  const std::string body = R"({"to":"15551234567","text":")" + text + "\"}";
+  REQUIRE(body.size() > 16384);
+  auto res = PostJson(client, "/api/messages", body);
+  REQUIRE(res);
+  INFO(res->body);
+  CHECK(res->status == 202);
+  // One character more is refused on the decoded text.
+  const std::string longer =
+      R"({"to":"15551234567","text":")" + text + "\\u00e9\"}";
+  CHECK(ExpectError(PostJson(client, "/api/messages", longer), 400,
+                    "invalid_field") == "text");
 }
 
 TEST_CASE(
@@ -415,7 +434,8 @@ TEST_CASE("http api: a huge header gets an error, then /health works",
       RawExchange(server.port(), "GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " +
                                      std::string(200000, 'b') + "\r\n\r\n");
   INFO(answer.substr(0, 200));
-  CHECK(answer.starts_with("HTTP/1.1 400"));
+  CHECK(answer.starts_with("HTTP/1.1 431"));
+  CHECK(answer.find("\"code\":\"headers_too_large\"") != std::string::npos);
   std::string long_uri =
       RawExchange(server.port(), "GET /" + std::string(20000, 'u') +
                                      " HTTP/1.1\r\nHost: x\r\n\r\n");
@@ -425,9 +445,13 @@ TEST_CASE("http api: a huge header gets an error, then /health works",
   ExpectHealthy(server);
 }
 
-TEST_CASE("http api: one log line per request, path without query string",
-          "[http_api]") {
-  TestServer server;
+TEST_CASE(
+    "http api: LOG_REQUESTS=all logs one line per request, path without "
+    "query string",
+    "[http_api]") {
+  Options options;
+  options.log_requests = common::LogRequests::kAll;
+  TestServer server(options);
   auto client = server.Client();
   REQUIRE(client.Get("/cleanup?level=standard&api_key=topsecret"));
   // httplib logs a request just after writing its answer.
@@ -488,6 +512,90 @@ TEST_CASE("http api: without API_KEY, loopback clients are allowed",
   // loopback).
   CHECK(CheckAuth(common::Redacted(), "", "", "192.0.2.10") ==
         AuthResult::kForbidden);
+}
+
+TEST_CASE(
+    "http api: without API_KEY, a proxied, cross-origin or rebound "
+    "request is 403 and says to set API_KEY",
+    "[http_api]") {
+  TestServer server;
+  auto client = server.Client();
+  const std::string own = "127.0.0.1:" + std::to_string(server.port());
+  for (const httplib::Headers& headers :
+       {httplib::Headers{{"X-Forwarded-For", "203.0.113.7"}},
+        httplib::Headers{{"X-Real-IP", "203.0.113.7"}},
+        httplib::Headers{{"Forwarded", "for=203.0.113.7"}},
+        httplib::Headers{{"Origin", "http://evil.example"}},
+        httplib::Headers{{"Host", "evil.example"}}}) {
+    INFO(headers.begin()->first);
+    auto res = PostJson(client, "/api/messages", kText, headers);
+    ExpectError(res, 403, "forbidden");
+    CHECK(res->body.find("set API_KEY") != std::string::npos);
+    ExpectError(client.Get("/api/queue", headers), 403, "forbidden");
+  }
+  CHECK(server.queue().Stats()->depth == 0);
+  // The API's own origin, and a loopback name as Host, are local.
+  auto same =
+      PostJson(client, "/api/messages", kText, {{"Origin", "http://" + own}});
+  REQUIRE(same);
+  CHECK(same->status == 202);
+  auto named = client.Get("/api/queue", {{"Host", "localhost"}});
+  REQUIRE(named);
+  CHECK(named->status == 200);
+  // Public routes stay public.
+  auto health = client.Get("/health", {{"X-Forwarded-For", "203.0.113.7"}});
+  REQUIRE(health);
+  CHECK(health->status == 200);
+}
+
+TEST_CASE(
+    "http api: a JSON route without a Content-Type is 415 and queues "
+    "nothing",
+    "[http_api]") {
+  TestServer server;
+  const std::string body = R"({"to":"15551234567","text":"x"})";
+  for (const char* path : {"/api/messages", "/api/sandbox/inbound"}) {
+    INFO(path);
+    std::string answer = RawExchange(
+        server.port(), std::string("POST ") + path +
+                           " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: "
+                           "close\r\nContent-Length: " +
+                           std::to_string(body.size()) + "\r\n\r\n" + body);
+    INFO(answer);
+    CHECK(answer.starts_with("HTTP/1.1 415"));
+    CHECK(answer.find("Content-Type") != std::string::npos);
+  }
+  auto client = server.Client();
+  for (const char* type : {"text/plain", "application/x-www-form-urlencoded"}) {
+    CHECK(ExpectError(client.Post("/api/messages", body, type), 415,
+                      "invalid_field") == "Content-Type");
+  }
+  CHECK(server.queue().Stats()->depth == 0);
+}
+
+TEST_CASE(
+    "http api: /cleanup?level=emergency takes the signal's path "
+    "(pressure flag, figures logged)",
+    "[http_api]") {
+  // The fake memory reads 100 MiB of 512 MiB at 85 %: the emergency flag
+  // follows the figure after the cleanup, as after SIGUSR2.
+  TestServer server;
+  auto client = server.Client();
+  server.memory().SetPressure(true);
+  auto res = client.Post("/cleanup?level=emergency");
+  REQUIRE(res);
+  CHECK(res->status == 200);
+  CHECK_FALSE(server.memory().under_pressure());
+  CHECK(testing::WaitUntil(
+      [&] {
+        std::string log = server.LogText();
+        return log.find("cleanup level=emergency") != std::string::npos &&
+               log.find("rss=100MB") != std::string::npos &&
+               log.find("trigger=http") != std::string::npos &&
+               log.find("caches=") != std::string::npos;
+      },
+      std::chrono::seconds(5)));
+  CHECK(server.metrics().cleanups(CleanupLevel::kEmergency) == 1);
 }
 
 // ---------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <atomic>
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <cstdlib>
@@ -18,19 +19,15 @@ int64_t WallMs() {
       .count();
 }
 
-class IgnoreEvents : public TransportEvents {
- public:
-  void OnInbound(const InboundMessage&) override {}
-  void OnStatus(const StatusUpdate&) override {}
-};
-
 // A real queue in a temp dir, the sandbox, a loop and a dispatcher, run until
 // `done` holds.
 class Fixture {
  public:
-  explicit Fixture(Dispatcher::Options options)
+  explicit Fixture(Dispatcher::Options options,
+                   std::function<int64_t()> wall = WallMs)
       : log_("test", common::LogFormat::kText, common::LogLevel::kError),
-        sandbox_({}, WallMs) {
+        wall_(std::move(wall)),
+        sandbox_({}, wall_) {
     char dir_template[] = "/tmp/dg-disp-XXXXXX";
     REQUIRE(mkdtemp(dir_template) != nullptr);
     dir_ = dir_template;
@@ -38,9 +35,11 @@ class Fixture {
     REQUIRE(queue.ok());
     queue_ = std::move(queue.value());
     uv_loop_init(&loop_);
-    dispatcher_ = std::make_unique<Dispatcher>(
-        &loop_, options, log_, *queue_, sandbox_, events_, WallMs,
-        [this](std::string_view result) { results_.emplace_back(result); });
+    dispatcher_ =
+        std::make_unique<Dispatcher>(&loop_, options, log_, *queue_, sandbox_,
+                                     wall_, [this](DispatchResult result) {
+                                       results_.emplace_back(ToString(result));
+                                     });
   }
   ~Fixture() {
     dispatcher_->Close();
@@ -50,7 +49,7 @@ class Fixture {
   }
 
   std::string Enqueue(const std::string& text) {
-    auto result = queue_->Enqueue({"15551234567", text, "", "", ""}, WallMs());
+    auto result = queue_->Enqueue({"15551234567", text, "", "", ""}, wall_());
     REQUIRE(result.ok());
     return result->id;
   }
@@ -91,8 +90,8 @@ class Fixture {
 
  private:
   common::Logger log_;
+  std::function<int64_t()> wall_;
   SandboxTransport sandbox_;
-  IgnoreEvents events_;
   std::string dir_;
   std::unique_ptr<MessageQueue> queue_;
   uv_loop_t loop_{};
@@ -181,6 +180,85 @@ TEST_CASE(
   CHECK(f.sandbox().Outbox().size() == 1);
   CHECK(f.StatusOf(second) == MessageStatus::kQueued);
   CHECK(f.dispatcher().Status().stopping);
+}
+
+TEST_CASE("dispatcher: a wall clock stepped back does not stall sends",
+          "[dispatcher][clock]") {
+  // The wall clock (persisted times) jumps back an hour after the first send;
+  // the spacing between sends is steady time, so the second send still goes
+  // out after send_delay.
+  std::atomic<int64_t> offset{0};
+  Fixture f(FastOptions(), [&] { return WallMs() + offset.load(); });
+  f.Enqueue("before the step");
+  auto second = f.Enqueue("after the step");
+  f.RunUntil([&] {
+    if (!f.sandbox().Outbox().empty()) offset = -3600 * 1000;
+    return f.sandbox().Outbox().size() == 2;
+  });
+  CHECK(f.sandbox().Outbox().size() == 2);
+  CHECK(f.StatusOf(second) == MessageStatus::kSent);
+}
+
+TEST_CASE(
+    "dispatcher: the pause between sends follows the injected steady clock",
+    "[dispatcher][clock]") {
+  // A steady clock that stands still: after the first send the delay never
+  // ends, whatever the wall clock does.
+  Dispatcher::Options options = FastOptions();
+  options.send_delay = std::chrono::milliseconds(1000);
+  std::atomic<int64_t> steady{0};
+  options.steady_ms = [&] { return steady.load(); };
+  std::atomic<int64_t> offset{0};
+  Fixture f(options, [&] { return WallMs() + offset.load(); });
+  f.Enqueue("one");
+  f.Enqueue("two");
+  f.RunUntil([&] { return f.sandbox().Outbox().size() == 1; });
+  // A wall clock jumping forward an hour does not shorten the pause.
+  offset = 3600 * 1000;
+  int polls = 0;
+  f.RunUntil([&] { return ++polls > 20; });  // ~100 ms of loop time
+  CHECK(f.sandbox().Outbox().size() == 1);
+  steady = 1000;  // the pause is over
+  f.RunUntil([&] { return f.sandbox().Outbox().size() == 2; });
+  CHECK(f.sandbox().Outbox().size() == 2);
+}
+
+TEST_CASE("dispatcher: an answer the queue cannot record is kept, never resent",
+          "[dispatcher][mark_sent]") {
+  Dispatcher::Options options = FastOptions();
+  options.record_retry = std::chrono::milliseconds(10);
+  Fixture f(options);
+  // The fault sits at the queue's seam: every MarkSent fails as a full or
+  // broken disk would make it fail, until `broken` is cleared.
+  std::atomic<bool> broken{true};
+  std::atomic<int> failed_writes{0};
+  f.queue().SetFaultForTesting([&](std::string_view op) {
+    if (op == "MarkSent" && broken) {
+      ++failed_writes;
+      return common::Status::IOError("test", "database or disk is full");
+    }
+    return common::Status::Ok();
+  });
+  auto first = f.Enqueue("first");
+  auto second = f.Enqueue("second");
+  f.RunUntil([&] { return failed_writes >= 8; });  // several retry rounds
+  CHECK(f.sandbox().Outbox().size() == 1);  // nothing resent, nothing newer
+  CHECK(f.dispatcher().unrecorded() == 1);
+  CHECK(f.StatusOf(first) == MessageStatus::kSending);
+  CHECK(f.StatusOf(second) == MessageStatus::kQueued);
+
+  broken = false;  // the disk has room again
+  f.RunUntil([&] { return f.StatusOf(second) == MessageStatus::kSent; });
+  auto outbox = f.sandbox().Outbox();
+  REQUIRE(outbox.size() == 2);
+  CHECK(outbox[0].text == "first");
+  CHECK(outbox[1].text == "second");
+  auto stored = f.queue().Get(first);
+  REQUIRE(stored.ok());
+  REQUIRE(stored->has_value());
+  CHECK((*stored)->status == MessageStatus::kSent);
+  CHECK((*stored)->provider_id == outbox[0].id);
+  CHECK(f.dispatcher().unrecorded() == 0);
 }
 
 }  // namespace

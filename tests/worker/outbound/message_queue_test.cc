@@ -1,6 +1,7 @@
 #include "worker/outbound/message_queue.h"
 
 #include <signal.h>
+#include <sqlite3.h>
 #include <stdlib.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -138,10 +139,11 @@ TEST_CASE(
   auto queue = OpenQueue(dir.File("queue.db"));
   std::string first = MustEnqueue(*queue, Text("1555", "hi", "key-1"), 1);
 
-  auto again = queue->Enqueue(Text("1555", "a different body", "key-1"), 2);
+  auto again = queue->Enqueue(Text("1555", "hi", "key-1"), 2);
   REQUIRE(again.ok());
   CHECK(again->id == first);
   CHECK_FALSE(again->created);
+  CHECK_FALSE(again->conflict);
   CHECK(MustGet(*queue, first).text == "hi");
 
   // No key, or another key: new messages.
@@ -214,13 +216,10 @@ TEST_CASE("MessageQueue: NextDue returns the oldest due message",
   REQUIRE(due->has_value());
   CHECK((*due)->id == second);
 
-  // A sending message is not due.
+  // A sending message is not due; a message never tried is due at once,
+  // even when the clock went back since it was enqueued (third, at 300).
   RequireOk(queue->MarkSending(second, 200));
   due = queue->NextDue(200);
-  REQUIRE(due.ok());
-  CHECK_FALSE(due->has_value());  // third is due at 300 only
-
-  due = queue->NextDue(300);
   REQUIRE(due.ok());
   REQUIRE(due->has_value());
   CHECK((*due)->id == third);
@@ -433,8 +432,12 @@ TEST_CASE(
   CHECK_FALSE(empty.next_attempt_ms.has_value());
 
   std::vector<std::string> ids;
-  for (int i = 0; i < 6; ++i)
-    ids.push_back(MustEnqueue(*queue, Text("1555", "m"), 100 + i));
+  // One recipient each: a message in flight holds later ones to its own
+  // recipient (see the order test), which is not what this test is about.
+  for (int i = 0; i < 6; ++i) {
+    ids.push_back(
+        MustEnqueue(*queue, Text("1555" + std::to_string(i), "m"), 100 + i));
+  }
   RequireOk(queue->MarkSending(ids[0], 200));  // in flight
   RequireOk(queue->MarkSending(ids[1], 200));
   RequireOk(queue->MarkSent(ids[1], "wamid.1", 201));  // sent
@@ -697,6 +700,151 @@ TEST_CASE("MessageQueue: opening a bad path fails naming the path",
   auto not_db = MessageQueue::Open(garbage);
   REQUIRE_FALSE(not_db.ok());
   CHECK(not_db.status().message().find(garbage) != std::string::npos);
+}
+
+}  // namespace
+}  // namespace dynoguard::worker
+
+namespace dynoguard::worker {
+namespace {
+
+TEST_CASE("MessageQueue: a key reused with another body is a conflict",
+          "[message_queue][idempotency]") {
+  TempDir dir;
+  auto queue = OpenQueue(dir.File("queue.db"));
+  std::string first = MustEnqueue(*queue, Text("1555", "hi", "key-1"), 1);
+
+  for (const NewMessage& other : {Text("1555", "a different body", "key-1"),
+                                  Text("1666", "hi", "key-1")}) {
+    auto again = queue->Enqueue(other, 2);
+    REQUIRE(again.ok());
+    CHECK_FALSE(again->created);
+    CHECK(again->conflict);
+    CHECK(again->id == first);
+  }
+  NewMessage with_reply = Text("1555", "hi", "key-1");
+  with_reply.reply_to = "wamid.x";
+  auto replied = queue->Enqueue(with_reply, 3);
+  REQUIRE(replied.ok());
+  CHECK(replied->conflict);
+
+  // The same body still answers the original, and nothing was inserted.
+  auto same = queue->Enqueue(Text("1555", "hi", "key-1"), 4);
+  REQUIRE(same.ok());
+  CHECK_FALSE(same->conflict);
+  CHECK(same->id == first);
+  CHECK(MustStats(*queue).depth == 1);
+}
+
+TEST_CASE("RequestHash: length-prefixed, so shifted fields differ",
+          "[message_queue][idempotency]") {
+  NewMessage a = Text("12", "3");
+  NewMessage b = Text("1", "23");
+  CHECK(RequestHash(a) != RequestHash(b));
+  CHECK(RequestHash(a) == RequestHash(Text("12", "3", "any key")));
+  CHECK(RequestHash(a).rfind("sha256:", 0) == 0);
+  CHECK(RequestHash(a).size() == 7 + 64);
+}
+
+TEST_CASE("MessageQueue: a schema 1 file is migrated and keeps its keys",
+          "[message_queue][idempotency]") {
+  TempDir dir;
+  const std::string path = dir.File("queue.db");
+  {
+    // The schema as version 1 wrote it, with one queued message.
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+    const char* v1 = R"sql(
+PRAGMA journal_mode = WAL;
+CREATE TABLE messages (
+  seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, recipient TEXT NOT NULL,
+  text TEXT NOT NULL DEFAULT '', template_json TEXT NOT NULL DEFAULT '',
+  reply_to TEXT NOT NULL DEFAULT '', idempotency_key TEXT NOT NULL DEFAULT '',
+  status TEXT NOT NULL CHECK (status IN
+    ('queued', 'sending', 'sent', 'delivered', 'read', 'failed')),
+  attempts INTEGER NOT NULL DEFAULT 0, provider_id TEXT NOT NULL DEFAULT '',
+  error_code TEXT, error_message TEXT, error_retryable INTEGER,
+  next_attempt_ms INTEGER NOT NULL, created_ms INTEGER NOT NULL,
+  updated_ms INTEGER NOT NULL);
+CREATE UNIQUE INDEX messages_idempotency
+  ON messages (idempotency_key) WHERE idempotency_key <> '';
+CREATE INDEX messages_due ON messages (status, next_attempt_ms);
+CREATE INDEX messages_provider ON messages (provider_id) WHERE provider_id <> '';
+INSERT INTO messages (id, recipient, text, idempotency_key, status,
+  next_attempt_ms, created_ms, updated_ms)
+  VALUES ('msg_00000000000000000000abcd', '1555', 'old', 'old-key', 'queued',
+          1, 1, 1);
+PRAGMA user_version = 1;
+)sql";
+    REQUIRE(sqlite3_exec(db, v1, nullptr, nullptr, nullptr) == SQLITE_OK);
+    sqlite3_close(db);
+  }
+  auto queue = OpenQueue(path);
+  CHECK(MustGet(*queue, "msg_00000000000000000000abcd").text == "old");
+  // The old row has no hash: its key answers the original id, never 422.
+  auto old_key = queue->Enqueue(Text("1555", "another body", "old-key"), 2);
+  REQUIRE(old_key.ok());
+  CHECK(old_key->id == "msg_00000000000000000000abcd");
+  CHECK_FALSE(old_key->conflict);
+  // New rows get hashes.
+  MustEnqueue(*queue, Text("1555", "new", "new-key"), 3);
+  auto conflict = queue->Enqueue(Text("1555", "changed", "new-key"), 4);
+  REQUIRE(conflict.ok());
+  CHECK(conflict->conflict);
+  REQUIRE(queue->Close().ok());
+  // Reopening a migrated file is a no-op.
+  auto reopened = OpenQueue(path);
+  CHECK(MustStats(*reopened).depth == 2);
+}
+
+TEST_CASE("MessageQueue: a retried message holds later ones to its recipient",
+          "[message_queue][order]") {
+  TempDir dir;
+  auto queue = OpenQueue(dir.File("queue.db"));
+  std::string a1 = MustEnqueue(*queue, Text("1555", "a1"), 100);
+  std::string a2 = MustEnqueue(*queue, Text("1555", "a2"), 100);
+  std::string b1 = MustEnqueue(*queue, Text("1666", "b1"), 100);
+
+  auto due = queue->NextDue(100);
+  REQUIRE(due.ok());
+  REQUIRE(due->has_value());
+  CHECK((*due)->id == a1);
+  RequireOk(queue->MarkSending(a1, 100));
+  // a1 in flight: a2 waits, the other recipient does not.
+  due = queue->NextDue(100);
+  REQUIRE(due.ok());
+  REQUIRE(due->has_value());
+  CHECK((*due)->id == b1);
+
+  // a1 fails and waits for a retry at 5000: a2 (due now) must not overtake.
+  RequireOk(queue->MarkRetry(a1, kThrottled, 5000, 100));
+  RequireOk(queue->MarkSending(b1, 100));
+  RequireOk(queue->MarkSent(b1, "wamid.b1", 100));
+  due = queue->NextDue(200);
+  REQUIRE(due.ok());
+  CHECK_FALSE(due->has_value());
+  // The next wake-up is a1's retry, not a2's (held) due time.
+  REQUIRE(MustStats(*queue).next_attempt_ms.has_value());
+  CHECK(*MustStats(*queue).next_attempt_ms == 5000);
+
+  due = queue->NextDue(5000);
+  REQUIRE(due.ok());
+  REQUIRE(due->has_value());
+  CHECK((*due)->id == a1);
+  RequireOk(queue->MarkSending(a1, 5000));
+  RequireOk(queue->MarkSent(a1, "wamid.a1", 5000));
+  due = queue->NextDue(5000);
+  REQUIRE(due.ok());
+  REQUIRE(due->has_value());
+  CHECK((*due)->id == a2);
+
+  // A dead letter does not hold anyone.
+  std::string a3 = MustEnqueue(*queue, Text("1555", "a3"), 6000);
+  RequireOk(queue->MarkFailed(a2, kOutsideWindow, 6000));
+  due = queue->NextDue(6000);
+  REQUIRE(due.ok());
+  REQUIRE(due->has_value());
+  CHECK((*due)->id == a3);
 }
 
 }  // namespace

@@ -12,6 +12,21 @@ SandboxTransport::SandboxTransport(Options options,
                                    std::function<int64_t()> now_ms)
     : options_(options), now_ms_(std::move(now_ms)) {}
 
+SandboxTransport::~SandboxTransport() = default;
+
+common::Status SandboxTransport::OpenStore(const std::string& path) {
+  auto store = SandboxStore::Open(path);
+  if (!store.ok()) return store.status();
+  auto contents = (*store)->Load(options_.outbox_capacity);
+  if (!contents.ok()) return contents.status();
+  std::lock_guard lock(mu_);
+  store_ = std::move(store.value());
+  outbox_.assign(contents->outbox.begin(), contents->outbox.end());
+  pending_ = std::move(contents->receipts);
+  sequence_ = std::max(sequence_, contents->last_sequence);
+  return common::Status::Ok();
+}
+
 SendResult SandboxTransport::Send(const SendRequest& request) {
   int64_t now = now_ms_();
   std::lock_guard lock(mu_);
@@ -35,12 +50,21 @@ SendResult SandboxTransport::Send(const SendRequest& request) {
   } else {
     entry.text = request.text;
   }
+  std::vector<PendingStatus> receipts = {
+      {now + options_.delivered_after_ms, entry.id, MessageStatus::kDelivered},
+      {now + options_.read_after_ms, entry.id, MessageStatus::kRead}};
+  if (store_) {
+    // Accepted only once recorded: the outbox is the proof of what was sent.
+    if (common::Status status = store_->RecordSend(sequence_, entry, receipts,
+                                                   options_.outbox_capacity);
+        !status.ok()) {
+      result.error = {"sandbox_storage", status.message(), true};
+      return result;
+    }
+  }
   outbox_.push_back(entry);
   while (outbox_.size() > options_.outbox_capacity) outbox_.pop_front();
-  pending_.push_back(
-      {now + options_.delivered_after_ms, entry.id, MessageStatus::kDelivered});
-  pending_.push_back(
-      {now + options_.read_after_ms, entry.id, MessageStatus::kRead});
+  pending_.insert(pending_.end(), receipts.begin(), receipts.end());
   result.ok = true;
   result.provider_id = entry.id;
   return result;
@@ -59,6 +83,12 @@ void SandboxTransport::Poll(int64_t now_ms, TransportEvents& events) {
   // Events go out without the lock: the sink writes to the queue.
   for (const auto& p : due) {
     events.OnStatus({p.provider_id, p.status, p.due_ms, std::nullopt});
+  }
+  // Forgotten once emitted: a worker killed in between emits them again,
+  // which the queue ignores (statuses only move forward).
+  if (!due.empty()) {
+    std::lock_guard lock(mu_);
+    if (store_) (void)store_->RemoveReceipts(due);
   }
 }
 

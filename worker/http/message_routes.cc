@@ -1,0 +1,184 @@
+#include "worker/http/message_routes.h"
+
+#include <algorithm>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "worker/http/api_error.h"
+#include "worker/outbound/message_request.h"
+
+namespace dynoguard::worker {
+namespace {
+
+using httplib::Request;
+using httplib::Response;
+using Json = common::JsonWriter;
+
+constexpr int kDeadLettersShown = 20;
+
+void WriteMessage(Json& j, const OutboundMessage& m) {
+  j.StartObject();
+  j.Key("id").String(m.id);
+  j.Key("to").String(m.to);
+  j.Key("status").String(ToString(m.status));
+  j.Key("attempts").Int(m.attempts);
+  if (!m.provider_id.empty()) j.Key("providerId").String(m.provider_id);
+  if (m.error) {
+    j.Key("error").StartObject();
+    j.Key("code").String(m.error->code);
+    j.Key("message").String(m.error->message);
+    j.Key("retryable").Bool(m.error->retryable);
+    j.EndObject();
+  }
+  j.EndObject();
+}
+
+class MessageRoutes {
+ public:
+  MessageRoutes(const RouteContext& context, MessageRouteDeps deps)
+      : ctx_(context), d_(std::move(deps)) {}
+
+  void PostMessage(const Request& req, Response& res);
+  void GetMessage(const Request& req, Response& res);
+  void Queue(const Request& req, Response& res);
+
+ private:
+  const RouteContext ctx_;
+  const MessageRouteDeps d_;
+};
+
+void MessageRoutes::PostMessage(const Request& req, Response& res) {
+  if (!RequireJsonBody(req, res)) return;
+  if (d_.memory->under_pressure()) {
+    SendError(res, 503, api_error::kMemoryPressure,
+              "memory above the emergency threshold; new sends are refused "
+              "until it is back under");
+    return;
+  }
+  Parsed<NewMessage> parsed = ParseMessageRequest(req.body);
+  if (auto* error = std::get_if<RequestError>(&parsed)) {
+    SendRequestError(res, *error);
+    return;
+  }
+  const NewMessage& message = std::get<NewMessage>(parsed);
+  common::Result<MessageQueue::EnqueueResult> queued =
+      d_.queue->Enqueue(message, d_.now_ms());
+  if (!queued.ok()) {
+    ctx_.log->Error("enqueue-failed", {{"error", queued.status().ToString()}});
+    SendError(res, 503, api_error::kUnavailable,
+              "the message queue is unavailable; try again");
+    return;
+  }
+  if (queued->conflict) {
+    SendError(res, 422, "conflict",
+              "idempotencyKey was already used for a different request (" +
+                  queued->id + "); use a new key for a new message",
+              "idempotencyKey");
+    return;
+  }
+  Json j;
+  if (queued->created) {
+    ctx_.log->Info("queued", {{"id", queued->id}});
+    j.StartObject()
+        .Key("id")
+        .String(queued->id)
+        .Key("status")
+        .String("queued")
+        .EndObject();
+    SendJson(res, 202, j);
+    if (d_.wake_dispatcher) d_.wake_dispatcher();
+    return;
+  }
+  // The idempotency key is known: report the original message as it is now.
+  common::Result<std::optional<OutboundMessage>> existing =
+      d_.queue->Get(queued->id);
+  std::string_view status = "queued";
+  if (existing.ok() && existing->has_value()) {
+    status = ToString((*existing)->status);
+  }
+  j.StartObject()
+      .Key("id")
+      .String(queued->id)
+      .Key("status")
+      .String(status)
+      .EndObject();
+  SendJson(res, 200, j);
+}
+
+void MessageRoutes::GetMessage(const Request& req, Response& res) {
+  std::string id = req.matches.size() > 1 ? req.matches[1].str() : "";
+  common::Result<std::optional<OutboundMessage>> found = d_.queue->Get(id);
+  if (!found.ok()) {
+    ctx_.log->Error("queue-read-failed",
+                    {{"error", found.status().ToString()}});
+    SendError(res, 503, api_error::kUnavailable,
+              "the message queue is unavailable; try again");
+    return;
+  }
+  if (!found->has_value()) {
+    SendError(res, 404, api_error::kNotFound, "no message with this id");
+    return;
+  }
+  Json j;
+  WriteMessage(j, **found);
+  SendJson(res, 200, j);
+}
+
+void MessageRoutes::Queue(const Request&, Response& res) {
+  common::Result<QueueStats> stats = d_.queue->Stats();
+  common::Result<std::vector<OutboundMessage>> dead =
+      d_.queue->DeadLetters(kDeadLettersShown);
+  if (!stats.ok() || !dead.ok()) {
+    ctx_.log->Error(
+        "queue read failed",
+        {{"error", (!stats.ok() ? stats.status() : dead.status()).ToString()}});
+    SendError(res, 503, api_error::kUnavailable,
+              "the message queue is unavailable; try again");
+    return;
+  }
+  // The next send starts when a queued message is due and the dispatcher's
+  // pause (SEND_DELAY_MS, pacing) is over: the later of the two.
+  std::optional<int64_t> next_send = stats->next_attempt_ms;
+  if (next_send && d_.dispatcher_status) {
+    DispatcherStatus dispatcher = d_.dispatcher_status();
+    if (dispatcher.next_send_ms) {
+      next_send = std::max(*next_send, *dispatcher.next_send_ms);
+    }
+  }
+  Json j;
+  j.StartObject();
+  j.Key("depth").Int(stats->depth);
+  j.Key("inFlight").Int(stats->in_flight);
+  j.Key("nextSendAt");
+  if (next_send) {
+    j.Int(*next_send);
+  } else {
+    j.Null();
+  }
+  j.Key("deadLetters").StartObject();
+  j.Key("count").Int(stats->dead_letters);
+  j.Key("recent").StartArray();
+  for (const OutboundMessage& m : *dead) WriteMessage(j, m);
+  j.EndArray();
+  j.EndObject();
+  j.EndObject();
+  SendJson(res, 200, j);
+}
+
+}  // namespace
+
+void InstallMessageRoutes(httplib::Server& server, const RouteContext& context,
+                          MessageRouteDeps deps) {
+  auto routes = std::make_shared<MessageRoutes>(context, std::move(deps));
+  AddRoute(server, context, "/api/messages", kPost, Access::kProtected,
+           Bind(routes, &MessageRoutes::PostMessage));
+  AddRoute(server, context, "/api/messages/([^/]+)", kGet, Access::kProtected,
+           Bind(routes, &MessageRoutes::GetMessage));
+  AddRoute(server, context, "/api/queue", kGet, Access::kProtected,
+           Bind(routes, &MessageRoutes::Queue));
+}
+
+}  // namespace dynoguard::worker

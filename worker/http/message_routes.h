@@ -1,0 +1,38 @@
+// The message API (SPEC §5), protected: POST /api/messages → 202
+// {"id","status":"queued"} once durable (a repeated idempotencyKey answers 200
+// with the existing message's id and its current status, and sends nothing;
+// 503 memory_pressure with Retry-After while memory is above the emergency
+// threshold; 415 without a JSON Content-Type); GET /api/messages/{id} (404
+// not_found for an unknown id); GET /api/queue (depth, in flight, next send
+// time, dead letters).
+#ifndef DYNOGUARD_WORKER_HTTP_MESSAGE_ROUTES_H_
+#define DYNOGUARD_WORKER_HTTP_MESSAGE_ROUTES_H_
+
+#include <httplib.h>
+
+#include <cstdint>
+#include <functional>
+
+#include "worker/http/route.h"
+#include "worker/memory/memory_manager.h"
+#include "worker/model/runtime_status.h"
+#include "worker/outbound/message_queue.h"
+
+namespace dynoguard::worker {
+
+// Borrowed parts (thread-safe, must outlive the server).
+struct MessageRouteDeps {
+  MessageQueue* queue = nullptr;          // required
+  const MemoryManager* memory = nullptr;  // required: the pressure flag
+  // Called after a message was queued, so the dispatcher looks at once.
+  std::function<void()> wake_dispatcher;
+  std::function<DispatcherStatus()> dispatcher_status;  // may be empty
+  std::function<int64_t()> now_ms;  // required: ms since the epoch
+};
+
+void InstallMessageRoutes(httplib::Server& server, const RouteContext& context,
+                          MessageRouteDeps deps);
+
+}  // namespace dynoguard::worker
+
+#endif  // DYNOGUARD_WORKER_HTTP_MESSAGE_ROUTES_H_

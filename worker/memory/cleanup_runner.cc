@@ -1,0 +1,30 @@
+#include "worker/memory/cleanup_runner.h"
+
+#include <utility>
+
+#include "common/log.h"
+
+namespace dynoguard::worker {
+
+CleanupRunner::CleanupRunner(MemoryManager& memory, const common::Logger& log,
+                             std::function<void(CleanupLevel)> counted)
+    : memory_(memory), log_(log), counted_(std::move(counted)) {}
+
+CleanupReport CleanupRunner::Run(CleanupLevel level, std::string_view trigger) {
+  if (level == CleanupLevel::kEmergency) memory_.SetPressure(true);
+  CleanupReport report = memory_.RunCleanup(level);
+  if (counted_) counted_(level);
+  log_.Info("cleanup",
+            {{"level", ToString(level)},
+             {"freed", common::FormatMegabytes(report.freed())},
+             {"rss", common::FormatMegabytes(report.rss_after)},
+             {"caches", common::FormatMegabytes(report.cache_bytes_after)},
+             {"trigger", trigger},
+             {"ms", report.took.count()}});
+  // The pressure flag stays on until a sample shows the worker back under
+  // the threshold; the figure after the cleanup is such a sample.
+  memory_.UpdatePressure(report.rss_after);
+  return report;
+}
+
+}  // namespace dynoguard::worker
