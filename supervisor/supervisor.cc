@@ -1,7 +1,5 @@
 #include "supervisor/supervisor.h"
 
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -12,6 +10,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "common/json_writer.h"
 #include "common/listen_fds.h"
 #include "common/memory_probe.h"
 #include "common/notify_message.h"
@@ -140,15 +139,10 @@ Status Supervisor::Prepare() {
   }
 
   // The budget: configured, else the cgroup limit, else MemTotal.
-  if (config_.memory_limit_bytes > 0) {
-    limit_bytes_ = config_.memory_limit_bytes;
-    limit_source_ = "MEMORY_LIMIT_MB";
-  } else {
-    auto detected = common::DetectMemoryLimit(procfs_);
-    if (!detected.ok()) return detected.status();
-    limit_bytes_ = detected->bytes;
-    limit_source_ = detected->source;
-  }
+  auto limit = common::ResolveMemoryLimit(config_.memory_limit_bytes, procfs_);
+  if (!limit.ok()) return limit.status();
+  limit_bytes_ = limit->bytes;
+  limit_source_ = limit->source;
 
   // Our own systemd, if any: notify socket and watchdog.
   const char* notify_socket = std::getenv("NOTIFY_SOCKET");
@@ -805,24 +799,20 @@ std::string Supervisor::OnControl(std::string_view request) {
 
 std::string Supervisor::StatusJson() const {
   auto now = Clock::now();
-  rapidjson::StringBuffer buffer;
-  rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
-  auto string = [&w](std::string_view s) {
-    w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
-  };
+  common::JsonWriter w;
   w.StartObject();
   w.Key("ok");
   w.Bool(true);
   const WorkerState state = machine_.state();
   const MachineContext& context = machine_.context();
   w.Key("state");
-  string(ToString(state));
+  w.String(ToString(state));
   w.Key("supervisor");
   w.StartObject();
   w.Key("pid");
   w.Int(getpid());
   w.Key("version");
-  string(DYNOGUARD_VERSION);
+  w.String(DYNOGUARD_VERSION);
   w.Key("uptime");
   w.Double(std::chrono::duration<double>(now - started_at_).count());
   w.EndObject();
@@ -843,26 +833,26 @@ std::string Supervisor::StatusJson() const {
     w.Null();
   }
   w.Key("status");
-  string(worker_status_);
+  w.String(worker_status_);
   w.Key("command");
   w.StartArray();
-  for (const auto& arg : command_) string(arg);
+  for (const auto& arg : command_) w.String(arg);
   w.EndArray();
   w.EndObject();
   w.Key("memory");
   w.StartObject();
   w.Key("source");
-  string(common::ToString(config_.memory_source));
+  w.String(common::ToString(config_.memory_source));
   w.Key("bytes");
-  w.Uint64(last_sample_.bytes);
+  w.Uint(last_sample_.bytes);
   w.Key("limit");
-  w.Uint64(limit_bytes_);
+  w.Uint(limit_bytes_);
   w.Key("limitSource");
-  string(limit_source_);
+  w.String(limit_source_);
   w.Key("percent");
   w.Double(std::round(last_sample_.percent * 10) / 10);
   w.Key("level");
-  string(ToString(last_sample_.level));
+  w.String(ToString(last_sample_.level));
   w.Key("processes");
   w.Int(last_sample_.processes);
   w.Key("thresholds");
@@ -883,20 +873,20 @@ std::string Supervisor::StatusJson() const {
   if (context.last_restart_reason.empty()) {
     w.Null();
   } else {
-    string(context.last_restart_reason);
+    w.String(context.last_restart_reason);
   }
   w.Key("lastCleanup");
   if (last_cleanup_.empty()) {
     w.Null();
   } else {
-    string(last_cleanup_);
+    w.String(last_cleanup_);
   }
   w.Key("crashLoop");
   w.Bool(machine_.crash_loop(now));
   w.Key("failures");
   w.Int(context.backoff.consecutive_failures());
   w.EndObject();
-  return buffer.GetString();
+  return w.str();
 }
 
 }  // namespace dynoguard::supervisor
