@@ -295,26 +295,10 @@ Result<std::unique_ptr<MessageQueue>> MessageQueue::Open(
                   "messages are missing)"}});
     }
   }
-  // The file is created 0600 here, whatever the umask; SQLite then gives the
-  // -wal and -shm files the main file's mode. Files an older version left
-  // 0644 are tightened.
-  for (const std::string& file : {path + "-wal", path + "-shm"}) {
-    if (Status status = storage::RestrictIfExists(file); !status.ok())
-      return status;
-  }
-  if (Status status = storage::EnsurePrivateFile(path); !status.ok())
-    return status;
-
-  sqlite3* raw = nullptr;
-  // NOMUTEX: our own mutex serializes use of the connection.
-  int rc = sqlite3_open_v2(
-      path.c_str(), &raw,
-      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-      nullptr);
-  DbPtr db(raw);  // the handle must be closed even when opening failed
-  if (rc != SQLITE_OK) return SqlError(db.get(), context, "open");
-  sqlite3_extended_result_codes(db.get(), 1);
-  sqlite3_busy_timeout(db.get(), kBusyTimeoutMs);
+  Result<sqlite3*> opened =
+      storage::OpenPrivateDatabase(path, context, kBusyTimeoutMs);
+  if (!opened.ok()) return opened.status();
+  DbPtr db(*opened);
 
   // WAL: readers do not block the writer and a commit is one append + fsync.
   // FULL: that fsync happens at every commit, so "committed" survives power

@@ -2,6 +2,8 @@
 
 #include <utility>
 
+#include "worker/storage/private_files.h"
+
 namespace dynoguard::worker::storage {
 
 using common::Result;
@@ -17,6 +19,29 @@ bool IsPermanentSqlFailure(const Status& status) {
   const std::string& text = status.message();
   return text.find(sqlite3_errstr(SQLITE_CORRUPT)) != std::string::npos ||
          text.find(sqlite3_errstr(SQLITE_NOTADB)) != std::string::npos;
+}
+
+Result<sqlite3*> OpenPrivateDatabase(const std::string& path,
+                                     std::string_view context,
+                                     int busy_timeout_ms) {
+  for (const std::string& file : {path + "-wal", path + "-shm"}) {
+    if (Status status = RestrictIfExists(file); !status.ok()) return status;
+  }
+  if (Status status = EnsurePrivateFile(path); !status.ok()) return status;
+  sqlite3* db = nullptr;
+  // NOMUTEX: each owner serializes use of its connection itself.
+  int rc = sqlite3_open_v2(
+      path.c_str(), &db,
+      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+      nullptr);
+  if (rc != SQLITE_OK) {
+    Status status = SqlError(db, context, "open");
+    sqlite3_close_v2(db);  // the handle must be closed even when open failed
+    return status;
+  }
+  sqlite3_extended_result_codes(db, 1);
+  sqlite3_busy_timeout(db, busy_timeout_ms);
+  return db;
 }
 
 Status Exec(sqlite3* db, std::string_view context, const char* sql) {

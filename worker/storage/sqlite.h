@@ -19,6 +19,16 @@
 
 namespace dynoguard::worker::storage {
 
+// Opens (creating when missing) the SQLite database at `path` as a private
+// file: created 0600 whatever the umask, an older 0644 file and its -wal/-shm
+// tightened (SQLite gives -wal and -shm the main file's mode), extended result
+// codes on, `busy_timeout_ms` for another connection's write lock. The caller
+// owns the handle (sqlite3_close_v2). Errors: IOError naming `context`; the
+// handle is closed then.
+common::Result<sqlite3*> OpenPrivateDatabase(const std::string& path,
+                                             std::string_view context,
+                                             int busy_timeout_ms);
+
 // "<context>: <what>: <sqlite's message for db>".
 common::Status SqlError(sqlite3* db, std::string_view context,
                         std::string_view what);

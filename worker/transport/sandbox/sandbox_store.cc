@@ -5,7 +5,6 @@
 #include <optional>
 #include <utility>
 
-#include "worker/storage/private_files.h"
 #include "worker/storage/sqlite.h"
 
 namespace dynoguard::worker {
@@ -41,21 +40,11 @@ PRAGMA user_version = 1;
 Result<std::unique_ptr<SandboxStore>> SandboxStore::Open(
     const std::string& path) {
   const std::string context = "sandbox store " + path;
-  for (const std::string& file : {path + "-wal", path + "-shm"}) {
-    if (Status status = storage::RestrictIfExists(file); !status.ok())
-      return status;
-  }
-  if (Status status = storage::EnsurePrivateFile(path); !status.ok())
-    return status;
-  sqlite3* db = nullptr;
-  int rc = sqlite3_open_v2(
-      path.c_str(), &db,
-      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-      nullptr);
+  Result<sqlite3*> opened =
+      storage::OpenPrivateDatabase(path, context, /*busy_timeout_ms=*/5000);
+  if (!opened.ok()) return opened.status();
+  sqlite3* db = *opened;
   std::unique_ptr<SandboxStore> store(new SandboxStore(db, context));
-  if (rc != SQLITE_OK) return SqlError(db, context, "open");
-  sqlite3_extended_result_codes(db, 1);
-  sqlite3_busy_timeout(db, 5000);
   for (const char* sql :
        {"PRAGMA journal_mode = WAL", "PRAGMA synchronous = NORMAL", kSchema}) {
     if (Status status = Exec(db, context, sql); !status.ok()) return status;
