@@ -49,6 +49,9 @@ constexpr size_t kReadChunk = 16 * 1024;
 // When the current pool thread began the request it is handling (for the
 // logger callback, which httplib runs on the same thread).
 thread_local Clock::time_point request_started;
+// Whether httplib was told to close the connection when the current request
+// began (then it writes `Connection: close` itself).
+thread_local bool closing_from_start = false;
 
 // The path for a log line: at most 200 bytes, control characters and spaces
 // replaced, so a hostile request line cannot forge log lines. httplib has
@@ -424,6 +427,15 @@ void HttpServer::Impl::Configure() {
         SendError(res, res.status, code, message);
         return httplib::Server::HandlerResponse::Handled;
       }));
+
+  // A drain or stop that began while the handler ran: the answer says
+  // `Connection: close` too (and the connection is closed after it).
+  s.set_post_routing_handler([this](const httplib::Request&,
+                                    httplib::Response& res) {
+    if (!closing_from_start && (draining_.load() || stop_requested_.load())) {
+      res.set_header("Connection", "close");
+    }
+  });
 
   const common::Logger* log = &log_;
   s.set_exception_handler([log](const httplib::Request& req,
@@ -807,7 +819,9 @@ void HttpServer::Impl::ServeRequests(Connection& c) {
   bool close = draining_.load() || stop_requested_.load();
   bool connection_closed = false;
   request_started = Clock::now();
+  closing_from_start = close;
   bool ok = server_.Process(stream, close, connection_closed);
+  close = close || draining_.load() || stop_requested_.load();
   ok = stream.Flush() && ok;
   c.canonical.clear();
   if (c.canonical.capacity() > 4096) c.canonical.shrink_to_fit();

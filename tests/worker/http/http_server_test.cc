@@ -1,0 +1,162 @@
+// HttpServer alone, in process, with a few test routes: the socket it binds,
+// and what Drain() and Stop() do with connections in each state.
+#include "worker/http/http_server.h"
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <string>
+#include <thread>
+
+#include "common/unique_fd.h"
+#include "tests/support/wait.h"
+
+namespace dynoguard::worker {
+namespace {
+
+using common::UniqueFd;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+UniqueFd ConnectTo(int port) {
+  UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  REQUIRE(fd);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr),
+                    sizeof addr) == 0);
+  timeval tv{5, 0};
+  ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  return fd;
+}
+
+void Send(int fd, std::string_view data) {
+  REQUIRE(::send(fd, data.data(), data.size(), MSG_NOSIGNAL) ==
+          static_cast<ssize_t>(data.size()));
+}
+
+// What the peer sends until it closes (or 5 s pass).
+std::string ReadAll(int fd) {
+  std::string out;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  return out;
+}
+
+// A server on 127.0.0.1 with /ok and /slow (answers when `release` is set).
+class Fixture {
+ public:
+  Fixture()
+      : log_("test", common::LogFormat::kText, common::LogLevel::kError),
+        server_(config_, log_, metrics_) {
+    server_.server().Get("/ok",
+                         [](const httplib::Request&, httplib::Response& res) {
+                           res.set_content("ok", "text/plain");
+                         });
+    server_.server().Get(
+        "/slow", [this](const httplib::Request&, httplib::Response& res) {
+          entered_ = true;
+          while (!release_) std::this_thread::sleep_for(milliseconds(5));
+          res.set_content("slow", "text/plain");
+        });
+    REQUIRE(server_.Bind("127.0.0.1", 0).ok());
+    thread_ = std::thread([this] { server_.Serve(); });
+  }
+  ~Fixture() {
+    release_ = true;
+    server_.Stop();
+    if (thread_.joinable()) thread_.join();
+  }
+
+  HttpServer& server() { return server_; }
+  int port() const { return server_.port(); }
+  std::thread& thread() { return thread_; }
+  std::atomic<bool> entered_{false};
+  std::atomic<bool> release_{false};
+
+ private:
+  common::Config config_;
+  common::Logger log_;
+  Metrics metrics_;
+  HttpServer server_;
+  std::thread thread_;
+};
+
+TEST_CASE("http server: Bind refuses a port another socket listens on",
+          "[http_server]") {
+  common::Config config;
+  common::Logger log("test", common::LogFormat::kText,
+                     common::LogLevel::kError);
+  Metrics metrics;
+  HttpServer first(config, log, metrics);
+  REQUIRE(first.Bind("127.0.0.1", 0).ok());
+  HttpServer second(config, log, metrics);
+  common::Status status = second.Bind("127.0.0.1", first.port());
+  REQUIRE_FALSE(status.ok());
+  CHECK(status.message() == "bind 127.0.0.1:" + std::to_string(first.port()) +
+                                ": Address already in use");
+}
+
+TEST_CASE(
+    "http server: Stop() does not wait for idle or half-sent connections, "
+    "only for a request being answered",
+    "[http_server]") {
+  Fixture f;
+  UniqueFd idle = ConnectTo(f.port());
+  UniqueFd half = ConnectTo(f.port());
+  Send(half.get(), "GET /ok HTTP/1.1\r\nHost: x\r\n");
+  UniqueFd slow = ConnectTo(f.port());
+  Send(slow.get(), "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n");
+  REQUIRE(testing::WaitUntil([&] { return f.entered_.load(); }, seconds(5)));
+  f.server().Stop();
+  // The idle and the half-sent connection are closed without an answer
+  // while /slow is still being handled.
+  CHECK(ReadAll(idle.get()).empty());
+  CHECK(ReadAll(half.get()).empty());
+  f.release_ = true;
+  std::string answer = ReadAll(slow.get());
+  CHECK(answer.starts_with("HTTP/1.1 200"));
+  CHECK(answer.find("Connection: close") != std::string::npos);
+  f.thread().join();
+}
+
+TEST_CASE(
+    "http server: Drain() closes idle keep-alive connections and answers "
+    "requests in progress with Connection: close",
+    "[http_server]") {
+  Fixture f;
+  UniqueFd kept = ConnectTo(f.port());
+  Send(kept.get(), "GET /ok HTTP/1.1\r\nHost: x\r\n\r\n");
+  char buf[1024];
+  REQUIRE(::recv(kept.get(), buf, sizeof buf, 0) > 0);
+  UniqueFd half = ConnectTo(f.port());
+  Send(half.get(), "GET /ok HTTP/1.1\r\nHost: x\r\n");
+  // Make sure the worker has read the half head before the drain.
+  REQUIRE(testing::WaitUntil(
+      [&] {
+        UniqueFd probe = ConnectTo(f.port());
+        Send(probe.get(),
+             "GET /ok HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        return ReadAll(probe.get()).starts_with("HTTP/1.1 200");
+      },
+      seconds(5)));
+  f.server().Drain();
+  CHECK(ReadAll(kept.get()).empty());  // closed, no answer owed
+  Send(half.get(), "\r\n");
+  std::string answer = ReadAll(half.get());
+  CHECK(answer.starts_with("HTTP/1.1 200"));
+  CHECK(answer.find("Connection: close") != std::string::npos);
+}
+
+}  // namespace
+}  // namespace dynoguard::worker
