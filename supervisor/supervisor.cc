@@ -12,11 +12,11 @@
 
 #include "common/json_writer.h"
 #include "common/listen_fds.h"
+#include "common/listen_socket.h"
 #include "common/memory_probe.h"
 #include "common/notify_message.h"
 #include "common/private_dir.h"
 #include "supervisor/child_process.h"
-#include "supervisor/listen_socket.h"
 
 extern char** environ;
 
@@ -170,13 +170,13 @@ Status Supervisor::Prepare() {
     // LISTEN_SOCKET=none: the command binds PORT itself.
   } else if (inherited.ok() && inherited.value() >= 1) {
     listen_fd_.Reset(common::kListenFdsStart);
-    log_.Info("listen", {{"address", BoundAddress(listen_fd_.get())},
+    log_.Info("listen", {{"address", common::BoundAddress(listen_fd_.get())},
                          {"from", "systemd"}});
   } else {
-    auto opened = OpenListenSocket(config_.host, config_.port);
+    auto opened = common::OpenListenSocket(config_.host, config_.port);
     if (!opened.ok()) return opened.status();
     listen_fd_ = std::move(opened.value());
-    log_.Info("listen", {{"address", BoundAddress(listen_fd_.get())}});
+    log_.Info("listen", {{"address", common::BoundAddress(listen_fd_.get())}});
   }
 
   auto notify = NotifyServer::Open();
@@ -520,7 +520,8 @@ void Supervisor::StartReadiness() {
       break;
     case common::ReadyMode::kHttp: {
       HttpReadinessProbe::Options probe;
-      probe.port = listen_fd_ ? BoundPort(listen_fd_.get()) : config_.port;
+      probe.port =
+          listen_fd_ ? common::BoundPort(listen_fd_.get()) : config_.port;
       probe.path = protocol_.ready.http_path;
       http_probe_ = std::make_unique<HttpReadinessProbe>(
           &loop_, probe, [this, pid = worker_pid_] {

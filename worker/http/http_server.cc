@@ -2,7 +2,6 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -22,6 +21,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/listen_socket.h"
+#include "common/unique_fd.h"
 #include "worker/http/api_error.h"
 #include "worker/http/body_limit.h"
 #include "worker/http/server/request_log_policy.h"
@@ -115,18 +116,6 @@ std::string ErrorResponse(int status, std::string_view code,
 void SetNoDelay(int fd) {
   const int one = 1;
   ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-}
-
-int LocalPort(int fd) {
-  sockaddr_storage addr{};
-  socklen_t len = sizeof addr;
-  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
-    return 0;
-  if (addr.ss_family == AF_INET)
-    return ntohs(reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
-  if (addr.ss_family == AF_INET6)
-    return ntohs(reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port);
-  return 0;
 }
 
 void PeerAddress(const sockaddr_storage& addr, std::string& ip, int& port) {
@@ -898,7 +887,7 @@ common::Status HttpServer::Adopt(int fd) {
   if (fd_flags >= 0) ::fcntl(fd, F_SETFD, fd_flags | FD_CLOEXEC);
   int fl_flags = ::fcntl(fd, F_GETFL);
   if (fl_flags >= 0) ::fcntl(fd, F_SETFL, fl_flags | O_NONBLOCK);
-  port_ = LocalPort(fd);
+  port_ = std::max(0, common::BoundPort(fd));
   impl_->SetSocket(fd);
   return common::Status::Ok();
 }
@@ -907,40 +896,12 @@ common::Status HttpServer::Bind(const std::string& host, int port) {
   if (impl_->has_socket()) {
     return common::Status::Internal("http server already has a socket");
   }
-  std::string where = host + ":" + std::to_string(port);
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-  addrinfo* found = nullptr;
-  std::string service = std::to_string(port);
-  int rc = ::getaddrinfo(host.empty() ? nullptr : host.c_str(), service.c_str(),
-                         &hints, &found);
-  if (rc != 0)
-    return common::Status::IOError("bind " + where, gai_strerror(rc));
-  std::string error = "no address";
-  int fd = -1;
-  for (addrinfo* ai = found; ai != nullptr; ai = ai->ai_next) {
-    fd = ::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
-                  ai->ai_protocol);
-    if (fd < 0) {
-      error = std::strerror(errno);
-      continue;
-    }
-    // SO_REUSEADDR lets a restart bind past TIME_WAIT; it does not let two
-    // listeners share the port (SO_REUSEPORT would, and is never set).
-    const int one = 1;
-    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (::bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
-        ::listen(fd, 1024) == 0) {
-      break;
-    }
-    error = std::strerror(errno);
-    ::close(fd);
-    fd = -1;
-  }
-  ::freeaddrinfo(found);
-  if (fd < 0) return common::Status::IOError("bind " + where, error);
+  // Our own socket, never SO_REUSEPORT (cpp-httplib's bind sets it, and then a
+  // second worker on the port would silently split the clients with us).
+  common::Result<common::UniqueFd> opened =
+      common::OpenListenSocket(host, port);
+  if (!opened.ok()) return opened.status();
+  int fd = opened->Release();
   common::Status adopted = Adopt(fd);
   if (!adopted.ok()) ::close(fd);
   return adopted;

@@ -1,4 +1,4 @@
-#include "supervisor/listen_socket.h"
+#include "common/listen_socket.h"
 
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -8,11 +8,7 @@
 #include <cerrno>
 #include <cstring>
 
-namespace dynoguard::supervisor {
-
-using common::Result;
-using common::Status;
-using common::UniqueFd;
+namespace dynoguard::common {
 
 Result<UniqueFd> OpenListenSocket(const std::string& host, int port) {
   std::string where = host + ":" + std::to_string(port);
@@ -81,4 +77,4 @@ std::string BoundAddress(int fd) {
   return "?";
 }
 
-}  // namespace dynoguard::supervisor
+}  // namespace dynoguard::common
