@@ -106,7 +106,7 @@ TEST_CASE("LISTEN_SOCKET=pass hands a COMMAND the socket as fd 3",
 TEST_CASE(
     "CLEANUP_SIGNALS=none: no cleanup signal, the memory restart still "
     "happens",
-    "[any_command]") {
+    "[any_command][rss]") {
   SupervisedCommand run(DYNOGUARD_SUPERVISOR_BIN, {DYNOGUARD_TEST_WORKER_BIN});
   const std::string pid = run.WaitLog(R"(supervisor: ready pid=(\d+))")[1];
   // 150 MB: above standard (70%); then 175 MB: above emergency (85%).
@@ -147,6 +147,9 @@ TEST_CASE("STOP_SIGNAL is what a graceful stop sends first", "[any_command]") {
       DYNOGUARD_SUPERVISOR_BIN, {DYNOGUARD_TEST_WORKER_BIN},
       {{"STOP_SIGNAL", "SIGINT"}, {"WORKER_STOP_TIMEOUT_S", "1"}});
   const std::string pid = run.WaitLog(R"(supervisor: ready pid=(\d+))")[1];
+  // "ready" is at exec here (WORKER_READY=started): wait until the test worker
+  // answers, so its SIGINT handler is installed before the stop.
+  REQUIRE(Ask(run, "pid") == pid);
   REQUIRE(run.supervisor().Signal(SIGTERM).ok());
   run.WaitLog("supervisor: stop pid=" + pid + " signal=SIGINT");
   WaitSignal(run, "INT", pid);

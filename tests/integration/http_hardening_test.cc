@@ -138,7 +138,7 @@ constexpr uint64_t kMiB = 1024 * 1024;
 TEST_CASE(
     "http hardening: a 200 MB chunked body on POST /health is 413 at the "
     "limit and the worker's peak RSS stays small",
-    "[worker][http_hardening]") {
+    "[worker][http_hardening][rss]") {
   TempDir dir;
   Worker w = StartWorker(dir);
   uint64_t before = PeakRss(w.process.pid());
@@ -175,7 +175,7 @@ TEST_CASE(
 TEST_CASE(
     "http hardening: too many or too large headers are 431 "
     "headers_too_large, and memory does not grow",
-    "[worker][http_hardening]") {
+    "[worker][http_hardening][rss]") {
   TempDir dir;
   Worker w = StartWorker(dir);
   std::string many = "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n";

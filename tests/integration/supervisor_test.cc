@@ -86,8 +86,8 @@ class Guarded {
   // The port the supervisor listens on, from its `listen` line (waited for).
   int port() {
     if (port_ == 0) {
-      port_ = std::stoi(
-          WaitLog(R"(supervisor: listen address=[0-9.]+:(\d+))")[1]);
+      port_ =
+          std::stoi(WaitLog(R"(supervisor: listen address=[0-9.]+:(\d+))")[1]);
     }
     return port_;
   }
@@ -301,7 +301,7 @@ TEST_CASE("emergency cleanup: SIGUSR2 at 85% of the budget",
 }
 
 TEST_CASE("memory restart: a new worker above 95% of the budget",
-          "[supervisor]") {
+          "[supervisor][rss]") {
   Guarded guard(Env{{"TEST_WORKER_KEEP_ON_SIGNAL", "1"}});
   const pid_t old_worker = guard.WaitReady();
   const size_t mark = guard.Mark();
@@ -443,7 +443,8 @@ TEST_CASE("a hung worker is restarted by the watchdog", "[supervisor]") {
   const pid_t old_worker = guard.WaitReady();
   // Let it ping a few times (every 500 ms) before it hangs: waited for by
   // asking, not by sleeping, so a slow machine does not change the test.
-  CHECK(t::WaitUntil([&] { return std::stoi(guard.Ask("pings")) >= 2; }, kWait));
+  CHECK(
+      t::WaitUntil([&] { return std::stoi(guard.Ask("pings")) >= 2; }, kWait));
   const size_t mark = guard.Mark();
   REQUIRE(guard.Ask("hang") == "ok");
   guard.WaitLog(
@@ -514,7 +515,7 @@ TEST_CASE("a worker that is never ready is restarted after the start timeout",
 }
 
 TEST_CASE("no cleanup signal reaches a worker before it is ready",
-          "[supervisor]") {
+          "[supervisor][rss]") {
   // 150 MB at start (75%, above the standard threshold) and READY=1 only
   // 1.5 s later: a dozen samples at 100 ms fall before READY.
   Guarded guard(Env{{"TEST_WORKER_GROW_AT_START", "150"},

@@ -83,12 +83,11 @@ TEST_CASE(
   SpawnOptions options;
   options.args = {"start", "--", DYNOGUARD_TEST_WORKER_BIN};
   // PORT points elsewhere: answers on `port` prove fd 3 was used.
-  options.env = {{"HOST", "127.0.0.1"},
-                 {"PORT", std::to_string(FreePort())},
-                 {"DATA_DIR", dir.path()},
-                 {"MEMORY_LIMIT_MB", "512"},
-                 {"LISTEN_SOCKET", "pass"},  // the test worker opts in
-                 {"LISTEN_FDS", "1"}};
+  options.env = {
+      {"HOST", "127.0.0.1"},     {"PORT", std::to_string(FreePort())},
+      {"DATA_DIR", dir.path()},  {"MEMORY_LIMIT_MB", "512"},
+      {"LISTEN_SOCKET", "pass"},  // the test worker opts in
+      {"LISTEN_FDS", "1"}};
   options.set_listen_pid = true;
   options.pass_fd = listener.get();
   options.log_path = dir.File("supervisor.log");

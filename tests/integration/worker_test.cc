@@ -335,7 +335,7 @@ std::map<std::string, std::string> GuardEnv(const TempDir& dir, int port) {
 
 TEST_CASE(
     "worker+supervisor: ballast to 75% brings a standard cleanup that frees it",
-    "[worker][supervisor]") {
+    "[worker][supervisor][rss]") {
   TempDir dir;
   int port = FreePort();
   Process supervisor = StartSupervised(dir, GuardEnv(dir, port));
@@ -356,7 +356,7 @@ TEST_CASE(
 TEST_CASE(
     "worker+supervisor: 90% brings an emergency cleanup, sends are refused "
     "above it",
-    "[worker][supervisor]") {
+    "[worker][supervisor][rss]") {
   TempDir dir;
   int port = FreePort();
   Process supervisor = StartSupervised(dir, GuardEnv(dir, port));
@@ -385,7 +385,7 @@ TEST_CASE(
 TEST_CASE(
     "worker+supervisor: held above the emergency threshold, sends get 503 "
     "until memory falls",
-    "[worker][supervisor]") {
+    "[worker][supervisor][rss]") {
   TempDir dir;
   int port = FreePort();
   Process supervisor = StartSupervised(dir, GuardEnv(dir, port));
@@ -430,7 +430,7 @@ TEST_CASE(
     "worker+supervisor: above the restart threshold the worker is replaced and "
     "the "
     "port never refuses",
-    "[worker][supervisor]") {
+    "[worker][supervisor][rss]") {
   TempDir dir;
   int port = FreePort();
   Process supervisor = StartSupervised(dir, GuardEnv(dir, port));

@@ -106,6 +106,14 @@ common::Result<Process> Process::Spawn(const std::string& binary,
     env_storage.push_back(std::string("PATH=") +
                           (path != nullptr ? path : "/usr/bin:/bin"));
   }
+  // The sanitizers' settings (suppressions, exit codes) reach the programs
+  // under test as they reach the test itself.
+  for (const char* name :
+       {"ASAN_OPTIONS", "UBSAN_OPTIONS", "TSAN_OPTIONS", "LSAN_OPTIONS"}) {
+    const char* value = std::getenv(name);
+    if (value != nullptr && options.env.find(name) == options.env.end())
+      env_storage.push_back(std::string(name) + "=" + value);
+  }
   for (const auto& [key, value] : options.env) {
     env_storage.push_back(key + "=" + value);
   }

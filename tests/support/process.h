@@ -20,8 +20,8 @@ namespace dynoguard::testing {
 struct SpawnOptions {
   // argv[1..]; argv[0] is the binary path.
   std::vector<std::string> args;
-  // The whole environment of the child besides PATH (copied from the test's
-  // own). Default: empty.
+  // The whole environment of the child besides PATH and the sanitizers'
+  // *SAN_OPTIONS (copied from the test's own). Default: empty.
   std::map<std::string, std::string> env;
   // stdout and stderr are appended here (created when missing). REQUIRED.
   std::string log_path;

@@ -320,7 +320,7 @@ class HttpServer::Impl {
   void AnswerError(Connection& c, int status, std::string_view code,
                    std::string_view message, Clock::time_point now);
 
-  // Waits for the next bytes on `fd` (one-shot).
+  // Waits for the next bytes on `fd` (one-shot). REQUIRES: mu_ held.
   void Arm(int fd);
   // REQUIRES: mu_ held.
   void Close(Connection& c);
@@ -726,7 +726,6 @@ void HttpServer::Impl::RequestThread() {
       ++busy_;
     }
     OnReadable(*c);
-    int fd = c->fd;
     {
       std::lock_guard<std::mutex> lock(mu_);
       c->busy = false;
@@ -735,13 +734,11 @@ void HttpServer::Impl::RequestThread() {
         Close(*c);
         continue;
       }
+      // Re-armed under the lock, so the control thread cannot close the
+      // descriptor (and the number be reused) between the two: one epoll_ctl,
+      // about a microsecond, is the price.
+      Arm(c->fd);
     }
-    // Re-armed outside the lock (a system call there would make a thread
-    // preempted while holding it stall every other): from here on another
-    // thread may take the connection, or the control thread close it, so
-    // only the descriptor number is used. Re-arming a number that was closed
-    // meanwhile fails harmlessly, or re-arms the connection that reused it.
-    Arm(fd);
   }
 }
 
