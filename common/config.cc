@@ -348,6 +348,11 @@ Result<Config> ParseConfig(const EnvMap& env) {
       {{"errors", LogRequests::kErrors}, {"all", LogRequests::kAll}},
       c.log_requests);
   r.Bool("DEBUG_ENDPOINTS", c.debug_endpoints);
+  if (env.find("DYNO") != env.end()) {
+    c.ephemeral_platform = "heroku";
+  } else if (env.find("RENDER") != env.end()) {
+    c.ephemeral_platform = "render";
+  }
 
   if (!r.status().ok()) return r.status();
   return c;

@@ -108,7 +108,7 @@ struct Config {
   std::string whatsapp_phone_number_id;
   Redacted whatsapp_app_secret;
   Redacted whatsapp_verify_token;
-  std::string whatsapp_api_base = "https://graph.facebook.com/v21.0";
+  std::string whatsapp_api_base = "https://graph.facebook.com/v25.0";
   std::string webhook_url;
   Redacted webhook_secret;
 
@@ -128,6 +128,11 @@ struct Config {
   LogFormat log_format = LogFormat::kText;
   LogRequests log_requests = LogRequests::kErrors;
   bool debug_endpoints = false;
+
+  // "heroku" when DYNO is set, "render" when RENDER is set, else empty: a
+  // platform whose instances start on an empty disk (DATA_DIR is lost on
+  // every restart; the worker warns at start while no session store exists).
+  std::string ephemeral_platform;
 
   // Every secret value that is set, for the logger's guard.
   std::vector<std::string> Secrets() const;

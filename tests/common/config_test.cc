@@ -269,5 +269,12 @@ TEST_CASE("config: signal names round-trip", "[config]") {
   CHECK_FALSE(ParseSignalName("9").has_value());
 }
 
+TEST_CASE("config: DYNO or RENDER mark a platform with an ephemeral disk",
+          "[config]") {
+  CHECK(ParseConfig({})->ephemeral_platform.empty());
+  CHECK(ParseConfig({{"DYNO", "web.1"}})->ephemeral_platform == "heroku");
+  CHECK(ParseConfig({{"RENDER", "true"}})->ephemeral_platform == "render");
+}
+
 }  // namespace
 }  // namespace dynoguard::common

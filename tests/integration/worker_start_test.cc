@@ -188,4 +188,24 @@ TEST_CASE(
 }
 
 }  // namespace
+TEST_CASE(
+    "on Heroku (DYNO set) the worker says at start that a dyno restart loses "
+    "the queue",
+    "[worker_start]") {
+  TempDir dir;
+  SpawnOptions options;
+  options.env = BaseEnv(dir, 0);
+  options.env["DYNO"] = "web.1";
+  options.log_path = dir.File("worker.log");
+  auto worker = Process::Spawn(DYNOGUARD_WORKER_BIN, options);
+  REQUIRE(worker.ok());
+  REQUIRE(worker->WaitForLog("worker: ready", seconds(20)));
+  CHECK(worker->WaitForLog(
+      "warn worker: ephemeral-disk platform=heroku .*messages still queued "
+      "are lost",
+      seconds(1)));
+  REQUIRE(worker->Signal(SIGTERM).ok());
+  CHECK(worker->WaitExit(seconds(20)) == std::optional<int>(0));
+}
+
 }  // namespace dynoguard::testing

@@ -233,6 +233,17 @@ Status WorkerApp::Start() {
                 "loopback Host, no foreign Origin); behind a reverse proxy "
                 "every request is refused: set API_KEY"}});
   }
+  if (!config_.ephemeral_platform.empty()) {
+    // SPEC §7 promises more than this version keeps on such a platform: say
+    // so until the session snapshot carries the queue to the next instance.
+    log_.Warn("ephemeral-disk",
+              {{"platform", config_.ephemeral_platform},
+               {"",
+                "this platform starts every instance on an empty disk: a "
+                "restart or deploy loses DATA_DIR, so messages still queued "
+                "are lost (session backup to a remote store is not available "
+                "in this version)"}});
+  }
   if (transport_ == sandbox_) ReleaseUnusedTlsPages();
   auto stats = queue_->Stats();
   log_.Info("ready", {{"transport", transport_->name()},
