@@ -1,5 +1,6 @@
-// Status and Result<T>: how dynoguard reports routine failure without exceptions.
-// A Status is OK or carries a code and a one-line message; Result<T> holds a T or a non-OK Status.
+// Status and Result<T>: how dynoguard reports routine failure without
+// exceptions. A Status is OK or carries a code and a one-line message;
+// Result<T> holds a T or a non-OK Status.
 #ifndef DYNOGUARD_COMMON_STATUS_H_
 #define DYNOGUARD_COMMON_STATUS_H_
 
@@ -35,7 +36,8 @@ class [[nodiscard]] Status {
   }
   // "context: detail", e.g. IOError("open /data/q.db", std::strerror(errno)).
   static Status IOError(std::string_view context, std::string_view detail) {
-    return Status(Code::kIOError, std::string(context) + ": " + std::string(detail));
+    return Status(Code::kIOError,
+                  std::string(context) + ": " + std::string(detail));
   }
   static Status Unavailable(std::string_view message) {
     return Status(Code::kUnavailable, message);
@@ -51,7 +53,8 @@ class [[nodiscard]] Status {
   std::string ToString() const { return ok() ? "ok" : message_; }
 
  private:
-  Status(Code code, std::string_view message) : code_(code), message_(message) {}
+  Status(Code code, std::string_view message)
+      : code_(code), message_(message) {}
 
   Code code_ = Code::kOk;
   std::string message_;
@@ -62,7 +65,8 @@ template <typename T>
 class [[nodiscard]] Result {
  public:
   Result(T value) : value_(std::move(value)) {}  // NOLINT: implicit by design
-  Result(Status status) : status_(std::move(status)) {  // NOLINT: implicit by design
+  Result(Status status)
+      : status_(std::move(status)) {  // NOLINT: implicit by design
     assert(!status_.ok());
   }
 

@@ -1,4 +1,5 @@
-// UniqueFd: a move-only owner of a file descriptor that closes it on destruction.
+// UniqueFd: a move-only owner of a file descriptor that closes it on
+// destruction.
 #ifndef DYNOGUARD_COMMON_UNIQUE_FD_H_
 #define DYNOGUARD_COMMON_UNIQUE_FD_H_
 
