@@ -7,6 +7,7 @@
 #include <poll.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -153,6 +154,7 @@ struct Connection {
   std::optional<RequestReader> reader;
   std::string canonical;  // the complete request, for httplib
 
+  int answered = 0;                   // requests answered on it so far
   Clock::time_point idle_since;       // accepted or last answered
   Clock::time_point request_started;  // first byte of the current request
   Clock::time_point linger_until;
@@ -629,24 +631,41 @@ void HttpServer::Impl::Accept(Clock::time_point now) {
 // Makes room for one more connection from `ip`: when a bound is reached,
 // closes the longest idle connection (of that client for the per-client
 // bound). False when every connection is busy. REQUIRES: mu_ held.
+namespace {
+
+// MakeRoom's order: a connection that never sent a request before one that
+// did; among equals, the one idle longest.
+bool GivesWayBefore(const Connection& a, const Connection& b) {
+  const bool a_unused = a.answered == 0, b_unused = b.answered == 0;
+  if (a_unused != b_unused) return a_unused;
+  return a.idle_since < b.idle_since;
+}
+
+}  // namespace
+
 bool HttpServer::Impl::MakeRoom(const std::string& ip) {
-  auto evict_oldest = [&](bool same_client) {
-    Connection* oldest = nullptr;
+  // Which idle connection gives way: first one that never sent a request
+  // (what a flood of idle connections is made of), then the keep-alive one
+  // idle longest. Never one whose next request is already waiting unread in
+  // its socket: that client is active, it only has not been served yet.
+  auto evict_one = [&](bool same_client) {
+    Connection* victim = nullptr;
     for (auto& [fd, c] : connections_) {
       if (!IsIdle(*c) || (same_client && c->ip != ip)) continue;
-      if (oldest == nullptr || c->idle_since < oldest->idle_since)
-        oldest = c.get();
+      int pending = 0;
+      if (::ioctl(c->fd, FIONREAD, &pending) == 0 && pending > 0) continue;
+      if (victim == nullptr || GivesWayBefore(*c, *victim)) victim = c.get();
     }
-    if (oldest == nullptr) return false;
-    Close(*oldest);
+    if (victim == nullptr) return false;
+    Close(*victim);
     return true;
   };
   auto it = per_client_.find(ip);
   if (it != per_client_.end() &&
-      it->second >= limits_.max_connections_per_client && !evict_oldest(true)) {
+      it->second >= limits_.max_connections_per_client && !evict_one(true)) {
     return false;
   }
-  if (connections_.size() >= limits_.max_connections && !evict_oldest(false))
+  if (connections_.size() >= limits_.max_connections && !evict_one(false))
     return false;
   return true;
 }
@@ -792,6 +811,7 @@ void HttpServer::Impl::Advance(Connection& c, Clock::time_point now) {
         c.canonical = c.reader->TakeCanonical();
         c.reader.reset();
         ServeRequests(c);
+        ++c.answered;
         now = Clock::now();
         c.idle_since = now;
         break;

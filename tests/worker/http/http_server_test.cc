@@ -11,6 +11,7 @@
 #include <chrono>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "common/unique_fd.h"
 #include "tests/support/wait.h"
@@ -56,9 +57,9 @@ std::string ReadAll(int fd) {
 // A server on 127.0.0.1 with /ok and /slow (answers when `release` is set).
 class Fixture {
  public:
-  Fixture()
+  explicit Fixture(HttpServer::Limits limits = {})
       : log_("test", common::LogFormat::kText, common::LogLevel::kError),
-        server_(config_, log_, metrics_) {
+        server_(config_, log_, metrics_, limits) {
     server_.server().Get("/ok",
                          [](const httplib::Request&, httplib::Response& res) {
                            res.set_content("ok", "text/plain");
@@ -156,6 +157,39 @@ TEST_CASE(
   std::string answer = ReadAll(half.get());
   CHECK(answer.starts_with("HTTP/1.1 200"));
   CHECK(answer.find("Connection: close") != std::string::npos);
+}
+
+TEST_CASE(
+    "http server: a full house closes a connection that never sent a request, "
+    "not a keep-alive client between two requests",
+    "[http_server]") {
+  HttpServer::Limits limits;
+  limits.max_connections_per_client = 4;
+  Fixture f(limits);
+  // A keep-alive client that was served once, and is idle longest.
+  UniqueFd client = ConnectTo(f.port());
+  Send(client.get(), "GET /ok HTTP/1.1\r\nHost: x\r\n\r\n");
+  char buf[512];
+  REQUIRE(::recv(client.get(), buf, sizeof buf, 0) > 0);
+  // Then idle connections from the same address fill the house and one more
+  // needs room: one of them gives way, not the client.
+  std::vector<UniqueFd> idle;
+  for (int i = 0; i < 4; ++i) idle.push_back(ConnectTo(f.port()));
+  auto closed_by_server = [](int fd) {
+    char byte;
+    return ::recv(fd, &byte, 1, MSG_DONTWAIT) == 0;
+  };
+  CHECK(testing::WaitUntil(
+      [&] {
+        for (const UniqueFd& fd : idle) {
+          if (closed_by_server(fd.get())) return true;
+        }
+        return false;
+      },
+      seconds(5)));
+  Send(client.get(),
+       "GET /ok HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  CHECK(ReadAll(client.get()).find("200 OK") != std::string::npos);
 }
 
 }  // namespace
