@@ -135,11 +135,17 @@ bool HasLineBreak(std::string_view s) {
          s.find('\0') != std::string_view::npos;
 }
 
+// Headers whose values are kept out of every message: Authorization,
+// Cookie, X-Master-Key (JSONBin), X-Hub-Signature-256 and the like.
 bool IsSecretHeader(std::string_view name) {
-  return HeaderNameEquals(name, "Authorization") ||
-         HeaderNameEquals(name, "Proxy-Authorization") ||
-         HeaderNameEquals(name, "Cookie") ||
-         HeaderNameEquals(name, "X-Api-Key");
+  std::string lower(name);
+  for (char& c : lower)
+    c = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+  for (std::string_view word :
+       {"auth", "cookie", "key", "token", "secret", "signature"}) {
+    if (lower.find(word) != std::string::npos) return true;
+  }
+  return false;
 }
 
 common::Result<std::unique_ptr<FileSource>> OpenFileSource(
@@ -290,13 +296,9 @@ common::Status HttpClient::EnsureMulti() {
 void HttpClient::ResetMulti() {
   if (multi_ == nullptr) return;
   CURLM* multi = AsMulti(multi_);
-  // No callbacks into us while libcurl tears its connections down: the
-  // sockets it still reports are closed below.
-  curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, nullptr);
-  curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, nullptr);
-  curl_multi_cleanup(multi);
-  multi_ = nullptr;
-  if (handles_ != nullptr) uv_timer_stop(&handles_->timer);
+  // Sockets still watched (none when idle) stop being polled before libcurl
+  // closes them, and no callback reaches us while it tears its connections
+  // down.
   std::vector<SocketWatch*> left;
   for (auto& [watch, fd] : watches_) left.push_back(watch);
   watches_.clear();
@@ -305,6 +307,11 @@ void HttpClient::ResetMulti() {
     uv_close(reinterpret_cast<uv_handle_t*>(&watch->poll),
              [](uv_handle_t* h) { delete static_cast<SocketWatch*>(h->data); });
   }
+  curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, nullptr);
+  curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, nullptr);
+  curl_multi_cleanup(multi);
+  multi_ = nullptr;
+  if (handles_ != nullptr) uv_timer_stop(&handles_->timer);
 }
 
 void HttpClient::MaybeResetIdleMulti() {
