@@ -122,14 +122,12 @@ bool IsMediaType(std::string_view type) {
   return false;
 }
 
-// The type's own object: required for the types whose content we read.
+// The type's own object, required for the types whose content we read.
 Result<const Value*> TypeObject(const Value& message, const std::string& type,
-                                const std::string& where, bool required) {
+                                const std::string& where) {
   Result<const Value*> object = OptionalObject(message, type.c_str(), where);
   if (!object.ok()) return object.status();
-  if (required && *object == nullptr) {
-    return Bad(Field(where, type.c_str()), "missing");
-  }
+  if (*object == nullptr) return Bad(Field(where, type.c_str()), "missing");
   return object;
 }
 
@@ -142,7 +140,7 @@ Status ReadContent(const Value& message, const std::string& where,
   // Other types (location, contacts, order, …) travel in raw_json only;
   // their shape is Meta's business (contacts is an array).
   if (!needs_object) return Status::Ok();
-  Result<const Value*> found = TypeObject(message, type, where, true);
+  Result<const Value*> found = TypeObject(message, type, where);
   if (!found.ok()) return found.status();
   const Value* object = *found;
   if (object == nullptr) return Status::Ok();
@@ -189,9 +187,10 @@ Status ReadContent(const Value& message, const std::string& where,
 }
 
 Status ParseMessage(const Value& message, const std::string& where,
-                    WebhookBatch& batch) {
+                    const std::string& phone_number_id, WebhookBatch& batch) {
   if (!message.IsObject()) return Bad(where, "not an object");
   WebhookMessage out;
+  out.phone_number_id = phone_number_id;
   if (Status s = RequireString(message, "id", where, out.message.id); !s.ok()) {
     return s;
   }
@@ -237,9 +236,10 @@ Result<WebhookError> ParseError(const Value& error, const std::string& where) {
 }
 
 Status ParseStatus(const Value& status, const std::string& where,
-                   WebhookBatch& batch) {
+                   const std::string& phone_number_id, WebhookBatch& batch) {
   if (!status.IsObject()) return Bad(where, "not an object");
   WebhookStatus out;
+  out.phone_number_id = phone_number_id;
   std::string name;
   if (Status s = RequireString(status, "id", where, out.update.provider_id);
       !s.ok()) {
@@ -311,16 +311,24 @@ Status ParseChange(const Value& change, const std::string& where,
   if (!value.ok()) return value.status();
   if (*value == nullptr) return Bad(Field(where, "value"), "missing");
   std::string at = Field(where, "value");
+  // metadata.phone_number_id: which of the business's numbers this is for.
+  std::string phone_number_id;
+  Result<const Value*> metadata = OptionalObject(**value, "metadata", at);
+  if (!metadata.ok()) return metadata.status();
+  if (*metadata != nullptr) {
+    phone_number_id =
+        OptionalString(**metadata, "phone_number_id").value_or("");
+  }
   if (Status s = EachOf(**value, "messages", at,
                         [&](const Value& v, const std::string& w) {
-                          return ParseMessage(v, w, batch);
+                          return ParseMessage(v, w, phone_number_id, batch);
                         });
       !s.ok()) {
     return s;
   }
   if (Status s = EachOf(**value, "statuses", at,
                         [&](const Value& v, const std::string& w) {
-                          return ParseStatus(v, w, batch);
+                          return ParseStatus(v, w, phone_number_id, batch);
                         });
       !s.ok()) {
     return s;

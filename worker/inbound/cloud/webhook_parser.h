@@ -50,12 +50,16 @@ struct WebhookMessage {
   std::string context_id;
   // The provider's own message object, compact JSON (SPEC §5 "raw").
   std::string raw_json;
+  // The change's metadata.phone_number_id: the business number written to;
+  // empty when absent.
+  std::string phone_number_id;
 };
 
 // One delivery status and whom it was for.
 struct WebhookStatus {
-  StatusUpdate update;       // a failed status's first error in update.error
-  std::string recipient_id;  // empty when absent
+  StatusUpdate update;          // a failed status's first error in update.error
+  std::string recipient_id;     // empty when absent
+  std::string phone_number_id;  // as for WebhookMessage
 };
 
 // Everything one body carried, in body order (entries, then changes, then
@@ -74,8 +78,8 @@ struct WebhookBatch {
 //    with "object": "whatsapp_business_account" and an "entry" array;
 //  - each entry an object whose optional "changes" is an array of objects;
 //    a change whose "field" is not "messages" is skipped;
-//  - a "messages" change has a "value" object with optional arrays
-//    "messages", "statuses", "errors";
+//  - a "messages" change has a "value" object with an optional "metadata"
+//    object and optional arrays "messages", "statuses", "errors";
 //  - a message needs string "id", "from", "type" and a "timestamp" (Unix
 //    seconds, as a string of digits or a number). Per type: text.body;
 //    image/document/audio/video/sticker need an object with a string "id"

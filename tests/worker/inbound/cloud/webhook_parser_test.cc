@@ -58,6 +58,7 @@ TEST_CASE("ParseWebhook: Meta's text message fixture", "[webhook_parser]") {
   CHECK(
       w.raw_json.find(R"("text":{"body":"Does it come in another color?"})") !=
       std::string::npos);
+  CHECK(w.phone_number_id == "106540352242922");
   CHECK(batch.statuses.empty());
   CHECK(batch.errors.empty());
 }
@@ -87,6 +88,7 @@ TEST_CASE("ParseWebhook: Meta's failed status fixture", "[webhook_parser]") {
   CHECK(s.status == MessageStatus::kFailed);
   CHECK(s.timestamp_ms == 1744344496000);
   CHECK(batch.statuses[0].recipient_id == "16505551234");
+  CHECK(batch.statuses[0].phone_number_id == "106540352242922");
   REQUIRE(s.error);
   CHECK(s.error->code == "131049");
   CHECK_FALSE(s.error->retryable);
@@ -179,6 +181,20 @@ TEST_CASE("ParseWebhook: every message type from the builders",
         std::string::npos);
   CHECK(m[13].type == "unsupported");
   CHECK(m[13].raw_json.find("131051") != std::string::npos);
+}
+
+TEST_CASE("ParseWebhook: a forwarded message has no context id",
+          "[webhook_parser]") {
+  t::MessageHeader header = Header("wamid.f");
+  header.forwarded = true;
+  header.frequently_forwarded = true;
+  WebhookBatch batch =
+      Parse(t::MessagesWebhook({t::TextMessage(header, "fw")}));
+  REQUIRE(batch.messages.size() == 1);
+  CHECK(batch.messages[0].context_id.empty());
+  CHECK(batch.messages[0].raw_json.find(R"("context":{"forwarded":true,)"
+                                        R"("frequently_forwarded":true})") !=
+        std::string::npos);
 }
 
 TEST_CASE("ParseWebhook: statuses of each kind, unknown ones skipped",
@@ -315,6 +331,11 @@ TEST_CASE("ParseWebhook: bad shapes give a clear error", "[webhook_parser]") {
       R"({"object":"whatsapp_business_account","entry":[{"changes":[)"
       R"({"field":"messages","value":{"errors":[{"title":"x"}]}}]}]})";
   CHECK(ErrorOf(bad_error).find("value.errors[0].code") != std::string::npos);
+  std::string bad_metadata =
+      R"({"object":"whatsapp_business_account","entry":[{"changes":[)"
+      R"({"field":"messages","value":{"metadata":[]}}]}]})";
+  CHECK(ErrorOf(bad_metadata) ==
+        "webhook entry[0].changes[0].value.metadata: not an object");
 }
 
 TEST_CASE("ParseWebhook: deep nesting and bad UTF-8 are refused",
