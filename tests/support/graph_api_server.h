@@ -24,6 +24,7 @@
 #ifndef DYNOGUARD_TESTS_SUPPORT_GRAPH_API_SERVER_H_
 #define DYNOGUARD_TESTS_SUPPORT_GRAPH_API_SERVER_H_
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -196,7 +197,7 @@ class GraphApiServer {
   std::string NextId();
 
   const Options options_;
-  int port_ = 0;
+  std::atomic<int> port_{0};  // fixed after the first Start
 
   mutable std::mutex mu_;
   std::condition_variable stop_cv_;
