@@ -20,9 +20,11 @@ namespace dynoguard::worker {
 enum class ConnectionEvent {
   kHeartbeatOk,         // GET /{phone-number-id} answered 200
   kNetworkFailure,      // a heartbeat got no answer or a 5xx (reason: the code)
-  kAuthError,           // a heartbeat got 0/190 or HTTP 401 (sends report
-                        // every pause-class code, token included, as
-                        // kPauseError)
+  kAuthError,           // a heartbeat got 0/190 or HTTP 401, or another
+                        // 4xx (reason: "token_invalid" by default, else the
+                        // code: a wrong phone number id is no network
+                        // problem). Sends report every pause-class code,
+                        // token included, as kPauseError
   kPauseError,          // a send got a pause-class code (reason: PauseReason)
   kSendOk,              // a send was accepted
   kSendNetworkFailure,  // a send got no answer or a 5xx
