@@ -8,6 +8,10 @@
 #include <fcntl.h>
 #include <httplib.h>
 #include <netinet/in.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -16,6 +20,7 @@
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <cstdio>
 #include <fstream>
 #include <functional>
 #include <memory>
@@ -88,16 +93,21 @@ std::unique_ptr<HttpClient> MakeClient(uv_loop_t* loop,
 // the client ports it saw (one per TCP connection) and what was uploaded.
 class TestServer {
  public:
-  TestServer() {
-    server_.new_task_queue = [] { return new httplib::ThreadPool(64); };
-    server_.set_keep_alive_max_count(1000);
-    server_.Get(
+  // Plain http; or https with `tls` (an httplib::SSLServer).
+  explicit TestServer(std::unique_ptr<httplib::Server> server =
+                          std::make_unique<httplib::Server>(),
+                      std::string scheme = "http")
+      : server_(std::move(server)), scheme_(std::move(scheme)) {
+    REQUIRE(server_->is_valid());
+    server_->new_task_queue = [] { return new httplib::ThreadPool(64); };
+    server_->set_keep_alive_max_count(1000);
+    server_->Get(
         "/hello", [this](const httplib::Request& req, httplib::Response& res) {
           Seen(req);
           res.set_header("X-Test", "yes");
           res.set_content("hello " + req.get_param_value("i"), "text/plain");
         });
-    server_.Post(
+    server_->Post(
         "/echo", [this](const httplib::Request& req, httplib::Response& res) {
           Seen(req);
           res.set_header("X-Got-Content-Type",
@@ -107,28 +117,28 @@ class TestServer {
           res.status = 201;
           res.set_content(req.body, "application/json");
         });
-    server_.Put("/echo",
-                [this](const httplib::Request& req, httplib::Response& res) {
-                  Seen(req);
-                  res.set_header("X-Got-Method", req.method);
-                  res.set_content(req.body, "application/json");
-                });
-    server_.Delete("/echo",
-                   [this](const httplib::Request& req, httplib::Response& res) {
-                     Seen(req);
-                     res.set_header("X-Got-Method", req.method);
-                     res.status = 204;
-                   });
-    server_.Get("/big", [this](const httplib::Request& req,
-                               httplib::Response& res) {
+    server_->Put("/echo",
+                 [this](const httplib::Request& req, httplib::Response& res) {
+                   Seen(req);
+                   res.set_header("X-Got-Method", req.method);
+                   res.set_content(req.body, "application/json");
+                 });
+    server_->Delete(
+        "/echo", [this](const httplib::Request& req, httplib::Response& res) {
+          Seen(req);
+          res.set_header("X-Got-Method", req.method);
+          res.status = 204;
+        });
+    server_->Get("/big", [this](const httplib::Request& req,
+                                httplib::Response& res) {
       Seen(req);
       res.set_content(std::string(std::stoul(req.get_param_value("n")), 'x'),
                       "text/plain");
     });
     // Chunked transfer encoding: no Content-Length, 4 KiB chunks of a known
     // pattern.
-    server_.Get("/chunked", [this](const httplib::Request& req,
-                                   httplib::Response& res) {
+    server_->Get("/chunked", [this](const httplib::Request& req,
+                                    httplib::Response& res) {
       Seen(req);
       const size_t total = std::stoul(req.get_param_value("n"));
       res.set_chunked_content_provider(
@@ -145,7 +155,7 @@ class TestServer {
             return sink.write(chunk.data(), chunk.size());
           });
     });
-    server_.Post(
+    server_->Post(
         "/upload", [this](const httplib::Request& req, httplib::Response& res) {
           Seen(req);
           std::lock_guard<std::mutex> lock(mu_);
@@ -161,19 +171,19 @@ class TestServer {
           }
           res.set_content("{\"id\":\"media-1\"}", "application/json");
         });
-    port_ = server_.bind_to_any_port("127.0.0.1");
+    port_ = server_->bind_to_any_port("127.0.0.1");
     REQUIRE(port_ > 0);
-    thread_ = std::thread([this] { server_.listen_after_bind(); });
-    REQUIRE(testing::WaitUntil([this] { return server_.is_running(); },
+    thread_ = std::thread([this] { server_->listen_after_bind(); });
+    REQUIRE(testing::WaitUntil([this] { return server_->is_running(); },
                                milliseconds(5000)));
   }
   ~TestServer() {
-    server_.stop();
+    server_->stop();
     thread_.join();
   }
 
   std::string Url(const std::string& path) const {
-    return "http://127.0.0.1:" + std::to_string(port_) + path;
+    return scheme_ + "://127.0.0.1:" + std::to_string(port_) + path;
   }
   int port() const { return port_; }
   // How many distinct TCP connections the requests so far came over.
@@ -203,7 +213,8 @@ class TestServer {
     client_ports_.insert(req.remote_port);
   }
 
-  httplib::Server server_;
+  std::unique_ptr<httplib::Server> server_;
+  std::string scheme_;
   std::thread thread_;
   int port_ = 0;
   std::mutex mu_;
@@ -282,6 +293,59 @@ class RawServer {
   std::atomic<bool> stop_{false};
   std::atomic<int> accepted_{0};
 };
+
+// A self-signed certificate for 127.0.0.1 (P-256 key, SAN IP:127.0.0.1),
+// written as PEM to `cert_path` and `key_path`: the CA a TLS test trusts.
+void WriteSelfSignedCertificate(const std::string& cert_path,
+                                const std::string& key_path) {
+  EVP_PKEY* key = EVP_EC_gen("P-256");
+  REQUIRE(key != nullptr);
+  X509* cert = X509_new();
+  REQUIRE(cert != nullptr);
+  X509_set_version(cert, 2);
+  ASN1_INTEGER_set(X509_get_serialNumber(cert), 1);
+  X509_gmtime_adj(X509_getm_notBefore(cert), -3600);
+  X509_gmtime_adj(X509_getm_notAfter(cert), 86400);
+  X509_set_pubkey(cert, key);
+  X509_NAME* name = X509_get_subject_name(cert);
+  X509_NAME_add_entry_by_txt(
+      name, "CN", MBSTRING_ASC,
+      reinterpret_cast<const unsigned char*>("127.0.0.1"), -1, -1, 0);
+  X509_set_issuer_name(cert, name);
+  X509V3_CTX ctx;
+  X509V3_set_ctx_nodb(&ctx);
+  X509V3_set_ctx(&ctx, cert, cert, nullptr, nullptr, 0);
+  for (const char* ext :
+       {"subjectAltName=IP:127.0.0.1", "basicConstraints=critical,CA:TRUE"}) {
+    const std::string spec(ext);
+    const size_t eq = spec.find('=');
+    X509_EXTENSION* e = X509V3_EXT_conf(
+        nullptr, &ctx, spec.substr(0, eq).c_str(), spec.substr(eq + 1).c_str());
+    REQUIRE(e != nullptr);
+    X509_add_ext(cert, e, -1);
+    X509_EXTENSION_free(e);
+  }
+  REQUIRE(X509_sign(cert, key, EVP_sha256()) > 0);
+  FILE* out = std::fopen(cert_path.c_str(), "w");
+  REQUIRE(out != nullptr);
+  PEM_write_X509(out, cert);
+  std::fclose(out);
+  out = std::fopen(key_path.c_str(), "w");
+  REQUIRE(out != nullptr);
+  PEM_write_PrivateKey(out, key, nullptr, nullptr, 0, nullptr, nullptr);
+  std::fclose(out);
+  X509_free(cert);
+  EVP_PKEY_free(key);
+}
+
+// A TestServer over TLS with a fresh self-signed certificate in `dir`.
+std::unique_ptr<TestServer> TlsServer(const testing::TempDir& dir) {
+  WriteSelfSignedCertificate(dir.File("cert.pem"), dir.File("key.pem"));
+  return std::make_unique<TestServer>(
+      std::make_unique<httplib::SSLServer>(dir.File("cert.pem").c_str(),
+                                           dir.File("key.pem").c_str()),
+      "https");
+}
 
 // Starts `request` and runs the loop until its callback ran.
 HttpResponse Fetch(TestLoop& loop, HttpClient& client, HttpRequest request,
@@ -584,6 +648,42 @@ TEST_CASE("HttpClient: https to a plain http server fails with a TLS error",
       loop, *client,
       Get("https://127.0.0.1:" + std::to_string(server.port()) + "/hello"));
   CHECK(response.error.kind == HttpErrorKind::kTls);
+}
+
+TEST_CASE("HttpClient: https verifies the server's certificate",
+          "[http_client]") {
+  testing::TempDir dir;
+  auto server = TlsServer(dir);
+  TestLoop loop;
+
+  SECTION("trusted: the exchange works and reuses its connection") {
+    HttpClient::Options options;
+    options.ca_file = dir.File("cert.pem");
+    auto client = MakeClient(loop.get(), options);
+    for (int i = 0; i < 3; ++i) {
+      HttpResponse response = Fetch(
+          loop, *client, Get(server->Url("/hello?i=" + std::to_string(i))));
+      INFO(response.error.message);
+      REQUIRE(response.ok());
+      CHECK(response.body == "hello " + std::to_string(i));
+    }
+    CHECK(server->connections() == 1);
+    CHECK(client->CloseIdleConnections());
+  }
+  SECTION("not trusted: a TLS error") {
+    auto client = MakeClient(loop.get());
+    HttpResponse response = Fetch(loop, *client, Get(server->Url("/hello")));
+    CHECK(response.error.kind == HttpErrorKind::kTls);
+  }
+  SECTION("trusted, but issued for another name: a TLS error") {
+    HttpClient::Options options;
+    options.ca_file = dir.File("cert.pem");
+    auto client = MakeClient(loop.get(), options);
+    HttpResponse response = Fetch(
+        loop, *client,
+        Get("https://localhost:" + std::to_string(server->port()) + "/hello"));
+    CHECK(response.error.kind == HttpErrorKind::kTls);
+  }
 }
 
 TEST_CASE("HttpClient: a server that never answers hits the total timeout",
