@@ -428,10 +428,36 @@ TEST_CASE("HttpClient: POST sends headers and a JSON body; PUT and DELETE too",
 
   HttpRequest del = Get(server.Url("/echo"));
   del.method = HttpMethod::kDelete;
+  int head_status = 0;
+  del.sink.on_head = [&](int status, const HttpHeaders&) {
+    head_status = status;  // no body: handed over at the end
+    return true;
+  };
+  del.sink.on_data = [](std::string_view) { return true; };
   response = Fetch(loop, *client, del);
   REQUIRE(response.ok());
   CHECK(response.status == 204);
+  CHECK(head_status == 204);
   CHECK(response.headers.Find("X-Got-Method") == "DELETE");
+}
+
+TEST_CASE("HttpClient: a sink callback cannot call into the client",
+          "[http_client]") {
+  TestServer server;
+  TestLoop loop;
+  auto client = MakeClient(loop.get());
+  std::optional<common::Status> nested;
+  HttpRequest request = Get(server.Url("/big?n=10"));
+  request.sink.on_data = [&](std::string_view) {
+    auto r = client->Start(Get(server.Url("/hello")), [](HttpResponse) {});
+    nested = r.ok() ? common::Status::Ok() : r.status();
+    return true;
+  };
+  HttpResponse response = Fetch(loop, *client, request);
+  REQUIRE(response.ok());
+  REQUIRE(nested.has_value());
+  CHECK(nested->code() == common::Status::Code::kInternal);
+  CHECK(client->in_flight() == 0);
 }
 
 TEST_CASE("HttpClient: a collected body above the cap fails with too_large",
