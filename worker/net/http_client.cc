@@ -589,6 +589,14 @@ void HttpClient::CancelAll() {
   transfers_.clear();
   std::sort(cancelled.begin(), cancelled.end(),
             [](const auto& a, const auto& b) { return a->id < b->id; });
+  // Every handle leaves the multi before the first callback runs: a callback
+  // may Close() the client, which frees the multi handle.
+  for (auto& transfer : cancelled) {
+    if (transfer->multi != nullptr) {
+      curl_multi_remove_handle(transfer->multi, transfer->easy);
+      transfer->multi = nullptr;
+    }
+  }
   for (auto& transfer : cancelled) FinishCancelled(std::move(transfer));
   MaybeResetIdleMulti();
 }

@@ -90,13 +90,14 @@ class HttpClient {
   // calls `done`) with InvalidArgument for a request that cannot be sent as
   // given (URL not http(s), more than one body, a body file that is not a
   // readable regular file, a header with CR/LF), with Unavailable once the
-  // client is closed, and with Internal when libcurl refuses the handle.
-  // REQUIRES: not called from a sink callback.
+  // client is closed, and with Internal when libcurl refuses the handle or
+  // when called from a sink callback (which must return false instead).
   common::Result<HttpRequestId> Start(HttpRequest request, Callback done);
 
   // Stops request `id`; its callback runs now, before Cancel returns, with
   // kCancelled. False when no such request is in flight (it completed or was
-  // never started). REQUIRES: not called from a sink callback.
+  // never started), and when called from a sink callback (return false from
+  // the sink to stop its own transfer).
   bool Cancel(HttpRequestId id);
 
   // Cancels every request in flight, each callback running before CancelAll
@@ -111,7 +112,8 @@ class HttpClient {
   // is next looked up), so the client drops its whole multi handle — idle
   // connections, their TLS sessions and the DNS cache — and makes a new one
   // on the next Start. With requests in flight that waits until the last one
-  // completes (their connections are not idle). Returns true when the
+  // completes (their connections are not idle); from a completion callback,
+  // until the callbacks of that loop turn have run. Returns true when the
   // connections were closed now, false when deferred.
   bool CloseIdleConnections();
 
@@ -122,7 +124,9 @@ class HttpClient {
   bool Post(std::function<void()> task);
 
   // Cancels everything in flight (callbacks run with kCancelled before Close
-  // returns), frees libcurl's handles and closes the uv handles. Idempotent.
+  // returns), drops tasks posted but not yet run, frees libcurl's handles and
+  // closes the uv handles. Idempotent; may be called from a completion
+  // callback. REQUIRES: not called from a sink callback.
   void Close();
 
   // Requests started whose callback has not run yet.

@@ -902,6 +902,42 @@ TEST_CASE(
   // ~TestLoop checks that every handle of the client was closed and freed.
 }
 
+TEST_CASE("HttpClient: a callback may close the client", "[http_client]") {
+  RawServer silent(RawServer::Behaviour::kSilent);
+  TestServer server;
+  TestLoop loop;
+  auto client = MakeClient(loop.get());
+  std::vector<HttpErrorKind> kinds;
+  auto closing = [&](HttpResponse r) {
+    kinds.push_back(r.error.kind);
+    client->Close();
+  };
+  auto record = [&](HttpResponse r) { kinds.push_back(r.error.kind); };
+
+  SECTION("from a completion callback, with others in flight") {
+    for (int i = 0; i < 3; ++i) {
+      REQUIRE(client->Start(Get(silent.Url("/slow")), record).ok());
+    }
+    REQUIRE(client->Start(Get(server.Url("/hello")), closing).ok());
+    REQUIRE(loop.RunUntil([&] { return kinds.size() == 4; }));
+    CHECK(kinds[0] == HttpErrorKind::kNone);
+    CHECK(kinds[1] == HttpErrorKind::kCancelled);
+    CHECK(kinds[3] == HttpErrorKind::kCancelled);
+  }
+  SECTION("from the first of several cancelled callbacks") {
+    REQUIRE(client->Start(Get(silent.Url("/slow")), closing).ok());
+    for (int i = 0; i < 3; ++i) {
+      REQUIRE(client->Start(Get(silent.Url("/slow")), record).ok());
+    }
+    REQUIRE(loop.RunUntil([&] { return silent.accepted() == 4; }));
+    client->CancelAll();  // the first callback closes the client
+    REQUIRE(kinds.size() == 4);
+    for (HttpErrorKind kind : kinds) CHECK(kind == HttpErrorKind::kCancelled);
+  }
+  CHECK(client->closed());
+  CHECK(client->in_flight() == 0);
+}
+
 TEST_CASE("HttpClient: Close refuses new requests and Post", "[http_client]") {
   TestLoop loop;
   auto client = MakeClient(loop.get());
