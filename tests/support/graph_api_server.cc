@@ -516,6 +516,52 @@ std::string ValidateSendRequest(std::string_view body) {
   return CheckInteractive(*object);
 }
 
+namespace {
+
+// Calls `f(fd, peer_port)` for each TCP socket of this process whose local
+// port is `port`: accepted connections with their peer's port, the listening
+// socket with -1.
+template <typename F>
+void ForEachAccepted(int port, F f) {
+  DIR* dir = opendir("/proc/self/fd");
+  if (dir == nullptr) return;
+  std::vector<int> fds;
+  while (dirent* entry = readdir(dir)) {
+    char* end = nullptr;
+    long fd = std::strtol(entry->d_name, &end, 10);
+    if (end != entry->d_name && *end == '\0' && fd != dirfd(dir)) {
+      fds.push_back(static_cast<int>(fd));
+    }
+  }
+  closedir(dir);
+  for (int fd : fds) {
+    sockaddr_in local{};
+    sockaddr_in peer{};
+    socklen_t local_len = sizeof(local);
+    socklen_t peer_len = sizeof(peer);
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &local_len) != 0 ||
+        local.sin_family != AF_INET || ntohs(local.sin_port) != port) {
+      continue;
+    }
+    if (getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peer_len) != 0) {
+      f(fd, -1);  // the listening socket
+      continue;
+    }
+    f(fd, ntohs(peer.sin_port));
+  }
+}
+
+// cpp-httplib 0.11 listens with a backlog of 5: a burst of concurrent
+// clients (SEND_CONCURRENCY 16) would see SYNs dropped and retried a second
+// later. Linux lets listen() be called again to raise it.
+void RaiseBacklog(int port) {
+  ForEachAccepted(port, [](int fd, int peer_port) {
+    if (peer_port < 0) listen(fd, SOMAXCONN);
+  });
+}
+
+}  // namespace
+
 GraphApiServer::GraphApiServer(Options options)
     : options_(std::move(options)),
       port_(options_.port),
@@ -556,6 +602,7 @@ common::Status GraphApiServer::Start() {
                                        std::to_string(port));
   }
   port_ = port;
+  RaiseBacklog(port);
   httplib::Server* raw = server.get();
   server_ = std::move(server);
   thread_ = std::thread([raw] {
@@ -712,51 +759,17 @@ bool GraphApiServer::Sleep(std::chrono::milliseconds delay) {
   return !stop_cv_.wait_for(lock, delay, [this] { return stopping_; });
 }
 
-namespace {
-
-// Calls `f(fd)` for each TCP socket of this process whose local port is
-// `port` and that has a peer (an accepted connection), the peer's port
-// given.
-template <typename F>
-void ForEachAccepted(int port, F f) {
-  DIR* dir = opendir("/proc/self/fd");
-  if (dir == nullptr) return;
-  std::vector<int> fds;
-  while (dirent* entry = readdir(dir)) {
-    char* end = nullptr;
-    long fd = std::strtol(entry->d_name, &end, 10);
-    if (end != entry->d_name && *end == '\0' && fd != dirfd(dir)) {
-      fds.push_back(static_cast<int>(fd));
-    }
-  }
-  closedir(dir);
-  for (int fd : fds) {
-    sockaddr_in local{};
-    sockaddr_in peer{};
-    socklen_t local_len = sizeof(local);
-    socklen_t peer_len = sizeof(peer);
-    if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &local_len) != 0 ||
-        local.sin_family != AF_INET || ntohs(local.sin_port) != port) {
-      continue;
-    }
-    if (getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peer_len) != 0) {
-      continue;  // the listening socket
-    }
-    f(fd, ntohs(peer.sin_port));
-  }
-}
-
-}  // namespace
-
 void GraphApiServer::DropConnection(int remote_port) {
   // cpp-httplib 0.11 gives handlers no socket; find ours by its peer port.
   ForEachAccepted(port_, [remote_port](int fd, int peer_port) {
-    if (peer_port == remote_port) shutdown(fd, SHUT_RDWR);
+    if (peer_port >= 0 && peer_port == remote_port) shutdown(fd, SHUT_RDWR);
   });
 }
 
 void GraphApiServer::CloseConnections() {
-  ForEachAccepted(port_, [](int fd, int) { shutdown(fd, SHUT_RDWR); });
+  ForEachAccepted(port_, [](int fd, int peer_port) {
+    if (peer_port >= 0) shutdown(fd, SHUT_RDWR);
+  });
 }
 
 void GraphApiServer::Handle(GraphRoute route, const httplib::Request& request,

@@ -3,8 +3,12 @@
 #include <httplib.h>
 #include <rapidjson/document.h>
 
+#include <atomic>
 #include <catch2/catch.hpp>
+#include <set>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "tests/support/wait.h"
 
@@ -345,6 +349,32 @@ TEST_CASE("GraphApiServer answers slowly and drops connections on request",
       client.Post(Messages(server).c_str(), kAuth, kText, "application/json");
   REQUIRE(after);
   CHECK(after->status == 200);
+}
+
+TEST_CASE("GraphApiServer serves concurrent senders and records them all",
+          "[graph_api_server]") {
+  GraphApiServer server;
+  server.SetDelay(std::chrono::milliseconds(20));
+  constexpr int kSenders = 24;
+  std::vector<std::thread> senders;
+  std::atomic<int> ok{0};
+  for (int i = 0; i < kSenders; ++i) {
+    senders.emplace_back([&, i] {
+      httplib::Client client = ClientFor(server);
+      std::string body = R"({"messaging_product":"whatsapp","to":")" +
+                         std::to_string(1000 + i) + R"(","text":{"body":"x"}})";
+      auto res = client.Post(Messages(server).c_str(), kAuth, body,
+                             "application/json");
+      if (res && res->status == 200) ++ok;
+    });
+  }
+  for (std::thread& t : senders) t.join();
+  CHECK(ok == kSenders);
+  std::vector<GraphRequest> sends = server.requests(GraphRoute::kMessages);
+  REQUIRE(sends.size() == kSenders);
+  std::set<std::string> wamids;
+  for (const GraphRequest& r : sends) wamids.insert(r.provider_id);
+  CHECK(wamids.size() == kSenders);
 }
 
 TEST_CASE("GraphApiServer stops and starts again on the same port",
