@@ -1,0 +1,101 @@
+// Webhook parser: a Cloud API webhook body (POST /webhook, already signature-
+// checked) into normalized events — inbound messages, delivery statuses and
+// errors — for every entry and change of a batch. Pure: text in, values out.
+#ifndef DYNOGUARD_WORKER_INBOUND_CLOUD_WEBHOOK_PARSER_H_
+#define DYNOGUARD_WORKER_INBOUND_CLOUD_WEBHOOK_PARSER_H_
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+#include "worker/model/transport_types.h"
+
+namespace dynoguard::worker {
+
+// Deepest nesting a webhook body may have; deeper bodies are refused before
+// parsing (Meta's own payloads stay under 10).
+inline constexpr size_t kMaxWebhookDepth = 32;
+
+// An error Meta reports in value.errors (system or account problems not tied
+// to one message).
+struct WebhookError {
+  int code = 0;
+  std::string title;
+  std::string message;
+  std::string details;  // error_data.details, empty when absent
+};
+
+// One inbound message with what the Cloud API adds to the transport seam's
+// InboundMessage (kept as is: its users brace-initialize it).
+struct WebhookMessage {
+  InboundMessage message;  // id, from, text, timestamp_ms. text: the text, a
+                           // media caption, a reply's title, a reaction's
+                           // emoji; empty when the type has none
+  // "text", "image", "document", "audio", "video", "sticker", "location",
+  // "contacts", "reaction", "interactive", "button", "order",
+  // "unsupported", … as Meta sent it.
+  std::string type;
+  // For image/document/audio/video/sticker: the provider's media.
+  struct Media {
+    std::string id;         // Graph media id, resolved by GET /{media-id}
+    std::string mime_type;  // empty when not given
+    std::optional<std::string> caption;
+    std::optional<std::string> filename;  // documents
+  };
+  std::optional<Media> media;
+  // The message this one replies to or reacts to (wamid), empty otherwise.
+  std::string context_id;
+  // The provider's own message object, compact JSON (SPEC §5 "raw").
+  std::string raw_json;
+  // The change's metadata.phone_number_id: the business number written to;
+  // empty when absent.
+  std::string phone_number_id;
+};
+
+// One delivery status and whom it was for.
+struct WebhookStatus {
+  StatusUpdate update;          // a failed status's first error in update.error
+  std::string recipient_id;     // empty when absent
+  std::string phone_number_id;  // as for WebhookMessage
+};
+
+// Everything one body carried, in body order (entries, then changes, then
+// each array).
+struct WebhookBatch {
+  std::vector<WebhookMessage> messages;
+  std::vector<WebhookStatus> statuses;
+  std::vector<WebhookError> errors;
+  // Changes of other fields (account_update, template status, …) and
+  // statuses with a value we do not track ("deleted", "warning"): skipped.
+  int skipped = 0;
+};
+
+// Parses `body`:
+//  - a JSON object of valid UTF-8, nested at most kMaxWebhookDepth deep,
+//    with "object": "whatsapp_business_account" and an "entry" array;
+//  - each entry an object whose optional "changes" is an array of objects;
+//    a change whose "field" is not "messages" is skipped;
+//  - a "messages" change has a "value" object with an optional "metadata"
+//    object and optional arrays "messages", "statuses", "errors";
+//  - a message needs string "id", "from", "type" and a "timestamp" (Unix
+//    seconds, as a string of digits or a number). Per type: text.body;
+//    image/document/audio/video/sticker need an object with a string "id"
+//    (mime_type, caption, filename optional) and give the caption as text;
+//    interactive button_reply/list_reply and button give their title/text;
+//    reaction gives its emoji and its message_id as context_id. context.id
+//    becomes context_id. raw_json is the message object, compact;
+//  - a status needs string "id", "status", "timestamp"; sent, delivered,
+//    read and failed are kept (failed: the first errors[] entry becomes
+//    `error`, code as text, not retryable), other values are skipped;
+//  - an error needs an integer "code".
+// Unknown members are ignored. Any other shape fails the whole body with
+// InvalidArgument naming the place ("entry[0].changes[1].value.messages[2]
+// .id: missing"); never throws, never aborts. Thread-safe.
+common::Result<WebhookBatch> ParseWebhook(std::string_view body);
+
+}  // namespace dynoguard::worker
+
+#endif  // DYNOGUARD_WORKER_INBOUND_CLOUD_WEBHOOK_PARSER_H_
