@@ -144,8 +144,9 @@ TEST_CASE(
     "worker: alone, it binds PORT, serves /health and stops on SIGTERM with 0",
     "[worker]") {
   TempDir dir;
-  int port = FreePort();
+  int port = 0;
   Process worker = StartWorker(dir, BaseEnv(dir, port));
+  port = ListenPort(worker);
   httplib::Client client("127.0.0.1", port);
   auto res = client.Get("/health");
   REQUIRE(res);
@@ -161,7 +162,7 @@ TEST_CASE(
 TEST_CASE("worker: a bad configuration value exits 2 with one line",
           "[worker]") {
   TempDir dir;
-  auto env = BaseEnv(dir, FreePort());
+  auto env = BaseEnv(dir, 0);
   env["SEND_DELAY_MS"] = "soon";
   auto run = Run(DYNOGUARD_WORKER_BIN, {}, env, dir.path(), seconds(10));
   REQUIRE(run.ok());
@@ -174,10 +175,11 @@ TEST_CASE("worker: a bad configuration value exits 2 with one line",
 TEST_CASE("worker: a message is sent, delivered and read in the sandbox",
           "[worker]") {
   TempDir dir;
-  int port = FreePort();
+  int port = 0;
   auto env = BaseEnv(dir, port);
   env["SEND_DELAY_MS"] = "10";
   Process worker = StartWorker(dir, env);
+  port = ListenPort(worker);
   httplib::Client client("127.0.0.1", port);
   std::string id = PostMessage(client, "hello");
   CHECK(WaitUntil([&] { return StatusOf(client, id) == "read"; }, seconds(10)));
@@ -191,12 +193,13 @@ TEST_CASE("worker: a message is sent, delivered and read in the sandbox",
 
 TEST_CASE("worker: SIGKILL mid-queue loses no accepted message", "[worker]") {
   TempDir dir;
-  int port = FreePort();
+  int port = 0;
   auto env = BaseEnv(dir, port);
   env["SEND_DELAY_MS"] = "100";
   std::vector<std::string> ids;
   {
     Process worker = StartWorker(dir, env, "first.log");
+    port = ListenPort(worker);
     httplib::Client client("127.0.0.1", port);
     for (int i = 0; i < 20; ++i)
       ids.push_back(PostMessage(client, "m" + std::to_string(i)));
@@ -207,6 +210,7 @@ TEST_CASE("worker: SIGKILL mid-queue loses no accepted message", "[worker]") {
     CHECK(worker.WaitExit(seconds(10)) == -SIGKILL);
   }
   Process second = StartWorker(dir, env, "second.log");
+  port = ListenPort(second);
   httplib::Client client("127.0.0.1", port);
   for (const auto& id : ids) {
     CHECK(WaitUntil(
@@ -221,8 +225,9 @@ TEST_CASE("worker: SIGKILL mid-queue loses no accepted message", "[worker]") {
 TEST_CASE("worker: a cleanup deletes stale temp files, keeps fresh ones",
           "[worker]") {
   TempDir dir;
-  int port = FreePort();
+  int port = 0;
   Process worker = StartWorker(dir, BaseEnv(dir, port));
+  port = ListenPort(worker);
   const std::string stale = dir.File("tmp/stale.part");
   const std::string fresh = dir.File("tmp/fresh.part");
   for (const std::string& path : {stale, fresh}) {
@@ -271,11 +276,12 @@ TEST_CASE(
     return;
   }
   TempDir dir;
-  int port = FreePort();
+  int port = 0;
   auto env = BaseEnv(dir, port);
   env["HOST"] = "0.0.0.0";
   {
     Process worker = StartWorker(dir, env, "open.log");
+    port = ListenPort(worker);
     httplib::Client remote(address, port);
     auto refused = remote.Get("/api/queue");
     REQUIRE(refused);
@@ -295,6 +301,7 @@ TEST_CASE(
   }
   env["API_KEY"] = "s3cret-key";
   Process worker = StartWorker(dir, env, "keyed.log");
+  port = ListenPort(worker);
   httplib::Client remote(address, port);
   auto missing = remote.Get("/api/queue");
   REQUIRE(missing);
@@ -307,8 +314,9 @@ TEST_CASE(
 
 TEST_CASE("worker: malformed HTTP never takes it down", "[worker]") {
   TempDir dir;
-  int port = FreePort();
+  int port = 0;
   Process worker = StartWorker(dir, BaseEnv(dir, port));
+  port = ListenPort(worker);
   for (const char* garbage :
        {"GARBAGE\r\n\r\n", "GET / HTTP/1.1\r\nHost",
         "POST /api/messages HTTP/1.1\r\nContent-Length: 99999999999\r\n\r\n{",
@@ -337,8 +345,9 @@ TEST_CASE(
     "worker+supervisor: ballast to 75% brings a standard cleanup that frees it",
     "[worker][supervisor][rss]") {
   TempDir dir;
-  int port = FreePort();
+  int port = 0;
   Process supervisor = StartSupervised(dir, GuardEnv(dir, port));
+  port = ListenPort(supervisor);
   httplib::Client client("127.0.0.1", port);
   size_t offset = supervisor.LogSize();
   BallastTo(client, 77, 200);
@@ -358,8 +367,9 @@ TEST_CASE(
     "above it",
     "[worker][supervisor][rss]") {
   TempDir dir;
-  int port = FreePort();
+  int port = 0;
   Process supervisor = StartSupervised(dir, GuardEnv(dir, port));
+  port = ListenPort(supervisor);
   httplib::Client client("127.0.0.1", port);
   // A standard cleanup first: the supervisor samples every 100 ms, so it may
   // see the ballast on its way through 70-85% and send a standard cleanup,
@@ -387,8 +397,9 @@ TEST_CASE(
     "until memory falls",
     "[worker][supervisor][rss]") {
   TempDir dir;
-  int port = FreePort();
+  int port = 0;
   Process supervisor = StartSupervised(dir, GuardEnv(dir, port));
+  port = ListenPort(supervisor);
   httplib::Client client("127.0.0.1", port);
   size_t offset = supervisor.LogSize();
   // Pinned: the emergency cleanup cannot free it, as with a real leak.
@@ -413,9 +424,10 @@ TEST_CASE(
   // No supervisor here, so nothing cleans up: the worker's own sampling turns
   // pressure on.
   TempDir dir;
-  int port = FreePort();
+  int port = 0;
   auto env = GuardEnv(dir, port);
   Process worker = StartWorker(dir, env);
+  port = ListenPort(worker);
   httplib::Client client("127.0.0.1", port);
   BallastTo(client, 90, 200);
   REQUIRE(WaitForSendStatus(client, 503));
@@ -432,8 +444,9 @@ TEST_CASE(
     "port never refuses",
     "[worker][supervisor][rss]") {
   TempDir dir;
-  int port = FreePort();
+  int port = 0;
   Process supervisor = StartSupervised(dir, GuardEnv(dir, port));
+  port = ListenPort(supervisor);
   httplib::Client client("127.0.0.1", port);
   std::atomic<bool> stop{false};
   std::atomic<int> ok{0}, refused{0}, other{0};
@@ -474,8 +487,9 @@ TEST_CASE(
     "request",
     "[worker][supervisor]") {
   TempDir dir;
-  int port = FreePort();
+  int port = 0;
   Process supervisor = StartSupervised(dir, GuardEnv(dir, port));
+  port = ListenPort(supervisor);
   std::atomic<bool> stop{false};
   std::atomic<int> ok{0}, failed{0};
   std::vector<std::thread> clients;
@@ -520,12 +534,13 @@ TEST_CASE(
     "worker: speaks the notify protocol: READY, STATUS, WATCHDOG, STOPPING",
     "[worker]") {
   TempDir dir;
-  int port = FreePort();
+  int port = 0;
   UniqueFd notify = NotifySocket(dir.File("notify.sock"));
   auto env = BaseEnv(dir, port);
   env["NOTIFY_SOCKET"] = dir.File("notify.sock");
   env["WATCHDOG_USEC"] = "400000";  // a ping every 200 ms
   Process worker = StartWorker(dir, env);
+  port = ListenPort(worker);
   std::vector<std::string> seen;
   auto receive_until = [&](std::string_view wanted) {
     return ReceiveDatagramUntil(notify.get(), wanted, seen);
@@ -548,10 +563,11 @@ TEST_CASE(
     "the worker is replaced",
     "[worker][supervisor]") {
   TempDir dir;
-  int port = FreePort();
+  int port = 0;
   auto env = GuardEnv(dir, port);
   env["WORKER_WATCHDOG_S"] = "1";
   Process supervisor = StartSupervised(dir, env);
+  port = ListenPort(supervisor);
   httplib::Client client("127.0.0.1", port);
   size_t offset = supervisor.LogSize();
   auto stalled = client.Post("/debug/stall?ms=8000", "", "text/plain");
@@ -578,7 +594,7 @@ TEST_CASE(
     "supervisor with 2, no crash loop",
     "[worker][supervisor]") {
   TempDir dir;
-  auto env = BaseEnv(dir, FreePort());
+  auto env = BaseEnv(dir, 0);
   env["TRANSPORT"] = "cloud";  // valid to parse, refused by this worker
   env["WHATSAPP_TOKEN"] = "t0ken";
   env["WHATSAPP_PHONE_NUMBER_ID"] = "1234567890";

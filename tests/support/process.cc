@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -286,6 +287,15 @@ common::Result<Completed> Run(const std::string& binary,
   ::unlink((stem + ".out").c_str());
   ::unlink((stem + ".err").c_str());
   return completed;
+}
+
+int ListenPort(const Process& process, std::chrono::milliseconds timeout) {
+  auto match = process.WaitForLogMatch(
+      R"((?:worker|supervisor): listen address=\S*:(\d+))", timeout);
+  INFO("no listen line in " << process.log_path() << ":\n"
+                            << process.LogText());
+  REQUIRE(match.has_value());
+  return std::stoi((*match)[1]);
 }
 
 }  // namespace dynoguard::testing

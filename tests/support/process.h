@@ -96,6 +96,14 @@ class Process {
   std::optional<int> exit_;  // set once reaped
 };
 
+// The port a program started with PORT=0 listens on: read from its first
+// `listen address=HOST:PORT` line (the supervisor's or a worker's own bind),
+// waited for up to `timeout`. Asking the program beats choosing a free port
+// first: no other test can take the port between the choice and the bind.
+// REQUIRES (Catch2): the line appears; otherwise the test fails there.
+int ListenPort(const Process& process,
+               std::chrono::milliseconds timeout = std::chrono::seconds(20));
+
 // What Run() saw.
 struct Completed {
   int exit_code = 0;  // or -signal
