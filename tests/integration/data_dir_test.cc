@@ -81,11 +81,12 @@ TEST_CASE("DATA_DIR is 0700 and every file the worker makes 0600 (umask 022)",
           "[data_dir][permissions]") {
   TempDir dir;
   const std::string data = dir.File("data");  // the worker creates it
-  const int port = FreePort();
+  int port = 0;
   const mode_t old = ::umask(022);  // inherited by the worker
   Process worker = StartWorker(Env(data, port), dir.File("worker.log"));
   ::umask(old);
   REQUIRE(worker.WaitForLog("worker: ready", seconds(20)));
+  port = ListenPort(worker);
   httplib::Client client("127.0.0.1", port);
   auto posted =
       client.Post("/api/messages", R"({"to":"15551234567","text":"x"})",
@@ -116,12 +117,12 @@ TEST_CASE("DATA_DIR is 0700 and every file the worker makes 0600 (umask 022)",
 TEST_CASE("a second worker on the same DATA_DIR exits 1 with one line",
           "[data_dir][lock]") {
   TempDir dir;
-  const int port = FreePort();
+  int port = 0;
   Process first = StartWorker(Env(dir.path(), port), dir.File("first.log"));
   REQUIRE(first.WaitForLog("worker: ready", seconds(20)));
+  port = ListenPort(first);
 
-  Process second =
-      StartWorker(Env(dir.path(), FreePort()), dir.File("second.log"));
+  Process second = StartWorker(Env(dir.path(), 0), dir.File("second.log"));
   std::optional<int> code = second.WaitExit(seconds(20));
   INFO(second.LogText());
   REQUIRE(code.has_value());
@@ -150,11 +151,12 @@ TEST_CASE("a second worker on the same DATA_DIR exits 1 with one line",
 TEST_CASE("the sandbox outbox and pending receipts survive a restart",
           "[data_dir][sandbox]") {
   TempDir dir;
-  const int port = FreePort();
+  int port = 0;
   std::string id;
   {
     Process worker = StartWorker(Env(dir.path(), port), dir.File("w1.log"));
     REQUIRE(worker.WaitForLog("worker: ready", seconds(20)));
+    port = ListenPort(worker);
     httplib::Client client("127.0.0.1", port);
     auto posted =
         client.Post("/api/messages", R"({"to":"15551234567","text":"once"})",
@@ -170,6 +172,7 @@ TEST_CASE("the sandbox outbox and pending receipts survive a restart",
   }
   Process worker = StartWorker(Env(dir.path(), port), dir.File("w2.log"));
   REQUIRE(worker.WaitForLog("worker: ready", seconds(20)));
+  port = ListenPort(worker);
   httplib::Client client("127.0.0.1", port);
   auto outbox = client.Get("/api/sandbox/outbox");
   REQUIRE(outbox);
@@ -223,11 +226,12 @@ TEST_CASE("a corrupt page in queue.db: /health degraded, one error, exit 1",
   ::unlink((path + "-wal").c_str());
   ::unlink((path + "-shm").c_str());
 
-  const int port = FreePort();
+  int port = 0;
   auto env = Env(dir.path(), port);
   env["DYNOGUARD_QUEUE_GIVE_UP_MS"] = "3000";
   Process worker = StartWorker(env, dir.File("worker.log"));
   REQUIRE(worker.WaitForLog("worker: ready", seconds(20)));
+  port = ListenPort(worker);
   httplib::Client client("127.0.0.1", port);
   bool degraded = WaitUntil(
       [&] {

@@ -27,7 +27,7 @@ std::string IdOf(const std::string& body) {
 TEST_CASE("an idempotencyKey reused with another body is 422 conflict",
           "[idempotency]") {
   TempDir dir;
-  const int port = FreePort();
+  int port = 0;
   SpawnOptions options;
   options.env = {{"HOST", "127.0.0.1"},
                  {"PORT", std::to_string(port)},
@@ -36,6 +36,7 @@ TEST_CASE("an idempotencyKey reused with another body is 422 conflict",
   auto worker = Process::Spawn(DYNOGUARD_WORKER_BIN, options);
   REQUIRE(worker.ok());
   REQUIRE(worker->WaitForLog("worker: ready", seconds(20)));
+  port = ListenPort(*worker);
   httplib::Client client("127.0.0.1", port);
 
   const std::string body =

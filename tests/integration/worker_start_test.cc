@@ -107,7 +107,7 @@ TEST_CASE("worker with a bad fd 3 (LISTEN_FDS=1 on a non-socket) exits 1",
                        O_RDWR | O_CREAT | O_CLOEXEC, 0600));
   REQUIRE(file.get() >= 0);
   SpawnOptions options;
-  options.env = BaseEnv(dir, FreePort());
+  options.env = BaseEnv(dir, 0);
   options.env["LISTEN_FDS"] = "1";
   options.set_listen_pid = true;
   options.pass_fd = file.get();
@@ -119,7 +119,7 @@ TEST_CASE("SIGUSR1 and SIGUSR2 right after spawn do not kill the worker",
           "[worker_start]") {
   TempDir dir;
   SpawnOptions options;
-  options.env = BaseEnv(dir, FreePort());
+  options.env = BaseEnv(dir, 0);
   options.log_path = dir.File("worker.log");
   auto worker = Process::Spawn(DYNOGUARD_WORKER_BIN, options);
   REQUIRE(worker.ok());
@@ -158,13 +158,13 @@ TEST_CASE(
     "reverse proxy and says so at start",
     "[worker_start]") {
   TempDir dir;
-  const int port = FreePort();
   SpawnOptions options;
-  options.env = BaseEnv(dir, port);
+  options.env = BaseEnv(dir, 0);
   options.log_path = dir.File("worker.log");
   auto worker = Process::Spawn(DYNOGUARD_WORKER_BIN, options);
   REQUIRE(worker.ok());
   REQUIRE(worker->WaitForLog("worker: ready", seconds(20)));
+  const int port = ListenPort(*worker);
   CHECK(worker->LogText().find("set API_KEY") != std::string::npos);
 
   httplib::Client client("127.0.0.1", port);
