@@ -16,6 +16,7 @@
 
 #include "common/unique_fd.h"
 #include "tests/support/net.h"
+#include "tests/support/proc_scan.h"
 #include "tests/support/process.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/wait.h"
@@ -72,6 +73,26 @@ uint64_t SignalMask(pid_t pid, const std::string& field) {
   size_t at = status->find("\n" + field + ":");
   if (at == std::string::npos) return 0;
   return std::strtoull(status->c_str() + at + field.size() + 2, nullptr, 16);
+}
+
+// A supervisor running the real worker on PORT=0 in `dir`, waited until the
+// worker is ready; `worker_pid` gets the worker's pid.
+Process SupervisedWorker(const TempDir& dir, pid_t& worker_pid) {
+  SpawnOptions options;
+  options.args = {"start", "--", DYNOGUARD_WORKER_BIN};
+  options.env = BaseEnv(dir, 0);
+  options.env["LISTEN_SOCKET"] = "pass";
+  options.env["CLEANUP_SIGNALS"] = "SIGUSR1,SIGUSR2";
+  options.env["WORKER_READY"] = "notify";
+  options.log_path = dir.File("supervisor.log");
+  auto supervisor = Process::Spawn(DYNOGUARD_SUPERVISOR_BIN, options);
+  REQUIRE(supervisor.ok());
+  auto ready = supervisor->WaitForLogMatch(R"(supervisor: ready pid=(\d+))",
+                                           seconds(20));
+  INFO(supervisor->LogText());
+  REQUIRE(ready.has_value());
+  worker_pid = std::stoi((*ready)[1]);
+  return std::move(supervisor).value();
 }
 
 // Starts the worker with `options` and expects a start failure: exit 1 (not
@@ -151,6 +172,39 @@ TEST_CASE("SIGUSR1 and SIGUSR2 right after spawn do not kill the worker",
   CHECK(worker->running());
   REQUIRE(worker->Signal(SIGTERM).ok());
   CHECK(worker->WaitExit(seconds(20)) == std::optional<int>(0));
+}
+
+TEST_CASE("supervisor and worker both ignore SIGPIPE once running",
+          "[worker_start]") {
+  TempDir dir;
+  pid_t worker_pid = 0;
+  Process supervisor = SupervisedWorker(dir, worker_pid);
+  // A peer that closes its end must never kill either program: both set
+  // SIGPIPE to SIG_IGN themselves (the supervisor resets every disposition
+  // in the child, so the worker cannot inherit it).
+  const uint64_t pipe = 1ULL << (SIGPIPE - 1);
+  INFO(supervisor.LogText());
+  CHECK((SignalMask(supervisor.pid(), "SigIgn") & pipe) == pipe);
+  CHECK((SignalMask(worker_pid, "SigIgn") & pipe) == pipe);
+  REQUIRE(supervisor.Signal(SIGTERM).ok());
+  CHECK(supervisor.WaitExit(seconds(20)) == std::optional<int>(0));
+}
+
+TEST_CASE("a SIGKILLed supervisor takes its worker with it (PDEATHSIG)",
+          "[worker_start]") {
+  TempDir dir;
+  pid_t worker_pid = 0;
+  Process supervisor = SupervisedWorker(dir, worker_pid);
+  REQUIRE(ProcessAlive(worker_pid));
+  REQUIRE(supervisor.Signal(SIGKILL).ok());
+  CHECK(supervisor.WaitExit(seconds(20)) == std::optional<int>(-SIGKILL));
+  // The worker gets its parent-death signal (SIGTERM) and stops; nothing is
+  // left serving the port without a guard.
+  bool gone = WaitUntil([&] { return !ProcessAlive(worker_pid); }, seconds(20),
+                        milliseconds(10));
+  INFO(supervisor.LogText());
+  CHECK(gone);
+  if (!gone) ::kill(worker_pid, SIGKILL);
 }
 
 TEST_CASE(
