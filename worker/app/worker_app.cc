@@ -218,6 +218,7 @@ Status WorkerApp::Start() {
   hooks.started = started_;
   InstallRoutes(http_->server(), config_, log_, gateway_->Routes(hooks));
   if (Status status = OpenListener(); !status.ok()) return status;
+  if (Status status = http_->Open(); !status.ok()) return status;
 
   shutdown_steps_.emplace_back("queue", [this] { return queue_->Close(); });
 

@@ -286,6 +286,7 @@ class HttpServer::Impl {
   bool has_socket() const { return listen_fd_ >= 0; }
   void SetSocket(int fd) { listen_fd_ = fd; }
 
+  common::Status Open();
   void Serve();
   void Drain() {
     draining_.store(true);
@@ -298,6 +299,7 @@ class HttpServer::Impl {
 
  private:
   void Configure();
+  void CloseDescriptors();
   void Wake() {
     std::lock_guard<std::mutex> lock(wake_mu_);
     if (wake_fd_ >= 0) {
@@ -471,20 +473,45 @@ void HttpServer::Impl::CountAndLog(int status, std::string_view method,
 // ---------------------------------------------------------------------------
 // Control thread
 
-void HttpServer::Impl::Serve() {
+common::Status HttpServer::Impl::Open() {
+  if (connection_epoll_ >= 0) return common::Status::Ok();
+  if (listen_fd_ < 0) {
+    return common::Status::Internal("http server: no listening socket");
+  }
   {
     std::lock_guard<std::mutex> lock(wake_mu_);
-    if (stop_requested_.load()) return;
     wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   }
   control_epoll_ = ::epoll_create1(EPOLL_CLOEXEC);
-  connection_epoll_ = ::epoll_create1(EPOLL_CLOEXEC);
   stop_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  connection_epoll_ = ::epoll_create1(EPOLL_CLOEXEC);
   if (control_epoll_ < 0 || connection_epoll_ < 0 || stop_fd_ < 0 ||
-      wake_fd_ < 0 || listen_fd_ < 0) {
-    log_.Error(
-        "http-serve-failed",
-        {{"error", listen_fd_ < 0 ? "no socket" : std::strerror(errno)}});
+      wake_fd_ < 0) {
+    common::Status failed = common::Status::IOError(
+        "http server: epoll/eventfd", std::strerror(errno));
+    CloseDescriptors();
+    return failed;
+  }
+  return common::Status::Ok();
+}
+
+void HttpServer::Impl::CloseDescriptors() {
+  for (int* fd : {&control_epoll_, &connection_epoll_, &stop_fd_}) {
+    if (*fd >= 0) ::close(*fd);
+    *fd = -1;
+  }
+  std::lock_guard<std::mutex> lock(wake_mu_);
+  if (wake_fd_ >= 0) ::close(wake_fd_);
+  wake_fd_ = -1;
+}
+
+void HttpServer::Impl::Serve() {
+  common::Status opened =
+      stop_requested_.load() ? common::Status::Unavailable("stopped") : Open();
+  if (!opened.ok()) {
+    if (!stop_requested_.load()) {
+      log_.Error("http-serve-failed", {{"error", opened.message()}});
+    }
   } else {
     epoll_event ev{};
     ev.events = EPOLLIN;
@@ -502,13 +529,7 @@ void HttpServer::Impl::Serve() {
   for (auto& [fd, c] : connections_) ::close(fd);
   connections_.clear();
   per_client_.clear();
-  for (int* fd : {&control_epoll_, &connection_epoll_, &stop_fd_}) {
-    if (*fd >= 0) ::close(*fd);
-    *fd = -1;
-  }
-  std::lock_guard<std::mutex> lock(wake_mu_);
-  if (wake_fd_ >= 0) ::close(wake_fd_);
-  wake_fd_ = -1;
+  CloseDescriptors();
   // Our descriptor of the listening socket goes; an adopted socket lives on
   // in the supervisor with its backlog.
   if (listen_fd_ >= 0) ::close(listen_fd_);
@@ -923,6 +944,8 @@ common::Status HttpServer::Bind(const std::string& host, int port) {
   if (!adopted.ok()) ::close(fd);
   return adopted;
 }
+
+common::Status HttpServer::Open() { return impl_->Open(); }
 
 void HttpServer::Serve() { impl_->Serve(); }
 

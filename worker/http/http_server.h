@@ -101,6 +101,12 @@ class HttpServer {
   // is the I/O thread). Returns at once when Stop() came first. Requests in
   // the pool finish before it returns. A failure to set up (epoll) is logged
   // as "http-serve-failed" and ends it early.
+  // Creates what Serve() needs (its epoll sets and wake-up descriptors), so a
+  // failure shows before the worker says it is ready. Errors: Internal without
+  // a socket (Adopt or Bind first), IOError when the kernel refuses the
+  // descriptors. Idempotent; Serve() calls it itself when it was not called.
+  common::Status Open();
+
   void Serve();
 
   // The first step of a graceful stop. Accepting stops (connections wait in

@@ -192,5 +192,23 @@ TEST_CASE(
   CHECK(ReadAll(client.get()).find("200 OK") != std::string::npos);
 }
 
+TEST_CASE(
+    "http server: Open() fails before Serve() without a socket, so the worker "
+    "can refuse to start instead of running without its API",
+    "[http_server]") {
+  common::Config config;
+  common::Logger log("test", common::LogFormat::kText,
+                     common::LogLevel::kError);
+  Metrics metrics;
+  HttpServer server(config, log, metrics);
+  common::Status opened = server.Open();
+  REQUIRE_FALSE(opened.ok());
+  CHECK(opened.message().find("no listening socket") != std::string::npos);
+  server.Serve();  // returns at once: nothing to serve
+  REQUIRE(server.Bind("127.0.0.1", 0).ok());
+  CHECK(server.Open().ok());
+  CHECK(server.Open().ok());  // idempotent
+}
+
 }  // namespace
 }  // namespace dynoguard::worker
