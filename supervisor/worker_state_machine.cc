@@ -80,12 +80,18 @@ milliseconds ThrottleLeft(const MachineContext& c, Clock::time_point now) {
   return allowed > now ? Millis(allowed - now) : milliseconds(0);
 }
 
-void MaybeCrashLoop(const MachineContext& c, milliseconds delay, Actions& out) {
-  if (!c.backoff.crash_loop()) return;
-  Action a = Log(Note::kCrashLoop, c);
+// One log line about a wait of `delay` before the next spawn, with the
+// failure count.
+void LogDelay(Note note, const MachineContext& c, milliseconds delay,
+              Actions& out) {
+  Action a = Log(note, c);
   a.failures = c.backoff.consecutive_failures();
   a.delay = delay;
   out.push_back(a);
+}
+
+void MaybeCrashLoop(const MachineContext& c, milliseconds delay, Actions& out) {
+  if (c.backoff.crash_loop()) LogDelay(Note::kCrashLoop, c, delay, out);
 }
 
 // Stop the worker, then spawn a new one (reason for logs and status).
@@ -144,10 +150,7 @@ WorkerState Crashed(WorkerState, const Event& e, MachineContext& c,
   if (LooksLikeAPlatformStop(e.exit))
     delay = std::max(delay, c.options.backoff_min);
   MaybeCrashLoop(c, delay, out);
-  Action line = Log(Note::kBackoff, c);
-  line.delay = delay;
-  line.failures = c.backoff.consecutive_failures();
-  out.push_back(line);
+  LogDelay(Note::kBackoff, c, delay, out);
   return SpawnAfter(delay, c, out);
 }
 
@@ -175,10 +178,7 @@ WorkerState SpawnFailedCell(WorkerState, const Event& e, MachineContext& c,
   // Never a tight loop on a command that cannot be executed.
   delay = std::max(delay, c.options.backoff_min);
   MaybeCrashLoop(c, delay, out);
-  Action line = Log(Note::kBackoff, c);
-  line.delay = delay;
-  line.failures = c.backoff.consecutive_failures();
-  out.push_back(line);
+  LogDelay(Note::kBackoff, c, delay, out);
   out.push_back(Do(ActionKind::kArmBackoff, delay));
   return WorkerState::kBackoff;
 }
@@ -330,12 +330,7 @@ WorkerState PlannedExitCell(WorkerState, const Event& e, MachineContext& c,
       c.spawned_at, e.now, CountsAsFailure(c.pending_reason));
   milliseconds delay = std::max(backoff, ThrottleLeft(c, e.now));
   MaybeCrashLoop(c, delay, out);
-  if (delay.count() > 0) {
-    Action line = Log(Note::kThrottle, c);
-    line.delay = delay;
-    line.failures = c.backoff.consecutive_failures();
-    out.push_back(line);
-  }
+  if (delay.count() > 0) LogDelay(Note::kThrottle, c, delay, out);
   return SpawnAfter(delay, c, out);
 }
 
