@@ -301,6 +301,8 @@ Result<Config> ParseConfig(const EnvMap& env) {
   r.Secret("API_KEY", c.api_key);
   r.Bytes("MAX_BODY_BYTES", 256, 64 * 1024 * 1024, c.max_body_bytes);
   r.Duration_("SEND_DELAY_MS", 0, 600000, c.send_delay);
+  r.Int("SEND_CONCURRENCY", 1, 64, c.send_concurrency);
+  r.Bytes("MEDIA_MAX_BYTES", 1024, uint64_t{1} << 30, c.media_max_bytes);
   r.Int("SEND_MAX_ATTEMPTS", 1, 100, c.send_max_attempts);
   r.Duration_("SEND_RETRY_BASE_MS", 1, 3600000, c.send_retry_base);
 

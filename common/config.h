@@ -100,6 +100,10 @@ struct Config {
   Redacted api_key;  // empty = loopback clients only
   uint64_t max_body_bytes = 16384;
   std::chrono::milliseconds send_delay{600};
+  // Sends in flight at once, always to different recipients (SPEC §3).
+  int send_concurrency = 1;
+  // The largest upload POST /api/media accepts (streamed to DATA_DIR/tmp).
+  uint64_t media_max_bytes = 16 * 1024 * 1024;
   int send_max_attempts = 5;
   std::chrono::milliseconds send_retry_base{2000};
 

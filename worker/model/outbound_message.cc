@@ -33,4 +33,10 @@ std::optional<MessageStatus> ParseMessageStatus(std::string_view text) {
   return std::nullopt;
 }
 
+std::string_view EffectiveType(std::string_view type,
+                               std::string_view template_json) {
+  if (!type.empty()) return type;
+  return template_json.empty() ? "text" : "template";
+}
+
 }  // namespace dynoguard::worker

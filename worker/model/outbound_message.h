@@ -40,9 +40,23 @@ struct ProviderError {
 };
 
 // What POST /api/messages accepted (already validated).
+//
+// Every kind of SPEC §5 travels as `type` plus `content_json`, the Cloud API's
+// own "<type>" object exactly as it is sent to Graph (for text
+// {"body":"…","preview_url":true}, for a template the template object, for an
+// image {"link":"…","caption":"…"}). `text` is the human-readable summary the
+// outbox, the chat history and logs show (a text's body, a media caption, a
+// reaction's emoji; empty when the kind has none). `template_json` repeats
+// content_json for type "template" (older code reads it); empty otherwise.
+// A record from before message kinds (type empty) is a text, or a template
+// when template_json is set: EffectiveType() says which.
 struct NewMessage {
-  std::string to;    // E.164 digits
-  std::string text;  // text message, or empty when template_json is set
+  std::string to;             // E.164 digits
+  std::string type = "text";  // text, template, image, document, audio, video,
+                              // sticker, reaction, location, contacts,
+                              // interactive
+  std::string content_json;   // the "<type>" object, compact JSON
+  std::string text;           // the summary (see above)
   std::string template_json;  // the "template" object as compact JSON, or empty
   std::string reply_to;       // wamid replied to, or empty
   std::string idempotency_key;  // empty: none
@@ -52,19 +66,29 @@ struct NewMessage {
 struct OutboundMessage {
   std::string id;  // "msg_" + 24 lowercase hex
   std::string to;
+  std::string type = "text";  // as NewMessage
+  std::string content_json;   // as NewMessage
   std::string text;
   std::string template_json;
   std::string reply_to;
   std::string idempotency_key;
   MessageStatus status = MessageStatus::kQueued;
-  int attempts = 0;                    // sends started (MarkSending calls)
-  std::string provider_id;             // wamid once sent, else empty
+  int attempts = 0;         // sends started (MarkSending calls)
+  std::string provider_id;  // wamid once sent, else empty
+  // The provider's message_status when it accepted the message ("accepted",
+  // "held_for_quality_assessment", "paused"), else empty.
+  std::string provider_status;
   std::optional<ProviderError> error;  // the last failure, cleared when sent
   int64_t next_attempt_ms =
       0;  // not sent before this time (ms since the epoch)
   int64_t created_ms = 0;
   int64_t updated_ms = 0;
 };
+
+// The kind of a record: `type` when set, else "template" when template_json
+// is set, else "text" (records written before message kinds).
+std::string_view EffectiveType(std::string_view type,
+                               std::string_view template_json);
 
 }  // namespace dynoguard::worker
 

@@ -19,8 +19,10 @@ namespace dynoguard::worker {
 struct SendRequest {
   std::string
       message_id;  // our id ("msg_…"), for logs and idempotency at the provider
-  std::string to;    // E.164 digits
-  std::string text;  // text body, or empty for a template
+  std::string to;             // E.164 digits
+  std::string type = "text";  // the message kind (NewMessage::type)
+  std::string content_json;   // the Cloud "<type>" object (NewMessage)
+  std::string text;           // the summary (NewMessage::text)
   std::string
       template_json;     // {"name","language","components"?} as JSON, or empty
   std::string reply_to;  // wamid of the message replied to, or empty
@@ -30,6 +32,9 @@ struct SendRequest {
 struct SendResult {
   bool ok = false;
   std::string provider_id;  // wamid on success
+  // The provider's message_status on success ("accepted",
+  // "held_for_quality_assessment", "paused"); the sandbox says "accepted".
+  std::string message_status;
   ProviderError error;  // on failure; `retryable` decides retry vs dead letter
 };
 
@@ -48,6 +53,24 @@ struct StatusUpdate {
   MessageStatus status = MessageStatus::kSent;
   int64_t timestamp_ms = 0;
   std::optional<ProviderError> error;
+};
+
+// A file to upload as media (POST /api/media): already on disk, in
+// DATA_DIR/tmp; the transport streams it and never holds it whole.
+struct MediaUpload {
+  std::string file_path;
+  std::string mime_type;  // e.g. "image/jpeg"; required by the Cloud API
+  std::string filename;   // as the client named it; may be empty
+  uint64_t bytes = 0;
+};
+
+// A media file fetched for GET /api/media/{id}: written to `file_path` (a
+// path the caller chose in DATA_DIR/tmp), never held whole in memory.
+struct MediaDownload {
+  std::string file_path;
+  std::string mime_type;  // from the provider; "application/octet-stream"
+                          // when it gave none
+  uint64_t bytes = 0;
 };
 
 // Connection states reported by /session-status (SPEC §5).
