@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "worker/model/inbound_event.h"
 #include "worker/model/transport_types.h"
 
 namespace dynoguard::worker {
@@ -18,49 +19,6 @@ namespace dynoguard::worker {
 // Deepest nesting a webhook body may have; deeper bodies are refused before
 // parsing (Meta's own payloads stay under 10).
 inline constexpr size_t kMaxWebhookDepth = 32;
-
-// An error Meta reports in value.errors (system or account problems not tied
-// to one message).
-struct WebhookError {
-  int code = 0;
-  std::string title;
-  std::string message;
-  std::string details;  // error_data.details, empty when absent
-};
-
-// One inbound message with what the Cloud API adds to the transport seam's
-// InboundMessage (kept as is: its users brace-initialize it).
-struct WebhookMessage {
-  InboundMessage message;  // id, from, text, timestamp_ms. text: the text, a
-                           // media caption, a reply's title, a reaction's
-                           // emoji; empty when the type has none
-  // "text", "image", "document", "audio", "video", "sticker", "location",
-  // "contacts", "reaction", "interactive", "button", "order",
-  // "unsupported", … as Meta sent it.
-  std::string type;
-  // For image/document/audio/video/sticker: the provider's media.
-  struct Media {
-    std::string id;         // Graph media id, resolved by GET /{media-id}
-    std::string mime_type;  // empty when not given
-    std::optional<std::string> caption;
-    std::optional<std::string> filename;  // documents
-  };
-  std::optional<Media> media;
-  // The message this one replies to or reacts to (wamid), empty otherwise.
-  std::string context_id;
-  // The provider's own message object, compact JSON (SPEC §5 "raw").
-  std::string raw_json;
-  // The change's metadata.phone_number_id: the business number written to;
-  // empty when absent.
-  std::string phone_number_id;
-};
-
-// One delivery status and whom it was for.
-struct WebhookStatus {
-  StatusUpdate update;          // a failed status's first error in update.error
-  std::string recipient_id;     // empty when absent
-  std::string phone_number_id;  // as for WebhookMessage
-};
 
 // Everything one body carried, in body order (entries, then changes, then
 // each array).
