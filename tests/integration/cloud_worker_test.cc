@@ -1,0 +1,445 @@
+// The real worker on TRANSPORT=cloud against the local Graph API server
+// (tests/support/graph_api_server.h): every message kind reaches Graph as
+// Meta documents it, each error class does what SPEC §5 says, the keep-alive
+// drives the connection state, the webhook is verified and signed, and a
+// SIGKILL mid-queue loses nothing.
+#include <httplib.h>
+#include <rapidjson/document.h>
+#include <signal.h>
+
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <map>
+#include <random>
+#include <set>
+#include <string>
+#include <thread>
+
+#include "tests/support/graph_api_server.h"
+#include "tests/support/process.h"
+#include "tests/support/temp_dir.h"
+#include "tests/support/wait.h"
+#include "tests/support/webhook_payloads.h"
+
+namespace dynoguard::testing {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+constexpr char kAppSecret[] = "test-app-secret";
+constexpr char kVerifyToken[] = "test-verify-token";
+
+int64_t NowS() {
+  return std::chrono::duration_cast<seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+rapidjson::Document Json(const std::string& text) {
+  rapidjson::Document doc;
+  doc.Parse(text.c_str(), text.size());
+  return doc;
+}
+
+std::string StringAt(const rapidjson::Value& v, const char* name) {
+  if (!v.IsObject()) return "";
+  auto it = v.FindMember(name);
+  return it != v.MemberEnd() && it->value.IsString() ? it->value.GetString()
+                                                     : "";
+}
+
+// A cloud worker in its own DATA_DIR, pointed at `graph`.
+class CloudWorker {
+ public:
+  CloudWorker(const TempDir& dir, const GraphApiServer& graph,
+              std::map<std::string, std::string> extra = {},
+              const std::string& log_name = "worker.log") {
+    SpawnOptions options;
+    options.env = {{"HOST", "127.0.0.1"},
+                   {"PORT", "0"},
+                   {"DATA_DIR", dir.path()},
+                   {"TRANSPORT", "cloud"},
+                   {"WHATSAPP_TOKEN", graph.options().access_token},
+                   {"WHATSAPP_PHONE_NUMBER_ID", graph.options().phone_number_id},
+                   {"WHATSAPP_APP_SECRET", kAppSecret},
+                   {"WHATSAPP_VERIFY_TOKEN", kVerifyToken},
+                   {"WHATSAPP_API_BASE", graph.base_url()},
+                   {"SEND_DELAY_MS", "0"},
+                   {"HEARTBEAT_S", "1"},
+                   {"CONNECTION_CHECK_S", "1"}};
+    for (auto& [k, v] : extra) options.env[k] = v;
+    options.log_path = dir.File(log_name);
+    auto process = Process::Spawn(DYNOGUARD_WORKER_BIN, options);
+    REQUIRE(process.ok());
+    process_.emplace(std::move(process.value()));
+    REQUIRE(process_->WaitForLog("worker: ready", seconds(20)));
+    port_ = ListenPort(*process_);
+    client_ = std::make_unique<httplib::Client>("127.0.0.1", port_);
+    client_->set_read_timeout(seconds(10));
+  }
+
+  Process& process() { return *process_; }
+  httplib::Client& client() { return *client_; }
+
+  std::string State() {
+    auto r = client_->Get("/session-status");
+    if (!r || r->status != 200) return "";
+    auto doc = Json(r->body);
+    // {"transport","state",…} or {"connection":{"state"}}: accept both.
+    std::string state = StringAt(doc, "state");
+    if (state.empty() && doc.IsObject() && doc.HasMember("connection"))
+      state = StringAt(doc["connection"], "state");
+    return state;
+  }
+
+  // POST /api/messages → the id (empty unless 202).
+  std::string Send(const std::string& body, int* status = nullptr) {
+    auto r = client_->Post("/api/messages", body, "application/json");
+    if (status != nullptr) *status = r ? r->status : 0;
+    if (!r || r->status != 202) return "";
+    return StringAt(Json(r->body), "id");
+  }
+
+  rapidjson::Document Message(const std::string& id) {
+    auto r = client_->Get(("/api/messages/" + id).c_str());
+    return Json(r ? r->body : "{}");
+  }
+
+  std::string StatusOf(const std::string& id) {
+    return StringAt(Message(id), "status");
+  }
+
+  // A signed POST /webhook.
+  int Webhook(const std::string& body, const std::string& signature) {
+    httplib::Headers headers;
+    if (!signature.empty()) headers.emplace("X-Hub-Signature-256", signature);
+    auto r = client_->Post("/webhook", headers, body, "application/json");
+    return r ? r->status : 0;
+  }
+  int Webhook(const std::string& body) {
+    return Webhook(body, SignatureHeader(kAppSecret, body));
+  }
+
+  // `from` writes to the business number now: its 24-hour window opens.
+  void Inbound(const std::string& from, const std::string& wamid,
+               const std::string& text = "hello") {
+    MessageHeader header;
+    header.from = from;
+    header.id = wamid;
+    header.timestamp_s = NowS();
+    REQUIRE(Webhook(MessagesWebhook({TextMessage(header, text)},
+                                    {Contact(from, "Test User")})) == 200);
+  }
+
+  void Stop() {
+    REQUIRE(process_->Signal(SIGTERM).ok());
+    CHECK(process_->WaitExit(seconds(20)) == std::optional<int>(0));
+  }
+
+ private:
+  std::optional<Process> process_;
+  int port_ = 0;
+  std::unique_ptr<httplib::Client> client_;
+};
+
+bool WaitStatus(CloudWorker& worker, const std::string& id,
+                const std::string& status, milliseconds timeout = seconds(20)) {
+  return WaitUntil([&] { return worker.StatusOf(id) == status; }, timeout);
+}
+
+const std::string kTemplate =
+    R"("template":{"name":"hello_world","language":{"code":"en_US"}})";
+
+TEST_CASE("a cloud worker connects, sends a template and records the wamid",
+          "[cloud][integration]") {
+  TempDir dir;
+  GraphApiServer graph;
+  CloudWorker worker(dir, graph);
+  REQUIRE(WaitUntil([&] { return worker.State() == "connected"; }, seconds(10)));
+  CHECK(graph.count(GraphRoute::kPhoneNumber) >= 1);
+
+  std::string id = worker.Send(R"({"to":"15551234567",)" + kTemplate + "}");
+  REQUIRE_FALSE(id.empty());
+  REQUIRE(WaitStatus(worker, id, "sent"));
+  auto sends = graph.requests(GraphRoute::kMessages);
+  REQUIRE(sends.size() == 1);
+  CHECK(sends[0].authorization ==
+        "Bearer " + graph.options().access_token);
+  CHECK(sends[0].type == "template");
+  CHECK(sends[0].to == "15551234567");
+  CHECK(sends[0].status == 200);
+  auto message = worker.Message(id);
+  CHECK(StringAt(message, "providerId") == sends[0].provider_id);
+  CHECK(StringAt(message, "providerStatus") == "accepted");
+  // No secret in the log.
+  CHECK(worker.process().LogText().find(graph.options().access_token) ==
+        std::string::npos);
+  worker.Stop();
+}
+
+TEST_CASE("every message kind reaches the Graph API as Meta documents it",
+          "[cloud][integration]") {
+  TempDir dir;
+  GraphApiServer graph;
+  CloudWorker worker(dir, graph);
+  worker.Inbound("15551234567", "wamid.kinds-open");
+  const std::string to = R"({"to":"15551234567",)";
+  const std::vector<std::pair<std::string, std::string>> kinds = {
+      {"text", to + R"("text":"hello there","previewUrl":true})"},
+      {"text", to + R"("type":"text","text":{"body":"cloud form"}})"},
+      {"template", to + kTemplate + "}"},
+      {"image",
+       to + R"("type":"image","image":{"link":"https://example.com/a.jpg","caption":"a cat"}})"},
+      {"document",
+       to + R"("type":"document","document":{"id":"1234567890","filename":"invoice.pdf"}})"},
+      {"audio", to + R"("type":"audio","audio":{"id":"998877"}})"},
+      {"video",
+       to + R"("type":"video","video":{"link":"https://example.com/v.mp4"}})"},
+      {"sticker", to + R"("type":"sticker","sticker":{"id":"5566"}})"},
+      {"reaction",
+       to + R"("type":"reaction","reaction":{"message_id":"wamid.kinds-open","emoji":"👍"}})"},
+      {"location",
+       to + R"("type":"location","location":{"latitude":52.52,"longitude":13.405,"name":"Berlin"}})"},
+      {"contacts",
+       to + R"("type":"contacts","contacts":[{"name":{"formatted_name":"Ada Lovelace","first_name":"Ada"},"phones":[{"phone":"+15550001111","type":"CELL"}]}]})"},
+      {"interactive",
+       to + R"("type":"interactive","interactive":{"type":"button","body":{"text":"Pick one"},"action":{"buttons":[{"type":"reply","reply":{"id":"yes","title":"Yes"}},{"type":"reply","reply":{"id":"no","title":"No"}}]}}})"},
+      {"interactive",
+       to + R"("type":"interactive","interactive":{"type":"list","body":{"text":"Menu"},"action":{"button":"Choose","sections":[{"title":"Main","rows":[{"id":"r1","title":"Pizza"},{"id":"r2","title":"Pasta","description":"fresh"}]}]}}})"},
+      {"text", to + R"("text":"a reply","replyTo":"wamid.kinds-open"})"},
+  };
+  std::vector<std::string> ids;
+  for (const auto& [type, body] : kinds) {
+    int status = 0;
+    std::string id = worker.Send(body, &status);
+    INFO(body);
+    REQUIRE(status == 202);
+    ids.push_back(id);
+  }
+  for (const std::string& id : ids) REQUIRE(WaitStatus(worker, id, "sent"));
+  auto sends = graph.requests(GraphRoute::kMessages);
+  REQUIRE(sends.size() == kinds.size());
+  for (size_t i = 0; i < kinds.size(); ++i) {
+    INFO(sends[i].body);
+    CHECK(sends[i].type == kinds[i].first);
+    CHECK(ValidateSendRequest(sends[i].body).empty());
+    CHECK(sends[i].status == 200);
+  }
+  // The reply carries context.message_id.
+  auto last = Json(sends.back().body);
+  REQUIRE(last.HasMember("context"));
+  CHECK(StringAt(last["context"], "message_id") == "wamid.kinds-open");
+  worker.Stop();
+}
+
+TEST_CASE("outside the 24-hour window only templates are accepted",
+          "[cloud][integration]") {
+  TempDir dir;
+  GraphApiServer graph;
+  CloudWorker worker(dir, graph);
+  int status = 0;
+  auto r = worker.client().Post("/api/messages",
+                                R"({"to":"15559990000","text":"hi"})",
+                                "application/json");
+  REQUIRE(r);
+  CHECK(r->status == 400);
+  CHECK(r->body.find("invalid_field") != std::string::npos);
+  CHECK(r->body.find("24-hour") != std::string::npos);
+  CHECK_FALSE(
+      worker.Send(R"({"to":"15559990000",)" + kTemplate + "}", &status)
+          .empty());
+  // The contact writes: the window opens.
+  worker.Inbound("15559990000", "wamid.window-1");
+  REQUIRE(WaitUntil(
+      [&] {
+        return !worker.Send(R"({"to":"15559990000","text":"now it works"})")
+                    .empty();
+      },
+      seconds(10)));
+  CHECK(graph.count(GraphRoute::kMessages) >= 1);
+  worker.Stop();
+}
+
+TEST_CASE("webhook verification and signatures on the real worker",
+          "[cloud][integration][webhook]") {
+  TempDir dir;
+  GraphApiServer graph;
+  CloudWorker worker(dir, graph);
+  auto good = worker.client().Get(
+      std::string("/webhook?hub.mode=subscribe&hub.verify_token=") +
+      kVerifyToken + "&hub.challenge=1158201444");
+  REQUIRE(good);
+  CHECK(good->status == 200);
+  CHECK(good->body == "1158201444");
+  auto bad = worker.client().Get(
+      "/webhook?hub.mode=subscribe&hub.verify_token=wrong&hub.challenge=1");
+  REQUIRE(bad);
+  CHECK(bad->status == 403);
+
+  MessageHeader header;
+  header.id = "wamid.sig-1";
+  header.timestamp_s = NowS();
+  const std::string body = MessagesWebhook({TextMessage(header, "hi")});
+  CHECK(worker.Webhook(body, "") == 401);
+  CHECK(worker.Webhook(body, "sha256=" + std::string(64, '0')) == 403);
+  std::string changed = body;
+  changed[changed.size() / 2] ^= 1;
+  CHECK(worker.Webhook(changed, SignatureHeader(kAppSecret, body)) == 403);
+  CHECK(worker.Webhook(body) == 200);
+  worker.Stop();
+}
+
+TEST_CASE("a token error pauses every send until a heartbeat works again",
+          "[cloud][integration]") {
+  TempDir dir;
+  GraphApiServer graph;
+  CloudWorker worker(dir, graph);
+  REQUIRE(WaitUntil([&] { return worker.State() == "connected"; }, seconds(10)));
+  const std::string token = graph.options().access_token;
+  graph.SetAccessToken("rotated-token");  // ours is now invalid: 190
+  std::string a = worker.Send(R"({"to":"15551110001",)" + kTemplate + "}");
+  std::string b = worker.Send(R"({"to":"15551110002",)" + kTemplate + "}");
+  REQUIRE_FALSE(a.empty());
+  REQUIRE(WaitUntil([&] { return worker.State() == "disconnected"; },
+                    seconds(10)));
+  auto session = worker.client().Get("/session-status");
+  REQUIRE(session);
+  CHECK(session->body.find("token_invalid") != std::string::npos);
+  auto health = worker.client().Get("/health");
+  REQUIRE(health);
+  CHECK(health->body.find("token_invalid") != std::string::npos);
+  // Nothing failed: the messages wait.
+  CHECK(worker.StatusOf(a) == "queued");
+  CHECK(worker.StatusOf(b) == "queued");
+  graph.SetAccessToken(token);  // the token works again
+  REQUIRE(WaitStatus(worker, a, "sent"));
+  REQUIRE(WaitStatus(worker, b, "sent"));
+  CHECK(worker.State() == "connected");
+  CHECK(worker.process().LogText().find(token) == std::string::npos);
+  worker.Stop();
+}
+
+TEST_CASE("retry codes are retried, fail codes fail without a retry",
+          "[cloud][integration]") {
+  TempDir dir;
+  GraphApiServer graph;
+  CloudWorker worker(dir, graph, {{"SEND_RETRY_BASE_MS", "50"}});
+  REQUIRE(WaitUntil([&] { return worker.State() == "connected"; }, seconds(10)));
+  graph.ScriptRecipient("15552220001", {GraphErrorFor(131000)}, 1);
+  graph.ScriptRecipient("15552220002", {GraphErrorFor(131026)}, -1);
+  std::string retried =
+      worker.Send(R"({"to":"15552220001",)" + kTemplate + "}");
+  std::string failed = worker.Send(R"({"to":"15552220002",)" + kTemplate + "}");
+  REQUIRE(WaitStatus(worker, retried, "sent"));
+  CHECK(worker.Message(retried)["attempts"].GetInt() == 2);
+  REQUIRE(WaitStatus(worker, failed, "failed"));
+  auto message = worker.Message(failed);
+  CHECK(message["attempts"].GetInt() == 1);
+  REQUIRE(message.HasMember("error"));
+  CHECK(StringAt(message["error"], "code") == "131026");
+  worker.Stop();
+}
+
+TEST_CASE("131056 slows that one recipient; others and the order stay",
+          "[cloud][integration]") {
+  TempDir dir;
+  GraphApiServer graph;
+  CloudWorker worker(dir, graph, {{"SEND_CONCURRENCY", "4"}});
+  REQUIRE(WaitUntil([&] { return worker.State() == "connected"; }, seconds(10)));
+  graph.ScriptRecipient("15553330001", {GraphErrorFor(131056)}, 1);
+  std::string a1 = worker.Send(R"({"to":"15553330001",)" + kTemplate + "}");
+  std::string a2 = worker.Send(R"({"to":"15553330001",)" + kTemplate + "}");
+  std::string b1 = worker.Send(R"({"to":"15553330002",)" + kTemplate + "}");
+  REQUIRE(WaitStatus(worker, b1, "sent"));
+  // a1 waits its 4 s; a2 stays behind it.
+  CHECK(worker.StatusOf(a2) == "queued");
+  REQUIRE(WaitStatus(worker, a2, "sent", seconds(30)));
+  CHECK(worker.StatusOf(a1) == "sent");
+  std::vector<std::string> order;
+  for (const auto& r : graph.requests(GraphRoute::kMessages)) {
+    if (r.to == "15553330001" && r.status == 200) order.push_back(r.provider_id);
+  }
+  REQUIRE(order.size() == 2);
+  CHECK(StringAt(worker.Message(a1), "providerId") == order[0]);
+  CHECK(StringAt(worker.Message(a2), "providerId") == order[1]);
+  worker.Stop();
+}
+
+TEST_CASE("the Graph API going away and coming back: reconnecting, then sent",
+          "[cloud][integration]") {
+  TempDir dir;
+  GraphApiServer graph;
+  CloudWorker worker(dir, graph);
+  REQUIRE(WaitUntil([&] { return worker.State() == "connected"; }, seconds(10)));
+  graph.Stop();
+  REQUIRE(WaitUntil([&] { return worker.State() == "reconnecting"; },
+                    seconds(20)));
+  std::string id = worker.Send(R"({"to":"15554440001",)" + kTemplate + "}");
+  REQUIRE_FALSE(id.empty());
+  REQUIRE(graph.Start().ok());
+  REQUIRE(WaitUntil([&] { return worker.State() == "connected"; }, seconds(30)));
+  REQUIRE(WaitStatus(worker, id, "sent"));
+  worker.Stop();
+}
+
+TEST_CASE("SIGKILL mid-queue: every accepted message is sent after the "
+          "restart, at most the one in flight twice",
+          "[cloud][integration][kill]") {
+  TempDir dir;
+  GraphApiServer graph;
+  graph.SetDelay(milliseconds(20));
+  std::map<std::string, std::string> env = {{"SEND_CONCURRENCY", "1"}};
+  std::mt19937 random(std::random_device{}());
+  std::vector<std::string> bodies;
+  {
+    CloudWorker worker(dir, graph, env, "first.log");
+    // Ten contacts write first (one batch), so free-form texts are allowed.
+    std::vector<std::string> messages;
+    for (int c = 0; c < 10; ++c) {
+      MessageHeader header;
+      header.from = "1555600000" + std::to_string(c);
+      header.id = "wamid.kill-open-" + std::to_string(c);
+      header.timestamp_s = NowS();
+      messages.push_back(TextMessage(header, "hi"));
+    }
+    REQUIRE(worker.Webhook(MessagesWebhook(messages)) == 200);
+    for (int i = 0; i < 60; ++i) {
+      std::string text = "kill-test " + std::to_string(i);
+      std::string body = R"({"to":"1555600000)" + std::to_string(i % 10) +
+                         R"(","text":")" + text + R"("})";
+      REQUIRE(WaitUntil([&] { return !worker.Send(body).empty(); },
+                        seconds(10)));
+      bodies.push_back(text);
+    }
+    std::this_thread::sleep_for(
+        milliseconds(std::uniform_int_distribution<int>(50, 600)(random)));
+    REQUIRE(worker.process().Signal(SIGKILL).ok());
+    worker.process().WaitExit(seconds(5));
+  }
+  CloudWorker worker(dir, graph, env, "second.log");
+  REQUIRE(WaitUntil(
+      [&] {
+        auto r = worker.client().Get("/api/queue");
+        return r && r->status == 200 &&
+               r->body.find("\"depth\":0") != std::string::npos;
+      },
+      seconds(60)));
+  std::map<std::string, int> sent;
+  for (const auto& r : graph.requests(GraphRoute::kMessages)) {
+    if (r.status != 200) continue;
+    auto doc = Json(r.body);
+    if (doc.HasMember("text")) ++sent[StringAt(doc["text"], "body")];
+  }
+  int twice = 0;
+  for (const std::string& text : bodies) {
+    INFO(text);
+    CHECK(sent[text] >= 1);
+    if (sent[text] > 1) ++twice;
+  }
+  CHECK(twice <= 1);
+  worker.Stop();
+}
+
+}  // namespace
+}  // namespace dynoguard::testing
