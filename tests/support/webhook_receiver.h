@@ -40,6 +40,27 @@ struct ReceiverAnswer {
   std::string retry_after;             // non-empty: sent as Retry-After
   std::chrono::milliseconds delay{0};  // wait first (cut short by Stop)
   bool drop_connection = false;        // close the socket without answering
+
+  static ReceiverAnswer Status(int status) {
+    ReceiverAnswer answer;
+    answer.status = status;
+    return answer;
+  }
+  static ReceiverAnswer RetryAfter(int status, std::string seconds) {
+    ReceiverAnswer answer = Status(status);
+    answer.retry_after = std::move(seconds);
+    return answer;
+  }
+  static ReceiverAnswer Delayed(int status, std::chrono::milliseconds delay) {
+    ReceiverAnswer answer = Status(status);
+    answer.delay = delay;
+    return answer;
+  }
+  static ReceiverAnswer Drop() {
+    ReceiverAnswer answer;
+    answer.drop_connection = true;
+    return answer;
+  }
 };
 
 // One POST as received.
