@@ -175,6 +175,11 @@ std::vector<ReceivedPost> WebhookReceiver::requests() const {
   return requests_;
 }
 
+size_t WebhookReceiver::arrived() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return arrived_;
+}
+
 size_t WebhookReceiver::count() const {
   std::lock_guard<std::mutex> lock(mu_);
   return requests_.size();
@@ -197,6 +202,7 @@ std::vector<std::string> WebhookReceiver::delivered_ids() const {
 
 ReceiverAnswer WebhookReceiver::TakeAnswer(const std::string& event_id) {
   std::lock_guard<std::mutex> lock(mu_);
+  ++arrived_;
   auto it = events_.find(event_id);
   if (it != events_.end() && it->second.times != 0) {
     ReceiverAnswer answer = it->second.answer;

@@ -112,8 +112,12 @@ class WebhookReceiver {
                    int times = 1);
   void ClearScripts();
 
+  // The requests answered (or dropped), in the order they were answered.
   std::vector<ReceivedPost> requests() const;
   size_t count() const;
+  // Requests whose handling began (a delayed one counts before it is
+  // answered).
+  size_t arrived() const;
   // The requests answered 2xx, in the order they arrived.
   std::vector<ReceivedPost> delivered() const;
   // The event ids of delivered(), in order.
@@ -137,6 +141,7 @@ class WebhookReceiver {
   };
   std::map<std::string, EventScript> events_;  // guarded by mu_
   std::vector<ReceivedPost> requests_;         // guarded by mu_
+  size_t arrived_ = 0;                         // guarded by mu_
 
   std::mutex lifecycle_mu_;  // serializes Start/Stop
   std::unique_ptr<httplib::Server> server_;

@@ -294,7 +294,7 @@ TEST_CASE("forwarder: chats go in parallel; a slow chat holds only itself",
   WebhookReceiver receiver;
   Fixture f(FastOptions(receiver));
   // Chat A's first answer comes late; B and C go on meanwhile.
-  receiver.ScriptEvent("a1", ReceiverAnswer::Delayed(200, milliseconds(4000)));
+  receiver.ScriptEvent("a1", ReceiverAnswer::Delayed(200, milliseconds(3000)));
   f.forwarder().Start();
   f.Append({Event("a1", "A"), Event("a2", "A"), Event("b1", "B"),
             Event("b2", "B"), Event("c1", "C"), Event("c2", "C")});
@@ -493,7 +493,9 @@ TEST_CASE("forwarder: Stop cancels a POST in flight; it stays pending",
                        ReceiverAnswer::Delayed(200, milliseconds(8000)));
   f.forwarder().Start();
   f.Append({Event("slow", "A")});
-  REQUIRE(f.RunUntil([&] { return f.forwarder().status().in_flight == 1; }));
+  // The receiver holds the request (not merely the forwarder started it).
+  REQUIRE(f.RunUntil([&] { return receiver.arrived() == 1; }));
+  CHECK(f.forwarder().status().in_flight == 1);
   bool stopped = false;
   f.forwarder().Stop([&] { stopped = true; });
   CHECK(stopped);
@@ -517,7 +519,7 @@ TEST_CASE("forwarder: Drain lets the POST in flight finish", "[forward]") {
   receiver.ScriptEvent("d1", ReceiverAnswer::Delayed(200, milliseconds(300)));
   f.forwarder().Start();
   f.Append({Event("d1", "A"), Event("d2", "A")});
-  REQUIRE(f.RunUntil([&] { return f.forwarder().status().in_flight == 1; }));
+  REQUIRE(f.RunUntil([&] { return receiver.arrived() == 1; }));
   bool drained = false;
   f.forwarder().Drain([&] { drained = true; });
   CHECK_FALSE(drained);
