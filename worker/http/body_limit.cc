@@ -12,11 +12,14 @@ uint64_t BodyLimitFor(uint64_t max_body_bytes, std::string_view method,
   if (method == "POST" && path == "/api/messages") {
     return std::max(max_body_bytes, kMessageBodyBytes);
   }
+  if (method == "POST" && path == "/webhook") {
+    return std::max(max_body_bytes, kWebhookBodyBytes);
+  }
   return max_body_bytes;
 }
 
 uint64_t LargestBodyLimit(uint64_t max_body_bytes) {
-  return std::max(max_body_bytes, kMessageBodyBytes);
+  return std::max({max_body_bytes, kMessageBodyBytes, kWebhookBodyBytes});
 }
 
 }  // namespace dynoguard::worker

@@ -4,7 +4,8 @@
 // valid message must fit, and a 4,096-character text written as \uXXXX
 // escapes is 24 KiB (48 KiB in surrogate pairs). The text itself is checked
 // against 4,096 characters after decoding (worker/outbound/message_request.h).
-// Pure.
+// POST /webhook takes up to kWebhookBodyBytes: Meta batches many events in
+// one body. Pure.
 #ifndef DYNOGUARD_WORKER_HTTP_BODY_LIMIT_H_
 #define DYNOGUARD_WORKER_HTTP_BODY_LIMIT_H_
 
@@ -16,6 +17,9 @@ namespace dynoguard::worker {
 // Fits any valid text message: 4,096 characters of 12-byte surrogate-pair
 // escapes (48 KiB), replyTo and idempotencyKey escaped (4.5 KiB), the rest.
 inline constexpr uint64_t kMessageBodyBytes = 64 * 1024;
+
+// Meta's batched webhook deliveries (POST /webhook) can exceed 16 KiB.
+inline constexpr uint64_t kWebhookBodyBytes = 1024 * 1024;
 
 // The most bytes a body of `method` `path` may have. `path` is the request
 // target without its query. `max_body_bytes` is MAX_BODY_BYTES.

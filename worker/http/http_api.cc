@@ -11,6 +11,8 @@ void InstallRoutes(httplib::Server& server, const common::Config& config,
   InstallMaintenanceRoutes(server, context, std::move(routes.maintenance));
   InstallMessageRoutes(server, context, std::move(routes.messages));
   InstallSandboxRoutes(server, context, std::move(routes.sandbox));
+  InstallWebhookRoutes(server, context, std::move(routes.webhook));
+  InstallChatRoutes(server, context, std::move(routes.chats));
 }
 
 }  // namespace dynoguard::worker

@@ -4,6 +4,8 @@
 //   message_routes      POST /api/messages, GET /api/messages/{id},
 //                       GET /api/queue
 //   sandbox_routes      /api/sandbox/inbound, /outbox, /fail
+//   webhook_routes      GET /webhook, POST /webhook (public)
+//   chat_routes         GET /api/chats/{waId}/messages
 //   maintenance_routes  /cleanup, /debug/ballast, /debug/stall
 // and route.h for what they share: auth (API_KEY, or a local caller when none
 // is set: api_auth.h), the per-route body limit (body_limit.h), JSON errors
@@ -17,10 +19,12 @@
 
 #include "common/config.h"
 #include "common/log.h"
+#include "worker/http/chat_routes.h"
 #include "worker/http/health_routes.h"
 #include "worker/http/maintenance_routes.h"
 #include "worker/http/message_routes.h"
 #include "worker/http/sandbox_routes.h"
+#include "worker/http/webhook_routes.h"
 
 namespace dynoguard::worker {
 
@@ -30,6 +34,8 @@ struct ApiRoutes {
   MessageRouteDeps messages;
   SandboxRouteDeps sandbox;
   MaintenanceRouteDeps maintenance;
+  WebhookRouteDeps webhook;
+  ChatRouteDeps chats;
 };
 
 // Installs every route on `server`. `config` and `log` must outlive it.

@@ -1,11 +1,14 @@
 #include "worker/http/sandbox_routes.h"
 
+#include <atomic>
 #include <memory>
+#include <random>
 #include <string>
 #include <utility>
 #include <variant>
 
 #include "worker/http/api_error.h"
+#include "worker/inbound/sandbox_inbound.h"
 #include "worker/outbound/message_request.h"
 
 namespace dynoguard::worker {
@@ -18,7 +21,7 @@ using Json = common::JsonWriter;
 class SandboxRoutes {
  public:
   SandboxRoutes(const RouteContext& context, SandboxRouteDeps deps)
-      : ctx_(context), d_(std::move(deps)) {}
+      : ctx_(context), d_(std::move(deps)), nonce_(std::random_device{}()) {}
 
   void SandboxInbound(const Request& req, Response& res);
   void SandboxOutbox(const Request& req, Response& res);
@@ -28,8 +31,13 @@ class SandboxRoutes {
   // False (answered 404) unless the sandbox is in use.
   bool SandboxReady(Response& res) const;
 
+  // The older path (SandboxRouteDeps::events), while no inbox is wired.
+  void SandboxInboundDirect(const Request& req, Response& res);
+
   const RouteContext ctx_;
   const SandboxRouteDeps d_;
+  const uint64_t nonce_;  // random per process: ids of two runs differ
+  std::atomic<uint64_t> sequence_{0};
 };
 
 bool SandboxRoutes::SandboxReady(Response& res) const {
@@ -44,6 +52,36 @@ bool SandboxRoutes::SandboxReady(Response& res) const {
 void SandboxRoutes::SandboxInbound(const Request& req, Response& res) {
   if (!SandboxReady(res)) return;
   if (!RequireJsonBody(req, res)) return;
+  if (d_.inbox == nullptr) {
+    SandboxInboundDirect(req, res);
+    return;
+  }
+  Parsed<worker::SandboxInbound> parsed = ParseSandboxInbound(req.body);
+  if (auto* error = std::get_if<RequestError>(&parsed)) {
+    SendRequestError(res, *error);
+    return;
+  }
+  const int64_t now = d_.now_ms();
+  const std::string id =
+      SandboxMessageId(now, nonce_, sequence_.fetch_add(1) + 1);
+  common::Result<int64_t> seq = d_.inbox->Append(
+      InboxSource::kSandbox,
+      SandboxWebhookBody(std::get<worker::SandboxInbound>(parsed), id, now),
+      now);
+  if (!seq.ok()) {
+    ctx_.log->Error("sandbox-inbound-store-failed",
+                    {{"error", seq.status().ToString()}});
+    SendError(res, 503, api_error::kUnavailable,
+              "the inbox is unavailable; try again");
+    return;
+  }
+  Json j;
+  j.StartObject().Key("id").String(id).EndObject();
+  SendJson(res, 202, j);
+  if (d_.wake_processor) d_.wake_processor();
+}
+
+void SandboxRoutes::SandboxInboundDirect(const Request& req, Response& res) {
   if (d_.events == nullptr) {
     SendError(res, 503, api_error::kUnavailable, "inbound path not ready");
     return;

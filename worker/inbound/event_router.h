@@ -1,7 +1,10 @@
-// EventRouter: where everything the transport hears goes. Inbound messages are
-// deduplicated by id (WhatsApp delivers at least once) and kept in the history
-// cache; delivery statuses update the queue. The seen-id index is a Cleanable
-// ("status-index").
+// EventRouter: where the events the transport itself reports go (the
+// sandbox's delivered/read receipts; inbound messages a transport hands over
+// directly). Inbound messages are deduplicated by id in memory and kept in
+// the history cache; delivery statuses update the queue. The seen-id index is
+// a Cleanable ("status-index"). Webhook deliveries and the sandbox's simulated
+// messages take the durable path instead (InboundStore + InboundProcessor,
+// 7-day dedup on disk).
 #ifndef DYNOGUARD_WORKER_INBOUND_EVENT_ROUTER_H_
 #define DYNOGUARD_WORKER_INBOUND_EVENT_ROUTER_H_
 

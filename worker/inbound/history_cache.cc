@@ -26,53 +26,106 @@ HistoryCache::HistoryCache(size_t per_chat, size_t max_chats)
     : per_chat_(std::max<size_t>(per_chat, 1)),
       max_chats_(std::max<size_t>(max_chats, 1)) {}
 
-uint64_t HistoryCache::MessageBytes(const InboundMessage& message) {
+uint64_t HistoryCache::EntryBytes(const ChatEntry& entry) {
   // Deque slots are allocated in blocks, so sizeof is close to the real
   // per-element cost.
-  return sizeof(InboundMessage) + StringHeapBytes(message.id) +
-         StringHeapBytes(message.from) + StringHeapBytes(message.text);
+  return sizeof(ChatEntry) + StringHeapBytes(entry.id) +
+         StringHeapBytes(entry.wa_id) + StringHeapBytes(entry.type) +
+         StringHeapBytes(entry.text) + StringHeapBytes(entry.status);
 }
 
-uint64_t HistoryCache::ChatOverheadBytes(const std::string& from) {
+uint64_t HistoryCache::ChatOverheadBytes(const std::string& wa_id) {
   // Hash node (next pointer, cached hash, key and value) and list node, each
   // with a malloc header; the key is stored twice (map and LRU list).
   const uint64_t map_node =
       2 * sizeof(void*) + sizeof(std::pair<const std::string, Chat>);
   const uint64_t list_node = 2 * sizeof(void*) + sizeof(std::string);
   return map_node + list_node + 2 * kMallocOverhead + kDequeFixedBytes +
-         2 * StringHeapBytes(from);
+         2 * StringHeapBytes(wa_id);
+}
+
+void HistoryCache::AddInbound(const WebhookMessage& message) {
+  ChatEntry entry;
+  entry.id = message.message.id;
+  entry.wa_id = message.message.from;
+  entry.type = message.type.empty() ? "text" : message.type;
+  entry.text = message.message.text;
+  entry.timestamp_ms = message.message.timestamp_ms;
+  Upsert(std::move(entry), /*keep_time_and_blank_fields=*/false);
 }
 
 void HistoryCache::Add(const InboundMessage& message) {
+  WebhookMessage wrapped;
+  wrapped.message = message;
+  wrapped.type = "text";
+  AddInbound(wrapped);
+}
+
+void HistoryCache::AddOutbound(std::string_view message_id, std::string_view to,
+                               std::string_view type, std::string_view text,
+                               std::string_view status, int64_t timestamp_ms) {
+  ChatEntry entry;
+  entry.id = std::string(message_id);
+  entry.wa_id = std::string(to);
+  entry.outbound = true;
+  entry.type = std::string(type);
+  entry.text = std::string(text);
+  entry.status = std::string(status);
+  entry.timestamp_ms = timestamp_ms;
+  Upsert(std::move(entry), /*keep_time_and_blank_fields=*/true);
+}
+
+void HistoryCache::Upsert(ChatEntry entry, bool keep_time_and_blank_fields) {
   std::lock_guard<std::mutex> lock(mu_);
-  auto it = chats_.find(message.from);
+  auto it = chats_.find(entry.wa_id);
   if (it == chats_.end()) {
     if (chats_.size() >= max_chats_) EvictOldestChatLocked();
-    lru_.push_front(message.from);
-    it = chats_.emplace(message.from, Chat{{}, lru_.begin()}).first;
-    bytes_ += ChatOverheadBytes(message.from);
+    lru_.push_front(entry.wa_id);
+    it = chats_.emplace(entry.wa_id, Chat{{}, lru_.begin()}).first;
+    bytes_ += ChatOverheadBytes(entry.wa_id);
   } else {
     lru_.splice(lru_.begin(), lru_, it->second.lru_position);
   }
-  std::deque<InboundMessage>& messages = it->second.messages;
-  messages.push_back(message);
-  bytes_ += MessageBytes(messages.back());
+  std::deque<ChatEntry>& messages = it->second.messages;
+  // A chat holds at most per_chat_ entries (50 by default): a scan is cheap.
+  for (ChatEntry& existing : messages) {
+    if (existing.id != entry.id || existing.outbound != entry.outbound) {
+      continue;
+    }
+    bytes_ -= EntryBytes(existing);
+    if (keep_time_and_blank_fields) {
+      if (entry.type.empty()) entry.type = std::move(existing.type);
+      if (entry.text.empty()) entry.text = std::move(existing.text);
+      if (entry.status.empty()) entry.status = std::move(existing.status);
+      entry.timestamp_ms = existing.timestamp_ms;
+    }
+    existing = std::move(entry);
+    bytes_ += EntryBytes(existing);
+    return;
+  }
+  // Keep timestamp order: a late redelivery or a status for an older message
+  // lands where it belongs, not at the end.
+  auto position = std::upper_bound(
+      messages.begin(), messages.end(), entry.timestamp_ms,
+      [](int64_t t, const ChatEntry& e) { return t < e.timestamp_ms; });
+  position = messages.insert(position, std::move(entry));
+  bytes_ += EntryBytes(*position);
   ++messages_;
   while (messages.size() > per_chat_) {
-    bytes_ -= MessageBytes(messages.front());
+    bytes_ -= EntryBytes(messages.front());
     messages.pop_front();
     --messages_;
   }
 }
 
-std::vector<InboundMessage> HistoryCache::Recent(const std::string& from,
-                                                 size_t limit) const {
+std::vector<ChatEntry> HistoryCache::Recent(const std::string& wa_id,
+                                            size_t limit) const {
   std::lock_guard<std::mutex> lock(mu_);
-  auto it = chats_.find(from);
+  auto it = chats_.find(wa_id);
   if (it == chats_.end()) return {};
-  const std::deque<InboundMessage>& messages = it->second.messages;
+  const std::deque<ChatEntry>& messages = it->second.messages;
   const size_t count = std::min(limit, messages.size());
-  return std::vector<InboundMessage>(messages.end() - count, messages.end());
+  return std::vector<ChatEntry>(messages.end() - count, messages.end());
 }
 
 size_t HistoryCache::chats() const {
@@ -105,10 +158,10 @@ uint64_t HistoryCache::Trim(CleanupLevel level) {
   // Standard: every chat keeps its newest half (rounded down); chats left
   // empty go, so one-message chats do not pin their overhead forever.
   for (auto it = chats_.begin(); it != chats_.end();) {
-    std::deque<InboundMessage>& messages = it->second.messages;
+    std::deque<ChatEntry>& messages = it->second.messages;
     const size_t drop = messages.size() - messages.size() / 2;
     for (size_t i = 0; i < drop; ++i) {
-      bytes_ -= MessageBytes(messages.front());
+      bytes_ -= EntryBytes(messages.front());
       messages.pop_front();
       --messages_;
     }
@@ -132,8 +185,8 @@ void HistoryCache::EvictOldestChatLocked() {
 
 void HistoryCache::EraseChatLocked(
     std::unordered_map<std::string, Chat>::iterator it) {
-  for (const InboundMessage& message : it->second.messages) {
-    bytes_ -= MessageBytes(message);
+  for (const ChatEntry& entry : it->second.messages) {
+    bytes_ -= EntryBytes(entry);
   }
   messages_ -= it->second.messages.size();
   bytes_ -= ChatOverheadBytes(it->first);

@@ -13,8 +13,8 @@ TEST_CASE("body limit: /api/messages fits the largest valid message",
   CHECK(BodyLimitFor(16384, "POST", "/api/messages") == kMessageBodyBytes);
   CHECK(BodyLimitFor(16384, "POST", "/api/messages?x=1") == kMessageBodyBytes);
   CHECK(BodyLimitFor(1 << 20, "POST", "/api/messages") == 1 << 20);
-  CHECK(LargestBodyLimit(16384) == kMessageBodyBytes);
-  CHECK(LargestBodyLimit(1 << 20) == 1 << 20);
+  CHECK(LargestBodyLimit(16384) == kWebhookBodyBytes);
+  CHECK(LargestBodyLimit(2 << 20) == 2 << 20);
 
   // 4,096 astral characters as surrogate-pair escapes, the longest replyTo
   // and idempotencyKey escaped: still under the limit, and valid.

@@ -20,7 +20,7 @@ InboundMessage Message(const std::string& from, int n,
   return m;
 }
 
-std::vector<std::string> Texts(const std::vector<InboundMessage>& messages) {
+std::vector<std::string> Texts(const std::vector<ChatEntry>& messages) {
   std::vector<std::string> texts;
   for (const auto& m : messages) texts.push_back(m.text);
   return texts;
@@ -42,7 +42,7 @@ TEST_CASE("Recent returns the newest messages oldest first",
   const auto other = cache.Recent("15550002", 5);
   REQUIRE(other.size() == 1);
   CHECK(other[0].id == "wamid.15550002.1");
-  CHECK(other[0].from == "15550002");
+  CHECK(other[0].wa_id == "15550002");
   CHECK(other[0].timestamp_ms == 1);
 }
 
@@ -170,6 +170,53 @@ TEST_CASE("concurrent adds from several threads are all counted",
     REQUIRE(recent.size() == 1);
     CHECK(recent[0].timestamp_ms == 499);
   }
+}
+
+TEST_CASE(
+    "history cache: outbound entries join the chat and their status "
+    "updates in place",
+    "[history_cache][chats]") {
+  HistoryCache cache(10, 10);
+  cache.Add(Message("15550001", 100, "hi bot"));
+  cache.AddOutbound("msg_1", "15550001", "text", "hello human", "queued", 200);
+  cache.AddOutbound("msg_1", "15550001", "", "", "sent", 250);
+  cache.AddOutbound("msg_1", "15550001", "", "", "read", 300);
+  cache.Add(Message("15550001", 400, "thanks"));
+
+  const auto chat = cache.Recent("15550001", 10);
+  REQUIRE(chat.size() == 3);
+  CHECK_FALSE(chat[0].outbound);
+  CHECK(chat[1].outbound);
+  CHECK(chat[1].id == "msg_1");
+  CHECK(chat[1].type == "text");
+  CHECK(chat[1].text == "hello human");
+  CHECK(chat[1].status == "read");
+  CHECK(chat[1].timestamp_ms == 200);  // the first time stays
+  CHECK(chat[2].text == "thanks");
+  CHECK(cache.messages() == 3);
+}
+
+TEST_CASE(
+    "history cache: entries stay in time order and a repeated inbound "
+    "id is kept once",
+    "[history_cache][chats]") {
+  HistoryCache cache(3, 10);
+  cache.Add(Message("1", 10, "ten"));
+  cache.Add(Message("1", 30, "thirty"));
+  cache.Add(Message("1", 20, "twenty"));  // a late redelivery
+  cache.Add(Message("1", 20, "twenty"));  // and again
+  CHECK(Texts(cache.Recent("1", 10)) ==
+        std::vector<std::string>{"ten", "twenty", "thirty"});
+  // Older than everything in a full chat: it falls off at once.
+  cache.AddOutbound("msg_old", "1", "text", "old", "sent", 5);
+  CHECK(Texts(cache.Recent("1", 10)) ==
+        std::vector<std::string>{"ten", "twenty", "thirty"});
+  cache.AddOutbound("msg_new", "1", "image", "", "queued", 40);
+  const auto chat = cache.Recent("1", 10);
+  REQUIRE(chat.size() == 3);
+  CHECK(chat[2].id == "msg_new");
+  CHECK(chat[2].text.empty());
+  CHECK(cache.messages() == 3);
 }
 
 TEST_CASE("history cache reports its name", "[history_cache]") {

@@ -1,0 +1,129 @@
+// InboundStore: the receiving side's durable state in DATA_DIR/inbound.db
+// (SQLite, WAL, synchronous=FULL, 0600):
+//  - the inbox: every signature-checked webhook body as it came (and every
+//    simulated sandbox message as a Cloud-shaped body), with its receive
+//    time and whether it has been processed; a body is committed here before
+//    POST /webhook answers 200, so a crash never loses one;
+//  - `seen`: the dedup keys (inbound_policy.h) of the events already handed
+//    to the sinks, kept 7 days (Meta redelivers for up to 7 days). They live
+//    on disk only: a restart keeps them and no memory cleanup touches them;
+//  - contacts: each contact's last inbound message time, for the 24-hour
+//    customer-service window.
+// Times are milliseconds since the epoch, passed in by the caller.
+#ifndef DYNOGUARD_WORKER_INBOUND_INBOUND_STORE_H_
+#define DYNOGUARD_WORKER_INBOUND_INBOUND_STORE_H_
+
+#include <sqlite3.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/log.h"
+#include "common/status.h"
+
+namespace dynoguard::worker {
+
+// Where an inbox row came from.
+enum class InboxSource {
+  kWebhook,  // a POST /webhook body, raw
+  kSandbox,  // POST /api/sandbox/inbound, normalized into a webhook body
+};
+// "webhook", "sandbox".
+std::string_view ToString(InboxSource source);
+
+struct InboxRow {
+  int64_t seq = 0;  // increasing, never reused (also after deletions)
+  InboxSource source = InboxSource::kWebhook;
+  std::string body;
+  int64_t received_ms = 0;
+};
+
+// What Prune deleted.
+struct InboundPruneResult {
+  int64_t seen = 0;      // seen keys older than 7 days
+  int64_t inbox = 0;     // processed rows older than 24 hours
+  int64_t contacts = 0;  // contacts whose window closed
+};
+
+struct InboundStoreCounts {
+  int64_t pending = 0;     // unprocessed inbox rows
+  int64_t processed = 0;   // processed rows still kept
+  int64_t unparsable = 0;  // of those, the ones that did not parse
+  int64_t seen = 0;        // seen keys
+  int64_t contacts = 0;    // contacts with a recorded inbound
+};
+
+// Thread-safe: writes go through one connection under one mutex; the window
+// reads (LastInbound, WindowOpen) use a second connection under its own
+// mutex, so HTTP threads asking about the window never wait for a commit's
+// fsync (WAL lets a reader run beside the writer).
+class InboundStore {
+ public:
+  // Opens or creates the database at `path` (its directory must exist).
+  // `log` (may be null; must outlive the store) gets one line when a window
+  // read fails. Errors: IOError naming the path.
+  static common::Result<std::unique_ptr<InboundStore>> Open(
+      const std::string& path, const common::Logger* log = nullptr);
+  ~InboundStore();
+  InboundStore(const InboundStore&) = delete;
+  InboundStore& operator=(const InboundStore&) = delete;
+
+  // Appends one row, committed (fsync) before returning its seq.
+  common::Result<int64_t> Append(InboxSource source, std::string_view body,
+                                 int64_t received_ms);
+  // Up to `limit` unprocessed rows, oldest (lowest seq) first.
+  common::Result<std::vector<InboxRow>> Unprocessed(size_t limit);
+  // Marks row `seq` done; `parsed` false records that its body did not parse
+  // (kept for inspection like any processed row, never retried). NotFound
+  // for an unknown seq.
+  common::Status MarkProcessed(int64_t seq, bool parsed, int64_t now_ms);
+
+  // Whether dedup key `key` was recorded (and not yet pruned).
+  common::Result<bool> IsSeen(std::string_view key);
+  // Records `key` as seen at `now_ms` (again: keeps the first time).
+  common::Status MarkSeen(std::string_view key, int64_t now_ms);
+
+  // Records an inbound message from `wa_id` at `at_ms` (WindowStartMs); the
+  // later of this and what is stored wins, so a redelivered old message
+  // never shortens the window.
+  common::Status RecordInbound(std::string_view wa_id, int64_t at_ms);
+  // The time of `wa_id`'s last recorded inbound message; nullopt when none.
+  common::Result<std::optional<int64_t>> LastInbound(std::string_view wa_id);
+  // True when a free-form message may go to `wa_id` at `now_ms`
+  // (WindowOpenAt). A failed read answers true and is logged (once per
+  // spell): the provider then refuses the message itself with its own
+  // error, rather than our store refusing it for a reason that is not true.
+  bool WindowOpen(std::string_view wa_id, int64_t now_ms);
+
+  // Deletes seen keys recorded before SeenPruneCutoffMs(now_ms), processed
+  // rows received before InboxPruneCutoffMs(now_ms), and contacts whose
+  // window closed before `now_ms`. Unprocessed rows are never deleted.
+  common::Result<InboundPruneResult> Prune(int64_t now_ms);
+
+  common::Result<InboundStoreCounts> Counts();
+
+ private:
+  InboundStore(sqlite3* writer, sqlite3* reader, std::string context,
+               const common::Logger* log);
+
+  // Constant after construction.
+  const std::string context_;
+  const common::Logger* const log_;
+
+  std::mutex write_mu_;
+  sqlite3* const writer_;  // guarded by write_mu_
+
+  std::mutex read_mu_;
+  sqlite3* const reader_;  // guarded by read_mu_
+  std::atomic<bool> read_failing_{false};
+};
+
+}  // namespace dynoguard::worker
+
+#endif  // DYNOGUARD_WORKER_INBOUND_INBOUND_STORE_H_
