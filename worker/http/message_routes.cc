@@ -46,6 +46,10 @@ class MessageRoutes {
   void Queue(const Request& req, Response& res);
 
  private:
+  // Answers an Enqueue (or FindRepeat) result: 202 for a new message, 200
+  // with the original's id and current status for a repeat, 422 conflict.
+  void Answer(const MessageQueue::EnqueueResult& queued, Response& res);
+
   const RouteContext ctx_;
   const MessageRouteDeps d_;
 };
@@ -64,27 +68,57 @@ void MessageRoutes::PostMessage(const Request& req, Response& res) {
     return;
   }
   const NewMessage& message = std::get<NewMessage>(parsed);
+  const int64_t now_ms = d_.now_ms();
+  if (message.type != "template" && d_.window_open &&
+      !d_.window_open(message.to, now_ms)) {
+    // Closed: nothing is queued. A repeat of a request that was queued while
+    // the window was open still answers the original message.
+    common::Result<std::optional<MessageQueue::EnqueueResult>> repeat =
+        d_.queue->FindRepeat(message);
+    if (!repeat.ok()) {
+      ctx_.log->Error("queue-read-failed",
+                      {{"error", repeat.status().ToString()}});
+      SendError(res, 503, api_error::kUnavailable,
+                "the message queue is unavailable; try again");
+      return;
+    }
+    if (!repeat->has_value()) {
+      SendError(res, 400, api_error::kInvalidField,
+                "outside the 24-hour customer-service window of " + message.to +
+                    ": only template messages can be sent until the contact "
+                    "writes again",
+                "to");
+      return;
+    }
+    Answer(**repeat, res);
+    return;
+  }
   common::Result<MessageQueue::EnqueueResult> queued =
-      d_.queue->Enqueue(message, d_.now_ms());
+      d_.queue->Enqueue(message, now_ms);
   if (!queued.ok()) {
     ctx_.log->Error("enqueue-failed", {{"error", queued.status().ToString()}});
     SendError(res, 503, api_error::kUnavailable,
               "the message queue is unavailable; try again");
     return;
   }
-  if (queued->conflict) {
+  Answer(*queued, res);
+}
+
+void MessageRoutes::Answer(const MessageQueue::EnqueueResult& queued,
+                           Response& res) {
+  if (queued.conflict) {
     SendError(res, 422, "conflict",
               "idempotencyKey was already used for a different request (" +
-                  queued->id + "); use a new key for a new message",
+                  queued.id + "); use a new key for a new message",
               "idempotencyKey");
     return;
   }
   Json j;
-  if (queued->created) {
-    ctx_.log->Info("queued", {{"id", queued->id}});
+  if (queued.created) {
+    ctx_.log->Info("queued", {{"id", queued.id}});
     j.StartObject()
         .Key("id")
-        .String(queued->id)
+        .String(queued.id)
         .Key("status")
         .String("queued")
         .EndObject();
@@ -94,14 +128,14 @@ void MessageRoutes::PostMessage(const Request& req, Response& res) {
   }
   // The idempotency key is known: report the original message as it is now.
   common::Result<std::optional<OutboundMessage>> existing =
-      d_.queue->Get(queued->id);
+      d_.queue->Get(queued.id);
   std::string_view status = "queued";
   if (existing.ok() && existing->has_value()) {
     status = ToString((*existing)->status);
   }
   j.StartObject()
       .Key("id")
-      .String(queued->id)
+      .String(queued.id)
       .Key("status")
       .String(status)
       .EndObject();

@@ -1,8 +1,12 @@
 // The message API (SPEC §5), protected: POST /api/messages → 202
 // {"id","status":"queued"} once durable (a repeated idempotencyKey answers 200
 // with the existing message's id and its current status, and sends nothing;
-// 503 memory_pressure with Retry-After while memory is above the emergency
-// threshold; 415 without a JSON Content-Type); GET /api/messages/{id} (404
+// 422 conflict for a known key with another body; 400 invalid_field for a
+// body message_request.h refuses, and — the 24-hour rule — for any kind but
+// a template to a contact whose customer-service window is closed, before
+// anything is queued; 503 memory_pressure with Retry-After while memory is
+// above the emergency threshold; 415 without a JSON Content-Type);
+// GET /api/messages/{id} (404
 // not_found for an unknown id); GET /api/queue (depth, in flight, next send
 // time, dead letters).
 #ifndef DYNOGUARD_WORKER_HTTP_MESSAGE_ROUTES_H_
@@ -12,6 +16,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <string_view>
 
 #include "worker/http/route.h"
 #include "worker/memory/memory_manager.h"
@@ -28,6 +33,10 @@ struct MessageRouteDeps {
   std::function<void()> wake_dispatcher;
   std::function<DispatcherStatus()> dispatcher_status;  // may be empty
   std::function<int64_t()> now_ms;  // required: ms since the epoch
+  // The 24-hour customer-service window: true when `wa_id` (E.164 digits)
+  // wrote within the last 24 hours at `now_ms`, so free-form messages may be
+  // sent to it. Thread-safe (called on HTTP threads). Empty: no check.
+  std::function<bool(std::string_view wa_id, int64_t now_ms)> window_open;
 };
 
 void InstallMessageRoutes(httplib::Server& server, const RouteContext& context,

@@ -428,6 +428,28 @@ Result<MessageQueue::EnqueueResult> MessageQueue::EnqueueImpl(
                           ": could not allocate a unique id");
 }
 
+Result<std::optional<MessageQueue::EnqueueResult>> MessageQueue::FindRepeatImpl(
+    const NewMessage& message) {
+  if (message.idempotency_key.empty()) return std::optional<EnqueueResult>();
+  std::lock_guard<std::mutex> lock(mu_);
+  Result<sqlite3*> db = Db();
+  if (!db.ok()) return db.status();
+  Result<Statement> select = Statement::Prepare(
+      *db, context_,
+      "SELECT id, request_hash FROM messages WHERE idempotency_key = ?1");
+  if (!select.ok()) return select.status();
+  select->Bind(1, message.idempotency_key);
+  Result<bool> row = select->Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return std::optional<EnqueueResult>();
+  // As in EnqueueImpl: a stored hash of '' (schema 1) never conflicts.
+  const std::string stored_hash = select->Text(1);
+  const bool conflict =
+      !stored_hash.empty() && stored_hash != RequestHash(message);
+  return std::optional<EnqueueResult>(
+      EnqueueResult{select->Text(0), false, conflict});
+}
+
 Result<bool> MessageQueue::RestoreImpl(const OutboundMessage& message) {
   if (message.id.empty())
     return Status::InvalidArgument("restore: message without an id");
@@ -762,6 +784,10 @@ Status TrackedStatus(const Result<T>& result) {
 Result<MessageQueue::EnqueueResult> MessageQueue::Enqueue(
     const NewMessage& message, int64_t now_ms) {
   DG_QUEUE_OP("Enqueue", true, EnqueueImpl(message, now_ms));
+}
+Result<std::optional<MessageQueue::EnqueueResult>> MessageQueue::FindRepeat(
+    const NewMessage& message) {
+  DG_QUEUE_OP("FindRepeat", false, FindRepeatImpl(message));
 }
 Result<bool> MessageQueue::Restore(const OutboundMessage& message) {
   DG_QUEUE_OP("Restore", true, RestoreImpl(message));

@@ -82,6 +82,14 @@ class MessageQueue {
   common::Result<EnqueueResult> Enqueue(const NewMessage& message,
                                         int64_t now_ms);
 
+  // What Enqueue would answer for `message` when its idempotency key is
+  // already known — that message's id, created=false, conflict as above —
+  // without inserting anything; nullopt when the key is empty or unknown. A
+  // read: the HTTP API answers a repeat it would now refuse (the 24-hour
+  // rule) with the original message.
+  common::Result<std::optional<EnqueueResult>> FindRepeat(
+      const NewMessage& message);
+
   // Re-inserts a message from a session snapshot (a dyno restart lost the local
   // disk) with its original id, timestamps and attempts; `sending` comes back
   // as `queued`. Returns false and inserts nothing when its id or idempotency
@@ -181,6 +189,8 @@ class MessageQueue {
 
   common::Result<EnqueueResult> EnqueueImpl(const NewMessage& message,
                                             int64_t now_ms);
+  common::Result<std::optional<EnqueueResult>> FindRepeatImpl(
+      const NewMessage& message);
   common::Result<bool> RestoreImpl(const OutboundMessage& message);
   common::Result<std::optional<OutboundMessage>> GetImpl(std::string_view id);
   common::Result<std::optional<OutboundMessage>> NextDueImpl(int64_t now_ms);

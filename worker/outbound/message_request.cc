@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <climits>
 #include <string>
+#include <vector>
 
 #include "common/json_writer.h"
 #include "common/utf8.h"
@@ -15,11 +16,7 @@ namespace {
 
 using rapidjson::Value;
 
-RequestError FieldError(std::string field, std::string message) {
-  return RequestError{"invalid_field", std::move(field), std::move(message)};
-}
-
-// The dotted path ("text", "template.components.0.text") of the first string
+// The path ("text", "template.components[0].text") of the first string
 // or member name in `value` that is not valid UTF-8; nullopt when all are.
 // `path` is the path of `value` itself. Recursion is bounded by kMaxJsonDepth
 // (checked before parsing).
@@ -47,8 +44,8 @@ std::optional<std::string> FirstInvalidString(const Value& value,
   } else if (value.IsArray()) {
     rapidjson::SizeType index = 0;
     for (const auto& element : value.GetArray()) {
-      if (auto found =
-              FirstInvalidString(element, join(std::to_string(index++)))) {
+      if (auto found = FirstInvalidString(
+              element, path + "[" + std::to_string(index++) + "]")) {
         return found;
       }
     }
@@ -148,88 +145,27 @@ std::optional<RequestError> CheckText(const Value& value, const char* name) {
   return std::nullopt;
 }
 
-// Validates the template object and writes its Cloud API form to `out`.
-std::optional<RequestError> ParseTemplate(const Value& tmpl, std::string& out) {
-  if (!tmpl.IsObject()) {
-    return FieldError("template",
-                      "template must be an object {\"name\",\"language\"}");
-  }
-  const Value* name = Member(tmpl, "name");
-  if (name == nullptr || !name->IsString() || name->GetStringLength() == 0) {
-    return FieldError("template.name",
-                      "template.name must be a non-empty string");
-  }
-  if (name->GetStringLength() > 512) {
-    return FieldError("template.name",
-                      "template.name is longer than 512 characters");
-  }
-  const Value* language = Member(tmpl, "language");
-  bool language_ok = false;
-  if (language != nullptr && language->IsString()) {
-    language_ok = language->GetStringLength() > 0;
-  } else if (language != nullptr && language->IsObject()) {
-    const Value* code = Member(*language, "code");
-    language_ok =
-        code != nullptr && code->IsString() && code->GetStringLength() > 0;
-  }
-  if (!language_ok) {
-    return FieldError("template.language",
-                      "template.language must be a language code such as "
-                      "\"en_US\" or an object {\"code\":\"en_US\"}");
-  }
-  const Value* components = Member(tmpl, "components");
-  if (components != nullptr && !components->IsArray()) {
-    return FieldError("template.components",
-                      "template.components must be an array");
-  }
-
-  common::JsonWriter json;
-  rapidjson::Writer<rapidjson::StringBuffer>& writer = json.raw();
-  writer.StartObject();
-  writer.Key("name");
-  name->Accept(writer);
-  writer.Key("language");
-  if (language->IsString()) {
-    writer.StartObject();
-    writer.Key("code");
-    language->Accept(writer);
-    writer.EndObject();
-  } else {
-    language->Accept(writer);
-  }
-  if (components != nullptr) {
-    writer.Key("components");
-    components->Accept(writer);
-  }
-  writer.EndObject();
-  out = json.str();
-  return std::nullopt;
-}
-
-// An optional string member of 1..max_length characters (code points).
+// An optional string member of 1..max_length characters (code points);
+// errors name `prefix` + `name`.
 std::optional<RequestError> OptionalString(const Value& object,
                                            const char* name, size_t max_length,
-                                           std::string& out) {
+                                           std::string& out,
+                                           std::string_view prefix = {}) {
+  const std::string field = std::string(prefix) + name;
   const Value* value = Member(object, name);
   if (value == nullptr) return std::nullopt;
   if (!value->IsString() || value->GetStringLength() == 0) {
-    return FieldError(name, std::string(name) + " must be a non-empty string");
+    return FieldError(field, field + " must be a non-empty string");
   }
   if (Utf8Length(View(*value)) > max_length) {
-    return FieldError(name, std::string(name) + " is longer than " +
-                                std::to_string(max_length) + " characters");
+    return FieldError(field, field + " is longer than " +
+                                 std::to_string(max_length) + " characters");
   }
   out = std::string(View(*value));
   return std::nullopt;
 }
 
 }  // namespace
-
-size_t Utf8Length(std::string_view text) {
-  return static_cast<size_t>(std::count_if(
-      text.begin(), text.end(),
-      [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
-}
 
 std::optional<std::string> NormalizePhoneNumber(std::string_view phone) {
   if (!phone.empty() && phone.front() == '+') phone.remove_prefix(1);
@@ -252,24 +188,82 @@ Parsed<NewMessage> ParseMessageRequest(std::string_view body) {
   if (auto* error = std::get_if<RequestError>(&to)) return *error;
   message.to = std::get<std::string>(std::move(to));
 
-  const Value* text = Member(doc, "text");
-  const Value* tmpl = Member(doc, "template");
-  if (text != nullptr && tmpl != nullptr) {
-    return FieldError("template", "give either text or template, not both");
+  // Which kind: "type", else the one kind member present.
+  std::vector<std::string_view> present;
+  for (std::string_view kind : kMessageTypes) {
+    if (Member(doc, std::string(kind).c_str()) != nullptr) {
+      present.push_back(kind);
+    }
   }
-  if (text == nullptr && tmpl == nullptr) {
-    return FieldError("text", "text (or template) is required");
+  std::string type;
+  if (const Value* declared = Member(doc, "type")) {
+    if (!declared->IsString() || !IsMessageType(View(*declared))) {
+      return FieldError("type", "type must be one of: " + MessageTypeList());
+    }
+    type = std::string(View(*declared));
+    for (std::string_view other : present) {
+      if (other != type) {
+        return FieldError(std::string(other),
+                          "type is " + type + ", but " + std::string(other) +
+                              " is also given; send one message kind");
+      }
+    }
+    if (present.empty()) {
+      return FieldError(type, type + " is required with type " + type);
+    }
+  } else if (present.empty()) {
+    return FieldError("text",
+                      "text (or template, or a \"type\" with its object: " +
+                          MessageTypeList() + ") is required");
+  } else if (present.size() > 1) {
+    return FieldError(std::string(present[1]),
+                      "give one message kind: both " + std::string(present[0]) +
+                          " and " + std::string(present[1]) + " are given");
+  } else {
+    type = std::string(present[0]);
   }
-  if (text != nullptr) {
-    if (auto error = CheckText(*text, "text")) return *error;
-    message.text = std::string(View(*text));
-  } else if (auto error = ParseTemplate(*tmpl, message.template_json)) {
-    return *error;
+
+  const Value& content = *Member(doc, type.c_str());
+  const Value* preview_url = Member(doc, "previewUrl");
+  const bool shorthand = type == "text" && content.IsString();
+  if (preview_url != nullptr && !shorthand) {
+    return FieldError("previewUrl",
+                      "previewUrl goes with the text shorthand "
+                      "{\"text\":\"…\"}; the Cloud form takes "
+                      "text.preview_url");
   }
+  Parsed<MessageContent> parsed = shorthand
+                                      ? ParseTextShorthand(content, preview_url)
+                                      : ParseMessageContent(type, content);
+  if (auto* error = std::get_if<RequestError>(&parsed)) return *error;
+  MessageContent& built = std::get<MessageContent>(parsed);
+  message.type = type;
+  message.content_json = std::move(built.content_json);
+  message.text = std::move(built.summary);
+  if (type == "template") message.template_json = message.content_json;
 
   if (auto error =
           OptionalString(doc, "replyTo", kMaxReplyToLength, message.reply_to)) {
     return *error;
+  }
+  if (const Value* context = Member(doc, "context")) {
+    if (!context->IsObject()) {
+      return FieldError(
+          "context", "context must be an object {\"message_id\":\"wamid…\"}");
+    }
+    std::string replied;
+    if (auto error = OptionalString(*context, "message_id", kMaxReplyToLength,
+                                    replied, "context.")) {
+      return *error;
+    }
+    if (replied.empty()) {
+      return FieldError("context.message_id", "context.message_id is required");
+    }
+    if (!message.reply_to.empty() && message.reply_to != replied) {
+      return FieldError("context.message_id",
+                        "replyTo and context.message_id differ; give one");
+    }
+    message.reply_to = std::move(replied);
   }
   if (auto error =
           OptionalString(doc, "idempotencyKey", kMaxIdempotencyKeyLength,

@@ -11,44 +11,43 @@
 #include <variant>
 
 #include "worker/model/outbound_message.h"
+#include "worker/outbound/message_kinds.h"
+#include "worker/outbound/request_error.h"
 
 namespace dynoguard::worker {
 
-// Limits of the accepted fields.
-inline constexpr size_t kMaxTextCodePoints = 4096;  // WhatsApp's text limit
+// Limits of the accepted fields (the per-kind ones are in message_kinds.h).
 inline constexpr size_t kMaxReplyToLength = 256;
 inline constexpr size_t kMaxIdempotencyKeyLength = 128;
-// Deepest JSON nesting a request may have (template components need ~5).
+// Deepest JSON nesting a request may have (template components need ~5,
+// an interactive list 6).
 inline constexpr size_t kMaxJsonDepth = 32;
 inline constexpr size_t kMinPhoneDigits = 8;
 inline constexpr size_t kMaxPhoneDigits = 15;  // E.164
 
-// Why a body was refused: `code` is "invalid_json" (not a JSON object) or
-// "invalid_field"; `field` names the offending field (dotted for nested ones,
-// e.g. "template.name"), empty for invalid_json; `message` is for humans.
-struct RequestError {
-  std::string code;
-  std::string field;
-  std::string message;
-};
-
-template <typename T>
-using Parsed = std::variant<T, RequestError>;
-
-// Validates a POST /api/messages body:
-//  - the body is a JSON object (valid UTF-8), else invalid_json;
+// Validates a POST /api/messages body (SPEC §5) into a NewMessage:
+//  - the body is a JSON object (valid UTF-8), else invalid_json; a string
+//    that decodes to no valid UTF-8 (a lone surrogate escape) is an
+//    invalid_field naming its path;
 //  - "to": a string of 8–15 digits; one leading '+' is accepted and stripped;
-//  - exactly one of "text" (a string, not blank, at most 4096 code points) or
-//    "template" (an object with a non-empty string "name", "language" as a
-//    code string "en_US" or an object {"code":"en_US",…}, optional
-//    "components" array). NewMessage::template_json is the compact template
-//    in the Cloud API's form: {"name","language":{"code",…},"components"?}
-//    (a language string becomes {"code":…}; other template members are
-//    dropped);
-//  - optional "replyTo": a non-empty string of at most 256 characters;
+//  - the kind: "type" (one of kMessageTypes, else invalid_field "type" listing
+//    them) and the member of that name, the Cloud API's "<type>" object,
+//    validated by ParseMessageContent (message_kinds.h); without "type", the
+//    one kind member present decides ({"to","text":"…"},
+//    {"to","template":{…}}, {"to","image":{…}}, …). Exactly one kind member:
+//    none → invalid_field "text" (required), two → invalid_field naming the
+//    second in kMessageTypes order. "text" may also be a plain string, the
+//    shorthand, with optional "previewUrl": a boolean (only there);
+//  - optional "replyTo" (our shorthand) or Cloud's "context":{"message_id"}:
+//    a non-empty string of at most 256 characters, the wamid replied to (both
+//    given: they must agree);
 //  - optional "idempotencyKey": a string of 1–128 characters.
-// Unknown members are ignored; JSON null counts as absent for the optional
-// ones. Each violation is an invalid_field naming the field.
+// The result: `type`, `content_json` (exactly what is sent as "<type>"),
+// `text` (the summary: the text body, a caption, a reaction's emoji, a
+// location's name, contacts' names, an interactive body; empty for a
+// template), `template_json` (= content_json for a template, else empty),
+// `reply_to`, `idempotency_key`. Unknown members are ignored; JSON null counts
+// as absent. Each violation is an invalid_field naming the field's path.
 Parsed<NewMessage> ParseMessageRequest(std::string_view body);
 
 // A simulated user writing (POST /api/sandbox/inbound): {"from","text"},
@@ -71,10 +70,6 @@ Parsed<FailRequest> ParseFailRequest(std::string_view body);
 
 // `phone` without a leading '+' when it is 8–15 ASCII digits, else nullopt.
 std::optional<std::string> NormalizePhoneNumber(std::string_view phone);
-
-// The number of UTF-8 code points in `text` (continuation bytes are not
-// counted). REQUIRES: `text` is valid UTF-8 (else the count is approximate).
-size_t Utf8Length(std::string_view text);
 
 // The deepest nesting of arrays and objects in `text`, brackets inside
 // strings not counted (a quick scan, no validation). Pure.
