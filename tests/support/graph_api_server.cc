@@ -1030,7 +1030,9 @@ void GraphApiServer::Serve(GraphRoute route, const httplib::Request& request,
       w.String(media.sha256.c_str(),
                static_cast<rapidjson::SizeType>(media.sha256.size()));
       w.Key("file_size");
-      w.Uint64(media.content.size());
+      w.Uint64(scripted != nullptr && scripted->file_size
+                   ? *scripted->file_size
+                   : media.content.size());
       w.Key("id");
       w.String(id.c_str(), static_cast<rapidjson::SizeType>(id.size()));
       w.Key("messaging_product");

@@ -101,6 +101,9 @@ struct GraphAnswer {
   // For a successful send: the message_status to report ("accepted",
   // "held_for_quality_assessment", "paused").
   std::string message_status = "accepted";
+  // For a media object (GET /{media-id}): the file_size to report instead of
+  // the real one (a stale or lying size).
+  std::optional<uint64_t> file_size = std::nullopt;
 };
 
 // One request as received, and how it was answered.
