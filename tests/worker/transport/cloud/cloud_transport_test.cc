@@ -7,6 +7,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include <atomic>
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <filesystem>
@@ -15,6 +16,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -325,6 +327,51 @@ TEST_CASE("CloudTransport records the provider's message_status",
     REQUIRE(result.ok);
     CHECK(result.message_status == status);
   }
+}
+
+TEST_CASE("CloudTransport retries a 200 that names no message id",
+          "[cloud-transport]") {
+  Cloud cloud;
+  GraphAnswer empty;
+  empty.body = R"({"messaging_product":"whatsapp","messages":[]})";
+  cloud.server.ScriptNext(GraphRoute::kMessages, empty);
+  SendResult result = cloud.Send(Text());
+  CHECK_FALSE(result.ok);
+  CHECK(result.error.code == "invalid_answer");
+  CHECK(result.error.retryable);
+  CHECK(ActionOf(result.error) == ProviderAction::kRetry);
+  CHECK(result.error.message.find("messages[0].id") != std::string::npos);
+  CHECK(cloud.Send(Text()).ok);
+}
+
+TEST_CASE("CloudTransport's state can be read from other threads",
+          "[cloud-transport]") {
+  Cloud cloud;
+  std::atomic<bool> done{false};
+  std::atomic<int> reads{0};
+  std::thread reader([&] {
+    while (!done) {
+      ConnectionState state = cloud.transport->state();
+      std::string reason = cloud.transport->reason();
+      std::optional<int64_t> beat = cloud.transport->last_heartbeat_ms();
+      CloudActivity activity = cloud.transport->activity();
+      if (state == ConnectionState::kConnected && reason.empty() && beat &&
+          activity.last_heartbeat_ok_ms) {
+        ++reads;
+      }
+    }
+  });
+  REQUIRE(cloud.WaitForState(ConnectionState::kConnected));
+  cloud.server.Stop();
+  bool down = cloud.WaitForState(ConnectionState::kReconnecting);
+  bool back = cloud.server.Start().ok() &&
+              cloud.WaitForState(ConnectionState::kConnected);
+  bool read = cloud.loop.RunUntil([&] { return reads > 0; });
+  done = true;
+  reader.join();
+  CHECK(down);
+  CHECK(back);
+  CHECK(read);
 }
 
 TEST_CASE("CloudTransport answers each Graph error class",
