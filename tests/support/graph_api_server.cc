@@ -886,6 +886,10 @@ void GraphApiServer::Serve(GraphRoute route, const httplib::Request& request,
         SetError(response, InvalidParameter(problem));
         return;
       }
+      if (scripted != nullptr && !scripted->body.empty()) {
+        SetJson(response, 200, scripted->body);
+        return;
+      }
       record.provider_id = NextId();
       std::string status =
           scripted != nullptr ? scripted->message_status : "accepted";

@@ -104,6 +104,9 @@ struct GraphAnswer {
   // For a media object (GET /{media-id}): the file_size to report instead of
   // the real one (a stale or lying size).
   std::optional<uint64_t> file_size = std::nullopt;
+  // For a valid send: answer 200 with this body instead of the success JSON
+  // (e.g. one without messages[0].id). Empty: the normal answer.
+  std::string body = "";
 };
 
 // One request as received, and how it was answered.

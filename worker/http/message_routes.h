@@ -1,14 +1,14 @@
-// The message API (SPEC §5), protected: POST /api/messages → 202
-// {"id","status":"queued"} once durable (a repeated idempotencyKey answers 200
-// with the existing message's id and its current status, and sends nothing;
-// 422 conflict for a known key with another body; 400 invalid_field for a
-// body message_request.h refuses, and — the 24-hour rule — for any kind but
-// a template to a contact whose customer-service window is closed, before
-// anything is queued; 503 memory_pressure with Retry-After while memory is
-// above the emergency threshold; 415 without a JSON Content-Type);
-// GET /api/messages/{id} (404
-// not_found for an unknown id); GET /api/queue (depth, in flight, next send
-// time, dead letters).
+// The message API (SPEC §5), protected:
+//  - POST /api/messages → 202 {"id","status":"queued"} once durable. A
+//    repeated idempotencyKey answers 200 with the existing message's id and
+//    its current status and sends nothing; the same key with another body is
+//    422 conflict. 400 invalid_field for a body message_request.h refuses,
+//    and (the 24-hour rule) for any kind but a template to a contact whose
+//    customer-service window is closed, checked before anything is queued.
+//    503 memory_pressure with Retry-After while memory is above the emergency
+//    threshold; 415 without a JSON Content-Type.
+//  - GET /api/messages/{id} (404 not_found for an unknown id).
+//  - GET /api/queue (depth, in flight, next send time, dead letters).
 #ifndef DYNOGUARD_WORKER_HTTP_MESSAGE_ROUTES_H_
 #define DYNOGUARD_WORKER_HTTP_MESSAGE_ROUTES_H_
 

@@ -97,8 +97,9 @@ Error ReadString(const Value& object, std::string_view path, const char* name,
   if (rule.max > 0) {
     size_t length = rule.max_in_bytes ? text.size() : CodePoints(text);
     if (length > rule.max) {
-      return FieldError(field, field + " is longer than " +
-                                   std::to_string(rule.max) + " characters");
+      return FieldError(field,
+                        field + " is longer than " + std::to_string(rule.max) +
+                            (rule.max_in_bytes ? " bytes" : " characters"));
     }
   }
   out = text;

@@ -107,11 +107,12 @@ Parsed<MessageContent> ParseTextShorthand(const rapidjson::Value& text,
                                           const rapidjson::Value* preview_url);
 
 // True when `text` (valid UTF-8) is exactly one emoji: a pictographic
-// character with optional variation selector and skin tone, ZWJ sequences of
-// those (👨‍👩‍👧), a flag (two regional indicators, or a tag sequence
-// such as 🏴󠁧󠁢󠁳󠁣󠁴󠁿), or a keycap (1️⃣). Pure; an
-// approximation of Unicode's emoji grammar that accepts every emoji WhatsApp
-// shows and refuses letters, digits and several emoji in a row.
+// character with an optional variation selector and skin tone, ZWJ sequences
+// of those (a family: man U+200D woman U+200D girl), a flag (two regional
+// indicators, or a tag sequence such as Scotland's), or a keycap (1 U+FE0F
+// U+20E3). Pure; an approximation of Unicode's emoji grammar that accepts
+// the emoji WhatsApp shows and refuses letters, digits and several emoji in
+// a row.
 bool IsSingleEmoji(std::string_view text);
 
 // The number of UTF-8 code points in `text` (continuation bytes are not

@@ -287,10 +287,12 @@ TEST_CASE("message routes: outside the 24-hour window only templates pass",
   REQUIRE(!asked.empty());
   CHECK(asked.front() == std::make_pair(std::string(kContact), kNow));
 
-  // A template needs no window.
+  // A template needs no window (and does not ask about it).
+  const size_t asked_before = window.asked().size();
   Queued(server.Post(Body(
       R"("template":{"name":"hello_world","language":{"code":"en_US"}})")));
   CHECK(server.depth() == 1);
+  CHECK(window.asked().size() == asked_before);
 
   // Once the contact writes, free-form messages pass again; closed again,
   // they are refused again.
