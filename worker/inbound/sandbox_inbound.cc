@@ -22,10 +22,6 @@ using rapidjson::Value;
 constexpr size_t kMaxTypeLength = 32;
 constexpr size_t kMaxContextIdLength = 256;
 
-RequestError FieldError(std::string field, std::string message) {
-  return RequestError{"invalid_field", std::move(field), std::move(message)};
-}
-
 const Value* Member(const Value& object, const char* name) {
   auto it = object.FindMember(name);
   if (it == object.MemberEnd() || it->value.IsNull()) return nullptr;
