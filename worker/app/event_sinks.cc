@@ -1,0 +1,92 @@
+#include "worker/app/event_sinks.h"
+
+#include <utility>
+
+#include "worker/forward/forward_event.h"
+
+namespace dynoguard::worker {
+
+EventSinks::EventSinks(const common::Logger& log, Parts parts)
+    : log_(log), parts_(std::move(parts)) {}
+
+InboundSinks EventSinks::Sinks() {
+  InboundSinks sinks;
+  sinks.on_message = [this](const WebhookMessage& m) { return OnMessage(m); };
+  sinks.on_status = [this](const WebhookStatus& s) { return OnStatusEvent(s); };
+  sinks.on_error = [this](const WebhookError& e) { return OnError(e); };
+  return sinks;
+}
+
+common::Status EventSinks::Forward(const ForwardEvent& event) {
+  if (parts_.outbox == nullptr) return common::Status::Ok();
+  auto appended = parts_.outbox->Append(event, parts_.now_ms());
+  if (!appended.ok()) return appended.status();
+  if (appended.value() > 0) {
+    forwarded_.fetch_add(1);
+    if (parts_.wake_forwarder) parts_.wake_forwarder();
+  }
+  return common::Status::Ok();
+}
+
+common::Status EventSinks::OnMessage(const WebhookMessage& message) {
+  return Forward(BuildMessageEvent(message, parts_.session));
+}
+
+common::Status EventSinks::OnStatusEvent(const WebhookStatus& status) {
+  const StatusUpdate& u = status.update;
+  auto change = parts_.queue->RecordProviderStatus(u.provider_id, u.status,
+                                                   u.error, parts_.now_ms());
+  if (!change.ok()) {
+    // Not one of ours (another app on the same number) or pruned: nothing to
+    // move, nothing to forward.
+    if (change.status().code() == common::Status::Code::kNotFound)
+      return common::Status::Ok();
+    return change.status();
+  }
+  if (!change->changed) return common::Status::Ok();  // late or repeated
+  auto message = parts_.queue->Get(change->message_id);
+  if (message.ok() && message->has_value()) {
+    const OutboundMessage& m = **message;
+    parts_.history->AddOutbound(m.id, m.to, m.type, m.text,
+                                ToString(change->status), m.created_ms);
+  }
+  return Forward(
+      BuildStatusEvent(status, change->message_id, parts_.session));
+}
+
+common::Status EventSinks::OnError(const WebhookError& error) {
+  log_.Warn("webhook-error", {{"code", error.code},
+                              {"title", error.title},
+                              {"details", error.details}});
+  return common::Status::Ok();
+}
+
+void EventSinks::OnInbound(const InboundMessage& message) {
+  WebhookMessage m;
+  m.message = message;
+  m.type = "text";
+  parts_.history->AddInbound(m);
+  if (common::Status s = OnMessage(m); !s.ok()) {
+    log_.Warn("forward-append-failed", {{"error", s.message()}});
+  }
+}
+
+void EventSinks::OnStatus(const StatusUpdate& update) {
+  WebhookStatus status;
+  status.update = update;
+  if (common::Status s = OnStatusEvent(status); !s.ok()) {
+    log_.Warn("status-apply-failed", {{"provider_id", update.provider_id},
+                                      {"error", s.message()}});
+  }
+}
+
+void EventSinks::OnConnection(ConnectionState state, std::string_view reason) {
+  if (common::Status s = Forward(BuildConnectionEvent(
+          state, reason, parts_.now_ms(), parts_.session));
+      !s.ok()) {
+    log_.Warn("forward-append-failed", {{"error", s.message()}});
+  }
+  if (parts_.on_connection) parts_.on_connection(state, reason);
+}
+
+}  // namespace dynoguard::worker
