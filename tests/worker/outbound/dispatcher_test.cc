@@ -517,6 +517,34 @@ TEST_CASE(
 }
 
 TEST_CASE(
+    "dispatcher: concurrent sends through the sandbox keep each "
+    "recipient's order",
+    "[dispatcher][concurrency][sandbox]") {
+  Dispatcher::Options options = FastOptions();
+  options.send_delay = std::chrono::milliseconds(0);
+  options.concurrency = 8;
+  Fixture f(options);
+  std::vector<std::string> ids;
+  for (int round = 0; round < 4; ++round) {
+    for (int r = 0; r < 8; ++r) {
+      const std::string to = "1555000000" + std::to_string(r);
+      ids.push_back(f.Enqueue(to + "/" + std::to_string(round), to));
+    }
+  }
+  f.RunUntil([&] { return f.results().size() == ids.size(); });
+  auto outbox = f.sandbox().Outbox();
+  REQUIRE(outbox.size() == ids.size());
+  std::map<std::string, std::vector<std::string>> by_recipient;
+  for (const auto& entry : outbox) by_recipient[entry.to].push_back(entry.text);
+  REQUIRE(by_recipient.size() == 8);
+  for (const auto& [to, texts] : by_recipient) {
+    CHECK(texts ==
+          std::vector<std::string>{to + "/0", to + "/1", to + "/2", to + "/3"});
+  }
+  for (const auto& id : ids) CHECK(f.StatusOf(id) == MessageStatus::kSent);
+}
+
+TEST_CASE(
     "dispatcher: a retry holds its recipient's later messages, not "
     "the others'",
     "[dispatcher][concurrency]") {

@@ -151,6 +151,7 @@ void SandboxTransport::Send(const SendRequest& request, SendCallback done) {
   auto entry = std::make_shared<OutboxEntry>();
   auto receipts = std::make_shared<std::vector<PendingStatus>>();
   uint64_t sequence = 0;
+  const std::string problem = RequestProblem(request);
   {
     std::lock_guard lock(mu_);
     if (fail_count_ > 0) {
@@ -163,8 +164,7 @@ void SandboxTransport::Send(const SendRequest& request, SendCallback done) {
       failure.error =
           ClassifyGraphError(http_status, fail_code_, fail_message_);
       fail = true;
-    } else if (std::string problem = RequestProblem(request);
-               !problem.empty()) {
+    } else if (!problem.empty()) {
       failure.error = ClassifyGraphError(400, 100, problem);
       fail = true;
     } else {
