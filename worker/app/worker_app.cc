@@ -52,13 +52,13 @@ constexpr int64_t kFinishedRetentionMs =
 WorkerApp* Self(void* data) { return static_cast<WorkerApp*>(data); }
 
 // The transport's events, on the loop thread: inbound messages and statuses go
-// to the router; a connection change is logged and wakes the dispatcher (a
-// paused queue resumes once the transport is connected again).
+// to the router; a connection change (the transport logs it) goes there too
+// and wakes the dispatcher (a paused queue resumes once the transport is
+// connected again).
 class LoopTransportEvents : public TransportEvents {
  public:
-  LoopTransportEvents(const common::Logger& log, EventRouter& router,
-                      std::function<void()> wake)
-      : log_(log), router_(router), wake_(std::move(wake)) {}
+  LoopTransportEvents(EventRouter& router, std::function<void()> wake)
+      : router_(router), wake_(std::move(wake)) {}
   void OnInbound(const InboundMessage& message) override {
     router_.OnInbound(message);
   }
@@ -66,13 +66,11 @@ class LoopTransportEvents : public TransportEvents {
     router_.OnStatus(update);
   }
   void OnConnection(ConnectionState state, std::string_view reason) override {
-    log_.Info("connection", {{"state", ToString(state)}, {"reason", reason}});
     router_.OnConnection(state, reason);
     wake_();
   }
 
  private:
-  const common::Logger& log_;
   EventRouter& router_;
   const std::function<void()> wake_;
 };
@@ -222,11 +220,12 @@ Status WorkerApp::Start() {
 
   Dispatcher::Options dispatch;
   dispatch.send_delay = config_.send_delay;
+  dispatch.concurrency = config_.send_concurrency;
   dispatch.retry.max_attempts = config_.send_max_attempts;
   dispatch.retry.base = config_.send_retry_base;
   dispatcher_ = std::make_unique<Dispatcher>(
       &loop_, dispatch, log_, *queue_, *transport_, [this] { return NowMs(); },
-      [this](DispatchResult result) {
+      [this](DispatchResult result, const SendRequest&, const SendResult&) {
         metrics_->CountSend(result == DispatchResult::kSent ? SendOutcome::kSent
                             : result == DispatchResult::kRetry
                                 ? SendOutcome::kRetry
@@ -250,7 +249,7 @@ Status WorkerApp::Start() {
 
   StartLoopHandles();
   transport_events_ = std::make_unique<LoopTransportEvents>(
-      log_, *router_, [this] { dispatcher_->Wake(); });
+      *router_, [this] { dispatcher_->Wake(); });
   if (Status status = transport_->Start(&loop_, *transport_events_);
       !status.ok()) {
     return status;

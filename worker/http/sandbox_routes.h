@@ -4,9 +4,10 @@
 // validated by sandbox_inbound.h; committed to the inbox as the webhook body
 // Meta would send, with a new id "wamid.sbx…", and handled by the same
 // processor and sinks as a real webhook; 202 {"id"}), GET /api/sandbox/outbox
-// ({"messages":[{"id","to","text","sentAt"}]}, oldest first), POST
-// /api/sandbox/fail {"count","code","message"?} (the next `count` sends fail
-// with Graph error `code`: 131000 retryable, 131026 final).
+// ({"messages":[{"id","to","type","text","sentAt","content"?}]}, oldest
+// first; text is the summary, content the message's Cloud "<type>" object),
+// POST /api/sandbox/fail {"count","code","message"?} (the next `count` sends
+// fail with Graph error `code`: 131000 retryable, 131026 final).
 #ifndef DYNOGUARD_WORKER_HTTP_SANDBOX_ROUTES_H_
 #define DYNOGUARD_WORKER_HTTP_SANDBOX_ROUTES_H_
 
