@@ -11,7 +11,9 @@
 #ifndef DYNOGUARD_WORKER_FORWARD_EVENT_OUTBOX_H_
 #define DYNOGUARD_WORKER_FORWARD_EVENT_OUTBOX_H_
 
+#include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -84,7 +86,11 @@ class EventOutbox {
   // Appends `events` as pending, in order, in one transaction: all or none
   // are durable (committed) when it returns. An id already stored (pending,
   // delivered or dead, until pruned) is skipped (INSERT OR IGNORE). Returns
-  // how many were new. InvalidArgument for an event without id or json.
+  // how many were new. InvalidArgument for an event without id or json
+  // (nothing stored). Concurrent calls are committed together (group
+  // commit: the first waiting caller writes the batches queued behind it in
+  // one transaction and one fsync); each caller's events stay in its order,
+  // and an I/O error fails every call of that transaction.
   common::Result<int> Append(std::span<const ForwardEvent> events,
                              int64_t now_ms);
   common::Result<int> Append(const ForwardEvent& event, int64_t now_ms) {
@@ -127,13 +133,23 @@ class EventOutbox {
   const std::string& path() const { return path_; }
 
  private:
+  // One Append call waiting for its batch to be committed.
+  struct Writer;
+
   EventOutbox(std::string path, sqlite3* db);
   common::Status ApplyLocked(const EventOutcome& outcome, int64_t now_ms);
+  // Inserts every writer's events in one transaction, setting each one's
+  // count; REQUIRES: mu_ held.
+  common::Status InsertLocked(const std::vector<Writer*>& batch);
 
   const std::string path_;
   const std::string context_;  // "event outbox <path>"
   mutable std::mutex mu_;
   sqlite3* db_;  // guarded by mu_
+
+  // Appends waiting to be committed, oldest first; the front one writes.
+  std::mutex writers_mu_;
+  std::deque<Writer*> writers_;  // guarded by writers_mu_
 };
 
 }  // namespace dynoguard::worker

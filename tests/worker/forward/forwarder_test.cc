@@ -16,6 +16,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tests/support/temp_dir.h"
@@ -546,6 +547,35 @@ TEST_CASE("forwarder: an event appended twice is delivered once", "[forward]") {
   CHECK(receiver.delivered_ids() ==
         std::vector<std::string>{MessageEventId("wamid.dup"), "after"});
   CHECK(receiver.count() == 2);
+}
+
+TEST_CASE("forwarder: events appended and woken from another thread",
+          "[forward]") {
+  WebhookReceiver receiver;
+  Fixture f(FastOptions(receiver));
+  f.forwarder().Start();
+  std::thread producer([&f] {
+    for (int i = 0; i < 20; ++i) {
+      const std::string chat = i % 2 == 0 ? "A" : "B";
+      if (!f.outbox()
+               .Append(Event(chat + std::to_string(i), chat), WallMs())
+               .ok()) {
+        std::abort();
+      }
+      f.forwarder().Wake();
+    }
+  });
+  const bool all = f.RunUntil([&] { return f.Stats().delivered_total == 20; });
+  producer.join();
+  REQUIRE(all);
+  std::vector<std::string> expected_a;
+  std::vector<std::string> expected_b;
+  for (int i = 0; i < 20; ++i) {
+    (i % 2 == 0 ? expected_a : expected_b)
+        .push_back((i % 2 == 0 ? "A" : "B") + std::to_string(i));
+  }
+  CHECK(IdsOfChat(receiver.delivered(), "A") == expected_a);
+  CHECK(IdsOfChat(receiver.delivered(), "B") == expected_b);
 }
 
 TEST_CASE("forwarder: a bad URL is refused at creation", "[forward]") {
