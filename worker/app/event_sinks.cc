@@ -29,6 +29,10 @@ common::Status EventSinks::Forward(const ForwardEvent& event) {
 }
 
 common::Status EventSinks::OnMessage(const WebhookMessage& message) {
+  int64_t at = message.message.timestamp_ms;
+  int64_t seen = last_inbound_ms_.load();
+  while (at > seen && !last_inbound_ms_.compare_exchange_weak(seen, at)) {
+  }
   return Forward(BuildMessageEvent(message, parts_.session));
 }
 

@@ -64,6 +64,8 @@ class EventSinks : public TransportEvents {
   void OnConnection(ConnectionState state, std::string_view reason) override;
 
   uint64_t forwarded_events() const { return forwarded_.load(); }
+  // The newest inbound message's time (its provider timestamp), 0: none.
+  int64_t last_inbound_ms() const { return last_inbound_ms_.load(); }
 
  private:
   common::Status Forward(const ForwardEvent& event);
@@ -71,6 +73,7 @@ class EventSinks : public TransportEvents {
   const common::Logger& log_;
   const Parts parts_;
   std::atomic<uint64_t> forwarded_{0};
+  std::atomic<int64_t> last_inbound_ms_{0};
 };
 
 }  // namespace dynoguard::worker

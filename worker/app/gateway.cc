@@ -1,5 +1,6 @@
 #include "worker/app/gateway.h"
 
+#include <algorithm>
 #include <utility>
 
 namespace dynoguard::worker {
@@ -31,24 +32,119 @@ common::Result<std::unique_ptr<Gateway>> Gateway::Open(
     g->ballast_ = std::make_unique<Ballast>();
     g->memory_->Register(g->ballast_.get());
   }
-  g->sandbox_ =
-      std::make_unique<SandboxTransport>(SandboxTransport::Options{}, o.now_ms);
-  // The sandbox's outbox and pending receipts survive restarts.
-  if (o.durable_sandbox) {
-    if (common::Status status =
-            g->sandbox_->OpenStore(o.data_dir + "/sandbox.db");
-        !status.ok()) {
-      return status;
+  if (config.transport == common::TransportKind::kSandbox) {
+    g->sandbox_ = std::make_unique<SandboxTransport>(
+        SandboxTransport::Options{}, o.now_ms);
+    // The sandbox's outbox and pending receipts survive restarts.
+    if (o.durable_sandbox) {
+      if (common::Status status =
+              g->sandbox_->OpenStore(o.data_dir + "/sandbox.db");
+          !status.ok()) {
+        return status;
+      }
     }
+    g->transport_ = g->sandbox_.get();
+  } else {
+    if (o.http == nullptr) {
+      return common::Status::InvalidArgument(
+          "TRANSPORT=cloud needs the worker's HTTP client");
+    }
+    CloudTransport::Options cloud;
+    cloud.api_base = config.whatsapp_api_base;
+    cloud.phone_number_id = config.whatsapp_phone_number_id;
+    cloud.token = config.whatsapp_token.Reveal();
+    cloud.heartbeat_interval = config.heartbeat;
+    cloud.connection_check = config.connection_check;
+    // Every Graph call ends well inside the stop timeout (SPEC §4), so a
+    // graceful stop never waits on a hung call.
+    const auto stop_budget =
+        std::chrono::duration_cast<std::chrono::milliseconds>(
+            config.worker_stop_timeout) -
+        std::chrono::milliseconds(3000);
+    cloud.total_timeout = std::clamp(stop_budget, std::chrono::milliseconds(1000),
+                                     std::chrono::milliseconds(10000));
+    cloud.connect_timeout = std::min(cloud.connect_timeout, cloud.total_timeout);
+    cloud.now_ms = o.now_ms;
+    g->cloud_ = std::make_unique<CloudTransport>(std::move(cloud), *o.http, log);
+    g->transport_ = g->cloud_.get();
   }
-  g->transport_ = g->sandbox_.get();
   g->router_ =
       std::make_unique<EventRouter>(log, *g->queue_, *g->history_, o.now_ms);
   g->memory_->Register(g->router_.get());
+
+  auto inbox = InboundStore::Open(o.data_dir + "/inbound.db", &log);
+  if (!inbox.ok()) return inbox.status();
+  g->inbox_ = std::move(inbox.value());
+  if (!config.webhook_url.empty()) {
+    auto outbox = EventOutbox::Open(o.data_dir + "/events.db");
+    if (!outbox.ok()) return outbox.status();
+    g->outbox_ = std::move(outbox.value());
+  }
+  EventSinks::Parts sink_parts;
+  sink_parts.queue = g->queue_.get();
+  sink_parts.history = g->history_.get();
+  sink_parts.outbox = g->outbox_.get();
+  sink_parts.now_ms = o.now_ms;
+  Gateway* self = g.get();
+  sink_parts.wake_forwarder = [self] {
+    if (self->forwarder_) self->forwarder_->Wake();
+  };
+  sink_parts.on_connection = o.on_connection;
+  g->sinks_ = std::make_unique<EventSinks>(log, std::move(sink_parts));
+  g->processor_ = std::make_unique<InboundProcessor>(
+      log, *g->inbox_, g->history_.get(), g->sinks_->Sinks(), o.now_ms);
+  if (g->outbox_ && o.loop != nullptr && o.http != nullptr) {
+    Forwarder::Options forward;
+    forward.url = config.webhook_url;
+    forward.secret = config.webhook_secret.Reveal();
+    forward.now_ms = o.now_ms;
+    auto forwarder =
+        Forwarder::Create(o.loop, *o.http, *g->outbox_, log, std::move(forward));
+    if (!forwarder.ok()) return forwarder.status();
+    g->forwarder_ = std::move(forwarder.value());
+  }
   return g;
 }
 
+common::Status Gateway::Start(uv_loop_t* loop) {
+  processor_->Start();
+  if (loop == nullptr) return common::Status::Ok();
+  if (common::Status status = transport_->Start(loop, *sinks_); !status.ok())
+    return status;
+  if (forwarder_) forwarder_->Start();
+  return common::Status::Ok();
+}
+
+void Gateway::Stop(std::function<void()> on_stopped) {
+  processor_->Stop();
+  on_stopped_ = std::move(on_stopped);
+  stop_pending_ = forwarder_ ? 2 : 1;
+  auto one_done = [this] {
+    if (--stop_pending_ == 0 && on_stopped_) {
+      auto done = std::move(on_stopped_);
+      on_stopped_ = nullptr;
+      done();
+    }
+  };
+  if (forwarder_) forwarder_->Drain(one_done);
+  transport_->Stop(one_done);
+}
+
+void Gateway::CloseLoopParts() {
+  if (forwarder_) forwarder_->Close();
+}
+
+common::Status Gateway::CloseStores() {
+  common::Status first = queue_->Close();
+  if (outbox_) {
+    // EventOutbox closes with its destructor; nothing to flush beyond its
+    // committed writes.
+  }
+  return first;
+}
+
 Gateway::~Gateway() {
+  if (processor_) processor_->Stop();
   if (memory_) {
     if (router_) memory_->Unregister(router_.get());
     if (ballast_) memory_->Unregister(ballast_.get());
@@ -60,7 +156,15 @@ SessionStatus Gateway::Session() const {
   SessionStatus s;
   s.transport = std::string(transport_->name());
   s.state = transport_->state();
+  s.reason = transport_->reason();
   s.started_ms = started_ms_;
+  s.last_heartbeat_ms = transport_->last_heartbeat_ms();
+  if (cloud_) {
+    CloudActivity activity = cloud_->activity();
+    s.last_outbound_ms = activity.last_send_ok_ms;
+  }
+  s.forwarding = outbox_ != nullptr;
+  if (int64_t at = sinks_->last_inbound_ms(); at > 0) s.last_inbound_ms = at;
   return s;
 }
 
@@ -72,6 +176,7 @@ ApiRoutes Gateway::Routes(const LoopHooks& hooks) {
   r.health.events = router_.get();
   r.health.read_rss = options_.read_rss;
   r.health.session_status = [this] { return Session(); };
+  r.health.dispatcher_status = hooks.dispatcher_status;
   r.health.now_ms = options_.now_ms;
   r.health.started = hooks.started;
   r.health.memory_optimization = config_.memory_optimization;
@@ -82,9 +187,32 @@ ApiRoutes Gateway::Routes(const LoopHooks& hooks) {
   r.messages.dispatcher_status = hooks.dispatcher_status;
   r.messages.now_ms = options_.now_ms;
 
-  r.sandbox.sandbox = sandbox_.get();
-  r.sandbox.events = router_.get();
+  InboundStore* inbox = inbox_.get();
+  r.messages.window_open = [inbox](std::string_view wa_id, int64_t now_ms) {
+    return inbox->WindowOpen(wa_id, now_ms);
+  };
+  if (outbox_) {
+    EventOutbox* outbox = outbox_.get();
+    r.messages.forwarding_stats = [outbox]() -> std::optional<OutboxStats> {
+      auto stats = outbox->Stats();
+      if (!stats.ok()) return std::nullopt;
+      return stats.value();
+    };
+  }
+
+  InboundProcessor* processor = processor_.get();
+  r.sandbox.sandbox = sandbox_.get();  // null on the Cloud transport
+  r.sandbox.inbox = inbox;
+  r.sandbox.wake_processor = [processor] { processor->Wake(); };
   r.sandbox.now_ms = options_.now_ms;
+
+  r.webhook.inbox = inbox;
+  r.webhook.wake_processor = [processor] { processor->Wake(); };
+  r.webhook.now_ms = options_.now_ms;
+
+  r.chats.history = history_.get();
+  r.chats.inbox = inbox;
+  r.chats.now_ms = options_.now_ms;
 
   r.maintenance.cleanup = cleanup_.get();
   r.maintenance.ballast = ballast_.get();

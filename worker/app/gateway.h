@@ -1,10 +1,11 @@
 // Gateway: the worker's object graph, assembled in one place — the queue, the
-// memory manager and its cleanup path, the caches, the sandbox transport, the
-// event router, the counters — and the narrow dependency structs the HTTP
-// route groups borrow from it (Routes()). WorkerApp adds what lives on its
-// loop (the dispatcher, timers, signals, the HTTP thread); the HTTP API tests
-// build the same graph with a fake clock and a fake memory figure instead of
-// wiring the parts by hand.
+// memory manager and its cleanup path, the caches, the transport (sandbox or
+// Cloud API), the inbound path (inbox, processor, sinks), the forwarding
+// outbox and forwarder, the counters — and the narrow dependency structs the
+// HTTP route groups borrow from it (Routes()). WorkerApp adds what lives on
+// its loop (the dispatcher, timers, signals, the HTTP thread); the HTTP API
+// tests build the same graph with a fake clock and a fake memory figure
+// instead of wiring the parts by hand.
 #ifndef DYNOGUARD_WORKER_APP_GATEWAY_H_
 #define DYNOGUARD_WORKER_APP_GATEWAY_H_
 
@@ -18,14 +19,21 @@
 #include "common/log.h"
 #include "common/status.h"
 #include "worker/http/http_api.h"
+#include "worker/app/event_sinks.h"
+#include "worker/forward/event_outbox.h"
+#include "worker/forward/forwarder.h"
 #include "worker/inbound/event_router.h"
 #include "worker/inbound/history_cache.h"
+#include "worker/inbound/inbound_processor.h"
+#include "worker/inbound/inbound_store.h"
+#include "worker/net/http_client.h"
 #include "worker/memory/ballast.h"
 #include "worker/memory/cleanup_runner.h"
 #include "worker/memory/memory_manager.h"
 #include "worker/metrics/metrics.h"
 #include "worker/model/runtime_status.h"
 #include "worker/outbound/message_queue.h"
+#include "worker/transport/cloud/cloud_transport.h"
 #include "worker/transport/sandbox/sandbox_transport.h"
 #include "worker/transport/transport.h"
 
@@ -45,6 +53,15 @@ struct GatewayOptions {
   // worker does; tests may keep them in memory).
   bool durable_sandbox = true;
   uint64_t restarts_seen = 0;  // DYNOGUARD_RESTARTS, for /metrics
+  // The worker's loop and its HTTP client (made on the loop thread, only
+  // when a configuration needs one: TRANSPORT=cloud or WEBHOOK_URL). Without
+  // them (the HTTP API tests) TRANSPORT=cloud is refused and nothing is
+  // forwarded (the outbox still records the events when WEBHOOK_URL is set).
+  uv_loop_t* loop = nullptr;
+  HttpClient* http = nullptr;
+  // Called on the loop thread when the transport's connection state changes
+  // (the worker wakes the dispatcher and refreshes STATUS=).
+  std::function<void(ConnectionState, std::string_view)> on_connection;
 };
 
 // What only the owner of the event loop can provide to the routes.
@@ -59,14 +76,29 @@ struct LoopHooks {
 // Not copyable. Its parts are thread-safe (see each).
 class Gateway {
  public:
-  // Opens the queue (and the sandbox store) and builds the graph. Errors:
-  // those of MessageQueue::Open and SandboxTransport::OpenStore.
+  // Opens the queue, the inbox (inbound.db), the outbox (events.db, only with
+  // WEBHOOK_URL) and the sandbox store, and builds the graph. Nothing runs
+  // yet (Start). Errors: those of the stores' Open; InvalidArgument for a
+  // Cloud transport or forwarder without options.loop/http.
   static common::Result<std::unique_ptr<Gateway>> Open(
       const common::Config& config, const common::Logger& log,
       GatewayOptions options);
   ~Gateway();
   Gateway(const Gateway&) = delete;
   Gateway& operator=(const Gateway&) = delete;
+
+  // Starts the inbound processor's thread, the transport (Start(loop)) and
+  // the forwarder. `loop` may be null (tests): then only the processor.
+  // REQUIRES: on the loop thread, once.
+  common::Status Start(uv_loop_t* loop);
+  // The graceful stop of what Start began, on the loop thread: the processor
+  // ends after its event, the forwarder finishes its POSTs in flight (or
+  // leaves them pending), the transport its requests; `on_stopped` runs once
+  // all are done.
+  void Stop(std::function<void()> on_stopped);
+  // Closes the loop handles of the forwarder (the transport closes its own in
+  // Stop). REQUIRES: Stop's callback ran, or Start never ran.
+  void CloseLoopParts();
 
   Metrics& metrics() { return *metrics_; }
   MessageQueue& queue() { return *queue_; }
@@ -75,8 +107,16 @@ class Gateway {
   HistoryCache& history() { return *history_; }
   Ballast* ballast() { return ballast_.get(); }  // null unless debug
   SandboxTransport* sandbox() { return sandbox_.get(); }
+  CloudTransport* cloud() { return cloud_.get(); }
   Transport& transport() { return *transport_; }
   EventRouter& router() { return *router_; }
+  InboundStore& inbox() { return *inbox_; }
+  InboundProcessor& processor() { return *processor_; }
+  EventOutbox* outbox() { return outbox_.get(); }   // null without WEBHOOK_URL
+  Forwarder* forwarder() { return forwarder_.get(); }  // null: no forwarding
+  EventSinks& sinks() { return *sinks_; }
+  // The store closes: queue, inbox, outbox (the shutdown's last steps).
+  common::Status CloseStores();
 
   // The session as /health and /session-status report it.
   SessionStatus Session() const;
@@ -102,8 +142,16 @@ class Gateway {
   std::unique_ptr<HistoryCache> history_;
   std::unique_ptr<Ballast> ballast_;
   std::unique_ptr<SandboxTransport> sandbox_;
+  std::unique_ptr<CloudTransport> cloud_;
   Transport* transport_ = nullptr;
   std::unique_ptr<EventRouter> router_;
+  std::unique_ptr<InboundStore> inbox_;
+  std::unique_ptr<EventOutbox> outbox_;
+  std::unique_ptr<EventSinks> sinks_;
+  std::unique_ptr<InboundProcessor> processor_;
+  std::unique_ptr<Forwarder> forwarder_;
+  int stop_pending_ = 0;  // loop thread: parts still stopping
+  std::function<void()> on_stopped_;
 };
 
 }  // namespace dynoguard::worker

@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <thread>
@@ -28,6 +29,7 @@
 #include "worker/outbound/queue_watch.h"
 #include "worker/storage/data_dir_lock.h"
 #include "worker/storage/private_files.h"
+#include "worker/net/http_client.h"
 #include "worker/transport/sandbox/sandbox_transport.h"
 
 namespace dynoguard::worker {
@@ -50,30 +52,6 @@ constexpr int64_t kFinishedRetentionMs =
     7LL * 24 * 3600 * 1000;  // finished messages kept 7 days
 
 WorkerApp* Self(void* data) { return static_cast<WorkerApp*>(data); }
-
-// The transport's events, on the loop thread: inbound messages and statuses go
-// to the router; a connection change (the transport logs it) goes there too
-// and wakes the dispatcher (a paused queue resumes once the transport is
-// connected again).
-class LoopTransportEvents : public TransportEvents {
- public:
-  LoopTransportEvents(EventRouter& router, std::function<void()> wake)
-      : router_(router), wake_(std::move(wake)) {}
-  void OnInbound(const InboundMessage& message) override {
-    router_.OnInbound(message);
-  }
-  void OnStatus(const StatusUpdate& update) override {
-    router_.OnStatus(update);
-  }
-  void OnConnection(ConnectionState state, std::string_view reason) override {
-    router_.OnConnection(state, reason);
-    wake_();
-  }
-
- private:
-  EventRouter& router_;
-  const std::function<void()> wake_;
-};
 
 std::string EnvOr(const char* name, const char* fallback = "") {
   const char* value = std::getenv(name);
@@ -115,6 +93,8 @@ void WorkerApp::CloseLoop() {
   // callbacks free memory, and closing a handle twice is a libuv assertion);
   // what is left is closed here. Then the loop runs the close callbacks.
   if (dispatcher_) dispatcher_->Close();
+  if (gateway_) gateway_->CloseLoopParts();
+  if (http_client_) http_client_->Close();
   periodic_.Close();
   uv_walk(
       &loop_,
@@ -126,16 +106,6 @@ void WorkerApp::CloseLoop() {
 
 int WorkerApp::Run() {
   uv_loop_init(&loop_);
-  if (config_.transport == common::TransportKind::kCloud) {
-    // The Cloud API transport is its own piece of work; refusing beats
-    // pretending to send.
-    log_.Error("config",
-               {{"error",
-                 "TRANSPORT=cloud is not available in this version; unset "
-                 "WHATSAPP_TOKEN or set TRANSPORT=sandbox"}});
-    uv_loop_close(&loop_);
-    return 2;
-  }
   if (Status status = Start(); !status.ok()) {
     log_.Error("start-failed", {{"error", status.message()}});
     if (http_thread_.joinable()) {
@@ -182,8 +152,31 @@ Status WorkerApp::Start() {
   if (!limit.ok()) return limit.status();
   limit_bytes_ = limit->bytes;
 
+  // libcurl and OpenSSL are initialised only when a configuration calls out
+  // (the Cloud API, forwarding): the sandbox keeps its small idle figure.
+  if (config_.transport == common::TransportKind::kCloud ||
+      !config_.webhook_url.empty()) {
+    HttpClient::Options client;
+    // Below WORKER_STOP_TIMEOUT_S: a stop never waits on a hung call.
+    client.max_timeout = std::clamp(
+        std::chrono::duration_cast<std::chrono::milliseconds>(
+            config_.worker_stop_timeout) -
+            std::chrono::milliseconds(3000),
+        std::chrono::milliseconds(1000), std::chrono::milliseconds(15000));
+    auto http_client = HttpClient::Create(&loop_, std::move(client));
+    if (!http_client.ok()) return http_client.status();
+    http_client_ = std::move(http_client.value());
+  }
+
   GatewayOptions parts;
   parts.data_dir = config_.data_dir;
+  parts.loop = &loop_;
+  parts.http = http_client_.get();
+  parts.on_connection = [this](ConnectionState, std::string_view) {
+    // A paused queue resumes once the transport is connected again.
+    if (dispatcher_) dispatcher_->Wake();
+    SendStatus();
+  };
   parts.limit_bytes = limit_bytes_;
   parts.emergency_percent = config_.emergency_percent;
   // The pressure flag (503 for new sends) measures what the supervisor
@@ -213,6 +206,13 @@ Status WorkerApp::Start() {
   // trigger: signal, /cleanup).
   memory_->AddCleanupStep("temp-files",
                           [this](CleanupLevel) { SweepTempFiles("cleanup"); });
+  if (http_client_) {
+    // SPEC §6: a cleanup drops idle connections (on the loop: a cleanup may
+    // run on an HTTP thread).
+    memory_->AddCleanupStep("idle-connections", [this](CleanupLevel) {
+      (void)http_client_->Post([this] { transport_->CloseIdleConnections(); });
+    });
+  }
   if (config_.debug_endpoints) {
     log_.Warn("debug-endpoints",
               {{"", "DEBUG_ENDPOINTS=true: /debug/* is enabled"}});
@@ -225,11 +225,19 @@ Status WorkerApp::Start() {
   dispatch.retry.base = config_.send_retry_base;
   dispatcher_ = std::make_unique<Dispatcher>(
       &loop_, dispatch, log_, *queue_, *transport_, [this] { return NowMs(); },
-      [this](DispatchResult result, const SendRequest&, const SendResult&) {
+      [this](DispatchResult result, const SendRequest& request,
+             const SendResult&) {
         metrics_->CountSend(result == DispatchResult::kSent ? SendOutcome::kSent
                             : result == DispatchResult::kRetry
                                 ? SendOutcome::kRetry
                                 : SendOutcome::kFailed);
+        // The chat history shows our messages with their status.
+        gateway_->history().AddOutbound(
+            request.message_id, request.to, request.type, request.text,
+            result == DispatchResult::kSent     ? "sent"
+            : result == DispatchResult::kFailed ? "failed"
+                                                : "queued",
+            NowMs());
       });
 
   http_ = std::make_unique<HttpServer>(config_, log_, *metrics_);
@@ -248,12 +256,7 @@ Status WorkerApp::Start() {
   shutdown_steps_.emplace_back("queue", [this] { return queue_->Close(); });
 
   StartLoopHandles();
-  transport_events_ = std::make_unique<LoopTransportEvents>(
-      *router_, [this] { dispatcher_->Wake(); });
-  if (Status status = transport_->Start(&loop_, *transport_events_);
-      !status.ok()) {
-    return status;
-  }
+  if (Status status = gateway_->Start(&loop_); !status.ok()) return status;
   dispatcher_->Start();
   http_thread_ = std::thread([this] { http_->Serve(); });
 
@@ -276,7 +279,8 @@ Status WorkerApp::Start() {
                 "are lost (session backup to a remote store is not available "
                 "in this version)"}});
   }
-  if (transport_ == sandbox_) ReleaseUnusedTlsPages();
+  LogForwardingAndWebhook();
+  if (!http_client_) ReleaseUnusedTlsPages();
   auto stats = queue_->Stats();
   log_.Info("ready", {{"transport", transport_->name()},
                       {"limit", FormatMegabytes(limit_bytes_)},
@@ -285,6 +289,29 @@ Status WorkerApp::Start() {
   (void)notify_.Send("READY=1");
   SendStatus();
   return Status::Ok();
+}
+
+void WorkerApp::LogForwardingAndWebhook() {
+  if (config_.webhook_url.empty()) {
+    log_.Info("forwarding-off",
+              {{"", "WEBHOOK_URL is unset: inbound messages and statuses are "
+                    "kept for GET /api/chats/{waId}/messages only"}});
+  } else if (config_.webhook_secret.empty()) {
+    log_.Warn("forwarding-unsigned",
+              {{"", "WEBHOOK_SECRET is unset: events are POSTed to "
+                    "WEBHOOK_URL without X-Dynoguard-Signature-256"}});
+  }
+  if (config_.transport != common::TransportKind::kCloud) return;
+  if (config_.whatsapp_app_secret.empty()) {
+    log_.Warn("webhook-unsigned",
+              {{"", "WHATSAPP_APP_SECRET is unset: POST /webhook answers 503 "
+                    "(inbound messages cannot be verified)"}});
+  }
+  if (config_.whatsapp_verify_token.empty()) {
+    log_.Warn("webhook-no-verify-token",
+              {{"", "WHATSAPP_VERIFY_TOKEN is unset: Meta's webhook "
+                    "verification (GET /webhook) is refused"}});
+  }
 }
 
 void WorkerApp::SweepTempFiles(std::string_view trigger) {
@@ -424,9 +451,12 @@ void WorkerApp::OnMemorySample() {
 
 void WorkerApp::SendStatus() {
   auto stats = queue_->Stats();
+  std::string reason = transport_->reason();
   (void)notify_.Send(fmt::format(
-      "STATUS=rss {} of {}, queue {}", FormatMegabytes(ReadRss()),
-      FormatMegabytes(limit_bytes_), stats.ok() ? stats->depth : -1));
+      "STATUS=rss {} of {}, queue {}, {} {}{}{}", FormatMegabytes(ReadRss()),
+      FormatMegabytes(limit_bytes_), stats.ok() ? stats->depth : -1,
+      transport_->name(), ToString(transport_->state()),
+      reason.empty() ? "" : " ", reason));
 }
 
 void WorkerApp::BeginShutdown(std::string_view why) {
@@ -472,7 +502,7 @@ void WorkerApp::BeginShutdown(std::string_view why) {
       },
       kHttpDrainMs, 0);
   dispatcher_->BeginDrain([this] {
-    transport_->Stop([this] {
+    gateway_->Stop([this] {
       sends_drained_ = true;
       if (http_stopped_) FinishShutdown();
     });

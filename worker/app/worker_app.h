@@ -35,6 +35,7 @@ class Dispatcher;
 class Gateway;
 class EventRouter;
 class HistoryCache;
+class HttpClient;
 class HttpServer;
 class MemoryManager;
 class MessageQueue;
@@ -75,6 +76,9 @@ class WorkerApp {
   // Deletes DATA_DIR/tmp files older than 10 minutes; logs what it removed.
   // Thread-safe (a cleanup may run it on an HTTP thread).
   void SweepTempFiles(std::string_view trigger);
+  // The start lines about forwarding (WEBHOOK_URL, WEBHOOK_SECRET) and the
+  // Cloud webhook (WHATSAPP_APP_SECRET, WHATSAPP_VERIFY_TOKEN).
+  void LogForwardingAndWebhook();
   void StartLoopHandles();
   void OnSignal(int signum);
   void OnMemorySample();
@@ -103,6 +107,9 @@ class WorkerApp {
 
   // Parts, in construction order (destroyed in reverse).
   std::unique_ptr<storage::DataDirLock> data_dir_lock_;  // released last
+  // The outbound HTTP client (TRANSPORT=cloud or WEBHOOK_URL), on the loop;
+  // destroyed after the gateway whose parts use it.
+  std::unique_ptr<HttpClient> http_client_;
   // The object graph (gateway.h); the pointers below borrow from it.
   std::unique_ptr<Gateway> gateway_;
   Metrics* metrics_ = nullptr;
@@ -115,7 +122,6 @@ class WorkerApp {
   EventRouter* router_ = nullptr;
   // What the transport reports (on the loop): to the router, and a
   // connection change also wakes the dispatcher.
-  std::unique_ptr<TransportEvents> transport_events_;
   std::unique_ptr<Dispatcher> dispatcher_;
   std::unique_ptr<HttpServer> http_;
   std::thread http_thread_;

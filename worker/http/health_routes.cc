@@ -41,6 +41,12 @@ class HealthRoutes {
     SessionStatus session = d_.session_status();
     f.transport = session.transport;
     f.state = session.state;
+    f.reason = session.reason;
+    if (d_.dispatcher_status) {
+      DispatcherStatus dispatcher = d_.dispatcher_status();
+      f.queue_paused = dispatcher.paused;
+      f.pause_reason = dispatcher.pause_reason;
+    }
     res.status = 200;
     res.set_content(HealthJson(f), "application/json");
   }

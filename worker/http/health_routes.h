@@ -30,6 +30,8 @@ struct HealthRouteDeps {
   // empty: MemoryManager::ReadRss (the MEMORY_SOURCE figure).
   std::function<uint64_t()> read_rss;
   std::function<SessionStatus()> session_status;  // required
+  // The dispatcher's pause for /health's queue.paused; may be empty.
+  std::function<DispatcherStatus()> dispatcher_status;
   std::function<int64_t()> now_ms;                // required: ms since epoch
   std::chrono::system_clock::time_point started =
       std::chrono::system_clock::now();  // for /health's uptime

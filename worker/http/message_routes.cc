@@ -192,6 +192,30 @@ void MessageRoutes::Queue(const Request&, Response& res) {
   } else {
     j.Null();
   }
+  if (d_.dispatcher_status) {
+    DispatcherStatus dispatcher = d_.dispatcher_status();
+    j.Key("paused").Bool(dispatcher.paused);
+    j.Key("pauseReason");
+    if (dispatcher.paused && !dispatcher.pause_reason.empty()) {
+      j.String(dispatcher.pause_reason);
+    } else {
+      j.Null();
+    }
+    j.Key("slowedRecipients").Uint(dispatcher.slowed_recipients);
+  }
+  // The forwarding outbox (WEBHOOK_URL), null when not forwarding.
+  j.Key("forwarding");
+  std::optional<OutboxStats> forwarding;
+  if (d_.forwarding_stats) forwarding = d_.forwarding_stats();
+  if (forwarding) {
+    j.StartObject();
+    j.Key("pending").Int(forwarding->pending);
+    j.Key("deadLetters").Int(forwarding->dead);
+    j.Key("delivered").Int(forwarding->delivered_total);
+    j.EndObject();
+  } else {
+    j.Null();
+  }
   j.Key("deadLetters").StartObject();
   j.Key("count").Int(stats->dead_letters);
   j.Key("recent").StartArray();

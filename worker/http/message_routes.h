@@ -16,11 +16,13 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string_view>
 
 #include "worker/http/route.h"
 #include "worker/memory/memory_manager.h"
 #include "worker/model/runtime_status.h"
+#include "worker/forward/event_outbox.h"
 #include "worker/outbound/message_queue.h"
 
 namespace dynoguard::worker {
@@ -37,6 +39,9 @@ struct MessageRouteDeps {
   // wrote within the last 24 hours at `now_ms`, so free-form messages may be
   // sent to it. Thread-safe (called on HTTP threads). Empty: no check.
   std::function<bool(std::string_view wa_id, int64_t now_ms)> window_open;
+  // The forwarding outbox's figures for /api/queue; empty or nullopt: not
+  // forwarding (WEBHOOK_URL unset) or unreadable. Thread-safe.
+  std::function<std::optional<OutboxStats>()> forwarding_stats;
 };
 
 void InstallMessageRoutes(httplib::Server& server, const RouteContext& context,

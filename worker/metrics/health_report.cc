@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <ctime>
+#include <utility>
 #include <string_view>
 
 #include "common/json_writer.h"
@@ -97,6 +98,10 @@ std::string HealthJson(const HealthFigures& f) {
   w.String(f.transport);
   w.Key("state");
   w.String(ToString(f.state));
+  if (!f.reason.empty()) {
+    w.Key("reason");
+    w.String(f.reason);
+  }
   w.EndObject();
 
   w.Key("queue");
@@ -107,6 +112,12 @@ std::string HealthJson(const HealthFigures& f) {
   w.Int(f.queue_in_flight);
   w.Key("deadLetters");
   w.Int(f.dead_letters);
+  w.Key("paused");
+  w.Bool(f.queue_paused);
+  if (f.queue_paused && !f.pause_reason.empty()) {
+    w.Key("pauseReason");
+    w.String(f.pause_reason);
+  }
   w.EndObject();
 
   w.EndObject();
@@ -120,14 +131,26 @@ std::string SessionStatusJson(const SessionStatus& s) {
   w.String(s.transport);
   w.Key("state");
   w.String(ToString(s.state));
-  w.Key("startedAt");
-  w.String(common::FormatIsoUtc(s.started_ms));
-  w.Key("lastHeartbeat");
-  if (s.last_heartbeat_ms) {
-    w.String(common::FormatIsoUtc(*s.last_heartbeat_ms));
+  w.Key("reason");
+  if (!s.reason.empty()) {
+    w.String(s.reason);
   } else {
     w.Null();
   }
+  w.Key("startedAt");
+  w.String(common::FormatIsoUtc(s.started_ms));
+  for (auto [key, value] : {std::pair{"lastHeartbeat", s.last_heartbeat_ms},
+                            {"lastInbound", s.last_inbound_ms},
+                            {"lastOutbound", s.last_outbound_ms}}) {
+    w.Key(key);
+    if (value) {
+      w.String(common::FormatIsoUtc(*value));
+    } else {
+      w.Null();
+    }
+  }
+  w.Key("forwarding");
+  w.Bool(s.forwarding);
   w.Key("lastBackup");
   if (s.last_backup) {
     w.StartObject();

@@ -28,7 +28,10 @@ struct HealthFigures {
   bool database_connected = false;  // the queue database is open
   std::string transport;            // "sandbox" or "cloud"
   ConnectionState state = ConnectionState::kStarting;
+  std::string reason;  // why not connected; "" when connected
   int64_t queue_depth = 0;
+  bool queue_paused = false;  // no send starts (the dispatcher's pause)
+  std::string pause_reason;   // why, when paused
   int64_t queue_in_flight = 0;
   int64_t dead_letters = 0;
 };
@@ -43,14 +46,16 @@ struct HealthFigures {
 //            "percentages":{heapUsage,systemUsage,limitUsage},  (rounded)
 //            "limit":bytes},
 //  "memoryOptimizationEnabled":true,"databaseConnected":true,
-//  "session":{"transport","state"},
-//  "queue":{"depth","inFlight","deadLetters"}}
+//  "session":{"transport","state","reason"?},
+//  "queue":{"depth","inFlight","deadLetters","paused","pauseReason"?}}
 // A percentage whose denominator is 0 is 0. Pure.
 std::string HealthJson(const HealthFigures& figures);
 
 // The /session-status body:
-// {"transport","state","startedAt","lastHeartbeat":iso|null,
-//  "lastBackup":{"time","store","result"}|null,"restoredFrom":string|null}.
+// {"transport","state","reason":string|null,"startedAt",
+//  "lastHeartbeat":iso|null,"lastInbound":iso|null,"lastOutbound":iso|null,
+//  "forwarding":bool,"lastBackup":{"time","store","result"}|null,
+//  "restoredFrom":string|null}.
 // Pure.
 std::string SessionStatusJson(const SessionStatus& status);
 

@@ -18,7 +18,13 @@ namespace dynoguard::worker {
 struct SessionStatus {
   std::string transport;  // "sandbox" or "cloud"
   ConnectionState state = ConnectionState::kStarting;
+  std::string reason;      // why not connected ("token_invalid", …); "" when connected
   int64_t started_ms = 0;  // worker start, ms since the epoch
+  // Activity: the last inbound message processed, the last send the provider
+  // accepted (nullopt: none since the start).
+  std::optional<int64_t> last_inbound_ms;
+  std::optional<int64_t> last_outbound_ms;
+  bool forwarding = false;  // WEBHOOK_URL is set: events go to the outbox
   std::optional<int64_t>
       last_heartbeat_ms;  // keep-alive heartbeat (cloud transport)
   struct Backup {
