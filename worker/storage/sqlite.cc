@@ -44,6 +44,22 @@ Result<sqlite3*> OpenPrivateDatabase(const std::string& path,
   return db;
 }
 
+Result<sqlite3*> OpenReadOnlyDatabase(const std::string& path,
+                                      std::string_view context,
+                                      int busy_timeout_ms) {
+  sqlite3* db = nullptr;
+  int rc = sqlite3_open_v2(path.c_str(), &db,
+                           SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nullptr);
+  if (rc != SQLITE_OK) {
+    Status status = SqlError(db, context, "open read-only");
+    sqlite3_close_v2(db);
+    return status;
+  }
+  sqlite3_extended_result_codes(db, 1);
+  sqlite3_busy_timeout(db, busy_timeout_ms);
+  return db;
+}
+
 Status Exec(sqlite3* db, std::string_view context, const char* sql) {
   char* error = nullptr;
   int rc = sqlite3_exec(db, sql, nullptr, nullptr, &error);

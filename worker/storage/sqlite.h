@@ -29,6 +29,16 @@ common::Result<sqlite3*> OpenPrivateDatabase(const std::string& path,
                                              std::string_view context,
                                              int busy_timeout_ms);
 
+// Opens an existing database at `path` read-only (a second connection beside
+// a writer: in WAL mode its reads see every committed transaction and never
+// wait for the writer), extended result codes on, `busy_timeout_ms` for the
+// rare moments a reader must wait (WAL recovery). The caller owns the handle
+// (sqlite3_close_v2). Errors: IOError naming `context`; the handle is closed
+// then.
+common::Result<sqlite3*> OpenReadOnlyDatabase(const std::string& path,
+                                              std::string_view context,
+                                              int busy_timeout_ms);
+
 // "<context>: <what>: <sqlite's message for db>".
 common::Status SqlError(sqlite3* db, std::string_view context,
                         std::string_view what);
