@@ -23,6 +23,7 @@ using common::Status;
 using storage::Exec;
 using storage::SqlError;
 using storage::Statement;
+using storage::StatementCache;
 using storage::Transaction;
 
 namespace {
@@ -266,11 +267,11 @@ Result<std::optional<OutboundMessage>> FirstMessage(Statement& stmt) {
 }
 
 // The status of message `id`, for explaining why a transition did not apply.
-Result<std::optional<std::string>> CurrentStatus(sqlite3* db,
+Result<std::optional<std::string>> CurrentStatus(StatementCache& cache,
                                                  std::string_view context,
                                                  std::string_view id) {
   Result<Statement> stmt = Statement::Prepare(
-      db, context, "SELECT status FROM messages WHERE id = ?1");
+      cache, context, "SELECT status FROM messages WHERE id = ?1");
   if (!stmt.ok()) return stmt.status();
   stmt->Bind(1, id);
   Result<bool> row = stmt->Step();
@@ -283,18 +284,19 @@ Result<std::optional<std::string>> CurrentStatus(sqlite3* db,
 // the other parameters. When no row changed, tells an unknown id (NotFound)
 // from a message in another state (InvalidArgument).
 template <typename BindFn>
-Status UpdateMessage(sqlite3* db, std::string_view context, std::string_view id,
-                     std::string_view sql, std::string_view expected,
-                     BindFn bind) {
-  Result<Statement> stmt = Statement::Prepare(db, context, sql);
+Status UpdateMessage(StatementCache& cache, std::string_view context,
+                     std::string_view id, std::string_view sql,
+                     std::string_view expected, BindFn bind) {
+  Result<Statement> stmt = Statement::Prepare(cache, context, sql);
   if (!stmt.ok()) return stmt.status();
   stmt->Bind(1, id);
   bind(*stmt);
   Status status = stmt->Run();
   if (!status.ok()) return status;
-  if (sqlite3_changes(db) > 0) return Status::Ok();
+  if (sqlite3_changes(cache.db()) > 0) return Status::Ok();
 
-  Result<std::optional<std::string>> current = CurrentStatus(db, context, id);
+  Result<std::optional<std::string>> current =
+      CurrentStatus(cache, context, id);
   if (!current.ok()) return current.status();
   if (!current->has_value())
     return Status::NotFound("message " + std::string(id));
@@ -317,7 +319,7 @@ int ProgressRank(MessageStatus status) {
 }
 
 // Enqueue's write, inside the batch's transaction.
-Status InsertNew(sqlite3* db, std::string_view context,
+Status InsertNew(StatementCache& cache, std::string_view context,
                  const NewMessage& message, const std::string& request_hash,
                  int64_t now_ms, MessageQueue::EnqueueResult* result) {
   for (int attempt = 0; attempt < kMaxIdTries; ++attempt) {
@@ -327,7 +329,7 @@ Status InsertNew(sqlite3* db, std::string_view context,
     // case) or, with negligible probability, the random id. The SELECT below
     // tells them apart.
     Result<Statement> insert = Statement::Prepare(
-        db, context,
+        cache, context,
         "INSERT INTO messages (id, recipient, text, template_json, reply_to, "
         "idempotency_key, request_hash, type, content_json, status, attempts, "
         "next_attempt_ms, created_ms, updated_ms) "
@@ -346,7 +348,7 @@ Status InsertNew(sqlite3* db, std::string_view context,
     insert->Bind(10, message.content_json);
     if (Status status = insert->Run(); !status.ok()) return status;
 
-    if (sqlite3_changes(db) > 0) {
+    if (sqlite3_changes(cache.db()) > 0) {
       *result = {std::move(*id), true, false};
       return Status::Ok();
     }
@@ -354,7 +356,7 @@ Status InsertNew(sqlite3* db, std::string_view context,
       // Also finds a row an earlier write of this same batch inserted: one
       // connection sees its own uncommitted writes.
       Result<Statement> select = Statement::Prepare(
-          db, context,
+          cache, context,
           "SELECT id, request_hash FROM messages WHERE idempotency_key = ?1");
       if (!select.ok()) return select.status();
       select->Bind(1, message.idempotency_key);
@@ -373,13 +375,13 @@ Status InsertNew(sqlite3* db, std::string_view context,
 }
 
 // Restore's write.
-Status InsertRestored(sqlite3* db, std::string_view context,
+Status InsertRestored(StatementCache& cache, std::string_view context,
                       const OutboundMessage& message, bool* inserted) {
   const MessageStatus status = message.status == MessageStatus::kSending
                                    ? MessageStatus::kQueued
                                    : message.status;
   Result<Statement> insert = Statement::Prepare(
-      db, context,
+      cache, context,
       "INSERT INTO messages (id, recipient, text, template_json, reply_to, "
       "idempotency_key, status, attempts, provider_id, error_code, "
       "error_message, error_retryable, next_attempt_ms, created_ms, "
@@ -404,18 +406,18 @@ Status InsertRestored(sqlite3* db, std::string_view context,
   insert->Bind(17, message.content_json);
   insert->Bind(18, message.provider_status);
   if (Status run = insert->Run(); !run.ok()) return run;
-  *inserted = sqlite3_changes(db) > 0;
+  *inserted = sqlite3_changes(cache.db()) > 0;
   return Status::Ok();
 }
 
 // RecordProviderStatus's write: the read and the conditional update run in
 // the batch's transaction, so no other connection slips in between.
-Status UpdateProviderStatus(sqlite3* db, std::string_view context,
+Status UpdateProviderStatus(StatementCache& cache, std::string_view context,
                             std::string_view provider_id, MessageStatus status,
                             const std::optional<ProviderError>& error,
                             int64_t now_ms, StatusChange* change) {
   Result<Statement> select = Statement::Prepare(
-      db, context,
+      cache, context,
       "SELECT seq, status, id FROM messages WHERE provider_id = ?1 "
       "ORDER BY seq DESC LIMIT 1");
   if (!select.ok()) return select.status();
@@ -445,7 +447,7 @@ Status UpdateProviderStatus(sqlite3* db, std::string_view context,
   if (!apply) return Status::Ok();
 
   Result<Statement> update = Statement::Prepare(
-      db, context,
+      cache, context,
       "UPDATE messages SET status = ?2, error_code = ?3, error_message = ?4, "
       "error_retryable = ?5, updated_ms = ?6 WHERE seq = ?1");
   if (!update.ok()) return update.status();
@@ -494,7 +496,9 @@ MessageQueue::MessageQueue(DbPtr db, DbPtr read_db, std::string path)
     : path_(std::move(path)),
       context_("message queue " + path_),
       db_(std::move(db)),
-      read_db_(std::move(read_db)) {}
+      cache_(std::make_unique<StatementCache>(db_.get())),
+      read_db_(std::move(read_db)),
+      read_cache_(std::make_unique<StatementCache>(read_db_.get())) {}
 
 MessageQueue::~MessageQueue() { (void)Close(); }
 
@@ -600,7 +604,7 @@ Status MessageQueue::Closed() const {
 
 Status MessageQueue::Close() {
   Status result;
-  const WriteOp close = [&](sqlite3*) {
+  const WriteOp close = [&](StatementCache&) {
     result = CloseNow();
     return Status::Ok();
   };
@@ -613,9 +617,11 @@ Status MessageQueue::Close() {
 Status MessageQueue::CloseNow() {
   {
     std::lock_guard<std::mutex> lock(read_mu_);
+    read_cache_.reset();  // its statements first: then the close finds none
     read_db_.reset();
   }
   if (!db_) return Status::Ok();
+  cache_.reset();
   // Fold the WAL back into the database so the file is self-contained. BUSY
   // (another connection is reading) only means the checkpoint is left to the
   // last connection to close.
@@ -669,8 +675,9 @@ Status MessageQueue::Write(std::string_view op_name, const WriteOp& op,
   if (!self.exclusive) {
     write_stats_.commits += counts.commits;
     write_stats_.rerun += counts.rerun;
-    write_stats_.writes += running_;
-    write_stats_.largest_batch = std::max(write_stats_.largest_batch, running_);
+    write_stats_.writes += counts.writes;
+    write_stats_.largest_batch =
+        std::max(write_stats_.largest_batch, counts.writes);
   }
   running_ = 0;
   for (Writer* writer : batch) {
@@ -691,9 +698,10 @@ void MessageQueue::RunBatch(const std::vector<Writer*>& batch,
     return;
   }
   if (batch.front()->exclusive) {
-    batch.front()->status = (*batch.front()->op)(db_.get());
+    batch.front()->status = (*batch.front()->op)(*cache_);
     return;
   }
+  counts->writes = static_cast<int64_t>(batch.size());
   bool ran_any = false;
   Status lost = RunTransaction(batch, &ran_any, counts);
   if (lost.ok()) return;
@@ -721,26 +729,28 @@ void MessageQueue::RunBatch(const std::vector<Writer*>& batch,
 Status MessageQueue::RunTransaction(const std::vector<Writer*>& batch,
                                     bool* ran_any, WriteStats* counts) {
   sqlite3* db = db_.get();
+  StatementCache& cache = *cache_;
   *ran_any = false;
   // Makes sure nothing of a lost transaction stays open.
   auto abandon = [&](Status status) {
-    if (sqlite3_get_autocommit(db) == 0) (void)Exec(db, context_, "ROLLBACK");
+    if (sqlite3_get_autocommit(db) == 0)
+      (void)Exec(cache, context_, "ROLLBACK");
     return status;
   };
-  if (Status begin = Exec(db, context_, "BEGIN IMMEDIATE"); !begin.ok()) {
+  if (Status begin = Exec(cache, context_, "BEGIN IMMEDIATE"); !begin.ok()) {
     return abandon(begin);
   }
   for (Writer* writer : batch) {
     writer->lost_transaction = false;
-    if (Status save = Exec(db, context_, "SAVEPOINT w"); !save.ok()) {
+    if (Status save = Exec(cache, context_, "SAVEPOINT w"); !save.ok()) {
       return abandon(save);
     }
     *ran_any = true;
     Status status = Fault(writer->name);
-    if (status.ok()) status = (*writer->op)(db);
+    if (status.ok()) status = (*writer->op)(cache);
     writer->status = status;
     if (status.ok()) {
-      if (Status release = Exec(db, context_, "RELEASE w"); !release.ok())
+      if (Status release = Exec(cache, context_, "RELEASE w"); !release.ok())
         return abandon(release);
       continue;
     }
@@ -751,14 +761,14 @@ Status MessageQueue::RunTransaction(const std::vector<Writer*>& batch,
       return status;
     }
     // Only this write is undone; the batch goes on.
-    Status undo = Exec(db, context_, "ROLLBACK TO w");
-    if (undo.ok()) undo = Exec(db, context_, "RELEASE w");
+    Status undo = Exec(cache, context_, "ROLLBACK TO w");
+    if (undo.ok()) undo = Exec(cache, context_, "RELEASE w");
     if (!undo.ok()) {
       writer->lost_transaction = true;
       return abandon(undo);
     }
   }
-  Status commit = Exec(db, context_, "COMMIT");
+  Status commit = Exec(cache, context_, "COMMIT");
   if (commit.ok()) ++counts->commits;
   return abandon(commit);
 }
@@ -823,8 +833,8 @@ Status TrackedStatus(const Result<T>& result) {
 
 template <typename Fn>
 auto MessageQueue::Read(std::string_view op, Fn&& fn)
-    -> decltype(fn(static_cast<sqlite3*>(nullptr))) {
-  using R = decltype(fn(static_cast<sqlite3*>(nullptr)));
+    -> decltype(fn(std::declval<StatementCache&>())) {
+  using R = decltype(fn(std::declval<StatementCache&>()));
   if (Status fault = Fault(op); !fault.ok()) {
     Track(fault, false);
     return R(fault);
@@ -832,7 +842,7 @@ auto MessageQueue::Read(std::string_view op, Fn&& fn)
   R result = [&]() -> R {
     std::lock_guard<std::mutex> lock(read_mu_);
     if (!read_db_) return R(Closed());
-    return fn(read_db_.get());
+    return fn(*read_cache_);
   }();
   Track(TrackedStatus(result), false);
   return result;
@@ -846,8 +856,8 @@ Result<MessageQueue::EnqueueResult> MessageQueue::Enqueue(
   const std::string request_hash =
       message.idempotency_key.empty() ? "" : RequestHash(message);
   EnqueueResult result;
-  Status status = Write("Enqueue", [&](sqlite3* db) {
-    return InsertNew(db, context_, message, request_hash, now_ms, &result);
+  Status status = Write("Enqueue", [&](StatementCache& cache) {
+    return InsertNew(cache, context_, message, request_hash, now_ms, &result);
   });
   Track(status, true);
   if (!status.ok()) return status;
@@ -858,8 +868,8 @@ Result<bool> MessageQueue::Restore(const OutboundMessage& message) {
   if (message.id.empty())
     return Status::InvalidArgument("restore: message without an id");
   bool inserted = false;
-  Status status = Write("Restore", [&](sqlite3* db) {
-    return InsertRestored(db, context_, message, &inserted);
+  Status status = Write("Restore", [&](StatementCache& cache) {
+    return InsertRestored(cache, context_, message, &inserted);
   });
   Track(status, true);
   if (!status.ok()) return status;
@@ -867,9 +877,9 @@ Result<bool> MessageQueue::Restore(const OutboundMessage& message) {
 }
 
 Status MessageQueue::MarkSending(std::string_view id, int64_t now_ms) {
-  Status status = Write("MarkSending", [&](sqlite3* db) {
+  Status status = Write("MarkSending", [&](StatementCache& cache) {
     return UpdateMessage(
-        db, context_, id,
+        cache, context_, id,
         "UPDATE messages SET status = 'sending', attempts = attempts + 1, "
         "updated_ms = ?2 WHERE id = ?1 AND status = 'queued'",
         "queued", [&](Statement& stmt) { stmt.Bind(2, now_ms); });
@@ -881,9 +891,9 @@ Status MessageQueue::MarkSending(std::string_view id, int64_t now_ms) {
 Status MessageQueue::MarkSent(std::string_view id, std::string_view provider_id,
                               int64_t now_ms,
                               std::string_view provider_status) {
-  Status status = Write("MarkSent", [&](sqlite3* db) {
+  Status status = Write("MarkSent", [&](StatementCache& cache) {
     return UpdateMessage(
-        db, context_, id,
+        cache, context_, id,
         "UPDATE messages SET status = 'sent', provider_id = ?3, "
         "provider_status = ?4, error_code = NULL, error_message = NULL, "
         "error_retryable = NULL, updated_ms = ?2 "
@@ -900,9 +910,9 @@ Status MessageQueue::MarkSent(std::string_view id, std::string_view provider_id,
 
 Status MessageQueue::MarkRetry(std::string_view id, const ProviderError& error,
                                int64_t next_attempt_ms, int64_t now_ms) {
-  Status status = Write("MarkRetry", [&](sqlite3* db) {
+  Status status = Write("MarkRetry", [&](StatementCache& cache) {
     return UpdateMessage(
-        db, context_, id,
+        cache, context_, id,
         "UPDATE messages SET status = 'queued', error_code = ?3, "
         "error_message = ?4, error_retryable = ?5, next_attempt_ms = ?6, "
         "updated_ms = ?2 WHERE id = ?1 AND status IN ('queued', 'sending')",
@@ -918,9 +928,9 @@ Status MessageQueue::MarkRetry(std::string_view id, const ProviderError& error,
 
 Status MessageQueue::MarkFailed(std::string_view id, const ProviderError& error,
                                 int64_t now_ms) {
-  Status status = Write("MarkFailed", [&](sqlite3* db) {
+  Status status = Write("MarkFailed", [&](StatementCache& cache) {
     return UpdateMessage(
-        db, context_, id,
+        cache, context_, id,
         "UPDATE messages SET status = 'failed', error_code = ?3, "
         "error_message = ?4, error_retryable = ?5, updated_ms = ?2 "
         "WHERE id = ?1 AND status IN ('queued', 'sending')",
@@ -942,8 +952,8 @@ Result<StatusChange> MessageQueue::RecordProviderStatus(
         ": expected sent, delivered, read or failed");
   }
   StatusChange change;
-  Status written = Write("RecordProviderStatus", [&](sqlite3* db) {
-    return UpdateProviderStatus(db, context_, provider_id, status, error,
+  Status written = Write("RecordProviderStatus", [&](StatementCache& cache) {
+    return UpdateProviderStatus(cache, context_, provider_id, status, error,
                                 now_ms, &change);
   });
   Track(written, true);
@@ -959,9 +969,9 @@ Status MessageQueue::ApplyProviderStatus(
 
 Result<int64_t> MessageQueue::Prune(int64_t before_ms, int limit) {
   int64_t deleted = 0;
-  Status status = Write("Prune", [&](sqlite3* db) {
+  Status status = Write("Prune", [&](StatementCache& cache) {
     Result<Statement> stmt = Statement::Prepare(
-        db, context_,
+        cache, context_,
         "DELETE FROM messages WHERE seq IN (SELECT seq FROM messages "
         "WHERE status IN ('sent', 'delivered', 'read', 'failed') "
         "AND updated_ms < ?1 ORDER BY seq LIMIT ?2)");
@@ -969,7 +979,7 @@ Result<int64_t> MessageQueue::Prune(int64_t before_ms, int limit) {
     stmt->Bind(1, before_ms);
     stmt->Bind(2, int64_t{limit < 0 ? 0 : limit});
     if (Status run = stmt->Run(); !run.ok()) return run;
-    deleted = sqlite3_changes(db);
+    deleted = sqlite3_changes(cache.db());
     return Status::Ok();
   });
   Track(status, true);
@@ -980,8 +990,8 @@ Result<int64_t> MessageQueue::Prune(int64_t before_ms, int limit) {
 Status MessageQueue::Probe() {
   // A write that touches one small table: the write lock, a WAL append and
   // its fsync. The transaction changes nothing visible.
-  Status status = Write("Probe", [&](sqlite3* db) {
-    return Exec(db, context_,
+  Status status = Write("Probe", [&](StatementCache& cache) {
+    return Exec(cache, context_,
                 "INSERT OR REPLACE INTO probe (id, at) VALUES (1, "
                 "strftime('%s', 'now'))");
   });
@@ -993,9 +1003,10 @@ Status MessageQueue::Probe() {
 
 Result<std::optional<OutboundMessage>> MessageQueue::Get(std::string_view id) {
   return Read(
-      "Get", [&](sqlite3* db) -> Result<std::optional<OutboundMessage>> {
+      "Get",
+      [&](StatementCache& cache) -> Result<std::optional<OutboundMessage>> {
         Result<Statement> stmt = Statement::Prepare(
-            db, context_,
+            cache, context_,
             std::string("SELECT ") + kColumns + " FROM messages WHERE id = ?1");
         if (!stmt.ok()) return stmt.status();
         stmt->Bind(1, id);
@@ -1007,10 +1018,10 @@ Result<std::optional<OutboundMessage>> MessageQueue::GetByProviderId(
     std::string_view provider_id) {
   return Read(
       "GetByProviderId",
-      [&](sqlite3* db) -> Result<std::optional<OutboundMessage>> {
+      [&](StatementCache& cache) -> Result<std::optional<OutboundMessage>> {
         if (provider_id.empty()) return std::optional<OutboundMessage>();
         Result<Statement> stmt = Statement::Prepare(
-            db, context_,
+            cache, context_,
             std::string("SELECT ") + kColumns +
                 " FROM messages WHERE provider_id = ?1 ORDER BY seq DESC "
                 "LIMIT 1");
@@ -1022,9 +1033,10 @@ Result<std::optional<OutboundMessage>> MessageQueue::GetByProviderId(
 
 Result<std::optional<OutboundMessage>> MessageQueue::NextDue(int64_t now_ms) {
   return Read(
-      "NextDue", [&](sqlite3* db) -> Result<std::optional<OutboundMessage>> {
+      "NextDue",
+      [&](StatementCache& cache) -> Result<std::optional<OutboundMessage>> {
         Result<Statement> stmt = Statement::Prepare(
-            db, context_,
+            cache, context_,
             std::string("SELECT ") + kColumns +
                 " FROM messages WHERE status = 'queued'"
                 " AND (next_attempt_ms <= ?1 OR next_attempt_ms <= created_ms)"
@@ -1037,11 +1049,11 @@ Result<std::optional<OutboundMessage>> MessageQueue::NextDue(int64_t now_ms) {
 }
 
 Result<QueueStats> MessageQueue::Stats() {
-  return Read("Stats", [&](sqlite3* db) -> Result<QueueStats> {
+  return Read("Stats", [&](StatementCache& cache) -> Result<QueueStats> {
     // Each sub-select is a range of the messages_due index (status leads it),
     // so the cost follows the unfinished and failed messages, never the days
     // of finished history kept for GET /api/messages/{id}.
-    Result<Statement> counts = Statement::Prepare(db, context_, R"sql(
+    Result<Statement> counts = Statement::Prepare(cache, context_, R"sql(
 SELECT
   (SELECT COUNT(*) FROM messages WHERE status = 'queued'),
   (SELECT COUNT(*) FROM messages WHERE status = 'sending'),
@@ -1063,23 +1075,25 @@ SELECT
 }
 
 Result<std::vector<OutboundMessage>> MessageQueue::Pending() {
-  return Read("Pending",
-              [&](sqlite3* db) -> Result<std::vector<OutboundMessage>> {
-                Result<Statement> stmt = Statement::Prepare(
-                    db, context_,
-                    std::string("SELECT ") + kColumns +
-                        " FROM messages WHERE status IN ('queued', 'sending') "
-                        "ORDER BY seq");
-                if (!stmt.ok()) return stmt.status();
-                return CollectMessages(*stmt);
-              });
+  return Read(
+      "Pending",
+      [&](StatementCache& cache) -> Result<std::vector<OutboundMessage>> {
+        Result<Statement> stmt = Statement::Prepare(
+            cache, context_,
+            std::string("SELECT ") + kColumns +
+                " FROM messages WHERE status IN ('queued', 'sending') "
+                "ORDER BY seq");
+        if (!stmt.ok()) return stmt.status();
+        return CollectMessages(*stmt);
+      });
 }
 
 Result<std::vector<OutboundMessage>> MessageQueue::DeadLetters(int limit) {
   return Read(
-      "DeadLetters", [&](sqlite3* db) -> Result<std::vector<OutboundMessage>> {
+      "DeadLetters",
+      [&](StatementCache& cache) -> Result<std::vector<OutboundMessage>> {
         Result<Statement> stmt = Statement::Prepare(
-            db, context_,
+            cache, context_,
             std::string("SELECT ") + kColumns +
                 " FROM messages WHERE status = 'failed' ORDER BY seq DESC "
                 "LIMIT ?1");

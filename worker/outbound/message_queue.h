@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "common/log.h"
@@ -22,6 +23,9 @@
 struct sqlite3;
 
 namespace dynoguard::worker {
+namespace storage {
+class StatementCache;
+}  // namespace storage
 
 struct QueueStats {
   int64_t depth = 0;         // queued + sending
@@ -43,9 +47,9 @@ struct StatusChange {
 
 // How the group commit has gone since Open (write_stats()).
 struct WriteStats {
-  int64_t commits = 0;        // transactions committed (one fsync each)
-  int64_t writes = 0;         // writes taken by the leaders' batches
-  int64_t largest_batch = 0;  // most writes one leader took at once
+  int64_t commits = 0;  // transactions committed (one fsync each)
+  int64_t writes = 0;   // writes the leaders' batches ran (none after Close)
+  int64_t largest_batch = 0;  // most writes one leader ran at once
   // Writes run again alone because their batch's transaction was lost.
   int64_t rerun = 0;
   int64_t waiting = 0;  // writes queued right now behind the running batch
@@ -242,10 +246,11 @@ class MessageQueue {
     void operator()(sqlite3* db) const;
   };
   using DbPtr = std::unique_ptr<sqlite3, DbCloser>;
-  // One write: runs on the leader's thread inside the batch's transaction
-  // (may run again after the transaction was lost, so it must set all of its
-  // results each time). Its status is its caller's answer.
-  using WriteOp = std::function<common::Status(sqlite3* db)>;
+  // One write: runs on the leader's thread inside the batch's transaction,
+  // with the write connection's statement cache (may run again after the
+  // transaction was lost, so it must set all of its results each time). Its
+  // status is its caller's answer.
+  using WriteOp = std::function<common::Status(storage::StatementCache& sql)>;
   struct Writer;
 
   MessageQueue(DbPtr db, DbPtr read_db, std::string path);
@@ -269,7 +274,7 @@ class MessageQueue {
   // read_mu_ (Unavailable once closed), its outcome recorded for health().
   template <typename Fn>
   auto Read(std::string_view op, Fn&& fn)
-      -> decltype(fn(static_cast<sqlite3*>(nullptr)));
+      -> decltype(fn(std::declval<storage::StatementCache&>()));
   common::Status CloseNow();
 
   // The test fault for `op`, OK when none.
@@ -284,7 +289,8 @@ class MessageQueue {
 
   // The group commit. Only the leader (the Writer at the front of writers_)
   // uses db_, and only while it leads; Close (an exclusive writer) resets it.
-  DbPtr db_;  // null once closed
+  DbPtr db_;                                        // null once closed
+  std::unique_ptr<storage::StatementCache> cache_;  // db_'s statements
   mutable std::mutex write_mu_;
   std::deque<Writer*> writers_;  // guarded by write_mu_; front = leader
   WriteStats write_stats_;       // guarded by write_mu_ (waiting computed)
@@ -292,6 +298,7 @@ class MessageQueue {
 
   std::mutex read_mu_;
   DbPtr read_db_;  // guarded by read_mu_; null once closed
+  std::unique_ptr<storage::StatementCache> read_cache_;  // guarded by read_mu_
 
   mutable std::mutex health_mu_;
   Health health_;  // guarded by health_mu_

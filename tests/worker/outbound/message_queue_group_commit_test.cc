@@ -379,6 +379,7 @@ TEST_CASE(
   TempDir dir;
   auto queue = OpenQueue(dir.File("queue.db"));
   std::vector<std::unique_ptr<Background>> writes;
+  std::vector<Status> results;
   {
     CommitGate gate(*queue);
     gate.SetFault([](std::string_view op) {
@@ -395,9 +396,10 @@ TEST_CASE(
         [&] { return queue->MarkSending("msg_000000000000000000000000", 1); }));
     REQUIRE(gate.WaitForQueued(4));
     gate.Release();
+    // Joined while the gate (and its fault) is still in place.
+    for (auto& write : writes) results.push_back(write->join());
   }
-  std::vector<Status> results;
-  for (auto& write : writes) results.push_back(write->join());
+  INFO(results[3].ToString());
   CHECK(results[3].message().find("database or disk is full") !=
         std::string::npos);
   for (int i = 0; i < 3; ++i) CHECK(results[i].ok());
