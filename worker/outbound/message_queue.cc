@@ -15,6 +15,7 @@
 
 #include "worker/storage/private_files.h"
 #include "worker/storage/sqlite.h"
+#include "worker/storage/wal_checkpointer.h"
 
 namespace dynoguard::worker {
 
@@ -38,6 +39,13 @@ constexpr int kSchemaVersion = 3;
 
 // How long a writer waits for another connection's write lock before giving up.
 constexpr int kBusyTimeoutMs = 5000;
+
+// WAL size (pages) at which the checkpointer thread copies the WAL back into
+// the database: SQLite's own default for automatic checkpoints.
+constexpr int kCheckpointPages = 1000;
+// Beyond this the committing leader checkpoints itself, bounding the WAL when
+// the checkpointer cannot keep up (80 MB at 4 KiB pages).
+constexpr int kInlineCheckpointPages = 20000;
 
 // Random ids collide with probability ~2^-96; a few tries make that case a
 // non-issue.
@@ -492,13 +500,31 @@ struct MessageQueue::Writer {
   std::condition_variable cv;
 };
 
-MessageQueue::MessageQueue(DbPtr db, DbPtr read_db, std::string path)
+MessageQueue::MessageQueue(
+    DbPtr db, DbPtr read_db,
+    std::unique_ptr<storage::WalCheckpointer> checkpointer, std::string path)
     : path_(std::move(path)),
       context_("message queue " + path_),
       db_(std::move(db)),
       cache_(std::make_unique<StatementCache>(db_.get())),
+      checkpointer_(std::move(checkpointer)),
       read_db_(std::move(read_db)),
-      read_cache_(std::make_unique<StatementCache>(read_db_.get())) {}
+      read_cache_(std::make_unique<StatementCache>(read_db_.get())) {
+  // Replaces SQLite's automatic checkpoint on this connection: a commit no
+  // longer copies pages into the database file and fsyncs it.
+  sqlite3_wal_hook(db_.get(), &MessageQueue::WalHook, this);
+}
+
+int MessageQueue::WalHook(void* self, sqlite3* db, const char* name,
+                          int pages) {
+  auto* queue = static_cast<MessageQueue*>(self);
+  if (queue->checkpointer_) queue->checkpointer_->Notify(pages);
+  if (pages >= kInlineCheckpointPages) {
+    (void)sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE,
+                                    nullptr, nullptr);
+  }
+  return SQLITE_OK;
+}
 
 MessageQueue::~MessageQueue() { (void)Close(); }
 
@@ -593,9 +619,12 @@ Result<std::unique_ptr<MessageQueue>> MessageQueue::Open(
       storage::OpenReadOnlyDatabase(path, context, kBusyTimeoutMs);
   if (!reader.ok()) return reader.status();
   DbPtr read_db(*reader);
+  Result<std::unique_ptr<storage::WalCheckpointer>> checkpointer =
+      storage::WalCheckpointer::Start(path, context, kCheckpointPages);
+  if (!checkpointer.ok()) return checkpointer.status();
 
-  return std::unique_ptr<MessageQueue>(
-      new MessageQueue(std::move(db), std::move(read_db), path));
+  return std::unique_ptr<MessageQueue>(new MessageQueue(
+      std::move(db), std::move(read_db), std::move(*checkpointer), path));
 }
 
 Status MessageQueue::Closed() const {
@@ -615,6 +644,12 @@ Status MessageQueue::Close() {
 }
 
 Status MessageQueue::CloseNow() {
+  // The checkpointer's connection first: the final checkpoint below then
+  // folds the whole WAL in.
+  if (checkpointer_) {
+    checkpointer_->Stop();
+    checkpointer_.reset();
+  }
   {
     std::lock_guard<std::mutex> lock(read_mu_);
     read_cache_.reset();  // its statements first: then the close finds none

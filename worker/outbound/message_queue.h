@@ -25,6 +25,7 @@ struct sqlite3;
 namespace dynoguard::worker {
 namespace storage {
 class StatementCache;
+class WalCheckpointer;
 }  // namespace storage
 
 struct QueueStats {
@@ -253,7 +254,13 @@ class MessageQueue {
   using WriteOp = std::function<common::Status(storage::StatementCache& sql)>;
   struct Writer;
 
-  MessageQueue(DbPtr db, DbPtr read_db, std::string path);
+  MessageQueue(DbPtr db, DbPtr read_db,
+               std::unique_ptr<storage::WalCheckpointer> checkpointer,
+               std::string path);
+  // The write connection's wal hook (after every commit): hands the
+  // checkpoint to checkpointer_, or runs one itself when the WAL grew past
+  // kInlineCheckpointPages (the checkpointer is failing or far behind).
+  static int WalHook(void* self, sqlite3* db, const char* name, int pages);
 
   // Queues `op` for the group commit and returns its answer once committed
   // (or failed). `exclusive`: runs alone, outside any transaction, with no
@@ -295,6 +302,10 @@ class MessageQueue {
   std::deque<Writer*> writers_;  // guarded by write_mu_; front = leader
   WriteStats write_stats_;       // guarded by write_mu_ (waiting computed)
   int64_t running_ = 0;  // guarded by write_mu_: writes in the leader's batch
+
+  // Checkpoints off the commit path. Used by the leader's commits (the wal
+  // hook) and stopped by Close (an exclusive writer); null once closed.
+  std::unique_ptr<storage::WalCheckpointer> checkpointer_;
 
   std::mutex read_mu_;
   DbPtr read_db_;  // guarded by read_mu_; null once closed

@@ -3,6 +3,7 @@
 // durable (also across SIGKILL). Reads use their own connection.
 #include <signal.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -524,6 +525,43 @@ TEST_CASE(
   REQUIRE(stats.ok());
   CHECK(stats->depth >= static_cast<int64_t>(ids.size()));
   CHECK(stats->depth <= static_cast<int64_t>(ids.size()) + kThreads);
+}
+
+}  // namespace
+}  // namespace dynoguard::worker
+
+namespace dynoguard::worker {
+namespace {
+
+TEST_CASE("MessageQueue: the WAL is checkpointed while the queue is open",
+          "[message_queue][queue]") {
+  TempDir dir;
+  const std::string path = dir.File("queue.db");
+  auto queue = OpenQueue(path);
+  struct stat st {};
+  REQUIRE(::stat(path.c_str(), &st) == 0);
+  const int64_t before = st.st_size;
+  // ~6 MB of rows: well past the checkpointer's 1,000 pages of WAL.
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 400; ++i) {
+        (void)queue->Enqueue(
+            Text("1555" + std::to_string(t), std::string(2000, 'a' + t)), i);
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  // The pages reach queue.db without a Close (which checkpoints anyway).
+  CHECK(WaitUntil(
+      [&] {
+        return ::stat(path.c_str(), &st) == 0 &&
+               st.st_size > before + 2 * 1024 * 1024;
+      },
+      kWait));
+  auto stats = queue->Stats();
+  REQUIRE(stats.ok());
+  CHECK(stats->depth == 8 * 400);
 }
 
 }  // namespace
