@@ -28,6 +28,12 @@ Sections (--only; --out needs them all, so that every row of the table is from o
              (median of --leak-runs, as a multiple of the limit) and at MEMORY_POLL_MS=100
   kill       SIGKILL of the worker → the new worker's READY=1 (median of --kills), at the
              defaults and at RESTART_BACKOFF_MIN_MS=10
+  enqueue    POST /api/messages (durable: committed before the 202) under wrk -t2 -c16 -d10s
+             --latency, distinct `to`s, template bodies; alternating with an Express app that
+             pushes to an array and answers 202 (the in-memory comparison; Debian's node-express,
+             found through NODE_PATH=/usr/share/nodejs); req/s and p50/p99, median of --rounds,
+             and the queue's row count checked against the 202s; with --baseline-worker, that
+             worker's runs alternate too
 
 The box is shared: quote medians and the ratios measured side by side, not single figures.
 """
@@ -679,7 +685,150 @@ def restart_storm_rows(build, seconds=60):
              f"threshold\"), {loops} crash-loop reports, spawn delays {', '.join(delays[:12])}")]
 
 
-SECTIONS = ("base", "bare", "hardening", "chunked", "storm", "leak", "kill")
+# wrk's script for the enqueue section: every request a template message (the 24-hour rule lets
+# templates through) to a recipient of its own: "1" + run (2 digits) + wrk thread + 8-digit count.
+ENQUEUE_LUA = r"""
+local threads = 0
+function setup(thread)
+  thread:set("tid", threads)
+  threads = threads + 1
+end
+function init(args)
+  run = tonumber(args[1]) or 0
+  counter = 0
+end
+request = function()
+  counter = counter + 1
+  local body = string.format(
+    '{"to":"1%02d%d%08d","template":{"name":"hello_world","language":{"code":"en_US"}}}',
+    run % 100, tid, counter)
+  return wrk.format("POST", "/api/messages", {["Content-Type"] = "application/json"}, body)
+end
+"""
+
+# The comparison: Express's in-memory POST (push to an array, answer 202).
+EXPRESS_JS = r"""
+const express = require('express');
+const app = express();
+app.use(express.json());
+const queue = [];
+app.post('/api/messages', (req, res) => {
+  const id = 'msg_' + (queue.length + 1);
+  queue.push({ id, to: req.body.to, template: req.body.template, status: 'queued' });
+  res.status(202).json({ id, status: 'queued' });
+});
+app.listen(Number(process.argv[2]), '127.0.0.1', () => console.log('listening'));
+"""
+
+
+class ExpressApp:
+    """EXPRESS_JS under node on a free port."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="dg-express-")
+        script = os.path.join(self.dir, "app.js")
+        with open(script, "w") as f:
+            f.write(EXPRESS_JS)
+        env = dict(os.environ)
+        env["NODE_PATH"] = ":".join(p for p in (env.get("NODE_PATH"), "/usr/share/nodejs") if p)
+        self.port = free_port()
+        self.proc = subprocess.Popen(["node", script, str(self.port)], env=env,
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        line = self.proc.stdout.readline()
+        if "listening" not in line:
+            self.proc.kill()
+            raise RuntimeError(f"express app did not start: {line.strip()} (apt-get install "
+                               "node-express)")
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(10)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def wrk_post(port, script, run):
+    """wrk -t2 -c16 -d10s --latency posting ENQUEUE_LUA's bodies: (req/s, p50 ms, p99 ms, 2xx
+    answers, other answers and socket errors)."""
+    out = subprocess.check_output(["wrk", "-t2", "-c16", "-d10s", "--latency", "-s", script,
+                                   f"http://127.0.0.1:{port}/api/messages", "--", str(run)],
+                                  text=True)
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    total = int(re.search(r"(\d+) requests in", out).group(1))
+    bad = 0
+    m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if m:
+        bad += int(m.group(1))
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    if m:
+        bad += sum(int(x) for x in m.groups())
+
+    def ms(label):
+        value, unit = re.search(rf"^\s+{label}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M).groups()
+        return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+    return rps, ms(50), ms(99), total - bad, bad
+
+
+def enqueue_rows(args):
+    """POST /api/messages at wrk -c16: the worker (every 202 committed, fsync'd) and Express's
+    in-memory POST alternating, --rounds each; then the worker's row count against its 202s."""
+    if shutil.which("wrk") is None:
+        return [("POST /api/messages, wrk -t2 -c16 -d10s", "wrk missing")]
+    rows = []
+    g = Guarded(args.build)
+    express = None
+    old = Guarded(args.build, command=args.baseline_worker) if args.baseline_worker else None
+    script_dir = tempfile.mkdtemp(prefix="dg-enqueue-")
+    script = os.path.join(script_dir, "post.lua")
+    with open(script, "w") as f:
+        f.write(ENQUEUE_LUA)
+    try:
+        try:
+            express = ExpressApp()
+        except (OSError, RuntimeError) as e:
+            rows.append(("Express in-memory POST /api/messages", f"not measured: {e}"))
+        worker_runs, express_runs, old_runs = [], [], []
+        for run in range(args.rounds):
+            worker_runs.append(wrk_post(g.port, script, run))
+            if express:
+                express_runs.append(wrk_post(express.port, script, run))
+            if old:
+                old_runs.append(wrk_post(old.port, script, run))
+
+        def fmt(runs):
+            med = lambda i: statistics.median(r[i] for r in runs)
+            return (f"{med(0):,.0f} requests/s, p50 {med(1):.2f} ms, p99 {med(2):.2f} ms "
+                    f"(median of {len(runs)}; runs {', '.join(f'{r[0]:,.0f}/s p99 {r[2]:.2f} ms' for r in runs)}; "
+                    f"{sum(r[4] for r in runs)} failed)")
+        rows.append(("POST /api/messages (durable, group commit), wrk -t2 -c16 -d10s --latency, "
+                     "distinct recipients, template bodies: worker", fmt(worker_runs)))
+        if old_runs:
+            rows.append((f"the same against `{args.baseline_label}`, same run, alternating",
+                         fmt(old_runs)))
+        if express_runs:
+            rows.append(("the same against Express 4 in memory (push to an array, 202), same run, "
+                         "alternating", fmt(express_runs)))
+            ratio = (statistics.median(r[0] for r in worker_runs) /
+                     statistics.median(r[0] for r in express_runs))
+            rows.append(("worker / Express requests/s", f"{ratio:.2f}×"))
+        import sqlite3  # the standard library's; opened read-only beside the running worker
+        db = sqlite3.connect(f"file:{os.path.join(g.dir, 'queue.db')}?mode=ro", uri=True)
+        stored = db.execute("SELECT COUNT(*) FROM messages").fetchone()[0]
+        db.close()
+        acknowledged = sum(r[3] for r in worker_runs)
+        rows.append(("queue rows after those runs / 202s the worker answered",
+                     f"{stored:,} / {acknowledged:,} "
+                     f"({'every 202 stored' if stored >= acknowledged else 'MISSING ROWS'})"))
+    finally:
+        if express:
+            express.stop()
+        if old:
+            old.stop()
+        g.stop()
+        shutil.rmtree(script_dir, ignore_errors=True)
+    return rows
+
+
+SECTIONS = ("base", "bare", "hardening", "chunked", "storm", "leak", "kill", "enqueue")
 
 
 def base_rows(args):
@@ -799,7 +948,8 @@ def main():
                         "starting above 95 %%)")
     parser.add_argument("--baseline-worker",
                         help="another worker binary (e.g. an older commit's) whose idle RSS is "
-                        "measured right after this one's (base section)")
+                        "measured right after this one's (base section) and whose POST "
+                        "/api/messages runs alternate with this one's (enqueue section)")
     parser.add_argument("--baseline-label", default="baseline",
                         help="how the table names --baseline-worker (e.g. a commit)")
     parser.add_argument("--out")
@@ -819,6 +969,7 @@ def main():
         "storm": lambda a: restart_storm_rows(a.build, a.storm_seconds),
         "leak": leak_rows,
         "kill": kill_rows,
+        "enqueue": enqueue_rows,
     }
     rows = []
     for section in SECTIONS:

@@ -5,13 +5,17 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
+#include <initializer_list>
 #include <utility>
 
 #include "worker/storage/private_files.h"
 #include "worker/storage/sqlite.h"
+#include "worker/storage/wal_checkpointer.h"
 
 namespace dynoguard::worker {
 
@@ -20,6 +24,7 @@ using common::Status;
 using storage::Exec;
 using storage::SqlError;
 using storage::Statement;
+using storage::StatementCache;
 using storage::Transaction;
 
 namespace {
@@ -27,11 +32,20 @@ namespace {
 // Bumped with every schema change; Open refuses a file written by a newer
 // worker.
 // 1: the first schema. 2: messages.request_hash (idempotency conflicts) and
-// the messages_recipient_pending index (per-recipient order).
-constexpr int kSchemaVersion = 2;
+// the messages_recipient_pending index (per-recipient order). 3: messages.type,
+// content_json and provider_status (message kinds, the provider's
+// message_status); schema 2's request hashes kept with a "v2:" prefix.
+constexpr int kSchemaVersion = 3;
 
 // How long a writer waits for another connection's write lock before giving up.
 constexpr int kBusyTimeoutMs = 5000;
+
+// WAL size (pages) at which the checkpointer thread copies the WAL back into
+// the database: SQLite's own default for automatic checkpoints.
+constexpr int kCheckpointPages = 1000;
+// Beyond this the committing leader checkpoints itself, bounding the WAL when
+// the checkpointer cannot keep up (80 MB at 4 KiB pages).
+constexpr int kInlineCheckpointPages = 20000;
 
 // Random ids collide with probability ~2^-96; a few tries make that case a
 // non-issue.
@@ -41,10 +55,14 @@ constexpr int kMaxIdTries = 4;
 // zero-length database file is known to have been a database.
 constexpr const char* kCreatedMarkerSuffix = "-created";
 
+// Marks a request hash computed the way schema 2 did (see LegacyRequestHash).
+constexpr std::string_view kLegacyHashPrefix = "v2:";
+
 // `recipient`, not `to`: TO is an SQL keyword. The unique partial index makes
 // idempotency keys a database invariant, so concurrent writers (threads or
 // processes) cannot both insert one key. messages_due serves NextDue and the
-// MIN() in Stats; messages_provider the status callbacks.
+// MIN() in Stats; messages_provider the status callbacks. `type` is '' for
+// rows from before schema 3 (EffectiveType tells their kind).
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS messages (
   seq             INTEGER PRIMARY KEY,
@@ -64,7 +82,10 @@ CREATE TABLE IF NOT EXISTS messages (
   error_retryable INTEGER,
   next_attempt_ms INTEGER NOT NULL,
   created_ms      INTEGER NOT NULL,
-  updated_ms      INTEGER NOT NULL
+  updated_ms      INTEGER NOT NULL,
+  type            TEXT    NOT NULL DEFAULT '',
+  content_json    TEXT    NOT NULL DEFAULT '',
+  provider_status TEXT    NOT NULL DEFAULT ''
 );
 CREATE UNIQUE INDEX IF NOT EXISTS messages_idempotency
   ON messages (idempotency_key) WHERE idempotency_key <> '';
@@ -81,6 +102,18 @@ CREATE INDEX IF NOT EXISTS messages_recipient_pending
 constexpr const char* kMigrateV1 =
     "ALTER TABLE messages ADD COLUMN request_hash TEXT NOT NULL DEFAULT ''";
 
+// Schema 2 → 3: the message kind columns ('' for the rows before: a text, or
+// a template when template_json is set), and the old rows' hashes marked as
+// schema 2's, so a client retrying with its key across the upgrade is still
+// recognised (the new hash also covers type and content_json).
+constexpr const char* kMigrateV2 = R"sql(
+ALTER TABLE messages ADD COLUMN type TEXT NOT NULL DEFAULT '';
+ALTER TABLE messages ADD COLUMN content_json TEXT NOT NULL DEFAULT '';
+ALTER TABLE messages ADD COLUMN provider_status TEXT NOT NULL DEFAULT '';
+UPDATE messages SET request_hash = 'v2:' || request_hash
+  WHERE request_hash <> '' AND request_hash NOT LIKE 'v2:%';
+)sql";
+
 // A queued message is a "head" when no older message to the same recipient is
 // still queued or sending: only heads may be sent, so a retried message holds
 // the ones behind it (per-recipient order) while other recipients go on.
@@ -92,10 +125,9 @@ constexpr const char* kIsHead =
 // The columns ReadMessage expects, in order.
 constexpr const char* kColumns =
     "id, recipient, text, template_json, reply_to, idempotency_key, status, "
-    "attempts, "
-    "provider_id, error_code, error_message, error_retryable, next_attempt_ms, "
-    "created_ms, "
-    "updated_ms";
+    "attempts, provider_id, error_code, error_message, error_retryable, "
+    "next_attempt_ms, created_ms, updated_ms, type, content_json, "
+    "provider_status";
 
 // Binds error_code, error_message, error_retryable at code_index, +1, +2
 // (NULLs for none).
@@ -136,13 +168,11 @@ Result<std::string> NewId() {
   return id;
 }
 
-}  // namespace
-
-std::string RequestHash(const NewMessage& message) {
-  // Length-prefixed fields: no two different requests share an encoding.
+// "sha256:" + hex of the SHA-256 of `fields`, length-prefixed so that no two
+// different lists share an encoding.
+std::string HashFields(std::initializer_list<const std::string*> fields) {
   std::string canonical;
-  for (const std::string* field : {&message.to, &message.text,
-                                   &message.template_json, &message.reply_to}) {
+  for (const std::string* field : fields) {
     canonical += std::to_string(field->size());
     canonical += ':';
     canonical += *field;
@@ -162,6 +192,31 @@ std::string RequestHash(const NewMessage& message) {
     hex += kHex[digest[i] & 0xf];
   }
   return hex;
+}
+
+// The hash schema 2 stored: recipient, text, template and replyTo only.
+std::string LegacyRequestHash(const NewMessage& message) {
+  return HashFields(
+      {&message.to, &message.text, &message.template_json, &message.reply_to});
+}
+
+// Whether `message` is another request than the one stored with `stored_hash`.
+bool IsConflict(std::string_view stored_hash, const NewMessage& message,
+                const std::string& request_hash) {
+  // '' is a message from schema 1, whose body is unknown: never a conflict.
+  if (stored_hash.empty()) return false;
+  if (stored_hash.substr(0, kLegacyHashPrefix.size()) == kLegacyHashPrefix) {
+    return stored_hash.substr(kLegacyHashPrefix.size()) !=
+           LegacyRequestHash(message);
+  }
+  return stored_hash != request_hash;
+}
+
+}  // namespace
+
+std::string RequestHash(const NewMessage& message) {
+  return HashFields({&message.to, &message.type, &message.content_json,
+                     &message.text, &message.template_json, &message.reply_to});
 }
 
 namespace {
@@ -191,6 +246,10 @@ Result<OutboundMessage> ReadMessage(const Statement& stmt) {
   message.next_attempt_ms = stmt.Int(12);
   message.created_ms = stmt.Int(13);
   message.updated_ms = stmt.Int(14);
+  message.type =
+      std::string(EffectiveType(stmt.Text(15), message.template_json));
+  message.content_json = stmt.Text(16);
+  message.provider_status = stmt.Text(17);
   return message;
 }
 
@@ -207,12 +266,20 @@ Result<std::vector<OutboundMessage>> CollectMessages(Statement& stmt) {
   }
 }
 
+// The first row of a SELECT of kColumns, or nullopt.
+Result<std::optional<OutboundMessage>> FirstMessage(Statement& stmt) {
+  Result<std::vector<OutboundMessage>> rows = CollectMessages(stmt);
+  if (!rows.ok()) return rows.status();
+  if (rows->empty()) return std::optional<OutboundMessage>();
+  return std::optional<OutboundMessage>(std::move(rows->front()));
+}
+
 // The status of message `id`, for explaining why a transition did not apply.
-Result<std::optional<std::string>> CurrentStatus(sqlite3* db,
+Result<std::optional<std::string>> CurrentStatus(StatementCache& cache,
                                                  std::string_view context,
                                                  std::string_view id) {
   Result<Statement> stmt = Statement::Prepare(
-      db, context, "SELECT status FROM messages WHERE id = ?1");
+      cache, context, "SELECT status FROM messages WHERE id = ?1");
   if (!stmt.ok()) return stmt.status();
   stmt->Bind(1, id);
   Result<bool> row = stmt->Step();
@@ -225,18 +292,19 @@ Result<std::optional<std::string>> CurrentStatus(sqlite3* db,
 // the other parameters. When no row changed, tells an unknown id (NotFound)
 // from a message in another state (InvalidArgument).
 template <typename BindFn>
-Status UpdateMessage(sqlite3* db, std::string_view context, std::string_view id,
-                     std::string_view sql, std::string_view expected,
-                     BindFn bind) {
-  Result<Statement> stmt = Statement::Prepare(db, context, sql);
+Status UpdateMessage(StatementCache& cache, std::string_view context,
+                     std::string_view id, std::string_view sql,
+                     std::string_view expected, BindFn bind) {
+  Result<Statement> stmt = Statement::Prepare(cache, context, sql);
   if (!stmt.ok()) return stmt.status();
   stmt->Bind(1, id);
   bind(*stmt);
   Status status = stmt->Run();
   if (!status.ok()) return status;
-  if (sqlite3_changes(db) > 0) return Status::Ok();
+  if (sqlite3_changes(cache.db()) > 0) return Status::Ok();
 
-  Result<std::optional<std::string>> current = CurrentStatus(db, context, id);
+  Result<std::optional<std::string>> current =
+      CurrentStatus(cache, context, id);
   if (!current.ok()) return current.status();
   if (!current->has_value())
     return Status::NotFound("message " + std::string(id));
@@ -258,7 +326,158 @@ int ProgressRank(MessageStatus status) {
   }
 }
 
+// Enqueue's write, inside the batch's transaction.
+Status InsertNew(StatementCache& cache, std::string_view context,
+                 const NewMessage& message, const std::string& request_hash,
+                 int64_t now_ms, MessageQueue::EnqueueResult* result) {
+  for (int attempt = 0; attempt < kMaxIdTries; ++attempt) {
+    Result<std::string> id = NewId();
+    if (!id.ok()) return id.status();
+    // DO NOTHING on any uniqueness conflict: the idempotency key (the expected
+    // case) or, with negligible probability, the random id. The SELECT below
+    // tells them apart.
+    Result<Statement> insert = Statement::Prepare(
+        cache, context,
+        "INSERT INTO messages (id, recipient, text, template_json, reply_to, "
+        "idempotency_key, request_hash, type, content_json, status, attempts, "
+        "next_attempt_ms, created_ms, updated_ms) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?8, ?9, ?10, 'queued', 0, ?7, ?7, ?7) "
+        "ON CONFLICT DO NOTHING");
+    if (!insert.ok()) return insert.status();
+    insert->Bind(1, *id);
+    insert->Bind(2, message.to);
+    insert->Bind(3, message.text);
+    insert->Bind(4, message.template_json);
+    insert->Bind(5, message.reply_to);
+    insert->Bind(6, message.idempotency_key);
+    insert->Bind(7, now_ms);
+    insert->Bind(8, request_hash);
+    insert->Bind(9, message.type);
+    insert->Bind(10, message.content_json);
+    if (Status status = insert->Run(); !status.ok()) return status;
+
+    if (sqlite3_changes(cache.db()) > 0) {
+      *result = {std::move(*id), true, false};
+      return Status::Ok();
+    }
+    if (!message.idempotency_key.empty()) {
+      // Also finds a row an earlier write of this same batch inserted: one
+      // connection sees its own uncommitted writes.
+      Result<Statement> select = Statement::Prepare(
+          cache, context,
+          "SELECT id, request_hash FROM messages WHERE idempotency_key = ?1");
+      if (!select.ok()) return select.status();
+      select->Bind(1, message.idempotency_key);
+      Result<bool> row = select->Step();
+      if (!row.ok()) return row.status();
+      if (*row) {
+        *result = {select->Text(0), false,
+                   IsConflict(select->Text(1), message, request_hash)};
+        return Status::Ok();
+      }
+    }
+    // The id collided; try another.
+  }
+  return Status::Internal(std::string(context) +
+                          ": could not allocate a unique id");
+}
+
+// Restore's write.
+Status InsertRestored(StatementCache& cache, std::string_view context,
+                      const OutboundMessage& message, bool* inserted) {
+  const MessageStatus status = message.status == MessageStatus::kSending
+                                   ? MessageStatus::kQueued
+                                   : message.status;
+  Result<Statement> insert = Statement::Prepare(
+      cache, context,
+      "INSERT INTO messages (id, recipient, text, template_json, reply_to, "
+      "idempotency_key, status, attempts, provider_id, error_code, "
+      "error_message, error_retryable, next_attempt_ms, created_ms, "
+      "updated_ms, type, content_json, provider_status) "
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, "
+      "?15, ?16, ?17, ?18) ON CONFLICT DO NOTHING");
+  if (!insert.ok()) return insert.status();
+  insert->Bind(1, message.id);
+  insert->Bind(2, message.to);
+  insert->Bind(3, message.text);
+  insert->Bind(4, message.template_json);
+  insert->Bind(5, message.reply_to);
+  insert->Bind(6, message.idempotency_key);
+  insert->Bind(7, ToString(status));
+  insert->Bind(8, int64_t{message.attempts});
+  insert->Bind(9, message.provider_id);
+  BindError(*insert, 10, message.error);
+  insert->Bind(13, message.next_attempt_ms);
+  insert->Bind(14, message.created_ms);
+  insert->Bind(15, message.updated_ms);
+  insert->Bind(16, message.type);
+  insert->Bind(17, message.content_json);
+  insert->Bind(18, message.provider_status);
+  if (Status run = insert->Run(); !run.ok()) return run;
+  *inserted = sqlite3_changes(cache.db()) > 0;
+  return Status::Ok();
+}
+
+// RecordProviderStatus's write: the read and the conditional update run in
+// the batch's transaction, so no other connection slips in between.
+Status UpdateProviderStatus(StatementCache& cache, std::string_view context,
+                            std::string_view provider_id, MessageStatus status,
+                            const std::optional<ProviderError>& error,
+                            int64_t now_ms, StatusChange* change) {
+  Result<Statement> select = Statement::Prepare(
+      cache, context,
+      "SELECT seq, status, id FROM messages WHERE provider_id = ?1 "
+      "ORDER BY seq DESC LIMIT 1");
+  if (!select.ok()) return select.status();
+  select->Bind(1, provider_id);
+  Result<bool> row = select->Step();
+  if (!row.ok()) return row.status();
+  if (!*row)
+    return Status::NotFound("provider message " + std::string(provider_id));
+  const int64_t seq = select->Int(0);
+  const std::optional<MessageStatus> current =
+      ParseMessageStatus(select->Text(1));
+  if (!current)
+    return Status::Internal("message seq " + std::to_string(seq) +
+                            ": bad status");
+  *change = {select->Text(2), *current, false};
+
+  bool apply = false;
+  if (status == MessageStatus::kFailed) {
+    // A read message was delivered: a failure report for it is stale. Failed is
+    // final.
+    apply = *current == MessageStatus::kSent ||
+            *current == MessageStatus::kDelivered;
+  } else {
+    apply = ProgressRank(*current) > 0 &&
+            ProgressRank(status) > ProgressRank(*current);
+  }
+  if (!apply) return Status::Ok();
+
+  Result<Statement> update = Statement::Prepare(
+      cache, context,
+      "UPDATE messages SET status = ?2, error_code = ?3, error_message = ?4, "
+      "error_retryable = ?5, updated_ms = ?6 WHERE seq = ?1");
+  if (!update.ok()) return update.status();
+  update->Bind(1, seq);
+  update->Bind(2, ToString(status));
+  std::optional<ProviderError> kept;
+  if (status == MessageStatus::kFailed) {
+    kept = error.value_or(
+        ProviderError{"provider_failed",
+                      "the provider reported the message as failed", false});
+  }
+  BindError(*update, 3, kept);
+  update->Bind(6, now_ms);
+  if (Status run = update->Run(); !run.ok()) return run;
+  change->status = status;
+  change->changed = true;
+  return Status::Ok();
+}
+
 }  // namespace
+
+// --- Opening and closing ---
 
 void MessageQueue::DbCloser::operator()(sqlite3* db) const {
   // close_v2 never leaves the handle open; used on error paths and by the
@@ -266,10 +485,46 @@ void MessageQueue::DbCloser::operator()(sqlite3* db) const {
   sqlite3_close_v2(db);
 }
 
-MessageQueue::MessageQueue(DbPtr db, std::string path)
+// One write waiting for, or in, a group commit. Lives on its caller's stack
+// until `done`.
+struct MessageQueue::Writer {
+  std::string_view name;
+  const WriteOp* op = nullptr;
+  bool exclusive = false;
+  // Set by the leader; read by the owner once `done` (under write_mu_).
+  Status status;
+  // This write's own error abandoned the batch's transaction: its answer is
+  // final, it is not run again with the others.
+  bool lost_transaction = false;
+  bool done = false;  // guarded by write_mu_
+  std::condition_variable cv;
+};
+
+MessageQueue::MessageQueue(
+    DbPtr db, DbPtr read_db,
+    std::unique_ptr<storage::WalCheckpointer> checkpointer, std::string path)
     : path_(std::move(path)),
       context_("message queue " + path_),
-      db_(std::move(db)) {}
+      db_(std::move(db)),
+      cache_(std::make_unique<StatementCache>(db_.get())),
+      checkpointer_(std::move(checkpointer)),
+      read_db_(std::move(read_db)),
+      read_cache_(std::make_unique<StatementCache>(read_db_.get())) {
+  // Replaces SQLite's automatic checkpoint on this connection: a commit no
+  // longer copies pages into the database file and fsyncs it.
+  sqlite3_wal_hook(db_.get(), &MessageQueue::WalHook, this);
+}
+
+int MessageQueue::WalHook(void* self, sqlite3* db, const char* name,
+                          int pages) {
+  auto* queue = static_cast<MessageQueue*>(self);
+  if (queue->checkpointer_) queue->checkpointer_->Notify(pages);
+  if (pages >= kInlineCheckpointPages) {
+    (void)sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE,
+                                    nullptr, nullptr);
+  }
+  return SQLITE_OK;
+}
 
 MessageQueue::~MessageQueue() { (void)Close(); }
 
@@ -331,6 +586,9 @@ Result<std::unique_ptr<MessageQueue>> MessageQueue::Open(
   }
   Status status;
   if (version == 1) status = Exec(db.get(), context, kMigrateV1);
+  if (status.ok() && (version == 1 || version == 2)) {
+    status = Exec(db.get(), context, kMigrateV2);
+  }
   if (status.ok()) status = Exec(db.get(), context, kSchema);
   if (status.ok()) {
     status = Exec(
@@ -355,380 +613,219 @@ Result<std::unique_ptr<MessageQueue>> MessageQueue::Open(
     }
   }
 
-  return std::unique_ptr<MessageQueue>(new MessageQueue(std::move(db), path));
+  // The readers' connection: opened once the file is a WAL database with its
+  // schema (a read-only connection can neither create nor convert it).
+  Result<sqlite3*> reader =
+      storage::OpenReadOnlyDatabase(path, context, kBusyTimeoutMs);
+  if (!reader.ok()) return reader.status();
+  DbPtr read_db(*reader);
+  Result<std::unique_ptr<storage::WalCheckpointer>> checkpointer =
+      storage::WalCheckpointer::Start(path, context, kCheckpointPages);
+  if (!checkpointer.ok()) return checkpointer.status();
+
+  return std::unique_ptr<MessageQueue>(new MessageQueue(
+      std::move(db), std::move(read_db), std::move(*checkpointer), path));
 }
 
-Result<sqlite3*> MessageQueue::Db() const {
-  if (!db_) return Status::Unavailable("message queue " + path_ + ": closed");
-  return db_.get();
+Status MessageQueue::Closed() const {
+  return Status::Unavailable("message queue " + path_ + ": closed");
 }
 
-Result<MessageQueue::EnqueueResult> MessageQueue::EnqueueImpl(
-    const NewMessage& message, int64_t now_ms) {
-  std::lock_guard<std::mutex> lock(mu_);
-  Result<sqlite3*> db = Db();
-  if (!db.ok()) return db.status();
-  const std::string request_hash =
-      message.idempotency_key.empty() ? "" : RequestHash(message);
+Status MessageQueue::Close() {
+  Status result;
+  const WriteOp close = [&](StatementCache&) {
+    result = CloseNow();
+    return Status::Ok();
+  };
+  // As an exclusive write: it waits for the writes queued before it, and no
+  // leader uses the connection while it closes.
+  (void)Write("Close", close, /*exclusive=*/true);
+  return result;
+}
 
-  for (int attempt = 0; attempt < kMaxIdTries; ++attempt) {
-    Result<std::string> id = NewId();
-    if (!id.ok()) return id.status();
+Status MessageQueue::CloseNow() {
+  // The checkpointer's connection first: the final checkpoint below then
+  // folds the whole WAL in.
+  if (checkpointer_) {
+    checkpointer_->Stop();
+    checkpointer_.reset();
+  }
+  {
+    std::lock_guard<std::mutex> lock(read_mu_);
+    read_cache_.reset();  // its statements first: then the close finds none
+    read_db_.reset();
+  }
+  if (!db_) return Status::Ok();
+  cache_.reset();
+  // Fold the WAL back into the database so the file is self-contained. BUSY
+  // (another connection is reading) only means the checkpoint is left to the
+  // last connection to close.
+  int rc = sqlite3_wal_checkpoint_v2(
+      db_.get(), nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
+  Status status;
+  if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+    status = SqlError(db_.get(), context_, "checkpoint");
+  sqlite3* db = db_.release();
+  // Every statement is finalized by its owner, so close cannot be busy;
+  // close_v2 would hide a leak.
+  if (sqlite3_close(db) != SQLITE_OK) {
+    if (status.ok()) status = SqlError(db, context_, "close");
+    sqlite3_close_v2(db);
+  }
+  return status;
+}
 
-    Result<std::unique_ptr<Transaction>> txn =
-        Transaction::Begin(*db, context_);
-    if (!txn.ok()) return txn.status();
-    // DO NOTHING on any uniqueness conflict: the idempotency key (the expected
-    // case) or, with negligible probability, the random id. The SELECT below
-    // tells them apart.
-    Result<Statement> insert = Statement::Prepare(
-        *db, context_,
-        "INSERT INTO messages (id, recipient, text, template_json, reply_to, "
-        "idempotency_key, request_hash, "
-        "status, attempts, next_attempt_ms, created_ms, updated_ms) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?8, 'queued', 0, ?7, ?7, ?7) ON "
-        "CONFLICT DO NOTHING");
-    if (!insert.ok()) return insert.status();
-    insert->Bind(1, *id);
-    insert->Bind(2, message.to);
-    insert->Bind(3, message.text);
-    insert->Bind(4, message.template_json);
-    insert->Bind(5, message.reply_to);
-    insert->Bind(6, message.idempotency_key);
-    insert->Bind(7, now_ms);
-    insert->Bind(8, request_hash);
-    Status status = insert->Run();
-    if (!status.ok()) return status;
+// --- The group commit ---
 
-    if (sqlite3_changes(*db) > 0) {
-      status = (*txn)->Commit();
-      if (!status.ok()) return status;
-      return EnqueueResult{std::move(*id), true};
+Status MessageQueue::Write(std::string_view op_name, const WriteOp& op,
+                           bool exclusive) {
+  Writer self;
+  self.name = op_name;
+  self.op = &op;
+  self.exclusive = exclusive;
+
+  std::unique_lock<std::mutex> lock(write_mu_);
+  writers_.push_back(&self);
+  while (!self.done && &self != writers_.front()) self.cv.wait(lock);
+  if (self.done) return std::move(self.status);
+
+  // The leader: take every write queued by now, up to an exclusive one (which
+  // runs alone) or kMaxBatch.
+  std::vector<Writer*> batch;
+  for (Writer* writer : writers_) {
+    if (!batch.empty() && (writer->exclusive || batch.front()->exclusive))
+      break;
+    batch.push_back(writer);
+    if (batch.size() == static_cast<size_t>(kMaxBatch)) break;
+  }
+  running_ = static_cast<int64_t>(batch.size());
+  lock.unlock();
+
+  // The others wait; new ones queue behind the batch meanwhile and form the
+  // next one.
+  WriteStats counts;
+  RunBatch(batch, &counts);
+
+  lock.lock();
+  if (!self.exclusive) {
+    write_stats_.commits += counts.commits;
+    write_stats_.rerun += counts.rerun;
+    write_stats_.writes += counts.writes;
+    write_stats_.largest_batch =
+        std::max(write_stats_.largest_batch, counts.writes);
+  }
+  running_ = 0;
+  for (Writer* writer : batch) {
+    writers_.pop_front();  // the batch is the front of the queue, in order
+    writer->done = true;
+    if (writer != &self) writer->cv.notify_one();
+  }
+  if (!writers_.empty()) writers_.front()->cv.notify_one();  // the next leader
+  return std::move(self.status);
+}
+
+void MessageQueue::RunBatch(const std::vector<Writer*>& batch,
+                            WriteStats* counts) {
+  if (!db_) {
+    for (Writer* writer : batch) {
+      writer->status = writer->exclusive ? Status::Ok() : Closed();
     }
-    if (!message.idempotency_key.empty()) {
-      Result<Statement> select = Statement::Prepare(
-          *db, context_,
-          "SELECT id, request_hash FROM messages WHERE idempotency_key = ?1");
-      if (!select.ok()) return select.status();
-      select->Bind(1, message.idempotency_key);
-      Result<bool> row = select->Step();
-      if (!row.ok()) return row.status();
-      if (*row) {
-        // Nothing written: the transaction rolls back. A stored hash of ''
-        // is a message from schema 1, whose body is unknown: not a conflict.
-        const std::string stored_hash = select->Text(1);
-        const bool conflict =
-            !stored_hash.empty() && stored_hash != request_hash;
-        return EnqueueResult{select->Text(0), false, conflict};
-      }
+    return;
+  }
+  if (batch.front()->exclusive) {
+    batch.front()->status = (*batch.front()->op)(*cache_);
+    return;
+  }
+  counts->writes = static_cast<int64_t>(batch.size());
+  bool ran_any = false;
+  Status lost = RunTransaction(batch, &ran_any, counts);
+  if (lost.ok()) return;
+  if (!ran_any || batch.size() == 1) {
+    // Nothing ran (BEGIN failed: the database refused the whole batch), or
+    // the one write's answer is this error.
+    for (Writer* writer : batch) {
+      if (!writer->lost_transaction) writer->status = lost;
     }
-    // The id collided; try another.
+    return;
   }
-  return Status::Internal("message queue " + path_ +
-                          ": could not allocate a unique id");
-}
-
-Result<std::optional<MessageQueue::EnqueueResult>> MessageQueue::FindRepeatImpl(
-    const NewMessage& message) {
-  if (message.idempotency_key.empty()) return std::optional<EnqueueResult>();
-  std::lock_guard<std::mutex> lock(mu_);
-  Result<sqlite3*> db = Db();
-  if (!db.ok()) return db.status();
-  Result<Statement> select = Statement::Prepare(
-      *db, context_,
-      "SELECT id, request_hash FROM messages WHERE idempotency_key = ?1");
-  if (!select.ok()) return select.status();
-  select->Bind(1, message.idempotency_key);
-  Result<bool> row = select->Step();
-  if (!row.ok()) return row.status();
-  if (!*row) return std::optional<EnqueueResult>();
-  // As in EnqueueImpl: a stored hash of '' (schema 1) never conflicts.
-  const std::string stored_hash = select->Text(1);
-  const bool conflict =
-      !stored_hash.empty() && stored_hash != RequestHash(message);
-  return std::optional<EnqueueResult>(
-      EnqueueResult{select->Text(0), false, conflict});
-}
-
-Result<bool> MessageQueue::RestoreImpl(const OutboundMessage& message) {
-  if (message.id.empty())
-    return Status::InvalidArgument("restore: message without an id");
-  std::lock_guard<std::mutex> lock(mu_);
-  Result<sqlite3*> db = Db();
-  if (!db.ok()) return db.status();
-
-  MessageStatus status = message.status == MessageStatus::kSending
-                             ? MessageStatus::kQueued
-                             : message.status;
-  Result<Statement> insert =
-      Statement::Prepare(*db, context_,
-                         "INSERT INTO messages (id, recipient, text, "
-                         "template_json, reply_to, idempotency_key, "
-                         "status, attempts, provider_id, error_code, "
-                         "error_message, error_retryable, "
-                         "next_attempt_ms, created_ms, updated_ms) "
-                         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
-                         "?11, ?12, ?13, ?14, ?15) "
-                         "ON CONFLICT DO NOTHING");
-  if (!insert.ok()) return insert.status();
-  insert->Bind(1, message.id);
-  insert->Bind(2, message.to);
-  insert->Bind(3, message.text);
-  insert->Bind(4, message.template_json);
-  insert->Bind(5, message.reply_to);
-  insert->Bind(6, message.idempotency_key);
-  insert->Bind(7, ToString(status));
-  insert->Bind(8, int64_t{message.attempts});
-  insert->Bind(9, message.provider_id);
-  BindError(*insert, 10, message.error);
-  insert->Bind(13, message.next_attempt_ms);
-  insert->Bind(14, message.created_ms);
-  insert->Bind(15, message.updated_ms);
-  Status run = insert->Run();
-  if (!run.ok()) return run;
-  return sqlite3_changes(*db) > 0;
-}
-
-Result<std::optional<OutboundMessage>> MessageQueue::GetImpl(
-    std::string_view id) {
-  std::lock_guard<std::mutex> lock(mu_);
-  Result<sqlite3*> db = Db();
-  if (!db.ok()) return db.status();
-  Result<Statement> stmt = Statement::Prepare(
-      *db, context_,
-      std::string("SELECT ") + kColumns + " FROM messages WHERE id = ?1");
-  if (!stmt.ok()) return stmt.status();
-  stmt->Bind(1, id);
-  Result<std::vector<OutboundMessage>> rows = CollectMessages(*stmt);
-  if (!rows.ok()) return rows.status();
-  if (rows->empty()) return std::optional<OutboundMessage>();
-  return std::optional<OutboundMessage>(std::move(rows->front()));
-}
-
-Result<std::optional<OutboundMessage>> MessageQueue::NextDueImpl(
-    int64_t now_ms) {
-  std::lock_guard<std::mutex> lock(mu_);
-  Result<sqlite3*> db = Db();
-  if (!db.ok()) return db.status();
-  Result<Statement> stmt = Statement::Prepare(
-      *db, context_,
-      std::string("SELECT ") + kColumns +
-          " FROM messages WHERE status = 'queued'"
-          " AND (next_attempt_ms <= ?1 OR next_attempt_ms <= created_ms) AND" +
-          kIsHead + " ORDER BY seq LIMIT 1");
-  if (!stmt.ok()) return stmt.status();
-  stmt->Bind(1, now_ms);
-  Result<std::vector<OutboundMessage>> rows = CollectMessages(*stmt);
-  if (!rows.ok()) return rows.status();
-  if (rows->empty()) return std::optional<OutboundMessage>();
-  return std::optional<OutboundMessage>(std::move(rows->front()));
-}
-
-Status MessageQueue::MarkSendingImpl(std::string_view id, int64_t now_ms) {
-  std::lock_guard<std::mutex> lock(mu_);
-  Result<sqlite3*> db = Db();
-  if (!db.ok()) return db.status();
-  return UpdateMessage(
-      *db, context_, id,
-      "UPDATE messages SET status = 'sending', attempts = attempts + 1, "
-      "updated_ms = ?2 WHERE id = ?1 AND status = 'queued'",
-      "queued", [&](Statement& stmt) { stmt.Bind(2, now_ms); });
-}
-
-Status MessageQueue::MarkSentImpl(std::string_view id,
-                                  std::string_view provider_id,
-                                  int64_t now_ms) {
-  std::lock_guard<std::mutex> lock(mu_);
-  Result<sqlite3*> db = Db();
-  if (!db.ok()) return db.status();
-  return UpdateMessage(
-      *db, context_, id,
-      "UPDATE messages SET status = 'sent', provider_id = ?3, "
-      "error_code = NULL, error_message = NULL, error_retryable = NULL, "
-      "updated_ms = ?2 WHERE id = ?1 AND status = 'sending'",
-      "sending", [&](Statement& stmt) {
-        stmt.Bind(2, now_ms);
-        stmt.Bind(3, provider_id);
-      });
-}
-
-Status MessageQueue::MarkRetryImpl(std::string_view id,
-                                   const ProviderError& error,
-                                   int64_t next_attempt_ms, int64_t now_ms) {
-  std::lock_guard<std::mutex> lock(mu_);
-  Result<sqlite3*> db = Db();
-  if (!db.ok()) return db.status();
-  return UpdateMessage(
-      *db, context_, id,
-      "UPDATE messages SET status = 'queued', error_code = ?3, "
-      "error_message = ?4, error_retryable = ?5, next_attempt_ms = ?6, "
-      "updated_ms = ?2 WHERE id = ?1 AND status IN ('queued', 'sending')",
-      "queued or sending", [&](Statement& stmt) {
-        stmt.Bind(2, now_ms);
-        BindError(stmt, 3, error);
-        stmt.Bind(6, next_attempt_ms);
-      });
-}
-
-Status MessageQueue::MarkFailedImpl(std::string_view id,
-                                    const ProviderError& error,
-                                    int64_t now_ms) {
-  std::lock_guard<std::mutex> lock(mu_);
-  Result<sqlite3*> db = Db();
-  if (!db.ok()) return db.status();
-  return UpdateMessage(
-      *db, context_, id,
-      "UPDATE messages SET status = 'failed', error_code = ?3, "
-      "error_message = ?4, error_retryable = ?5, updated_ms = ?2 "
-      "WHERE id = ?1 AND status IN ('queued', 'sending')",
-      "queued or sending", [&](Statement& stmt) {
-        stmt.Bind(2, now_ms);
-        BindError(stmt, 3, error);
-      });
-}
-
-Status MessageQueue::ApplyProviderStatusImpl(
-    std::string_view provider_id, MessageStatus status,
-    const std::optional<ProviderError>& error, int64_t now_ms) {
-  if (ProgressRank(status) == 0 && status != MessageStatus::kFailed) {
-    return Status::InvalidArgument(
-        "provider status " + std::string(ToString(status)) +
-        ": expected sent, delivered, read or failed");
+  // The transaction was lost as a whole: run the others again, one
+  // transaction each, so each gets its own answer. The write whose error
+  // abandoned the transaction keeps that error.
+  for (Writer* writer : batch) {
+    if (writer->lost_transaction) continue;
+    const std::vector<Writer*> one = {writer};
+    bool ran = false;
+    ++counts->rerun;
+    Status alone = RunTransaction(one, &ran, counts);
+    if (!alone.ok() && !writer->lost_transaction) writer->status = alone;
   }
-  std::lock_guard<std::mutex> lock(mu_);
-  Result<sqlite3*> db = Db();
-  if (!db.ok()) return db.status();
-
-  // Read and conditional write in one transaction: another connection cannot
-  // slip in between.
-  Result<std::unique_ptr<Transaction>> txn = Transaction::Begin(*db, context_);
-  if (!txn.ok()) return txn.status();
-  Result<Statement> select =
-      Statement::Prepare(*db, context_,
-                         "SELECT seq, status FROM messages WHERE provider_id = "
-                         "?1 ORDER BY seq DESC LIMIT 1");
-  if (!select.ok()) return select.status();
-  select->Bind(1, provider_id);
-  Result<bool> row = select->Step();
-  if (!row.ok()) return row.status();
-  if (!*row)
-    return Status::NotFound("provider message " + std::string(provider_id));
-  const int64_t seq = select->Int(0);
-  const std::optional<MessageStatus> current =
-      ParseMessageStatus(select->Text(1));
-  if (!current)
-    return Status::Internal("message seq " + std::to_string(seq) +
-                            ": bad status");
-
-  bool apply = false;
-  if (status == MessageStatus::kFailed) {
-    // A read message was delivered: a failure report for it is stale. Failed is
-    // final.
-    apply = *current == MessageStatus::kSent ||
-            *current == MessageStatus::kDelivered;
-  } else {
-    apply = ProgressRank(*current) > 0 &&
-            ProgressRank(status) > ProgressRank(*current);
-  }
-  if (!apply) return Status::Ok();  // rolls back the (empty) transaction
-
-  Result<Statement> update = Statement::Prepare(
-      *db, context_,
-      "UPDATE messages SET status = ?2, error_code = ?3, error_message = ?4, "
-      "error_retryable = ?5, updated_ms = ?6 WHERE seq = ?1");
-  if (!update.ok()) return update.status();
-  update->Bind(1, seq);
-  update->Bind(2, ToString(status));
-  std::optional<ProviderError> kept;
-  if (status == MessageStatus::kFailed) {
-    kept = error.value_or(
-        ProviderError{"provider_failed",
-                      "the provider reported the message as failed", false});
-  }
-  BindError(*update, 3, kept);
-  update->Bind(6, now_ms);
-  Status run = update->Run();
-  if (!run.ok()) return run;
-  return (*txn)->Commit();
 }
 
-Result<QueueStats> MessageQueue::StatsImpl() {
-  std::lock_guard<std::mutex> lock(mu_);
-  Result<sqlite3*> db = Db();
-  if (!db.ok()) return db.status();
-
-  // Each sub-select is a range of the messages_due index (status leads it),
-  // so the cost follows the unfinished and failed messages, never the days
-  // of finished history kept for GET /api/messages/{id}.
-  Result<Statement> counts = Statement::Prepare(*db, context_, R"sql(
-SELECT
-  (SELECT COUNT(*) FROM messages WHERE status = 'queued'),
-  (SELECT COUNT(*) FROM messages WHERE status = 'sending'),
-  (SELECT COUNT(*) FROM messages WHERE status = 'failed'),
-  (SELECT MIN(next_attempt_ms) FROM messages WHERE status = 'queued' AND
-)sql" + std::string(kIsHead) + ")");
-  if (!counts.ok()) return counts.status();
-  Result<bool> row = counts->Step();
-  if (!row.ok()) return row.status();
-  QueueStats stats;
-  if (*row) {
-    stats.in_flight = counts->Int(1);
-    stats.depth = counts->Int(0) + stats.in_flight;
-    stats.dead_letters = counts->Int(2);
-    if (!counts->IsNull(3)) stats.next_attempt_ms = counts->Int(3);
+Status MessageQueue::RunTransaction(const std::vector<Writer*>& batch,
+                                    bool* ran_any, WriteStats* counts) {
+  sqlite3* db = db_.get();
+  StatementCache& cache = *cache_;
+  *ran_any = false;
+  // Makes sure nothing of a lost transaction stays open.
+  auto abandon = [&](Status status) {
+    if (sqlite3_get_autocommit(db) == 0)
+      (void)Exec(cache, context_, "ROLLBACK");
+    return status;
+  };
+  if (Status begin = Exec(cache, context_, "BEGIN IMMEDIATE"); !begin.ok()) {
+    return abandon(begin);
   }
+  for (Writer* writer : batch) {
+    writer->lost_transaction = false;
+    if (Status save = Exec(cache, context_, "SAVEPOINT w"); !save.ok()) {
+      return abandon(save);
+    }
+    *ran_any = true;
+    Status status = Fault(writer->name);
+    if (status.ok()) status = (*writer->op)(cache);
+    writer->status = status;
+    if (status.ok()) {
+      if (Status release = Exec(cache, context_, "RELEASE w"); !release.ok())
+        return abandon(release);
+      continue;
+    }
+    if (sqlite3_get_autocommit(db) != 0) {
+      // SQLite rolled the whole transaction back at this error (SQLITE_FULL,
+      // IOERR, a trigger's RAISE(ROLLBACK)…): the writes before it are gone.
+      writer->lost_transaction = true;
+      return status;
+    }
+    // Only this write is undone; the batch goes on.
+    Status undo = Exec(cache, context_, "ROLLBACK TO w");
+    if (undo.ok()) undo = Exec(cache, context_, "RELEASE w");
+    if (!undo.ok()) {
+      writer->lost_transaction = true;
+      return abandon(undo);
+    }
+  }
+  Status commit = Exec(cache, context_, "COMMIT");
+  if (commit.ok()) ++counts->commits;
+  return abandon(commit);
+}
+
+WriteStats MessageQueue::write_stats() const {
+  std::lock_guard<std::mutex> lock(write_mu_);
+  WriteStats stats = write_stats_;
+  stats.waiting = static_cast<int64_t>(writers_.size()) - running_;
   return stats;
 }
 
-Result<std::vector<OutboundMessage>> MessageQueue::PendingImpl() {
-  std::lock_guard<std::mutex> lock(mu_);
-  Result<sqlite3*> db = Db();
-  if (!db.ok()) return db.status();
-  Result<Statement> stmt = Statement::Prepare(
-      *db, context_,
-      std::string("SELECT ") + kColumns +
-          " FROM messages WHERE status IN ('queued', 'sending') ORDER BY seq");
-  if (!stmt.ok()) return stmt.status();
-  return CollectMessages(*stmt);
-}
-
-Result<std::vector<OutboundMessage>> MessageQueue::DeadLettersImpl(int limit) {
-  std::lock_guard<std::mutex> lock(mu_);
-  Result<sqlite3*> db = Db();
-  if (!db.ok()) return db.status();
-  Result<Statement> stmt = Statement::Prepare(
-      *db, context_,
-      std::string("SELECT ") + kColumns +
-          " FROM messages WHERE status = 'failed' ORDER BY seq DESC LIMIT ?1");
-  if (!stmt.ok()) return stmt.status();
-  stmt->Bind(1, int64_t{limit < 0 ? 0 : limit});
-  return CollectMessages(*stmt);
-}
-
-Result<int64_t> MessageQueue::PruneImpl(int64_t before_ms, int limit) {
-  std::lock_guard<std::mutex> lock(mu_);
-  Result<sqlite3*> db = Db();
-  if (!db.ok()) return db.status();
-  Result<Statement> stmt = Statement::Prepare(
-      *db, context_,
-      "DELETE FROM messages WHERE seq IN (SELECT seq FROM messages "
-      "WHERE status IN ('sent', 'delivered', 'read', 'failed') AND updated_ms "
-      "< ?1 "
-      "ORDER BY seq LIMIT ?2)");
-  if (!stmt.ok()) return stmt.status();
-  stmt->Bind(1, before_ms);
-  stmt->Bind(2, int64_t{limit < 0 ? 0 : limit});
-  Status status = stmt->Run();
-  if (!status.ok()) return status;
-  return static_cast<int64_t>(sqlite3_changes(*db));
-}
-
-// --- Public methods: the optional test fault, then the work, then the
-// outcome recorded for health(). ---
+// --- Health and the test seam ---
 
 Status MessageQueue::Fault(std::string_view op) {
-  std::lock_guard<std::mutex> lock(health_mu_);
-  return fault_ ? fault_(op) : Status::Ok();
+  std::function<Status(std::string_view)> fault;
+  {
+    std::lock_guard<std::mutex> lock(health_mu_);
+    if (!fault_) return Status::Ok();
+    fault = fault_;
+  }
+  // Called without the lock: a test fault may block (holding a batch).
+  return fault(op);
 }
 
 void MessageQueue::Track(const Status& status, bool is_write) {
@@ -762,116 +859,307 @@ void MessageQueue::SetFaultForTesting(
   fault_ = std::move(fault);
 }
 
-#define DG_QUEUE_OP(op, is_write, call)          \
-  do {                                           \
-    if (Status fault = Fault(op); !fault.ok()) { \
-      Track(fault, is_write);                    \
-      return fault;                              \
-    }                                            \
-    auto result = call;                          \
-    Track(TrackedStatus(result), is_write);      \
-    return result;                               \
-  } while (false)
-
 namespace {
-const Status& TrackedStatus(const Status& status) { return status; }
 template <typename T>
 Status TrackedStatus(const Result<T>& result) {
   return result.status();
 }
 }  // namespace
 
+template <typename Fn>
+auto MessageQueue::Read(std::string_view op, Fn&& fn)
+    -> decltype(fn(std::declval<StatementCache&>())) {
+  using R = decltype(fn(std::declval<StatementCache&>()));
+  if (Status fault = Fault(op); !fault.ok()) {
+    Track(fault, false);
+    return R(fault);
+  }
+  R result = [&]() -> R {
+    std::lock_guard<std::mutex> lock(read_mu_);
+    if (!read_db_) return R(Closed());
+    return fn(*read_cache_);
+  }();
+  Track(TrackedStatus(result), false);
+  return result;
+}
+
+// --- Writes: each is a WriteOp run by the group commit (the fault runs
+// there too); the caller records the outcome for health(). ---
+
 Result<MessageQueue::EnqueueResult> MessageQueue::Enqueue(
     const NewMessage& message, int64_t now_ms) {
-  DG_QUEUE_OP("Enqueue", true, EnqueueImpl(message, now_ms));
+  const std::string request_hash =
+      message.idempotency_key.empty() ? "" : RequestHash(message);
+  EnqueueResult result;
+  Status status = Write("Enqueue", [&](StatementCache& cache) {
+    return InsertNew(cache, context_, message, request_hash, now_ms, &result);
+  });
+  Track(status, true);
+  if (!status.ok()) return status;
+  return result;
 }
-Result<std::optional<MessageQueue::EnqueueResult>> MessageQueue::FindRepeat(
-    const NewMessage& message) {
-  DG_QUEUE_OP("FindRepeat", false, FindRepeatImpl(message));
-}
+
 Result<bool> MessageQueue::Restore(const OutboundMessage& message) {
-  DG_QUEUE_OP("Restore", true, RestoreImpl(message));
+  if (message.id.empty())
+    return Status::InvalidArgument("restore: message without an id");
+  bool inserted = false;
+  Status status = Write("Restore", [&](StatementCache& cache) {
+    return InsertRestored(cache, context_, message, &inserted);
+  });
+  Track(status, true);
+  if (!status.ok()) return status;
+  return inserted;
 }
-Result<std::optional<OutboundMessage>> MessageQueue::Get(std::string_view id) {
-  DG_QUEUE_OP("Get", false, GetImpl(id));
-}
-Result<std::optional<OutboundMessage>> MessageQueue::NextDue(int64_t now_ms) {
-  DG_QUEUE_OP("NextDue", false, NextDueImpl(now_ms));
-}
+
 Status MessageQueue::MarkSending(std::string_view id, int64_t now_ms) {
-  DG_QUEUE_OP("MarkSending", true, MarkSendingImpl(id, now_ms));
+  Status status = Write("MarkSending", [&](StatementCache& cache) {
+    return UpdateMessage(
+        cache, context_, id,
+        "UPDATE messages SET status = 'sending', attempts = attempts + 1, "
+        "updated_ms = ?2 WHERE id = ?1 AND status = 'queued'",
+        "queued", [&](Statement& stmt) { stmt.Bind(2, now_ms); });
+  });
+  Track(status, true);
+  return status;
 }
+
 Status MessageQueue::MarkSent(std::string_view id, std::string_view provider_id,
-                              int64_t now_ms) {
-  DG_QUEUE_OP("MarkSent", true, MarkSentImpl(id, provider_id, now_ms));
+                              int64_t now_ms,
+                              std::string_view provider_status) {
+  Status status = Write("MarkSent", [&](StatementCache& cache) {
+    return UpdateMessage(
+        cache, context_, id,
+        "UPDATE messages SET status = 'sent', provider_id = ?3, "
+        "provider_status = ?4, error_code = NULL, error_message = NULL, "
+        "error_retryable = NULL, updated_ms = ?2 "
+        "WHERE id = ?1 AND status = 'sending'",
+        "sending", [&](Statement& stmt) {
+          stmt.Bind(2, now_ms);
+          stmt.Bind(3, provider_id);
+          stmt.Bind(4, provider_status);
+        });
+  });
+  Track(status, true);
+  return status;
 }
+
 Status MessageQueue::MarkRetry(std::string_view id, const ProviderError& error,
                                int64_t next_attempt_ms, int64_t now_ms) {
-  DG_QUEUE_OP("MarkRetry", true,
-              MarkRetryImpl(id, error, next_attempt_ms, now_ms));
+  Status status = Write("MarkRetry", [&](StatementCache& cache) {
+    return UpdateMessage(
+        cache, context_, id,
+        "UPDATE messages SET status = 'queued', error_code = ?3, "
+        "error_message = ?4, error_retryable = ?5, next_attempt_ms = ?6, "
+        "updated_ms = ?2 WHERE id = ?1 AND status IN ('queued', 'sending')",
+        "queued or sending", [&](Statement& stmt) {
+          stmt.Bind(2, now_ms);
+          BindError(stmt, 3, error);
+          stmt.Bind(6, next_attempt_ms);
+        });
+  });
+  Track(status, true);
+  return status;
 }
+
 Status MessageQueue::MarkFailed(std::string_view id, const ProviderError& error,
                                 int64_t now_ms) {
-  DG_QUEUE_OP("MarkFailed", true, MarkFailedImpl(id, error, now_ms));
+  Status status = Write("MarkFailed", [&](StatementCache& cache) {
+    return UpdateMessage(
+        cache, context_, id,
+        "UPDATE messages SET status = 'failed', error_code = ?3, "
+        "error_message = ?4, error_retryable = ?5, updated_ms = ?2 "
+        "WHERE id = ?1 AND status IN ('queued', 'sending')",
+        "queued or sending", [&](Statement& stmt) {
+          stmt.Bind(2, now_ms);
+          BindError(stmt, 3, error);
+        });
+  });
+  Track(status, true);
+  return status;
 }
+
+Result<StatusChange> MessageQueue::RecordProviderStatus(
+    std::string_view provider_id, MessageStatus status,
+    const std::optional<ProviderError>& error, int64_t now_ms) {
+  if (ProgressRank(status) == 0 && status != MessageStatus::kFailed) {
+    return Status::InvalidArgument(
+        "provider status " + std::string(ToString(status)) +
+        ": expected sent, delivered, read or failed");
+  }
+  StatusChange change;
+  Status written = Write("RecordProviderStatus", [&](StatementCache& cache) {
+    return UpdateProviderStatus(cache, context_, provider_id, status, error,
+                                now_ms, &change);
+  });
+  Track(written, true);
+  if (!written.ok()) return written;
+  return change;
+}
+
 Status MessageQueue::ApplyProviderStatus(
     std::string_view provider_id, MessageStatus status,
     const std::optional<ProviderError>& error, int64_t now_ms) {
-  DG_QUEUE_OP("ApplyProviderStatus", true,
-              ApplyProviderStatusImpl(provider_id, status, error, now_ms));
+  return RecordProviderStatus(provider_id, status, error, now_ms).status();
 }
-Result<QueueStats> MessageQueue::Stats() {
-  DG_QUEUE_OP("Stats", false, StatsImpl());
-}
-Result<std::vector<OutboundMessage>> MessageQueue::Pending() {
-  DG_QUEUE_OP("Pending", false, PendingImpl());
-}
-Result<std::vector<OutboundMessage>> MessageQueue::DeadLetters(int limit) {
-  DG_QUEUE_OP("DeadLetters", false, DeadLettersImpl(limit));
-}
+
 Result<int64_t> MessageQueue::Prune(int64_t before_ms, int limit) {
-  DG_QUEUE_OP("Prune", true, PruneImpl(before_ms, limit));
+  int64_t deleted = 0;
+  Status status = Write("Prune", [&](StatementCache& cache) {
+    Result<Statement> stmt = Statement::Prepare(
+        cache, context_,
+        "DELETE FROM messages WHERE seq IN (SELECT seq FROM messages "
+        "WHERE status IN ('sent', 'delivered', 'read', 'failed') "
+        "AND updated_ms < ?1 ORDER BY seq LIMIT ?2)");
+    if (!stmt.ok()) return stmt.status();
+    stmt->Bind(1, before_ms);
+    stmt->Bind(2, int64_t{limit < 0 ? 0 : limit});
+    if (Status run = stmt->Run(); !run.ok()) return run;
+    deleted = sqlite3_changes(cache.db());
+    return Status::Ok();
+  });
+  Track(status, true);
+  if (!status.ok()) return status;
+  return deleted;
 }
 
-Status MessageQueue::Probe() { DG_QUEUE_OP("Probe", true, ProbeImpl()); }
-
-#undef DG_QUEUE_OP
-
-Status MessageQueue::ProbeImpl() {
-  std::lock_guard<std::mutex> lock(mu_);
-  Result<sqlite3*> db = Db();
-  if (!db.ok()) return db.status();
+Status MessageQueue::Probe() {
   // A write that touches one small table: the write lock, a WAL append and
   // its fsync. The transaction changes nothing visible.
-  Result<std::unique_ptr<Transaction>> txn = Transaction::Begin(*db, context_);
-  if (!txn.ok()) return txn.status();
-  if (Status status = Exec(*db, context_,
-                           "INSERT OR REPLACE INTO probe (id, at) VALUES (1, "
-                           "strftime('%s', 'now'))");
-      !status.ok())
-    return status;
-  return (*txn)->Commit();
+  Status status = Write("Probe", [&](StatementCache& cache) {
+    return Exec(cache, context_,
+                "INSERT OR REPLACE INTO probe (id, at) VALUES (1, "
+                "strftime('%s', 'now'))");
+  });
+  Track(status, true);
+  return status;
 }
 
-Status MessageQueue::Close() {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (!db_) return Status::Ok();
-  // Fold the WAL back into the database so the file is self-contained. BUSY
-  // (another connection is reading) only means the checkpoint is left to the
-  // last connection to close.
-  int rc = sqlite3_wal_checkpoint_v2(
-      db_.get(), nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
-  Status status;
-  if (rc != SQLITE_OK && rc != SQLITE_BUSY)
-    status = SqlError(db_.get(), context_, "checkpoint");
-  sqlite3* db = db_.release();
-  // Every statement is finalized by its owner, so close cannot be busy;
-  // close_v2 would hide a leak.
-  if (sqlite3_close(db) != SQLITE_OK) {
-    if (status.ok()) status = SqlError(db, context_, "close");
-    sqlite3_close_v2(db);
-  }
-  return status;
+// --- Reads, on the read-only connection ---
+
+Result<std::optional<OutboundMessage>> MessageQueue::Get(std::string_view id) {
+  return Read(
+      "Get",
+      [&](StatementCache& cache) -> Result<std::optional<OutboundMessage>> {
+        Result<Statement> stmt = Statement::Prepare(
+            cache, context_,
+            std::string("SELECT ") + kColumns + " FROM messages WHERE id = ?1");
+        if (!stmt.ok()) return stmt.status();
+        stmt->Bind(1, id);
+        return FirstMessage(*stmt);
+      });
+}
+
+Result<std::optional<MessageQueue::EnqueueResult>> MessageQueue::FindRepeat(
+    const NewMessage& message) {
+  return Read(
+      "FindRepeat",
+      [&](StatementCache& cache) -> Result<std::optional<EnqueueResult>> {
+        if (message.idempotency_key.empty())
+          return std::optional<EnqueueResult>();
+        Result<Statement> select = Statement::Prepare(
+            cache, context_,
+            "SELECT id, request_hash FROM messages WHERE idempotency_key = ?1");
+        if (!select.ok()) return select.status();
+        select->Bind(1, message.idempotency_key);
+        Result<bool> row = select->Step();
+        if (!row.ok()) return row.status();
+        if (!*row) return std::optional<EnqueueResult>();
+        // As in Enqueue: a stored hash of '' (schema 1) never conflicts.
+        const std::string stored_hash = select->Text(1);
+        const bool conflict =
+            !stored_hash.empty() && stored_hash != RequestHash(message);
+        return std::optional<EnqueueResult>(
+            EnqueueResult{select->Text(0), false, conflict});
+      });
+}
+
+Result<std::optional<OutboundMessage>> MessageQueue::GetByProviderId(
+    std::string_view provider_id) {
+  return Read(
+      "GetByProviderId",
+      [&](StatementCache& cache) -> Result<std::optional<OutboundMessage>> {
+        if (provider_id.empty()) return std::optional<OutboundMessage>();
+        Result<Statement> stmt = Statement::Prepare(
+            cache, context_,
+            std::string("SELECT ") + kColumns +
+                " FROM messages WHERE provider_id = ?1 ORDER BY seq DESC "
+                "LIMIT 1");
+        if (!stmt.ok()) return stmt.status();
+        stmt->Bind(1, provider_id);
+        return FirstMessage(*stmt);
+      });
+}
+
+Result<std::optional<OutboundMessage>> MessageQueue::NextDue(int64_t now_ms) {
+  return Read(
+      "NextDue",
+      [&](StatementCache& cache) -> Result<std::optional<OutboundMessage>> {
+        Result<Statement> stmt = Statement::Prepare(
+            cache, context_,
+            std::string("SELECT ") + kColumns +
+                " FROM messages WHERE status = 'queued'"
+                " AND (next_attempt_ms <= ?1 OR next_attempt_ms <= created_ms)"
+                " AND" +
+                kIsHead + " ORDER BY seq LIMIT 1");
+        if (!stmt.ok()) return stmt.status();
+        stmt->Bind(1, now_ms);
+        return FirstMessage(*stmt);
+      });
+}
+
+Result<QueueStats> MessageQueue::Stats() {
+  return Read("Stats", [&](StatementCache& cache) -> Result<QueueStats> {
+    // Each sub-select is a range of the messages_due index (status leads it),
+    // so the cost follows the unfinished and failed messages, never the days
+    // of finished history kept for GET /api/messages/{id}.
+    Result<Statement> counts = Statement::Prepare(cache, context_, R"sql(
+SELECT
+  (SELECT COUNT(*) FROM messages WHERE status = 'queued'),
+  (SELECT COUNT(*) FROM messages WHERE status = 'sending'),
+  (SELECT COUNT(*) FROM messages WHERE status = 'failed'),
+  (SELECT MIN(next_attempt_ms) FROM messages WHERE status = 'queued' AND
+)sql" + std::string(kIsHead) + ")");
+    if (!counts.ok()) return counts.status();
+    Result<bool> row = counts->Step();
+    if (!row.ok()) return row.status();
+    QueueStats stats;
+    if (*row) {
+      stats.in_flight = counts->Int(1);
+      stats.depth = counts->Int(0) + stats.in_flight;
+      stats.dead_letters = counts->Int(2);
+      if (!counts->IsNull(3)) stats.next_attempt_ms = counts->Int(3);
+    }
+    return stats;
+  });
+}
+
+Result<std::vector<OutboundMessage>> MessageQueue::Pending() {
+  return Read(
+      "Pending",
+      [&](StatementCache& cache) -> Result<std::vector<OutboundMessage>> {
+        Result<Statement> stmt = Statement::Prepare(
+            cache, context_,
+            std::string("SELECT ") + kColumns +
+                " FROM messages WHERE status IN ('queued', 'sending') "
+                "ORDER BY seq");
+        if (!stmt.ok()) return stmt.status();
+        return CollectMessages(*stmt);
+      });
+}
+
+Result<std::vector<OutboundMessage>> MessageQueue::DeadLetters(int limit) {
+  return Read(
+      "DeadLetters",
+      [&](StatementCache& cache) -> Result<std::vector<OutboundMessage>> {
+        Result<Statement> stmt = Statement::Prepare(
+            cache, context_,
+            std::string("SELECT ") + kColumns +
+                " FROM messages WHERE status = 'failed' ORDER BY seq DESC "
+                "LIMIT ?1");
+        if (!stmt.ok()) return stmt.status();
+        stmt->Bind(1, int64_t{limit < 0 ? 0 : limit});
+        return CollectMessages(*stmt);
+      });
 }
 
 }  // namespace dynoguard::worker

@@ -44,6 +44,22 @@ Result<sqlite3*> OpenPrivateDatabase(const std::string& path,
   return db;
 }
 
+Result<sqlite3*> OpenReadOnlyDatabase(const std::string& path,
+                                      std::string_view context,
+                                      int busy_timeout_ms) {
+  sqlite3* db = nullptr;
+  int rc = sqlite3_open_v2(path.c_str(), &db,
+                           SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nullptr);
+  if (rc != SQLITE_OK) {
+    Status status = SqlError(db, context, "open read-only");
+    sqlite3_close_v2(db);
+    return status;
+  }
+  sqlite3_extended_result_codes(db, 1);
+  sqlite3_busy_timeout(db, busy_timeout_ms);
+  return db;
+}
+
 Status Exec(sqlite3* db, std::string_view context, const char* sql) {
   char* error = nullptr;
   int rc = sqlite3_exec(db, sql, nullptr, nullptr, &error);
@@ -65,16 +81,79 @@ Result<Statement> Statement::Prepare(sqlite3* db, std::string_view context,
   return Statement(db, stmt, context);
 }
 
-Statement::Statement(sqlite3* db, sqlite3_stmt* stmt, std::string_view context)
-    : db_(db), stmt_(stmt), context_(context) {}
+Result<Statement> Statement::Prepare(StatementCache& cache,
+                                     std::string_view context,
+                                     std::string_view sql) {
+  sqlite3_stmt* stmt = cache.Take(sql);
+  if (stmt == nullptr) {
+    // PERSISTENT: this one is kept, so SQLite allocates it for the long run.
+    int rc =
+        sqlite3_prepare_v3(cache.db(), sql.data(), static_cast<int>(sql.size()),
+                           SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
+    if (rc != SQLITE_OK) {
+      sqlite3_finalize(stmt);
+      return SqlError(cache.db(), context, "prepare");
+    }
+  }
+  return Statement(cache.db(), stmt, context, &cache);
+}
+
+Statement::Statement(sqlite3* db, sqlite3_stmt* stmt, std::string_view context,
+                     StatementCache* cache)
+    : db_(db), stmt_(stmt), context_(context), cache_(cache) {}
 
 Statement::Statement(Statement&& other) noexcept
     : db_(other.db_),
       stmt_(std::exchange(other.stmt_, nullptr)),
       context_(std::move(other.context_)),
+      cache_(other.cache_),
       bind_rc_(other.bind_rc_) {}
 
-Statement::~Statement() { sqlite3_finalize(stmt_); }
+Statement::~Statement() {
+  if (cache_ != nullptr && stmt_ != nullptr) {
+    cache_->Give(stmt_);
+  } else {
+    sqlite3_finalize(stmt_);
+  }
+}
+
+StatementCache::~StatementCache() { Clear(); }
+
+void StatementCache::Clear() {
+  for (auto& [sql, statements] : idle_) {
+    for (sqlite3_stmt* stmt : statements) sqlite3_finalize(stmt);
+  }
+  idle_.clear();
+}
+
+sqlite3_stmt* StatementCache::Take(std::string_view sql) {
+  auto it = idle_.find(sql);
+  if (it == idle_.end() || it->second.empty()) return nullptr;
+  sqlite3_stmt* stmt = it->second.back();
+  it->second.pop_back();
+  return stmt;
+}
+
+void StatementCache::Give(sqlite3_stmt* stmt) {
+  // The error of a failed step was reported by Step; reset repeats it.
+  (void)sqlite3_reset(stmt);
+  sqlite3_clear_bindings(stmt);
+  const std::string_view sql = sqlite3_sql(stmt);
+  auto it = idle_.find(sql);
+  if (it == idle_.end())
+    it = idle_.emplace(std::string(sql), std::vector<sqlite3_stmt*>()).first;
+  it->second.push_back(stmt);
+}
+
+Status Exec(StatementCache& cache, std::string_view context,
+            std::string_view sql) {
+  Result<Statement> stmt = Statement::Prepare(cache, context, sql);
+  if (!stmt.ok()) return stmt.status();
+  Status status = stmt->Run();
+  if (status.ok()) return status;
+  return Status::IOError(std::string(context) + ": " + std::string(sql),
+                         sqlite3_errmsg(cache.db()));
+}
 
 void Statement::Check(int rc) {
   if (bind_rc_ == SQLITE_OK) bind_rc_ = rc;

@@ -11,9 +11,11 @@
 #include <sqlite3.h>
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/status.h"
 
@@ -29,6 +31,16 @@ common::Result<sqlite3*> OpenPrivateDatabase(const std::string& path,
                                              std::string_view context,
                                              int busy_timeout_ms);
 
+// Opens an existing database at `path` read-only (a second connection beside
+// a writer: in WAL mode its reads see every committed transaction and never
+// wait for the writer), extended result codes on, `busy_timeout_ms` for the
+// rare moments a reader must wait (WAL recovery). The caller owns the handle
+// (sqlite3_close_v2). Errors: IOError naming `context`; the handle is closed
+// then.
+common::Result<sqlite3*> OpenReadOnlyDatabase(const std::string& path,
+                                              std::string_view context,
+                                              int busy_timeout_ms);
+
 // "<context>: <what>: <sqlite's message for db>".
 common::Status SqlError(sqlite3* db, std::string_view context,
                         std::string_view what);
@@ -42,12 +54,20 @@ bool IsPermanentSqlFailure(const common::Status& status);
 // Runs SQL that returns no rows (several statements allowed).
 common::Status Exec(sqlite3* db, std::string_view context, const char* sql);
 
+class StatementCache;
+
 // A prepared statement that finalizes itself. Bind errors are remembered and
 // reported by Step, so call sites read as a list of binds followed by one
 // checked step.
 class Statement {
  public:
   static common::Result<Statement> Prepare(sqlite3* db,
+                                           std::string_view context,
+                                           std::string_view sql);
+  // The same from `cache`: a statement prepared earlier for the same SQL text
+  // is reused (reset, bindings cleared), and this one goes back to the cache
+  // instead of being finalized. REQUIRES: `cache` outlives the statement.
+  static common::Result<Statement> Prepare(StatementCache& cache,
                                            std::string_view context,
                                            std::string_view sql);
 
@@ -70,14 +90,50 @@ class Statement {
   std::string Text(int column) const;
 
  private:
-  Statement(sqlite3* db, sqlite3_stmt* stmt, std::string_view context);
+  Statement(sqlite3* db, sqlite3_stmt* stmt, std::string_view context,
+            StatementCache* cache = nullptr);
   void Check(int rc);
 
   sqlite3* db_;
   sqlite3_stmt* stmt_;
   std::string context_;
+  StatementCache* cache_;  // where it goes back to, or null: finalized
   int bind_rc_ = SQLITE_OK;
 };
+
+// Prepared statements of one connection, kept for reuse: a hot path (the
+// queue's writes, the dispatcher's NextDue) then compiles each SQL text once
+// instead of at every call. Statements come from Statement::Prepare(cache,
+// …) and return here when destroyed.
+//
+// Not thread-safe: use it where its connection is used (under the owner's
+// lock). Destroy (or Clear) it before closing the connection, after every
+// statement taken from it is gone.
+class StatementCache {
+ public:
+  explicit StatementCache(sqlite3* db) : db_(db) {}
+  ~StatementCache();
+  StatementCache(const StatementCache&) = delete;
+  StatementCache& operator=(const StatementCache&) = delete;
+
+  sqlite3* db() const { return db_; }
+  // Finalizes every idle statement (sqlite3_close then finds none).
+  void Clear();
+
+ private:
+  friend class Statement;
+  // An idle statement for `sql`, or null.
+  sqlite3_stmt* Take(std::string_view sql);
+  // Resets `stmt`, clears its bindings and keeps it for its SQL text.
+  void Give(sqlite3_stmt* stmt);
+
+  sqlite3* db_;
+  std::map<std::string, std::vector<sqlite3_stmt*>, std::less<>> idle_;
+};
+
+// Exec for one statement without rows through `cache` (BEGIN, SAVEPOINT…).
+common::Status Exec(StatementCache& cache, std::string_view context,
+                    std::string_view sql);
 
 // BEGIN IMMEDIATE takes the write lock up front, so a read-then-write sequence
 // cannot be interleaved with another connection's write. Rolls back unless

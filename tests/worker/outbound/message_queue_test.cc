@@ -1,5 +1,6 @@
 #include "worker/outbound/message_queue.h"
 
+#include <openssl/evp.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdlib.h>
@@ -845,6 +846,286 @@ TEST_CASE("MessageQueue: a retried message holds later ones to its recipient",
   REQUIRE(due.ok());
   REQUIRE(due->has_value());
   CHECK((*due)->id == a3);
+}
+
+}  // namespace
+}  // namespace dynoguard::worker
+
+namespace dynoguard::worker {
+namespace {
+
+NewMessage Image(std::string to, std::string key = "") {
+  NewMessage message;
+  message.to = std::move(to);
+  message.type = "image";
+  message.content_json =
+      R"({"link":"https://example.com/cat.jpg","caption":"a cat"})";
+  message.text = "a cat";
+  message.idempotency_key = std::move(key);
+  return message;
+}
+
+TEST_CASE("MessageQueue: type, content_json and provider_status are stored",
+          "[message_queue][queue]") {
+  TempDir dir;
+  auto queue = OpenQueue(dir.File("queue.db"));
+  std::string id = MustEnqueue(*queue, Image("15551234567"), 10);
+  OutboundMessage queued = MustGet(*queue, id);
+  CHECK(queued.type == "image");
+  CHECK(queued.content_json ==
+        R"({"link":"https://example.com/cat.jpg","caption":"a cat"})");
+  CHECK(queued.text == "a cat");
+  CHECK(queued.provider_status.empty());
+
+  RequireOk(queue->MarkSending(id, 11));
+  RequireOk(
+      queue->MarkSent(id, "wamid.IMG", 12, "held_for_quality_assessment"));
+  OutboundMessage sent = MustGet(*queue, id);
+  CHECK(sent.provider_id == "wamid.IMG");
+  CHECK(sent.provider_status == "held_for_quality_assessment");
+  // Without a message_status (the default argument): empty.
+  std::string plain = MustEnqueue(*queue, Text("1555", "hi"), 13);
+  RequireOk(queue->MarkSending(plain, 14));
+  RequireOk(queue->MarkSent(plain, "wamid.TXT", 15));
+  CHECK(MustGet(*queue, plain).provider_status.empty());
+  CHECK(MustGet(*queue, plain).type == "text");
+
+  // Restore carries every field to another queue.
+  auto other = OpenQueue(dir.File("other.db"));
+  auto restored = other->Restore(sent);
+  REQUIRE(restored.ok());
+  CHECK(*restored);
+  OutboundMessage copy = MustGet(*other, id);
+  CHECK(copy.type == "image");
+  CHECK(copy.content_json == sent.content_json);
+  CHECK(copy.provider_status == "held_for_quality_assessment");
+  CHECK(copy.status == MessageStatus::kSent);
+}
+
+TEST_CASE("MessageQueue: GetByProviderId finds our message by its wamid",
+          "[message_queue][queue]") {
+  TempDir dir;
+  auto queue = OpenQueue(dir.File("queue.db"));
+  std::string id = MustEnqueue(*queue, Text("1555", "hi"), 10);
+  auto none = queue->GetByProviderId("wamid.G");
+  REQUIRE(none.ok());
+  CHECK_FALSE(none->has_value());
+  RequireOk(queue->MarkSending(id, 11));
+  RequireOk(queue->MarkSent(id, "wamid.G", 12, "accepted"));
+
+  auto found = queue->GetByProviderId("wamid.G");
+  REQUIRE(found.ok());
+  REQUIRE(found->has_value());
+  CHECK((*found)->id == id);
+  CHECK((*found)->provider_status == "accepted");
+  // An empty id is nobody's (unsent messages have provider_id '').
+  auto empty = queue->GetByProviderId("");
+  REQUIRE(empty.ok());
+  CHECK_FALSE(empty->has_value());
+}
+
+TEST_CASE("MessageQueue: RecordProviderStatus tells whether anything changed",
+          "[message_queue][queue]") {
+  TempDir dir;
+  auto queue = OpenQueue(dir.File("queue.db"));
+  std::string id = MustEnqueue(*queue, Text("1555", "hi"), 10);
+  RequireOk(queue->MarkSending(id, 11));
+  RequireOk(queue->MarkSent(id, "wamid.R", 12));
+
+  auto delivered = queue->RecordProviderStatus(
+      "wamid.R", MessageStatus::kDelivered, std::nullopt, 13);
+  REQUIRE(delivered.ok());
+  CHECK(delivered->message_id == id);
+  CHECK(delivered->changed);
+  CHECK(delivered->status == MessageStatus::kDelivered);
+
+  auto again = queue->RecordProviderStatus("wamid.R", MessageStatus::kDelivered,
+                                           std::nullopt, 14);
+  REQUIRE(again.ok());
+  CHECK(again->message_id == id);
+  CHECK_FALSE(again->changed);
+  CHECK(again->status == MessageStatus::kDelivered);
+
+  auto stale = queue->RecordProviderStatus("wamid.R", MessageStatus::kSent,
+                                           std::nullopt, 15);
+  REQUIRE(stale.ok());
+  CHECK_FALSE(stale->changed);
+  CHECK(MustGet(*queue, id).updated_ms == 13);
+
+  auto failed = queue->RecordProviderStatus("wamid.R", MessageStatus::kFailed,
+                                            kOutsideWindow, 16);
+  REQUIRE(failed.ok());
+  CHECK(failed->changed);
+  CHECK(failed->status == MessageStatus::kFailed);
+
+  auto unknown = queue->RecordProviderStatus("wamid.nope", MessageStatus::kRead,
+                                             std::nullopt, 17);
+  CHECK(unknown.status().code() == Status::Code::kNotFound);
+}
+
+TEST_CASE("RequestHash: covers type and content_json",
+          "[message_queue][idempotency][queue]") {
+  NewMessage image = Image("1555");
+  NewMessage other_kind = image;
+  other_kind.type = "sticker";
+  NewMessage other_content = image;
+  other_content.content_json = R"({"link":"https://example.com/dog.jpg"})";
+  CHECK(RequestHash(image) != RequestHash(other_kind));
+  CHECK(RequestHash(image) != RequestHash(other_content));
+  CHECK(RequestHash(image) == RequestHash(Image("1555", "a key")));
+
+  TempDir dir;
+  auto queue = OpenQueue(dir.File("queue.db"));
+  std::string first = MustEnqueue(*queue, Image("1555", "k"), 1);
+  NewMessage changed = Image("1555", "k");
+  changed.content_json = other_content.content_json;
+  auto conflict = queue->Enqueue(changed, 2);
+  REQUIRE(conflict.ok());
+  CHECK(conflict->conflict);
+  CHECK(conflict->id == first);
+  auto same = queue->Enqueue(Image("1555", "k"), 3);
+  REQUIRE(same.ok());
+  CHECK_FALSE(same->conflict);
+  CHECK_FALSE(same->created);
+}
+
+// The request hash as schema 2 computed it (recipient, text, template,
+// replyTo), independently of the queue's code.
+std::string SchemaTwoHash(const std::string& to, const std::string& text,
+                          const std::string& template_json,
+                          const std::string& reply_to) {
+  std::string canonical;
+  for (const std::string* field : {&to, &text, &template_json, &reply_to}) {
+    canonical += std::to_string(field->size()) + ":" + *field + ";";
+  }
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  REQUIRE(EVP_Digest(canonical.data(), canonical.size(), digest, &length,
+                     EVP_sha256(), nullptr) == 1);
+  std::string hex = "sha256:";
+  for (unsigned int i = 0; i < length; ++i) {
+    static constexpr char kHex[] = "0123456789abcdef";
+    hex += kHex[digest[i] >> 4];
+    hex += kHex[digest[i] & 0xf];
+  }
+  return hex;
+}
+
+TEST_CASE("MessageQueue: a schema 2 file is migrated in place",
+          "[message_queue][idempotency][queue]") {
+  TempDir dir;
+  const std::string path = dir.File("queue.db");
+  const std::string tmpl =
+      R"({"name":"hello_world","language":{"code":"en_US"}})";
+  {
+    // The schema exactly as version 2 created it, with what it stored for a
+    // text (with a key and its hash), a template and a sent message.
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+    const std::string v2 = R"sql(
+PRAGMA journal_mode = WAL;
+CREATE TABLE IF NOT EXISTS messages (
+  seq             INTEGER PRIMARY KEY,
+  id              TEXT    NOT NULL UNIQUE,
+  recipient       TEXT    NOT NULL,
+  text            TEXT    NOT NULL DEFAULT '',
+  template_json   TEXT    NOT NULL DEFAULT '',
+  reply_to        TEXT    NOT NULL DEFAULT '',
+  idempotency_key TEXT    NOT NULL DEFAULT '',
+  request_hash    TEXT    NOT NULL DEFAULT '',
+  status          TEXT    NOT NULL CHECK (status IN
+                    ('queued', 'sending', 'sent', 'delivered', 'read', 'failed')),
+  attempts        INTEGER NOT NULL DEFAULT 0,
+  provider_id     TEXT    NOT NULL DEFAULT '',
+  error_code      TEXT,
+  error_message   TEXT,
+  error_retryable INTEGER,
+  next_attempt_ms INTEGER NOT NULL,
+  created_ms      INTEGER NOT NULL,
+  updated_ms      INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS messages_idempotency
+  ON messages (idempotency_key) WHERE idempotency_key <> '';
+CREATE INDEX IF NOT EXISTS messages_due ON messages (status, next_attempt_ms);
+CREATE INDEX IF NOT EXISTS messages_provider
+  ON messages (provider_id) WHERE provider_id <> '';
+CREATE TABLE IF NOT EXISTS probe (id INTEGER PRIMARY KEY, at INTEGER);
+CREATE INDEX IF NOT EXISTS messages_recipient_pending
+  ON messages (recipient, seq) WHERE status IN ('queued', 'sending');
+INSERT INTO messages (id, recipient, text, idempotency_key, request_hash,
+  status, next_attempt_ms, created_ms, updated_ms)
+  VALUES ('msg_0000000000000000000000a1', '1555', 'old text', 'old-key', ')sql" +
+                           SchemaTwoHash("1555", "old text", "", "") + R"sql(',
+          'queued', 1, 1, 1);
+INSERT INTO messages (id, recipient, template_json, status, next_attempt_ms,
+  created_ms, updated_ms)
+  VALUES ('msg_0000000000000000000000a2', '1666', ')sql" +
+                           tmpl + R"sql(', 'queued', 2, 2, 2);
+INSERT INTO messages (id, recipient, text, status, provider_id,
+  next_attempt_ms, created_ms, updated_ms)
+  VALUES ('msg_0000000000000000000000a3', '1777', 'was sent', 'sent',
+          'wamid.OLD', 3, 3, 3);
+PRAGMA user_version = 2;
+)sql";
+    char* error = nullptr;
+    int rc = sqlite3_exec(db, v2.c_str(), nullptr, nullptr, &error);
+    INFO((error != nullptr ? error : ""));
+    sqlite3_free(error);
+    REQUIRE(rc == SQLITE_OK);
+    sqlite3_close(db);
+  }
+
+  auto queue = OpenQueue(path);
+  OutboundMessage text = MustGet(*queue, "msg_0000000000000000000000a1");
+  CHECK(text.type == "text");
+  CHECK(text.text == "old text");
+  CHECK(text.content_json.empty());
+  CHECK(text.provider_status.empty());
+  OutboundMessage templ = MustGet(*queue, "msg_0000000000000000000000a2");
+  CHECK(templ.type == "template");
+  CHECK(templ.template_json == tmpl);
+  auto sent = queue->GetByProviderId("wamid.OLD");
+  REQUIRE(sent.ok());
+  REQUIRE(sent->has_value());
+  CHECK((*sent)->id == "msg_0000000000000000000000a3");
+
+  // A client retrying its schema 2 request (as the new parser reads it: type
+  // and content_json set) with its key gets the original, not a 422 ...
+  NewMessage retry = Text("1555", "old text", "old-key");
+  retry.content_json = R"({"body":"old text"})";
+  auto same = queue->Enqueue(retry, 10);
+  REQUIRE(same.ok());
+  CHECK(same->id == "msg_0000000000000000000000a1");
+  CHECK_FALSE(same->created);
+  CHECK_FALSE(same->conflict);
+  // ... and another body with that key is still a conflict.
+  auto changed = queue->Enqueue(Text("1555", "new text", "old-key"), 11);
+  REQUIRE(changed.ok());
+  CHECK(changed->conflict);
+
+  // New rows have the new columns.
+  std::string image = MustEnqueue(*queue, Image("1888", "new-key"), 12);
+  CHECK(MustGet(*queue, image).type == "image");
+  RequireOk(queue->Close());
+
+  {
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+    sqlite3_stmt* stmt = nullptr;
+    REQUIRE(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &stmt, nullptr) ==
+            SQLITE_OK);
+    REQUIRE(sqlite3_step(stmt) == SQLITE_ROW);
+    CHECK(sqlite3_column_int(stmt, 0) == 3);
+    sqlite3_finalize(stmt);
+    sqlite3_close(db);
+  }
+  // Reopening a migrated file is a no-op (no second "v2:" prefix).
+  auto reopened = OpenQueue(path);
+  CHECK(MustStats(*reopened).depth == 3);
+  auto still_same = reopened->Enqueue(retry, 13);
+  REQUIRE(still_same.ok());
+  CHECK_FALSE(still_same->conflict);
+  CHECK(still_same->id == "msg_0000000000000000000000a1");
 }
 
 }  // namespace
