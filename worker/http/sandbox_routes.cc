@@ -99,6 +99,8 @@ void SandboxRoutes::SandboxInboundDirect(const Request& req, Response& res) {
   SendJson(res, 202, j);
 }
 
+// {"messages":[{"id","to","type","text","sentAt","content"?}]}: text is the
+// summary, content the message's Cloud "<type>" object.
 void SandboxRoutes::SandboxOutbox(const Request&, Response& res) {
   if (!SandboxReady(res)) return;
   Json j;

@@ -114,7 +114,8 @@ void Dispatcher::Close() {
   uv_close(reinterpret_cast<uv_handle_t*>(&timer_), nullptr);
 }
 
-void Dispatcher::ScheduleIn(int64_t delay_ms, int64_t wall_due_ms) {
+void Dispatcher::ScheduleIn(int64_t delay_ms,
+                            std::optional<int64_t> wall_due_ms) {
   if (closed_) return;
   uv_timer_start(
       &timer_, [](uv_timer_t* t) { Self(t->data)->Pump(); },
@@ -201,7 +202,7 @@ void Dispatcher::PublishStatus(int64_t steady_now) {
 
 void Dispatcher::Pump() {
   if (stopping_ || closed_) return;
-  const int64_t now = now_ms_();
+  int64_t now = now_ms_();
   int64_t steady = SteadyMs();
   // Nothing new goes out while an answer of the provider is unrecorded: the
   // database is not taking writes, and its order must stay the provider's.
@@ -217,7 +218,8 @@ void Dispatcher::Pump() {
     const SendPolicy::Decision decision = policy_.MayStart(steady);
     switch (decision.verdict) {
       case SendPolicy::Verdict::kDisconnected:
-        ScheduleIn(kDisconnectedRecheckMs, now + kDisconnectedRecheckMs);
+        // No next send time to show: it depends on the connection.
+        ScheduleIn(kDisconnectedRecheckMs, std::nullopt);
         PublishStatus(steady);
         return;
       case SendPolicy::Verdict::kFull:
@@ -277,6 +279,7 @@ void Dispatcher::Pump() {
     }
     StartSend(message);
     if (closed_ || stopping_) return;
+    now = now_ms_();
     steady = SteadyMs();
   }
 }

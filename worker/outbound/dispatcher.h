@@ -142,8 +142,8 @@ class Dispatcher {
   // Starts one send of `message` (already marked sending).
   void StartSend(const OutboundMessage& message);
   // Waits `delay_ms` (steady), then pumps; `wall_due_ms` is what Status()
-  // reports as the next send.
-  void ScheduleIn(int64_t delay_ms, int64_t wall_due_ms);
+  // reports as the next send (nullopt: none known).
+  void ScheduleIn(int64_t delay_ms, std::optional<int64_t> wall_due_ms);
   // Schedules for a wall-clock due time (a persisted next_attempt_ms).
   void ScheduleAtWall(int64_t wall_due_ms);
   void OnSendDone(const std::string& id, const SendResult& result);
