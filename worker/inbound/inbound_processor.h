@@ -47,8 +47,12 @@ namespace dynoguard::worker {
 // Where processed events go (the integrator wires them to the queue and the
 // forwarding outbox). Each runs on the processor's thread, one call at a
 // time; it returns OK once the event is durable where it went, else a
-// failure (the event comes again after a backoff). An empty function takes
-// every event (OK).
+// failure (the event comes again after a backoff, and nothing behind it
+// moves until it is taken). So a failure is for what a retry can fix (the
+// outbox's storage down); an event the sink does not want — a status for a
+// message this queue never sent (MessageQueue::ApplyProviderStatus answers
+// NotFound) — must be answered OK, or it blocks the inbox. An empty function
+// takes every event (OK).
 struct InboundSinks {
   std::function<common::Status(const WebhookMessage&)> on_message;
   // Statuses may arrive out of order or repeated under another status; never
