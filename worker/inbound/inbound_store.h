@@ -9,7 +9,8 @@
 //    on disk only: a restart keeps them and no memory cleanup touches them;
 //  - contacts: each contact's last inbound message time, for the 24-hour
 //    customer-service window.
-// Times are milliseconds since the epoch, passed in by the caller.
+// Two connections, each with a 512 KiB page cache. Times are milliseconds
+// since the epoch, passed in by the caller.
 #ifndef DYNOGUARD_WORKER_INBOUND_INBOUND_STORE_H_
 #define DYNOGUARD_WORKER_INBOUND_INBOUND_STORE_H_
 
