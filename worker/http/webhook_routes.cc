@@ -1,6 +1,7 @@
 #include "worker/http/webhook_routes.h"
 
 #include <atomic>
+#include <chrono>
 #include <climits>
 #include <memory>
 #include <string>
@@ -138,6 +139,14 @@ void WebhookRoutes::Receive(const Request& req, Response& res) {
 
 void InstallWebhookRoutes(httplib::Server& server, const RouteContext& context,
                           WebhookRouteDeps deps) {
+  if (!deps.now_ms) {
+    // Not wired yet: the wall clock, so the route still answers.
+    deps.now_ms = [] {
+      return std::chrono::duration_cast<std::chrono::milliseconds>(
+                 std::chrono::system_clock::now().time_since_epoch())
+          .count();
+    };
+  }
   auto routes = std::make_shared<WebhookRoutes>(context, std::move(deps));
   // GET verifies, POST receives: one AddRoute for both (405 for the rest).
   auto verify = Bind(routes, &WebhookRoutes::Verify);

@@ -31,7 +31,7 @@ struct WebhookRouteDeps {
   InboundStore* inbox = nullptr;  // null: POST answers 503 unavailable
   // Called after a body was committed (InboundProcessor::Wake).
   std::function<void()> wake_processor;
-  std::function<int64_t()> now_ms;  // required: ms since the epoch
+  std::function<int64_t()> now_ms;  // ms since the epoch; empty: wall clock
 };
 
 void InstallWebhookRoutes(httplib::Server& server, const RouteContext& context,
