@@ -1,6 +1,7 @@
 #include "worker/http/chat_routes.h"
 
 #include <charconv>
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
@@ -112,6 +113,14 @@ void ChatRoutes::Messages(const Request& req, Response& res) {
 
 void InstallChatRoutes(httplib::Server& server, const RouteContext& context,
                        ChatRouteDeps deps) {
+  if (!deps.now_ms) {
+    // Not wired yet: the wall clock, so the route still answers.
+    deps.now_ms = [] {
+      return std::chrono::duration_cast<std::chrono::milliseconds>(
+                 std::chrono::system_clock::now().time_since_epoch())
+          .count();
+    };
+  }
   auto routes = std::make_shared<ChatRoutes>(context, std::move(deps));
   AddRoute(server, context, "/api/chats/([^/]+)/messages", kGet,
            Access::kProtected, Bind(routes, &ChatRoutes::Messages));

@@ -24,7 +24,7 @@ namespace dynoguard::worker {
 struct ChatRouteDeps {
   const HistoryCache* history = nullptr;  // null: 503 unavailable
   InboundStore* inbox = nullptr;    // the window; null: windowOpenUntil null
-  std::function<int64_t()> now_ms;  // required: ms since the epoch
+  std::function<int64_t()> now_ms;  // ms since the epoch; empty: wall clock
 };
 
 inline constexpr size_t kDefaultChatMessages = 50;

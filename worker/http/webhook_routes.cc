@@ -1,5 +1,8 @@
 #include "worker/http/webhook_routes.h"
 
+#include <atomic>
+#include <chrono>
+#include <climits>
 #include <memory>
 #include <string>
 #include <utility>
@@ -15,6 +18,10 @@ namespace {
 using httplib::Request;
 using httplib::Response;
 
+// Refused requests come from anyone (the route is public): their warnings are
+// logged at most once a minute, with how many were not logged in between.
+constexpr int64_t kRefusedLogIntervalMs = 60 * 1000;
+
 class WebhookRoutes {
  public:
   WebhookRoutes(const RouteContext& context, WebhookRouteDeps deps)
@@ -24,9 +31,30 @@ class WebhookRoutes {
   void Receive(const Request& req, Response& res);
 
  private:
+  // True when a refusal at `now_ms` may be logged; `suppressed` gets how
+  // many were not logged since the last one.
+  bool MayLogRefusal(int64_t now_ms, uint64_t& suppressed);
+
   const RouteContext ctx_;
   const WebhookRouteDeps d_;
+  std::atomic<int64_t> refusal_logged_ms_{INT64_MIN};
+  std::atomic<uint64_t> refusals_suppressed_{0};
 };
+
+bool WebhookRoutes::MayLogRefusal(int64_t now_ms, uint64_t& suppressed) {
+  int64_t last = refusal_logged_ms_.load();
+  if (last != INT64_MIN && now_ms - last < kRefusedLogIntervalMs) {
+    refusals_suppressed_.fetch_add(1);
+    return false;
+  }
+  // One thread wins the minute; the others count as suppressed.
+  if (!refusal_logged_ms_.compare_exchange_strong(last, now_ms)) {
+    refusals_suppressed_.fetch_add(1);
+    return false;
+  }
+  suppressed = refusals_suppressed_.exchange(0);
+  return true;
+}
 
 void WebhookRoutes::Verify(const Request& req, Response& res) {
   const std::string& token = ctx_.config->whatsapp_verify_token.Reveal();
@@ -42,8 +70,12 @@ void WebhookRoutes::Verify(const Request& req, Response& res) {
   // Both checks always run: the answer's timing does not say which failed.
   const bool token_ok = SecretEquals(presented, token);
   if (mode != "subscribe" || !token_ok) {
-    ctx_.log->Warn("webhook-verify-refused",
-                   {{"mode_ok", mode == "subscribe"}, {"token_ok", token_ok}});
+    if (uint64_t suppressed = 0; MayLogRefusal(d_.now_ms(), suppressed)) {
+      ctx_.log->Warn("webhook-verify-refused",
+                     {{"mode_ok", mode == "subscribe"},
+                      {"token_ok", token_ok},
+                      {"suppressed", suppressed}});
+    }
     SendError(res, 403, api_error::kForbidden,
               "webhook verification failed: hub.mode must be subscribe and "
               "hub.verify_token must equal WHATSAPP_VERIFY_TOKEN");
@@ -66,8 +98,11 @@ void WebhookRoutes::Receive(const Request& req, Response& res) {
   SignatureCheck check = VerifyWebhookSignature(
       secret, req.body, req.get_header_value("X-Hub-Signature-256"));
   if (check != SignatureCheck::kValid) {
-    ctx_.log->Warn("webhook-signature-refused",
-                   {{"check", ToString(check)}, {"bytes", req.body.size()}});
+    if (uint64_t suppressed = 0; MayLogRefusal(d_.now_ms(), suppressed)) {
+      ctx_.log->Warn("webhook-signature-refused", {{"check", ToString(check)},
+                                                   {"bytes", req.body.size()},
+                                                   {"suppressed", suppressed}});
+    }
     if (check == SignatureCheck::kMissing) {
       SendError(res, 401, api_error::kUnauthorized,
                 "X-Hub-Signature-256 is required (sha256=<hex HMAC-SHA256 of "
@@ -104,6 +139,14 @@ void WebhookRoutes::Receive(const Request& req, Response& res) {
 
 void InstallWebhookRoutes(httplib::Server& server, const RouteContext& context,
                           WebhookRouteDeps deps) {
+  if (!deps.now_ms) {
+    // Not wired yet: the wall clock, so the route still answers.
+    deps.now_ms = [] {
+      return std::chrono::duration_cast<std::chrono::milliseconds>(
+                 std::chrono::system_clock::now().time_since_epoch())
+          .count();
+    };
+  }
   auto routes = std::make_shared<WebhookRoutes>(context, std::move(deps));
   // GET verifies, POST receives: one AddRoute for both (405 for the rest).
   auto verify = Bind(routes, &WebhookRoutes::Verify);

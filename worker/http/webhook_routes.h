@@ -10,6 +10,9 @@
 //    and answered 200 {"received":true} at once; the processor is woken to
 //    handle it on its own thread (inbound_processor.h), so a slow bot never
 //    makes Meta retry. Bodies up to 1 MiB (body_limit.h kWebhookBodyBytes).
+// Refusals (verification or signature) are logged at most once a minute
+// (`suppressed` counts the ones in between): the route is public, so anyone
+// could otherwise fill the log.
 #ifndef DYNOGUARD_WORKER_HTTP_WEBHOOK_ROUTES_H_
 #define DYNOGUARD_WORKER_HTTP_WEBHOOK_ROUTES_H_
 
@@ -28,7 +31,7 @@ struct WebhookRouteDeps {
   InboundStore* inbox = nullptr;  // null: POST answers 503 unavailable
   // Called after a body was committed (InboundProcessor::Wake).
   std::function<void()> wake_processor;
-  std::function<int64_t()> now_ms;  // required: ms since the epoch
+  std::function<int64_t()> now_ms;  // ms since the epoch; empty: wall clock
 };
 
 void InstallWebhookRoutes(httplib::Server& server, const RouteContext& context,

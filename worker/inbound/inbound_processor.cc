@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <string>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -175,72 +176,114 @@ Status InboundProcessor::ProcessRow(const InboxRow& row) {
     return store_.MarkProcessed(row.seq, /*parsed=*/false, now_ms_());
   }
 
-  for (const WebhookMessage& message : batch->messages) {
-    const std::string key = SeenMessageKey(message.message.id);
+  // Which events are new: not seen before, nor earlier in this body (Meta
+  // may repeat an event within one batch).
+  std::unordered_set<std::string> in_row;
+  bool failed_read = false;
+  Status read_status = Status::Ok();
+  auto is_new = [&](const std::string& key) {
+    if (!in_row.insert(key).second) return false;
     common::Result<bool> seen = store_.IsSeen(key);
-    if (!seen.ok()) return seen.status();
-    if (*seen) {
+    if (!seen.ok()) {
+      failed_read = true;
+      read_status = seen.status();
+      return false;
+    }
+    return !*seen;
+  };
+  struct Pending {
+    std::string key;
+    const WebhookMessage* message = nullptr;
+    const WebhookStatus* status = nullptr;
+    const WebhookError* error = nullptr;
+  };
+  std::vector<Pending> pending;
+  std::vector<std::pair<std::string, int64_t>> windows;
+  for (const WebhookMessage& message : batch->messages) {
+    std::string key = SeenMessageKey(message.message.id);
+    if (!is_new(key)) {
+      if (failed_read) return read_status;
       duplicates_.fetch_add(1);
       log_.Debug("inbound-duplicate", {{"id", message.message.id}});
       continue;
     }
-    if (Status s = store_.RecordInbound(
-            message.message.from,
-            WindowStartMs(message.message.timestamp_ms, row.received_ms));
-        !s.ok()) {
-      return s;
-    }
-    if (history_ != nullptr) history_->AddInbound(message);
-    if (sinks_.on_message) {
-      if (Status s = sinks_.on_message(message); !s.ok()) {
-        return SinkFailure("message", s);
-      }
-    }
-    if (Status s = store_.MarkSeen(key, now_ms_()); !s.ok()) return s;
-    messages_.fetch_add(1);
-    log_.Info("inbound", {{"id", message.message.id},
-                          {"from", MaskPhone(message.message.from)},
-                          {"type", message.type},
-                          {"source", ToString(row.source)}});
+    windows.emplace_back(
+        message.message.from,
+        WindowStartMs(message.message.timestamp_ms, row.received_ms));
+    pending.push_back({std::move(key), &message, nullptr, nullptr});
   }
-
   for (const WebhookStatus& status : batch->statuses) {
-    const std::string key = SeenStatusKey(status.update.provider_id,
-                                          ToString(status.update.status));
-    common::Result<bool> seen = store_.IsSeen(key);
-    if (!seen.ok()) return seen.status();
-    if (*seen) {
+    std::string key = SeenStatusKey(status.update.provider_id,
+                                    ToString(status.update.status));
+    if (!is_new(key)) {
+      if (failed_read) return read_status;
       duplicates_.fetch_add(1);
       continue;
     }
-    if (sinks_.on_status) {
-      if (Status s = sinks_.on_status(status); !s.ok()) {
-        return SinkFailure("status", s);
-      }
-    }
-    if (Status s = store_.MarkSeen(key, now_ms_()); !s.ok()) return s;
-    statuses_.fetch_add(1);
-    log_.Debug("inbound-status", {{"provider_id", status.update.provider_id},
-                                  {"status", ToString(status.update.status)}});
+    pending.push_back({std::move(key), nullptr, &status, nullptr});
   }
-
   for (size_t i = 0; i < batch->errors.size(); ++i) {
-    const WebhookError& error = batch->errors[i];
-    const std::string key = SeenErrorKey(row.seq, i);
-    common::Result<bool> seen = store_.IsSeen(key);
-    if (!seen.ok()) return seen.status();
-    if (*seen) continue;
-    log_.Warn("webhook-error", {{"code", error.code}, {"title", error.title}});
-    if (sinks_.on_error) {
-      if (Status s = sinks_.on_error(error); !s.ok()) {
-        return SinkFailure("error", s);
-      }
+    std::string key = SeenErrorKey(row.seq, i);
+    if (!is_new(key)) {
+      if (failed_read) return read_status;
+      continue;
     }
-    if (Status s = store_.MarkSeen(key, now_ms_()); !s.ok()) return s;
-    errors_.fetch_add(1);
+    pending.push_back({std::move(key), nullptr, nullptr, &batch->errors[i]});
   }
 
-  return store_.MarkProcessed(row.seq, /*parsed=*/true, now_ms_());
+  // The contacts' windows first, in one commit: a message a sink has taken
+  // always has its window recorded.
+  if (Status s = store_.RecordInbounds(windows); !s.ok()) return s;
+
+  // The sinks, in body order. The keys of the events they took are recorded
+  // after them (one commit with the row's processed mark): a crash before
+  // that commit only repeats those events to their sinks.
+  std::vector<std::string> done;
+  auto stop = [&](std::string_view sink, const Status& status) {
+    // Keep what went through, so a retry does not repeat it; if even that
+    // fails, the retry repeats it (allowed).
+    (void)store_.MarkSeenAll(done, now_ms_(), std::nullopt);
+    return SinkFailure(sink, status);
+  };
+  for (const Pending& p : pending) {
+    if (p.message != nullptr) {
+      const WebhookMessage& message = *p.message;
+      if (history_ != nullptr) history_->AddInbound(message);
+      if (sinks_.on_message) {
+        if (Status s = sinks_.on_message(message); !s.ok()) {
+          return stop("message", s);
+        }
+      }
+      messages_.fetch_add(1);
+      log_.Info("inbound", {{"id", message.message.id},
+                            {"from", MaskPhone(message.message.from)},
+                            {"type", message.type},
+                            {"source", ToString(row.source)}});
+    } else if (p.status != nullptr) {
+      const WebhookStatus& status = *p.status;
+      if (sinks_.on_status) {
+        if (Status s = sinks_.on_status(status); !s.ok()) {
+          return stop("status", s);
+        }
+      }
+      statuses_.fetch_add(1);
+      log_.Debug("inbound-status",
+                 {{"provider_id", status.update.provider_id},
+                  {"status", ToString(status.update.status)}});
+    } else {
+      const WebhookError& error = *p.error;
+      log_.Warn("webhook-error",
+                {{"code", error.code}, {"title", error.title}});
+      if (sinks_.on_error) {
+        if (Status s = sinks_.on_error(error); !s.ok()) {
+          return stop("error", s);
+        }
+      }
+      errors_.fetch_add(1);
+    }
+    done.push_back(p.key);
+  }
+  return store_.MarkSeenAll(done, now_ms_(), row.seq);
 }
 
 }  // namespace dynoguard::worker

@@ -5,16 +5,20 @@
 // variable (Wake) by POST /webhook and the sandbox route after their commit,
 // so neither the HTTP threads nor the event loop ever wait for a sink.
 //
-// Per event, in this order: (messages) the contact's last inbound time and
-// the chat history; the sink; then the event's dedup key in `seen`. After
-// the last event of a row, the row is marked processed. A sink's event is
-// durable once it returns OK; a crash before its key is recorded only makes
-// the sink see that event again (sinks dedupe by the event's deterministic
-// id: the message id, wamid+status). A failing sink (or store) stops the
-// pass at that event: the row stays unprocessed and the pass is retried
-// after a backoff (1 s doubling to 60 s by default; a Wake does not shorten
-// it), with one warning per spell of failures and one line when it recovers.
-// Rows are never skipped, so events reach the sinks in inbox order.
+// Per row: the events not seen before are picked (a body may also repeat an
+// event); the windows of its new messages are recorded (one commit); then
+// each event goes to the chat history (messages) and its sink — messages,
+// then statuses, then errors, each in body order; last, the dedup keys of the
+// events the sinks took and the row's processed mark are committed together. A
+// sink's event is durable once it returns OK; a crash before the keys are
+// committed only makes the sinks see those events again (sinks dedupe by the
+// event's deterministic id: the message id, wamid+status). Two commits per row,
+// whatever its size. A failing sink (or store) stops the pass at that event
+// (the keys of the events before it are recorded): the row stays unprocessed
+// and the pass is retried after a backoff (1 s doubling to 60 s by default; a
+// Wake does not shorten it), with one warning per spell of failures and one
+// line when it recovers. Rows are never skipped, so events reach the sinks in
+// inbox order.
 //
 // A body that does not parse (it passed the signature check, so it is
 // Meta's) is logged once as `webhook-unparsable`, kept, and marked processed
@@ -43,8 +47,12 @@ namespace dynoguard::worker {
 // Where processed events go (the integrator wires them to the queue and the
 // forwarding outbox). Each runs on the processor's thread, one call at a
 // time; it returns OK once the event is durable where it went, else a
-// failure (the event comes again after a backoff). An empty function takes
-// every event (OK).
+// failure (the event comes again after a backoff, and nothing behind it
+// moves until it is taken). So a failure is for what a retry can fix (the
+// outbox's storage down); an event the sink does not want — a status for a
+// message this queue never sent (MessageQueue::ApplyProviderStatus answers
+// NotFound) — must be answered OK, or it blocks the inbox. An empty function
+// takes every event (OK).
 struct InboundSinks {
   std::function<common::Status(const WebhookMessage&)> on_message;
   // Statuses may arrive out of order or repeated under another status; never

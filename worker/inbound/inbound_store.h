@@ -9,7 +9,8 @@
 //    on disk only: a restart keeps them and no memory cleanup touches them;
 //  - contacts: each contact's last inbound message time, for the 24-hour
 //    customer-service window.
-// Times are milliseconds since the epoch, passed in by the caller.
+// Two connections, each with a 512 KiB page cache. Times are milliseconds
+// since the epoch, passed in by the caller.
 #ifndef DYNOGUARD_WORKER_INBOUND_INBOUND_STORE_H_
 #define DYNOGUARD_WORKER_INBOUND_INBOUND_STORE_H_
 
@@ -22,6 +23,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "common/log.h"
@@ -88,11 +90,20 @@ class InboundStore {
   common::Result<bool> IsSeen(std::string_view key);
   // Records `key` as seen at `now_ms` (again: keeps the first time).
   common::Status MarkSeen(std::string_view key, int64_t now_ms);
+  // MarkSeen for every key of `keys` and, when `processed_seq` is set,
+  // MarkProcessed(*processed_seq, parsed=true), in one transaction (one
+  // commit). NotFound (nothing recorded) for an unknown seq.
+  common::Status MarkSeenAll(const std::vector<std::string>& keys,
+                             int64_t now_ms,
+                             std::optional<int64_t> processed_seq);
 
   // Records an inbound message from `wa_id` at `at_ms` (WindowStartMs); the
   // later of this and what is stored wins, so a redelivered old message
   // never shortens the window.
   common::Status RecordInbound(std::string_view wa_id, int64_t at_ms);
+  // RecordInbound for each (wa_id, at_ms) of `contacts`, in one transaction.
+  common::Status RecordInbounds(
+      const std::vector<std::pair<std::string, int64_t>>& contacts);
   // The time of `wa_id`'s last recorded inbound message; nullopt when none.
   common::Result<std::optional<int64_t>> LastInbound(std::string_view wa_id);
   // True when a free-form message may go to `wa_id` at `now_ms`

@@ -1,6 +1,7 @@
 #include "worker/inbound/inbound_processor.h"
 
 #include <fcntl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -313,6 +314,82 @@ TEST_CASE(
   CHECK(counts->unparsable == 1);
   CHECK(counts->pending == 0);
   CHECK(f.processor_->counters().unparsable == 1);
+}
+
+}  // namespace
+}  // namespace dynoguard::worker
+
+namespace dynoguard::worker {
+namespace {
+
+// Appends `line` to `path` and syncs it: what a durable sink would keep.
+void AppendLine(const std::string& path, const std::string& line) {
+  int fd =
+      ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (fd < 0) _exit(3);
+  std::string text = line + "\n";
+  if (::write(fd, text.data(), text.size()) !=
+      static_cast<ssize_t>(text.size())) {
+    _exit(3);
+  }
+  ::fsync(fd);
+  ::close(fd);
+}
+
+TEST_CASE(
+    "inbound processor: a crash between a sink and its seen record "
+    "only repeats that event",
+    "[inbound]") {
+  t::TempDir dir;
+  const std::string db = dir.File("inbound.db");
+  const std::string taken = dir.File("taken.txt");
+  common::Logger log("worker", common::LogFormat::kText,
+                     common::LogLevel::kError);
+  {
+    auto store = InboundStore::Open(db);
+    REQUIRE(store.ok());
+    for (const char* id : {"wamid.C1", "wamid.C2", "wamid.C3"}) {
+      REQUIRE((*store)
+                  ->Append(InboxSource::kWebhook,
+                           t::MessagesWebhook({t::TextMessage(Header(id), id)}),
+                           kT)
+                  .ok());
+    }
+  }
+  // The child process takes wamid.C1, then dies inside the sink for
+  // wamid.C2, after the sink made it durable and before anything else.
+  pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    auto store = InboundStore::Open(db);
+    if (!store.ok()) _exit(2);
+    InboundSinks sinks;
+    sinks.on_message = [&](const WebhookMessage& m) {
+      AppendLine(taken, m.message.id);
+      if (m.message.id == "wamid.C2") _exit(0);  // the crash
+      return common::Status::Ok();
+    };
+    InboundProcessor processor(log, **store, nullptr, sinks, [] { return kT; });
+    (void)processor.ProcessPending();
+    _exit(1);  // not reached
+  }
+  int status = 0;
+  REQUIRE(::waitpid(child, &status, 0) == child);
+  REQUIRE(WIFEXITED(status));
+  REQUIRE(WEXITSTATUS(status) == 0);
+
+  // The restart: the same sink sees wamid.C2 again, then wamid.C3.
+  auto store = InboundStore::Open(db);
+  REQUIRE(store.ok());
+  InboundSinks sinks;
+  sinks.on_message = [&](const WebhookMessage& m) {
+    AppendLine(taken, m.message.id);
+    return common::Status::Ok();
+  };
+  InboundProcessor processor(log, **store, nullptr, sinks, [] { return kT; });
+  REQUIRE(processor.ProcessPending().ok());
+  CHECK(t::ReadFileText(taken).value_or("") ==
+        "wamid.C1\nwamid.C2\nwamid.C2\nwamid.C3\n");
 }
 
 }  // namespace

@@ -151,3 +151,35 @@ TEST_CASE(
 
 }  // namespace
 }  // namespace dynoguard::worker
+
+namespace dynoguard::worker {
+namespace {
+
+TEST_CASE("inbound store: seen keys and the processed mark commit together",
+          "[inbound]") {
+  testing::TempDir dir;
+  auto store = OpenStore(dir);
+  auto seq = store->Append(InboxSource::kWebhook, "row", kT);
+  REQUIRE(seq.ok());
+  // An unknown row: nothing is recorded (one transaction).
+  CHECK(store->MarkSeenAll({"m:a", "m:b"}, kT, *seq + 100).code() ==
+        common::Status::Code::kNotFound);
+  CHECK_FALSE(*store->IsSeen("m:a"));
+  REQUIRE(store->MarkSeenAll({"m:a", "m:b"}, kT, *seq).ok());
+  CHECK(*store->IsSeen("m:a"));
+  CHECK(*store->IsSeen("m:b"));
+  CHECK(store->Unprocessed(10)->empty());
+  REQUIRE(store->MarkSeenAll({"m:c"}, kT, std::nullopt).ok());
+  CHECK(*store->IsSeen("m:c"));
+
+  REQUIRE(
+      store
+          ->RecordInbounds(
+              {{"15550001", kT}, {"15550002", kT + 5}, {"15550001", kT - 5}})
+          .ok());
+  CHECK(**store->LastInbound("15550001") == kT);
+  CHECK(**store->LastInbound("15550002") == kT + 5);
+}
+
+}  // namespace
+}  // namespace dynoguard::worker
