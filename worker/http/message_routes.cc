@@ -23,9 +23,14 @@ void WriteMessage(Json& j, const OutboundMessage& m) {
   j.StartObject();
   j.Key("id").String(m.id);
   j.Key("to").String(m.to);
+  j.Key("type").String(EffectiveType(m.type, m.template_json));
   j.Key("status").String(ToString(m.status));
   j.Key("attempts").Int(m.attempts);
   if (!m.provider_id.empty()) j.Key("providerId").String(m.provider_id);
+  // The provider's message_status when it accepted the message (accepted,
+  // held_for_quality_assessment, paused).
+  if (!m.provider_status.empty())
+    j.Key("providerStatus").String(m.provider_status);
   if (m.error) {
     j.Key("error").StartObject();
     j.Key("code").String(m.error->code);

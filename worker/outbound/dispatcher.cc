@@ -135,7 +135,7 @@ common::Status Dispatcher::Record(const Outcome& o) {
     case DispatchResult::kSent:
       // o.message_status goes to the queue once MarkSent stores it; the
       // ResultCallback passes it on meanwhile.
-      return queue_.MarkSent(o.id, o.provider_id, o.at_ms);
+      return queue_.MarkSent(o.id, o.provider_id, o.at_ms, o.message_status);
     case DispatchResult::kRetry:
       return queue_.MarkRetry(o.id, o.error, o.next_attempt_ms, o.at_ms);
     case DispatchResult::kFailed:
