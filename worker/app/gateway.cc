@@ -173,7 +173,9 @@ ApiRoutes Gateway::Routes(const LoopHooks& hooks) {
   r.health.memory = memory_.get();
   r.health.queue = queue_.get();
   r.health.metrics = metrics_.get();
-  r.health.events = router_.get();
+  r.health.inbound_total = [this] {
+    return router_->inbound_total() + processor_->counters().messages;
+  };
   r.health.read_rss = options_.read_rss;
   r.health.session_status = [this] { return Session(); };
   r.health.dispatcher_status = hooks.dispatcher_status;

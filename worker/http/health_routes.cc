@@ -64,7 +64,7 @@ class HealthRoutes {
     g.cache_breakdown = d_.memory->CacheBreakdown();
     g.memory_limit_bytes = d_.memory->limit_bytes();
     g.memory_pressure = d_.memory->under_pressure();
-    if (d_.events != nullptr) g.inbound_total = d_.events->inbound_total();
+    if (d_.inbound_total) g.inbound_total = d_.inbound_total();
     common::Result<QueueStats> stats = d_.queue->Stats();
     if (stats.ok()) {
       g.queue_depth = stats->depth;

@@ -25,7 +25,8 @@ struct HealthRouteDeps {
   MemoryManager* memory = nullptr;      // required: limit, caches, pressure
   MessageQueue* queue = nullptr;        // required: queue figures
   Metrics* metrics = nullptr;           // required: /metrics counters
-  const EventRouter* events = nullptr;  // optional: inbound count
+  // Inbound messages taken (new ids, after deduplication); may be empty.
+  std::function<uint64_t()> inbound_total;
   // The process tree's RSS (memory.raw.rss, dynoguard_memory_rss_bytes);
   // empty: MemoryManager::ReadRss (the MEMORY_SOURCE figure).
   std::function<uint64_t()> read_rss;

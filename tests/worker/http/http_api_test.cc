@@ -90,6 +90,11 @@ class TestServer {
     auto gateway = Gateway::Open(config_, log_, std::move(parts));
     REQUIRE(gateway.ok());
     gateway_ = std::move(gateway).value();
+    // The test contact has written: its 24-hour window is open, so the
+    // free-form texts below may be sent (the rule itself: message_routes_test).
+    REQUIRE(gateway_->inbox().RecordInbound("15551234567", now_.load()).ok());
+    // Simulated inbound messages are handled by the processor's thread.
+    REQUIRE(gateway_->Start(nullptr).ok());
 
     LoopHooks hooks;
     hooks.wake_dispatcher = [this] { wakes_.fetch_add(1); };
@@ -876,8 +881,11 @@ TEST_CASE(
   REQUIRE(res);
   CHECK(res->status == 202);
   CHECK(!Str(Json(res->body)["id"]).empty());
+  // The inbox commits it; the processor's thread takes it from there.
+  REQUIRE(testing::WaitUntil(
+      [&] { return server.history().Recent("4915112345678", 10).size() == 1; },
+      std::chrono::seconds(10)));
   auto recent = server.history().Recent("4915112345678", 10);
-  REQUIRE(recent.size() == 1);
   CHECK(recent[0].text == "hi bot");
   auto metrics = client.Get("/metrics");
   REQUIRE(metrics);

@@ -89,6 +89,9 @@ class TestServer {
     hooks.dispatcher_status = [] { return DispatcherStatus{}; };
     hooks.stall_loop = [](std::chrono::milliseconds) {};
     ApiRoutes routes = gateway_->Routes(hooks);
+    // The gateway wires its durable contacts; these tests script the window
+    // themselves (or check that no window_open means no check).
+    routes.messages.window_open = nullptr;
     if (window != nullptr) {
       routes.messages.window_open = [window](std::string_view wa_id,
                                              int64_t now_ms) {
