@@ -56,18 +56,19 @@ class CloudWorker {
               std::map<std::string, std::string> extra = {},
               const std::string& log_name = "worker.log") {
     SpawnOptions options;
-    options.env = {{"HOST", "127.0.0.1"},
-                   {"PORT", "0"},
-                   {"DATA_DIR", dir.path()},
-                   {"TRANSPORT", "cloud"},
-                   {"WHATSAPP_TOKEN", graph.options().access_token},
-                   {"WHATSAPP_PHONE_NUMBER_ID", graph.options().phone_number_id},
-                   {"WHATSAPP_APP_SECRET", kAppSecret},
-                   {"WHATSAPP_VERIFY_TOKEN", kVerifyToken},
-                   {"WHATSAPP_API_BASE", graph.base_url()},
-                   {"SEND_DELAY_MS", "0"},
-                   {"HEARTBEAT_S", "1"},
-                   {"CONNECTION_CHECK_S", "1"}};
+    options.env = {
+        {"HOST", "127.0.0.1"},
+        {"PORT", "0"},
+        {"DATA_DIR", dir.path()},
+        {"TRANSPORT", "cloud"},
+        {"WHATSAPP_TOKEN", graph.options().access_token},
+        {"WHATSAPP_PHONE_NUMBER_ID", graph.options().phone_number_id},
+        {"WHATSAPP_APP_SECRET", kAppSecret},
+        {"WHATSAPP_VERIFY_TOKEN", kVerifyToken},
+        {"WHATSAPP_API_BASE", graph.base_url()},
+        {"SEND_DELAY_MS", "0"},
+        {"HEARTBEAT_S", "1"},
+        {"CONNECTION_CHECK_S", "1"}};
     for (auto& [k, v] : extra) options.env[k] = v;
     options.log_path = dir.File(log_name);
     auto process = Process::Spawn(DYNOGUARD_WORKER_BIN, options);
@@ -130,6 +131,21 @@ class CloudWorker {
     header.timestamp_s = NowS();
     REQUIRE(Webhook(MessagesWebhook({TextMessage(header, text)},
                                     {Contact(from, "Test User")})) == 200);
+    REQUIRE(WaitWindowOpen(from));
+  }
+
+  // The webhook is answered before it is processed: wait for the contact's
+  // window (GET /api/chats/{waId}/messages "windowOpenUntil").
+  bool WaitWindowOpen(const std::string& wa_id) {
+    return WaitUntil(
+        [&] {
+          auto r = client_->Get(("/api/chats/" + wa_id + "/messages").c_str());
+          if (!r || r->status != 200) return false;
+          auto doc = Json(r->body);
+          return doc.IsObject() && doc.HasMember("windowOpenUntil") &&
+                 doc["windowOpenUntil"].IsNumber();
+        },
+        seconds(10));
   }
 
   void Stop() {
@@ -156,7 +172,8 @@ TEST_CASE("a cloud worker connects, sends a template and records the wamid",
   TempDir dir;
   GraphApiServer graph;
   CloudWorker worker(dir, graph);
-  REQUIRE(WaitUntil([&] { return worker.State() == "connected"; }, seconds(10)));
+  REQUIRE(
+      WaitUntil([&] { return worker.State() == "connected"; }, seconds(10)));
   CHECK(graph.count(GraphRoute::kPhoneNumber) >= 1);
 
   std::string id = worker.Send(R"({"to":"15551234567",)" + kTemplate + "}");
@@ -164,8 +181,7 @@ TEST_CASE("a cloud worker connects, sends a template and records the wamid",
   REQUIRE(WaitStatus(worker, id, "sent"));
   auto sends = graph.requests(GraphRoute::kMessages);
   REQUIRE(sends.size() == 1);
-  CHECK(sends[0].authorization ==
-        "Bearer " + graph.options().access_token);
+  CHECK(sends[0].authorization == "Bearer " + graph.options().access_token);
   CHECK(sends[0].type == "template");
   CHECK(sends[0].to == "15551234567");
   CHECK(sends[0].status == 200);
@@ -190,23 +206,30 @@ TEST_CASE("every message kind reaches the Graph API as Meta documents it",
       {"text", to + R"("type":"text","text":{"body":"cloud form"}})"},
       {"template", to + kTemplate + "}"},
       {"image",
-       to + R"("type":"image","image":{"link":"https://example.com/a.jpg","caption":"a cat"}})"},
+       to +
+           R"("type":"image","image":{"link":"https://example.com/a.jpg","caption":"a cat"}})"},
       {"document",
-       to + R"("type":"document","document":{"id":"1234567890","filename":"invoice.pdf"}})"},
+       to +
+           R"("type":"document","document":{"id":"1234567890","filename":"invoice.pdf"}})"},
       {"audio", to + R"("type":"audio","audio":{"id":"998877"}})"},
       {"video",
        to + R"("type":"video","video":{"link":"https://example.com/v.mp4"}})"},
       {"sticker", to + R"("type":"sticker","sticker":{"id":"5566"}})"},
       {"reaction",
-       to + R"("type":"reaction","reaction":{"message_id":"wamid.kinds-open","emoji":"👍"}})"},
+       to +
+           R"("type":"reaction","reaction":{"message_id":"wamid.kinds-open","emoji":"👍"}})"},
       {"location",
-       to + R"("type":"location","location":{"latitude":52.52,"longitude":13.405,"name":"Berlin"}})"},
+       to +
+           R"("type":"location","location":{"latitude":52.52,"longitude":13.405,"name":"Berlin"}})"},
       {"contacts",
-       to + R"("type":"contacts","contacts":[{"name":{"formatted_name":"Ada Lovelace","first_name":"Ada"},"phones":[{"phone":"+15550001111","type":"CELL"}]}]})"},
+       to +
+           R"("type":"contacts","contacts":[{"name":{"formatted_name":"Ada Lovelace","first_name":"Ada"},"phones":[{"phone":"+15550001111","type":"CELL"}]}]})"},
       {"interactive",
-       to + R"("type":"interactive","interactive":{"type":"button","body":{"text":"Pick one"},"action":{"buttons":[{"type":"reply","reply":{"id":"yes","title":"Yes"}},{"type":"reply","reply":{"id":"no","title":"No"}}]}}})"},
+       to +
+           R"("type":"interactive","interactive":{"type":"button","body":{"text":"Pick one"},"action":{"buttons":[{"type":"reply","reply":{"id":"yes","title":"Yes"}},{"type":"reply","reply":{"id":"no","title":"No"}}]}}})"},
       {"interactive",
-       to + R"("type":"interactive","interactive":{"type":"list","body":{"text":"Menu"},"action":{"button":"Choose","sections":[{"title":"Main","rows":[{"id":"r1","title":"Pizza"},{"id":"r2","title":"Pasta","description":"fresh"}]}]}}})"},
+       to +
+           R"("type":"interactive","interactive":{"type":"list","body":{"text":"Menu"},"action":{"button":"Choose","sections":[{"title":"Main","rows":[{"id":"r1","title":"Pizza"},{"id":"r2","title":"Pasta","description":"fresh"}]}]}}})"},
       {"text", to + R"("text":"a reply","replyTo":"wamid.kinds-open"})"},
   };
   std::vector<std::string> ids;
@@ -246,9 +269,8 @@ TEST_CASE("outside the 24-hour window only templates are accepted",
   CHECK(r->status == 400);
   CHECK(r->body.find("invalid_field") != std::string::npos);
   CHECK(r->body.find("24-hour") != std::string::npos);
-  CHECK_FALSE(
-      worker.Send(R"({"to":"15559990000",)" + kTemplate + "}", &status)
-          .empty());
+  CHECK_FALSE(worker.Send(R"({"to":"15559990000",)" + kTemplate + "}", &status)
+                  .empty());
   // The contact writes: the window opens.
   worker.Inbound("15559990000", "wamid.window-1");
   REQUIRE(WaitUntil(
@@ -295,14 +317,15 @@ TEST_CASE("a token error pauses every send until a heartbeat works again",
   TempDir dir;
   GraphApiServer graph;
   CloudWorker worker(dir, graph);
-  REQUIRE(WaitUntil([&] { return worker.State() == "connected"; }, seconds(10)));
+  REQUIRE(
+      WaitUntil([&] { return worker.State() == "connected"; }, seconds(10)));
   const std::string token = graph.options().access_token;
   graph.SetAccessToken("rotated-token");  // ours is now invalid: 190
   std::string a = worker.Send(R"({"to":"15551110001",)" + kTemplate + "}");
   std::string b = worker.Send(R"({"to":"15551110002",)" + kTemplate + "}");
   REQUIRE_FALSE(a.empty());
-  REQUIRE(WaitUntil([&] { return worker.State() == "disconnected"; },
-                    seconds(10)));
+  REQUIRE(
+      WaitUntil([&] { return worker.State() == "disconnected"; }, seconds(10)));
   auto session = worker.client().Get("/session-status");
   REQUIRE(session);
   CHECK(session->body.find("token_invalid") != std::string::npos);
@@ -325,7 +348,8 @@ TEST_CASE("retry codes are retried, fail codes fail without a retry",
   TempDir dir;
   GraphApiServer graph;
   CloudWorker worker(dir, graph, {{"SEND_RETRY_BASE_MS", "50"}});
-  REQUIRE(WaitUntil([&] { return worker.State() == "connected"; }, seconds(10)));
+  REQUIRE(
+      WaitUntil([&] { return worker.State() == "connected"; }, seconds(10)));
   graph.ScriptRecipient("15552220001", {GraphErrorFor(131000)}, 1);
   graph.ScriptRecipient("15552220002", {GraphErrorFor(131026)}, -1);
   std::string retried =
@@ -346,7 +370,8 @@ TEST_CASE("131056 slows that one recipient; others and the order stay",
   TempDir dir;
   GraphApiServer graph;
   CloudWorker worker(dir, graph, {{"SEND_CONCURRENCY", "4"}});
-  REQUIRE(WaitUntil([&] { return worker.State() == "connected"; }, seconds(10)));
+  REQUIRE(
+      WaitUntil([&] { return worker.State() == "connected"; }, seconds(10)));
   graph.ScriptRecipient("15553330001", {GraphErrorFor(131056)}, 1);
   std::string a1 = worker.Send(R"({"to":"15553330001",)" + kTemplate + "}");
   std::string a2 = worker.Send(R"({"to":"15553330001",)" + kTemplate + "}");
@@ -358,7 +383,8 @@ TEST_CASE("131056 slows that one recipient; others and the order stay",
   CHECK(worker.StatusOf(a1) == "sent");
   std::vector<std::string> order;
   for (const auto& r : graph.requests(GraphRoute::kMessages)) {
-    if (r.to == "15553330001" && r.status == 200) order.push_back(r.provider_id);
+    if (r.to == "15553330001" && r.status == 200)
+      order.push_back(r.provider_id);
   }
   REQUIRE(order.size() == 2);
   CHECK(StringAt(worker.Message(a1), "providerId") == order[0]);
@@ -371,21 +397,24 @@ TEST_CASE("the Graph API going away and coming back: reconnecting, then sent",
   TempDir dir;
   GraphApiServer graph;
   CloudWorker worker(dir, graph);
-  REQUIRE(WaitUntil([&] { return worker.State() == "connected"; }, seconds(10)));
+  REQUIRE(
+      WaitUntil([&] { return worker.State() == "connected"; }, seconds(10)));
   graph.Stop();
-  REQUIRE(WaitUntil([&] { return worker.State() == "reconnecting"; },
-                    seconds(20)));
+  REQUIRE(
+      WaitUntil([&] { return worker.State() == "reconnecting"; }, seconds(20)));
   std::string id = worker.Send(R"({"to":"15554440001",)" + kTemplate + "}");
   REQUIRE_FALSE(id.empty());
   REQUIRE(graph.Start().ok());
-  REQUIRE(WaitUntil([&] { return worker.State() == "connected"; }, seconds(30)));
+  REQUIRE(
+      WaitUntil([&] { return worker.State() == "connected"; }, seconds(30)));
   REQUIRE(WaitStatus(worker, id, "sent"));
   worker.Stop();
 }
 
-TEST_CASE("SIGKILL mid-queue: every accepted message is sent after the "
-          "restart, at most the one in flight twice",
-          "[cloud][integration][kill]") {
+TEST_CASE(
+    "SIGKILL mid-queue: every accepted message is sent after the "
+    "restart, at most the one in flight twice",
+    "[cloud][integration][kill]") {
   TempDir dir;
   GraphApiServer graph;
   graph.SetDelay(milliseconds(20));
@@ -404,12 +433,14 @@ TEST_CASE("SIGKILL mid-queue: every accepted message is sent after the "
       messages.push_back(TextMessage(header, "hi"));
     }
     REQUIRE(worker.Webhook(MessagesWebhook(messages)) == 200);
+    for (int c = 0; c < 10; ++c)
+      REQUIRE(worker.WaitWindowOpen("1555600000" + std::to_string(c)));
     for (int i = 0; i < 60; ++i) {
       std::string text = "kill-test " + std::to_string(i);
       std::string body = R"({"to":"1555600000)" + std::to_string(i % 10) +
                          R"(","text":")" + text + R"("})";
-      REQUIRE(WaitUntil([&] { return !worker.Send(body).empty(); },
-                        seconds(10)));
+      REQUIRE(
+          WaitUntil([&] { return !worker.Send(body).empty(); }, seconds(10)));
       bodies.push_back(text);
     }
     std::this_thread::sleep_for(

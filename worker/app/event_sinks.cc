@@ -54,8 +54,7 @@ common::Status EventSinks::OnStatusEvent(const WebhookStatus& status) {
     parts_.history->AddOutbound(m.id, m.to, m.type, m.text,
                                 ToString(change->status), m.created_ms);
   }
-  return Forward(
-      BuildStatusEvent(status, change->message_id, parts_.session));
+  return Forward(BuildStatusEvent(status, change->message_id, parts_.session));
 }
 
 common::Status EventSinks::OnError(const WebhookError& error) {
@@ -79,14 +78,14 @@ void EventSinks::OnStatus(const StatusUpdate& update) {
   WebhookStatus status;
   status.update = update;
   if (common::Status s = OnStatusEvent(status); !s.ok()) {
-    log_.Warn("status-apply-failed", {{"provider_id", update.provider_id},
-                                      {"error", s.message()}});
+    log_.Warn("status-apply-failed",
+              {{"provider_id", update.provider_id}, {"error", s.message()}});
   }
 }
 
 void EventSinks::OnConnection(ConnectionState state, std::string_view reason) {
-  if (common::Status s = Forward(BuildConnectionEvent(
-          state, reason, parts_.now_ms(), parts_.session));
+  if (common::Status s = Forward(
+          BuildConnectionEvent(state, reason, parts_.now_ms(), parts_.session));
       !s.ok()) {
     log_.Warn("forward-append-failed", {{"error", s.message()}});
   }

@@ -31,11 +31,11 @@ namespace dynoguard::worker {
 class EventSinks : public TransportEvents {
  public:
   struct Parts {
-    MessageQueue* queue = nullptr;      // required
-    HistoryCache* history = nullptr;    // required
-    EventOutbox* outbox = nullptr;      // null: no WEBHOOK_URL, no forwarding
-    std::string session = "default";    // SESSION_NAME, in every event
-    std::function<int64_t()> now_ms;    // required: ms since the epoch
+    MessageQueue* queue = nullptr;    // required
+    HistoryCache* history = nullptr;  // required
+    EventOutbox* outbox = nullptr;    // null: no WEBHOOK_URL, no forwarding
+    std::string session = "default";  // SESSION_NAME, in every event
+    std::function<int64_t()> now_ms;  // required: ms since the epoch
     // A new event is in the outbox (Forwarder::Wake); thread-safe.
     std::function<void()> wake_forwarder;
     // The connection state changed (the worker wakes the dispatcher and

@@ -61,11 +61,14 @@ common::Result<std::unique_ptr<Gateway>> Gateway::Open(
         std::chrono::duration_cast<std::chrono::milliseconds>(
             config.worker_stop_timeout) -
         std::chrono::milliseconds(3000);
-    cloud.total_timeout = std::clamp(stop_budget, std::chrono::milliseconds(1000),
-                                     std::chrono::milliseconds(10000));
-    cloud.connect_timeout = std::min(cloud.connect_timeout, cloud.total_timeout);
+    cloud.total_timeout =
+        std::clamp(stop_budget, std::chrono::milliseconds(1000),
+                   std::chrono::milliseconds(10000));
+    cloud.connect_timeout =
+        std::min(cloud.connect_timeout, cloud.total_timeout);
     cloud.now_ms = o.now_ms;
-    g->cloud_ = std::make_unique<CloudTransport>(std::move(cloud), *o.http, log);
+    g->cloud_ =
+        std::make_unique<CloudTransport>(std::move(cloud), *o.http, log);
     g->transport_ = g->cloud_.get();
   }
   g->router_ =
@@ -98,8 +101,8 @@ common::Result<std::unique_ptr<Gateway>> Gateway::Open(
     forward.url = config.webhook_url;
     forward.secret = config.webhook_secret.Reveal();
     forward.now_ms = o.now_ms;
-    auto forwarder =
-        Forwarder::Create(o.loop, *o.http, *g->outbox_, log, std::move(forward));
+    auto forwarder = Forwarder::Create(o.loop, *o.http, *g->outbox_, log,
+                                       std::move(forward));
     if (!forwarder.ok()) return forwarder.status();
     g->forwarder_ = std::move(forwarder.value());
   }
@@ -132,6 +135,7 @@ void Gateway::Stop(std::function<void()> on_stopped) {
 
 void Gateway::CloseLoopParts() {
   if (forwarder_) forwarder_->Close();
+  if (cloud_) cloud_->Close();
 }
 
 common::Status Gateway::CloseStores() {

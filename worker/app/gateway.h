@@ -18,20 +18,20 @@
 #include "common/config.h"
 #include "common/log.h"
 #include "common/status.h"
-#include "worker/http/http_api.h"
 #include "worker/app/event_sinks.h"
 #include "worker/forward/event_outbox.h"
 #include "worker/forward/forwarder.h"
+#include "worker/http/http_api.h"
 #include "worker/inbound/event_router.h"
 #include "worker/inbound/history_cache.h"
 #include "worker/inbound/inbound_processor.h"
 #include "worker/inbound/inbound_store.h"
-#include "worker/net/http_client.h"
 #include "worker/memory/ballast.h"
 #include "worker/memory/cleanup_runner.h"
 #include "worker/memory/memory_manager.h"
 #include "worker/metrics/metrics.h"
 #include "worker/model/runtime_status.h"
+#include "worker/net/http_client.h"
 #include "worker/outbound/message_queue.h"
 #include "worker/transport/cloud/cloud_transport.h"
 #include "worker/transport/sandbox/sandbox_transport.h"
@@ -112,7 +112,7 @@ class Gateway {
   EventRouter& router() { return *router_; }
   InboundStore& inbox() { return *inbox_; }
   InboundProcessor& processor() { return *processor_; }
-  EventOutbox* outbox() { return outbox_.get(); }   // null without WEBHOOK_URL
+  EventOutbox* outbox() { return outbox_.get(); }  // null without WEBHOOK_URL
   Forwarder* forwarder() { return forwarder_.get(); }  // null: no forwarding
   EventSinks& sinks() { return *sinks_; }
   // The store closes: queue, inbox, outbox (the shutdown's last steps).

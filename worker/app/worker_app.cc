@@ -24,12 +24,12 @@
 #include "worker/memory/temp_file_sweeper.h"
 #include "worker/memory/unused_library_pages.h"
 #include "worker/metrics/metrics.h"
+#include "worker/net/http_client.h"
 #include "worker/outbound/dispatcher.h"
 #include "worker/outbound/message_queue.h"
 #include "worker/outbound/queue_watch.h"
 #include "worker/storage/data_dir_lock.h"
 #include "worker/storage/private_files.h"
-#include "worker/net/http_client.h"
 #include "worker/transport/sandbox/sandbox_transport.h"
 
 namespace dynoguard::worker {
@@ -294,23 +294,27 @@ Status WorkerApp::Start() {
 void WorkerApp::LogForwardingAndWebhook() {
   if (config_.webhook_url.empty()) {
     log_.Info("forwarding-off",
-              {{"", "WEBHOOK_URL is unset: inbound messages and statuses are "
-                    "kept for GET /api/chats/{waId}/messages only"}});
+              {{"",
+                "WEBHOOK_URL is unset: inbound messages and statuses are "
+                "kept for GET /api/chats/{waId}/messages only"}});
   } else if (config_.webhook_secret.empty()) {
     log_.Warn("forwarding-unsigned",
-              {{"", "WEBHOOK_SECRET is unset: events are POSTed to "
-                    "WEBHOOK_URL without X-Dynoguard-Signature-256"}});
+              {{"",
+                "WEBHOOK_SECRET is unset: events are POSTed to "
+                "WEBHOOK_URL without X-Dynoguard-Signature-256"}});
   }
   if (config_.transport != common::TransportKind::kCloud) return;
   if (config_.whatsapp_app_secret.empty()) {
     log_.Warn("webhook-unsigned",
-              {{"", "WHATSAPP_APP_SECRET is unset: POST /webhook answers 503 "
-                    "(inbound messages cannot be verified)"}});
+              {{"",
+                "WHATSAPP_APP_SECRET is unset: POST /webhook answers 503 "
+                "(inbound messages cannot be verified)"}});
   }
   if (config_.whatsapp_verify_token.empty()) {
     log_.Warn("webhook-no-verify-token",
-              {{"", "WHATSAPP_VERIFY_TOKEN is unset: Meta's webhook "
-                    "verification (GET /webhook) is refused"}});
+              {{"",
+                "WHATSAPP_VERIFY_TOKEN is unset: Meta's webhook "
+                "verification (GET /webhook) is refused"}});
   }
 }
 

@@ -22,9 +22,9 @@ namespace dynoguard::worker {
 
 // Borrowed parts (thread-safe, must outlive the server).
 struct HealthRouteDeps {
-  MemoryManager* memory = nullptr;      // required: limit, caches, pressure
-  MessageQueue* queue = nullptr;        // required: queue figures
-  Metrics* metrics = nullptr;           // required: /metrics counters
+  MemoryManager* memory = nullptr;  // required: limit, caches, pressure
+  MessageQueue* queue = nullptr;    // required: queue figures
+  Metrics* metrics = nullptr;       // required: /metrics counters
   // Inbound messages taken (new ids, after deduplication); may be empty.
   std::function<uint64_t()> inbound_total;
   // The process tree's RSS (memory.raw.rss, dynoguard_memory_rss_bytes);
@@ -33,7 +33,7 @@ struct HealthRouteDeps {
   std::function<SessionStatus()> session_status;  // required
   // The dispatcher's pause for /health's queue.paused; may be empty.
   std::function<DispatcherStatus()> dispatcher_status;
-  std::function<int64_t()> now_ms;                // required: ms since epoch
+  std::function<int64_t()> now_ms;  // required: ms since epoch
   std::chrono::system_clock::time_point started =
       std::chrono::system_clock::now();  // for /health's uptime
   bool memory_optimization = true;       // ENABLE_MEMORY_OPTIMIZATION

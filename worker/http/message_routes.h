@@ -19,10 +19,10 @@
 #include <optional>
 #include <string_view>
 
+#include "worker/forward/event_outbox.h"
 #include "worker/http/route.h"
 #include "worker/memory/memory_manager.h"
 #include "worker/model/runtime_status.h"
-#include "worker/forward/event_outbox.h"
 #include "worker/outbound/message_queue.h"
 
 namespace dynoguard::worker {

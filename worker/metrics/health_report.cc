@@ -4,8 +4,8 @@
 
 #include <cmath>
 #include <ctime>
-#include <utility>
 #include <string_view>
+#include <utility>
 
 #include "common/json_writer.h"
 #include "common/time_format.h"

@@ -18,7 +18,8 @@ namespace dynoguard::worker {
 struct SessionStatus {
   std::string transport;  // "sandbox" or "cloud"
   ConnectionState state = ConnectionState::kStarting;
-  std::string reason;      // why not connected ("token_invalid", …); "" when connected
+  std::string
+      reason;  // why not connected ("token_invalid", …); "" when connected
   int64_t started_ms = 0;  // worker start, ms since the epoch
   // Activity: the last inbound message processed, the last send the provider
   // accepted (nullopt: none since the start).

@@ -126,7 +126,9 @@ CloudTransport::CloudTransport(Options options, HttpClient& client,
       client_(client),
       log_(log) {}
 
-CloudTransport::~CloudTransport() {
+CloudTransport::~CloudTransport() { Close(); }
+
+void CloudTransport::Close() {
   destroying_ = true;
   std::vector<HttpRequestId> ids(in_flight_.begin(), in_flight_.end());
   for (HttpRequestId id : ids) client_.Cancel(id);

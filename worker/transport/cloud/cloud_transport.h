@@ -95,6 +95,11 @@ class CloudTransport : public Transport {
   // Stop and wait for on_stopped first to have them run) and closes the
   // timers; their memory is freed when the loop runs the close callbacks.
   ~CloudTransport() override;
+  // Cancels what is in flight and closes the loop handles (their memory is
+  // freed when the loop runs the close callbacks), for an owner that closes
+  // its loop before destroying the transport. Idempotent; the destructor
+  // does the same. REQUIRES: loop thread.
+  void Close();
   CloudTransport(const CloudTransport&) = delete;
   CloudTransport& operator=(const CloudTransport&) = delete;
 
