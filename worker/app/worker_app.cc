@@ -51,6 +51,32 @@ constexpr int64_t kFinishedRetentionMs =
 
 WorkerApp* Self(void* data) { return static_cast<WorkerApp*>(data); }
 
+// The transport's events, on the loop thread: inbound messages and statuses go
+// to the router; a connection change is logged and wakes the dispatcher (a
+// paused queue resumes once the transport is connected again).
+class LoopTransportEvents : public TransportEvents {
+ public:
+  LoopTransportEvents(const common::Logger& log, EventRouter& router,
+                      std::function<void()> wake)
+      : log_(log), router_(router), wake_(std::move(wake)) {}
+  void OnInbound(const InboundMessage& message) override {
+    router_.OnInbound(message);
+  }
+  void OnStatus(const StatusUpdate& update) override {
+    router_.OnStatus(update);
+  }
+  void OnConnection(ConnectionState state, std::string_view reason) override {
+    log_.Info("connection", {{"state", ToString(state)}, {"reason", reason}});
+    router_.OnConnection(state, reason);
+    wake_();
+  }
+
+ private:
+  const common::Logger& log_;
+  EventRouter& router_;
+  const std::function<void()> wake_;
+};
+
 std::string EnvOr(const char* name, const char* fallback = "") {
   const char* value = std::getenv(name);
   return value != nullptr ? value : fallback;
@@ -223,6 +249,12 @@ Status WorkerApp::Start() {
   shutdown_steps_.emplace_back("queue", [this] { return queue_->Close(); });
 
   StartLoopHandles();
+  transport_events_ = std::make_unique<LoopTransportEvents>(
+      log_, *router_, [this] { dispatcher_->Wake(); });
+  if (Status status = transport_->Start(&loop_, *transport_events_);
+      !status.ok()) {
+    return status;
+  }
   dispatcher_->Start();
   http_thread_ = std::thread([this] { http_->Serve(); });
 
@@ -358,7 +390,7 @@ std::vector<PeriodicTask> WorkerApp::PeriodicTable() {
       {"queue-health", queue_watch_->options().period,
        [this] { queue_watch_->Check(); }},
       {"transport-poll", milliseconds(kTransportPollMs),
-       [this] { transport_->Poll(NowMs(), *router_); }},
+       [this] { transport_->Poll(NowMs()); }},
       {"watchdog", milliseconds(periodic_watchdog_ms_),
        [this] { (void)notify_.Send("WATCHDOG=1"); }},
   };
@@ -441,8 +473,10 @@ void WorkerApp::BeginShutdown(std::string_view why) {
       },
       kHttpDrainMs, 0);
   dispatcher_->BeginDrain([this] {
-    sends_drained_ = true;
-    if (http_stopped_) FinishShutdown();
+    transport_->Stop([this] {
+      sends_drained_ = true;
+      if (http_stopped_) FinishShutdown();
+    });
   });
 }
 

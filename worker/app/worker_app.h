@@ -42,6 +42,7 @@ class QueueWatch;
 class Metrics;
 class SandboxTransport;
 class Transport;
+class TransportEvents;
 namespace storage {
 class DataDirLock;
 }
@@ -112,6 +113,9 @@ class WorkerApp {
   SandboxTransport* sandbox_ = nullptr;
   Transport* transport_ = nullptr;
   EventRouter* router_ = nullptr;
+  // What the transport reports (on the loop): to the router, and a
+  // connection change also wakes the dispatcher.
+  std::unique_ptr<TransportEvents> transport_events_;
   std::unique_ptr<Dispatcher> dispatcher_;
   std::unique_ptr<HttpServer> http_;
   std::thread http_thread_;

@@ -30,6 +30,9 @@ class EventRouter : public TransportEvents, public Cleanable {
 
   void OnInbound(const InboundMessage& message) override;
   void OnStatus(const StatusUpdate& update) override;
+  // Nothing to route yet (the worker logs the change and wakes the
+  // dispatcher itself).
+  void OnConnection(ConnectionState, std::string_view) override {}
 
   uint64_t inbound_total() const { return inbound_total_.load(); }
   uint64_t duplicates_total() const { return duplicates_total_.load(); }

@@ -43,7 +43,6 @@ Dispatcher::Dispatcher(uv_loop_t* loop, Options options,
   wake_.data = this;
   uv_timer_init(loop_, &timer_);
   timer_.data = this;
-  work_.data = this;
 }
 
 Dispatcher::~Dispatcher() { Close(); }
@@ -195,23 +194,27 @@ void Dispatcher::Pump() {
     ScheduleIn(kQueueErrorRetryMs, now + kQueueErrorRetryMs);
     return;
   }
-  request_ = {message.id, message.to, message.text, message.template_json,
-              message.reply_to};
+  request_ = {};
+  request_.message_id = message.id;
+  request_.to = message.to;
+  request_.type =
+      std::string(EffectiveType(message.type, message.template_json));
+  request_.content_json = message.content_json;
+  request_.text = message.text;
+  request_.template_json = message.template_json;
+  request_.reply_to = message.reply_to;
   attempts_ = message.attempts + 1;
   {
     std::lock_guard lock(mu_);
     status_.in_flight_id = message.id;
     status_.next_send_ms.reset();
   }
-  uv_queue_work(
-      loop_, &work_,
-      [](uv_work_t* work) {
-        auto* self = Self(work->data);
-        self->result_ = self->transport_.Send(self->request_);
-      },
-      [](uv_work_t* work, int) {
-        auto* self = Self(work->data);
-        self->OnSendDone(self->result_);
+  // The answer comes back on the loop; a dispatcher destroyed meanwhile (a
+  // stop past its deadline) ignores it.
+  transport_.Send(
+      request_, [this, alive = std::weak_ptr<bool>(alive_)](SendResult result) {
+        if (alive.expired()) return;
+        OnSendDone(result);
       });
 }
 

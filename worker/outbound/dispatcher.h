@@ -1,8 +1,8 @@
 // Dispatcher: the single-flight sender. On the worker's libuv loop it takes the
 // oldest due message from the durable queue, marks it `sending`, hands it to
-// the transport on a pool thread, records the answer (sent / retry with backoff
-// and jitter / dead letter), then waits SEND_DELAY_MS before the next send. One
-// message is in flight at most, ever.
+// the (asynchronous) transport, records the answer when it comes back (sent /
+// retry with backoff and jitter / dead letter), then waits SEND_DELAY_MS before
+// the next send. One message is in flight at most, ever.
 //
 // Clocks: what is persisted (updated_ms, next_attempt_ms) is wall time; every
 // delay the dispatcher waits itself (the SEND_DELAY_MS spacing, its timers) is
@@ -21,6 +21,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <random>
@@ -126,9 +127,8 @@ class Dispatcher {
   // Loop-thread state.
   uv_async_t wake_{};
   uv_timer_t timer_{};
-  uv_work_t work_{};
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   SendRequest request_;
-  SendResult result_;
   int attempts_ = 0;
   std::optional<int64_t> next_allowed_steady_ms_;
   std::vector<Outcome> unrecorded_;

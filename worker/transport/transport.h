@@ -1,42 +1,93 @@
-// Transport: the seam between the worker and WhatsApp. The sandbox (an
-// in-process simulated WhatsApp) implements it now; the Cloud API transport
-// implements the same interface.
+// Transport: the asynchronous seam between the worker and WhatsApp. The
+// sandbox (an in-process simulated WhatsApp, sandbox/) and the Cloud API
+// transport (cloud/) implement it. Everything runs on the worker's libuv loop:
+// a call starts the work and returns; its callback runs later on the loop
+// thread with the answer. No thread blocks on the network (or on a disk the
+// transport writes to).
 #ifndef DYNOGUARD_WORKER_TRANSPORT_TRANSPORT_H_
 #define DYNOGUARD_WORKER_TRANSPORT_TRANSPORT_H_
 
+#include <uv.h>
+
 #include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
 #include <string_view>
 
+#include "common/status.h"
 #include "worker/model/transport_types.h"
 
 namespace dynoguard::worker {
 
-// Receives what the transport hears from WhatsApp. Implementations are
-// thread-safe: events may arrive from the loop thread or an HTTP thread.
+// Everything the transport reports, on the loop thread only.
 class TransportEvents {
  public:
   virtual ~TransportEvents() = default;
   virtual void OnInbound(const InboundMessage& message) = 0;
   virtual void OnStatus(const StatusUpdate& update) = 0;
+  // The connection state or its reason changed (SPEC §5 states).
+  virtual void OnConnection(ConnectionState state, std::string_view reason) = 0;
 };
 
 class Transport {
  public:
+  using SendCallback = std::function<void(SendResult result)>;
+  using DoneCallback = std::function<void(common::Status status)>;
+  using UploadCallback =
+      std::function<void(common::Result<std::string> media_id)>;
+  using DownloadCallback =
+      std::function<void(common::Result<MediaDownload> media)>;
+
   virtual ~Transport() = default;
 
-  // "sandbox" or "cloud".
-  virtual std::string_view name() const = 0;
+  virtual std::string_view name() const = 0;  // "sandbox" | "cloud"
+
+  // Thread-safe (HTTP threads read them for /health and /session-status).
   virtual ConnectionState state() const = 0;
+  // Why not connected; "" when connected.
+  virtual std::string reason() const = 0;
+  // nullopt: none yet / sandbox.
+  virtual std::optional<int64_t> last_heartbeat_ms() const = 0;
 
-  // Delivers one message and returns the provider's answer. Blocking; the
-  // dispatcher calls it from one thread at a time (single-flight), never from
-  // the loop thread.
-  virtual SendResult Send(const SendRequest& request) = 0;
+  // Every method below: loop thread only; each callback runs exactly once,
+  // later, on the loop thread, never from within the call that took it.
 
-  // Called on the loop thread by one owner, the worker's "transport-poll"
-  // periodic task (the dispatcher does not poll): emits the events that are
-  // due at `now_ms` (e.g. the sandbox's delivered/read receipts) to `events`.
-  virtual void Poll(int64_t now_ms, TransportEvents& events) = 0;
+  virtual common::Status Start(uv_loop_t* loop, TransportEvents& events) = 0;
+
+  // One message. Several sends may be in flight at once (SEND_CONCURRENCY),
+  // never two to one recipient (the dispatcher's rule). A transport whose
+  // state() is not kConnected may still be asked (it answers with the error
+  // it gets).
+  virtual void Send(const SendRequest& request, SendCallback done) = 0;
+
+  // Marks an inbound message (its provider id) read; `typing` also shows the
+  // typing indicator.
+  virtual void MarkRead(const std::string& message_id, bool typing,
+                        DoneCallback done) = 0;
+
+  // Uploads a file already on disk; answers the media id usable in a media
+  // message.
+  virtual void UploadMedia(const MediaUpload& upload, UploadCallback done) = 0;
+
+  // Fetches media `media_id` into `dest_path` (streamed to disk). NotFound for
+  // an unknown or expired id; InvalidArgument when larger than `max_bytes`.
+  virtual void DownloadMedia(const std::string& media_id,
+                             const std::string& dest_path, uint64_t max_bytes,
+                             DownloadCallback done) = 0;
+
+  // Time-driven events (the sandbox's delivered/read receipts) due at
+  // `now_ms`, to the events given to Start. The worker's "transport-poll"
+  // periodic task is its one caller.
+  virtual void Poll(int64_t now_ms) = 0;
+
+  // The standard cleanup's "drop idle connections" step.
+  virtual void CloseIdleConnections() = 0;
+
+  // Graceful stop: no new heartbeat; `on_stopped` runs once nothing started
+  // here is in flight (sends in flight finish or time out; their callbacks run
+  // first).
+  virtual void Stop(std::function<void()> on_stopped) = 0;
 };
 
 }  // namespace dynoguard::worker

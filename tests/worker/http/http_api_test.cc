@@ -25,6 +25,7 @@
 #include "common/log.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/wait.h"
+#include "tests/worker/transport/sandbox/sandbox_driver.h"
 #include "worker/app/gateway.h"
 #include "worker/http/api_auth.h"
 #include "worker/http/http_api.h"
@@ -890,8 +891,11 @@ TEST_CASE(
 TEST_CASE("http api: GET /api/sandbox/outbox lists sends oldest first",
           "[http_api]") {
   TestServer server;
-  REQUIRE(server.sandbox().Send({"msg_1", "15551234567", "one", "", ""}).ok);
-  REQUIRE(server.sandbox().Send({"msg_2", "15551234568", "two", "", ""}).ok);
+  sandbox_test::SandboxDriver driver(server.sandbox());
+  REQUIRE(
+      driver.Send(sandbox_test::TextRequest("msg_1", "15551234567", "one")).ok);
+  REQUIRE(
+      driver.Send(sandbox_test::TextRequest("msg_2", "15551234568", "two")).ok);
   auto client = server.Client();
   auto res = client.Get("/api/sandbox/outbox");
   REQUIRE(res);
@@ -914,11 +918,12 @@ TEST_CASE("http api: POST /api/sandbox/fail makes the next sends fail",
                       R"({"count":1,"code":131026,"message":"nope"})");
   REQUIRE(res);
   CHECK(res->status == 200);
+  sandbox_test::SandboxDriver driver(server.sandbox());
   SendResult failed =
-      server.sandbox().Send({"msg_1", "15551234567", "x", "", ""});
+      driver.Send(sandbox_test::TextRequest("msg_1", "15551234567", "x"));
   CHECK_FALSE(failed.ok);
   CHECK(failed.error.code == "131026");
-  CHECK(server.sandbox().Send({"msg_2", "15551234567", "y", "", ""}).ok);
+  CHECK(driver.Send(sandbox_test::TextRequest("msg_2", "15551234567", "y")).ok);
   CHECK(ExpectError(PostJson(client, "/api/sandbox/fail", R"({"count":0})"),
                     400, "invalid_field") == "count");
 }

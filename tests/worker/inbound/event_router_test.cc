@@ -68,7 +68,10 @@ TEST_CASE("event_router: the id index is bounded and a Cleanable",
 TEST_CASE("event_router: delivery statuses update the queue, forward only",
           "[event_router]") {
   RouterFixture f;
-  auto enqueued = f.queue_->Enqueue({"15551234567", "hello", "", "", ""}, 1);
+  NewMessage hello;
+  hello.to = "15551234567";
+  hello.text = "hello";
+  auto enqueued = f.queue_->Enqueue(hello, 1);
   REQUIRE(enqueued.ok());
   const std::string& id = enqueued->id;
   REQUIRE(f.queue_->MarkSending(id, 2).ok());

@@ -19,6 +19,14 @@ int64_t WallMs() {
       .count();
 }
 
+// The sandbox's events: nothing to route here.
+class NoEvents : public TransportEvents {
+ public:
+  void OnInbound(const InboundMessage&) override {}
+  void OnStatus(const StatusUpdate&) override {}
+  void OnConnection(ConnectionState, std::string_view) override {}
+};
+
 // A real queue in a temp dir, the sandbox, a loop and a dispatcher, run until
 // `done` holds.
 class Fixture {
@@ -35,6 +43,7 @@ class Fixture {
     REQUIRE(queue.ok());
     queue_ = std::move(queue.value());
     uv_loop_init(&loop_);
+    REQUIRE(sandbox_.Start(&loop_, events_).ok());
     dispatcher_ =
         std::make_unique<Dispatcher>(&loop_, options, log_, *queue_, sandbox_,
                                      wall_, [this](DispatchResult result) {
@@ -49,7 +58,11 @@ class Fixture {
   }
 
   std::string Enqueue(const std::string& text) {
-    auto result = queue_->Enqueue({"15551234567", text, "", "", ""}, wall_());
+    NewMessage message;
+    message.to = "15551234567";
+    message.content_json = R"({"body":"x"})";
+    message.text = text;
+    auto result = queue_->Enqueue(message, wall_());
     REQUIRE(result.ok());
     return result->id;
   }
@@ -91,6 +104,7 @@ class Fixture {
  private:
   common::Logger log_;
   std::function<int64_t()> wall_;
+  NoEvents events_;
   SandboxTransport sandbox_;
   std::string dir_;
   std::unique_ptr<MessageQueue> queue_;

@@ -4,8 +4,14 @@
 // user writing goes through the same inbound path as a Cloud API webhook.
 // With OpenStore the outbox and the pending receipts live in DATA_DIR
 // (sandbox_store.h) and survive restarts.
+//
+// Asynchronous like every Transport (transport.h): the SQLite writes (a send's
+// record, emitted receipts) run on libuv pool threads, never on the loop, and
+// each answer comes back on the loop thread. Always kConnected.
 #ifndef DYNOGUARD_WORKER_TRANSPORT_SANDBOX_SANDBOX_TRANSPORT_H_
 #define DYNOGUARD_WORKER_TRANSPORT_SANDBOX_SANDBOX_TRANSPORT_H_
+
+#include <uv.h>
 
 #include <cstdint>
 #include <deque>
@@ -21,7 +27,8 @@
 
 namespace dynoguard::worker {
 
-// Thread-safe (one mutex).
+// The Transport methods: loop thread only (transport.h). Outbox, FailNext,
+// ReadMarks and SimulateInbound: any thread (one mutex).
 class SandboxTransport : public Transport {
  public:
   struct Options {
@@ -33,44 +40,95 @@ class SandboxTransport : public Transport {
 
   // `now_ms` is the clock (milliseconds since the epoch) used to stamp sends.
   SandboxTransport(Options options, std::function<int64_t()> now_ms);
+  // REQUIRES: nothing in flight (Stop's on_stopped ran, or the loop given to
+  // Start ran until it had nothing left to do).
   ~SandboxTransport() override;
 
   // Keeps the outbox and the pending receipts in the SQLite file `path`
   // (created 0600) from now on, after loading what an earlier worker left
   // there: its outbox entries, and its receipts (those already due are
-  // emitted by the next Poll). Call once, before the first Send. When the
-  // file cannot be written later, a send fails with the retryable error
+  // emitted by the next Poll). Call once, before Start. When the file cannot
+  // be written later, a send fails with the retryable error
   // "sandbox_storage" (nothing is accepted that is not recorded).
   common::Status OpenStore(const std::string& path);
 
   std::string_view name() const override { return "sandbox"; }
   ConnectionState state() const override { return ConnectionState::kConnected; }
-  SendResult Send(const SendRequest& request) override;
-  void Poll(int64_t now_ms, TransportEvents& events) override;
+  std::string reason() const override { return ""; }
+  std::optional<int64_t> last_heartbeat_ms() const override {
+    return std::nullopt;
+  }
+
+  // Remembers `loop` and `events`. Never fails.
+  common::Status Start(uv_loop_t* loop, TransportEvents& events) override;
+  // REQUIRES: Start. Accepted once recorded (in sandbox.db when the store is
+  // open): answers ok with a new "wamid.sandbox.<ms>.<n>" and message_status
+  // "accepted"; or the error FailNext asked for; or "sandbox_storage".
+  void Send(const SendRequest& request, SendCallback done) override;
+  // REQUIRES: Start. Records the mark (ReadMarks); always ok.
+  void MarkRead(const std::string& message_id, bool typing,
+                DoneCallback done) override;
+  // REQUIRES: Start. Not available yet: answers Unavailable.
+  void UploadMedia(const MediaUpload& upload, UploadCallback done) override;
+  // REQUIRES: Start. Not available yet: answers Unavailable.
+  void DownloadMedia(const std::string& media_id, const std::string& dest_path,
+                     uint64_t max_bytes, DownloadCallback done) override;
+  // Emits the receipts due at `now_ms` to the events given to Start (nothing
+  // before Start).
+  void Poll(int64_t now_ms) override;
+  void CloseIdleConnections() override {}  // no connection to drop
+  // `on_stopped` runs on the loop once every write started here has finished.
+  void Stop(std::function<void()> on_stopped) override;
 
   // Oldest first.
   std::vector<OutboxEntry> Outbox() const;
   // The next `count` sends fail with Graph error `code` (classified as the
   // Cloud API's would be).
   void FailNext(int count, int code, std::string message);
-  // A simulated user writing; hands the message to `events` and returns it.
+  // One MarkRead call.
+  struct ReadMark {
+    std::string message_id;
+    bool typing = false;
+  };
+  // Every MarkRead so far, oldest first.
+  std::vector<ReadMark> ReadMarks() const;
+  // A simulated user writing: hands the message to `events` on the caller's
+  // thread (`events` must be thread-safe when that is not the loop) and
+  // returns it.
   InboundMessage SimulateInbound(std::string from, std::string text,
                                  int64_t now_ms, TransportEvents& events);
 
  private:
   using PendingStatus = SandboxReceipt;
+  struct Job;
+
+  // Runs `work` on a libuv pool thread (may be empty), then `after` on the
+  // loop thread. Counts what is in flight for Stop.
+  void RunOffLoop(std::function<void()> work, std::function<void()> after);
+  void OnJobDone();
 
   const Options options_;
   const std::function<int64_t()> now_ms_;
 
+  // Loop-thread state.
+  uv_loop_t* loop_ = nullptr;
+  TransportEvents* events_ = nullptr;
+  size_t in_flight_ = 0;
+  std::function<void()> on_stopped_;
+
+  // Set by OpenStore before Start, then only used under store_mu_ (pool
+  // threads). Null: memory only.
+  std::unique_ptr<SandboxStore> store_;
+  std::mutex store_mu_;
+
   mutable std::mutex mu_;
-  std::unique_ptr<SandboxStore> store_;  // guarded by mu_; null: memory only
-  std::deque<OutboxEntry> outbox_;       // guarded by mu_
-  std::vector<PendingStatus> pending_;   // guarded by mu_
-  int fail_count_ = 0;                   // guarded by mu_
-  int fail_code_ = 0;                    // guarded by mu_
-  std::string fail_message_;             // guarded by mu_
-  uint64_t sequence_ = 0;                // guarded by mu_
+  std::deque<OutboxEntry> outbox_;      // guarded by mu_
+  std::vector<PendingStatus> pending_;  // guarded by mu_
+  std::vector<ReadMark> read_marks_;    // guarded by mu_
+  int fail_count_ = 0;                  // guarded by mu_
+  int fail_code_ = 0;                   // guarded by mu_
+  std::string fail_message_;            // guarded by mu_
+  uint64_t sequence_ = 0;               // guarded by mu_
 };
 
 }  // namespace dynoguard::worker

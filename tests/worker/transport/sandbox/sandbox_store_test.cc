@@ -8,21 +8,15 @@
 #include <vector>
 
 #include "tests/support/temp_dir.h"
+#include "tests/worker/transport/sandbox/sandbox_driver.h"
 #include "worker/transport/sandbox/sandbox_transport.h"
 
 namespace dynoguard::worker {
 namespace {
 
 using dynoguard::testing::TempDir;
-
-class RecordingEvents : public TransportEvents {
- public:
-  void OnInbound(const InboundMessage&) override {}
-  void OnStatus(const StatusUpdate& update) override {
-    statuses.push_back(update);
-  }
-  std::vector<StatusUpdate> statuses;
-};
+using sandbox_test::SandboxDriver;
+using sandbox_test::TextRequest;
 
 TEST_CASE("sandbox store: the outbox survives a restart",
           "[sandbox][sandbox_store]") {
@@ -33,7 +27,8 @@ TEST_CASE("sandbox store: the outbox survives a restart",
   {
     SandboxTransport sandbox({}, [&] { return now; });
     REQUIRE(sandbox.OpenStore(path).ok());
-    auto sent = sandbox.Send({"msg_1", "15551234567", "hello", "", ""});
+    SandboxDriver driver(sandbox);
+    auto sent = driver.Send(TextRequest("msg_1", "15551234567", "hello"));
     REQUIRE(sent.ok);
     first_id = sent.provider_id;
   }
@@ -50,7 +45,8 @@ TEST_CASE("sandbox store: the outbox survives a restart",
   CHECK(outbox[0].text == "hello");
   CHECK(outbox[0].sent_at_ms == 1000);
   // New sends get new ids, after the old ones.
-  auto second = sandbox.Send({"msg_2", "15551234567", "again", "", ""});
+  SandboxDriver driver(sandbox);
+  auto second = driver.Send(TextRequest("msg_2", "15551234567", "again"));
   REQUIRE(second.ok);
   CHECK(second.provider_id != first_id);
   REQUIRE(sandbox.Outbox().size() == 2);
@@ -66,20 +62,20 @@ TEST_CASE("sandbox store: receipts pending at a restart are emitted after it",
   {
     SandboxTransport sandbox({}, [&] { return now; });
     REQUIRE(sandbox.OpenStore(path).ok());
-    id = sandbox.Send({"msg_1", "15551234567", "hello", "", ""}).provider_id;
-    RecordingEvents events;
+    SandboxDriver driver(sandbox);
+    id = driver.Send(TextRequest("msg_1", "15551234567", "hello")).provider_id;
     now = 1300;  // delivered (after 200 ms) is due, read (1000 ms) is not
-    sandbox.Poll(now, events);
-    REQUIRE(events.statuses.size() == 1);
-    CHECK(events.statuses[0].status == MessageStatus::kDelivered);
+    driver.Poll(now);
+    REQUIRE(driver.statuses.size() == 1);
+    CHECK(driver.statuses[0].status == MessageStatus::kDelivered);
   }  // the worker stops before the read receipt
 
   SandboxTransport sandbox({}, [&] { return now; });
   REQUIRE(sandbox.OpenStore(path).ok());
-  RecordingEvents events;
-  sandbox.Poll(1500, events);
+  SandboxDriver events(sandbox);
+  events.Poll(1500);
   CHECK(events.statuses.empty());
-  sandbox.Poll(5000, events);
+  events.Poll(5000);
   REQUIRE(events.statuses.size() == 1);  // read only; delivered is not repeated
   CHECK(events.statuses[0].provider_id == id);
   CHECK(events.statuses[0].status == MessageStatus::kRead);
@@ -87,8 +83,8 @@ TEST_CASE("sandbox store: receipts pending at a restart are emitted after it",
   // Emitted receipts are forgotten in the file too.
   SandboxTransport again({}, [&] { return now; });
   REQUIRE(again.OpenStore(path).ok());
-  RecordingEvents none;
-  again.Poll(10000, none);
+  SandboxDriver none(again);
+  none.Poll(10000);
   CHECK(none.statuses.empty());
 }
 
@@ -102,11 +98,12 @@ TEST_CASE("sandbox store: the file keeps at most outbox_capacity entries",
   {
     SandboxTransport sandbox(options, [&] { return now; });
     REQUIRE(sandbox.OpenStore(path).ok());
-    RecordingEvents events;
+    SandboxDriver driver(sandbox);
     for (int i = 0; i < 5; ++i) {
-      REQUIRE(sandbox.Send({"m", "15551234567", std::to_string(i), "", ""}).ok);
+      REQUIRE(
+          driver.Send(TextRequest("m", "15551234567", std::to_string(i))).ok);
       // Simulated inbound messages take numbers too; the outbox keeps its 3.
-      sandbox.SimulateInbound("15551234567", "hi", now, events);
+      sandbox.SimulateInbound("15551234567", "hi", now, driver);
     }
   }
   SandboxTransport sandbox(options, [&] { return now; });
