@@ -11,6 +11,8 @@ void InstallRoutes(httplib::Server& server, const common::Config& config,
   InstallMaintenanceRoutes(server, context, std::move(routes.maintenance));
   InstallMessageRoutes(server, context, std::move(routes.messages));
   InstallSandboxRoutes(server, context, std::move(routes.sandbox));
+  InstallMediaRoutes(server, context, std::move(routes.media));
+  InstallReadRoutes(server, context, std::move(routes.read));
 }
 
 }  // namespace dynoguard::worker

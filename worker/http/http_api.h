@@ -4,6 +4,8 @@
 //   message_routes      POST /api/messages, GET /api/messages/{id},
 //                       GET /api/queue
 //   sandbox_routes      /api/sandbox/inbound, /outbox, /fail
+//   media_routes        POST /api/media, GET /api/media/{id}
+//   read_routes         POST /api/read
 //   maintenance_routes  /cleanup, /debug/ballast, /debug/stall
 // and route.h for what they share: auth (API_KEY, or a local caller when none
 // is set: api_auth.h), the per-route body limit (body_limit.h), JSON errors
@@ -19,7 +21,9 @@
 #include "common/log.h"
 #include "worker/http/health_routes.h"
 #include "worker/http/maintenance_routes.h"
+#include "worker/http/media_routes.h"
 #include "worker/http/message_routes.h"
+#include "worker/http/read_routes.h"
 #include "worker/http/sandbox_routes.h"
 
 namespace dynoguard::worker {
@@ -30,6 +34,8 @@ struct ApiRoutes {
   MessageRouteDeps messages;
   SandboxRouteDeps sandbox;
   MaintenanceRouteDeps maintenance;
+  MediaRouteDeps media;
+  ReadRouteDeps read;
 };
 
 // Installs every route on `server`. `config` and `log` must outlive it.

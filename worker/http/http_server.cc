@@ -293,6 +293,11 @@ class HttpServer::Impl {
       return process_request(stream, close_connection, connection_closed,
                              nullptr);
     }
+    // httplib stops writing a content provider's answer (a streamed media
+    // download) as soon as it has no listening socket of its own ("shutting
+    // down"); ours is `fd` while we serve. Never closed through httplib: we
+    // never call its listen() or stop().
+    void SetServing(int fd) { svr_sock_ = fd; }
   };
 
   Impl(const common::Config& config, const common::Logger& log,
@@ -567,6 +572,7 @@ void HttpServer::Impl::Serve() {
     ev.events = EPOLLIN;
     ev.data.fd = stop_fd_;
     ::epoll_ctl(connection_epoll_, EPOLL_CTL_ADD, stop_fd_, &ev);
+    server_.SetServing(listen_fd_);
     for (int i = 0; i < kThreads; ++i) {
       threads_.emplace_back([this] { RequestThread(); });
     }
@@ -575,6 +581,7 @@ void HttpServer::Impl::Serve() {
     (void)!::write(stop_fd_, &one, sizeof one);
     for (auto& t : threads_) t.join();
     threads_.clear();
+    server_.SetServing(INVALID_SOCKET);
   }
   for (auto& [fd, c] : connections_) ::close(fd);
   connections_.clear();

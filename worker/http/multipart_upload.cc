@@ -35,7 +35,8 @@ UploadError Unavailable(std::string message) {
 // Keeps the `file` part in a file and the text fields in memory.
 class UploadSink : public http_server::MultipartSink {
  public:
-  explicit UploadSink(const std::string& tmp_dir) : tmp_dir_(tmp_dir) {}
+  UploadSink(const std::string& tmp_dir, uint64_t max_file_bytes)
+      : tmp_dir_(tmp_dir), max_file_bytes_(max_file_bytes) {}
 
   bool OnPart(const MultipartPartHead& head, std::string& error) override {
     current_ = Part::kSkip;
@@ -70,6 +71,14 @@ class UploadSink : public http_server::MultipartSink {
   bool OnData(std::string_view data, std::string& error) override {
     switch (current_) {
       case Part::kFile:
+        if (upload_.file.bytes() + data.size() > max_file_bytes_) {
+          return Refuse(
+              UploadError{413, std::string(api_error::kPayloadTooLarge), "file",
+                          "file larger than " +
+                              std::to_string(max_file_bytes_) +
+                              " bytes (MEDIA_MAX_BYTES)"},
+              error);
+        }
         if (common::Status w = upload_.file.Write(data); !w.ok()) {
           return Refuse(
               Unavailable("the upload cannot be stored now; try again"), error);
@@ -114,6 +123,7 @@ class UploadSink : public http_server::MultipartSink {
   }
 
   const std::string& tmp_dir_;
+  const uint64_t max_file_bytes_;
   MultipartUpload upload_;
   Part current_ = Part::kSkip;
   std::string field_name_;
@@ -125,7 +135,7 @@ class UploadSink : public http_server::MultipartSink {
 
 std::variant<MultipartUpload, UploadError> ExtractMultipartUpload(
     const std::string& body_path, std::string_view content_type,
-    const std::string& tmp_dir) {
+    const std::string& tmp_dir, uint64_t max_file_bytes) {
   std::optional<std::string> boundary =
       http_server::MultipartBoundary(content_type);
   if (!boundary) {
@@ -135,7 +145,7 @@ std::variant<MultipartUpload, UploadError> ExtractMultipartUpload(
   common::UniqueFd fd(::open(body_path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) return Unavailable("the stored upload cannot be read; try again");
   MultipartReader reader(*boundary);
-  UploadSink sink(tmp_dir);
+  UploadSink sink(tmp_dir, max_file_bytes);
   std::vector<char> buf(kReadChunk);
   for (;;) {
     ssize_t n = ::read(fd.get(), buf.data(), buf.size());

@@ -5,6 +5,7 @@
 #ifndef DYNOGUARD_WORKER_HTTP_MULTIPART_UPLOAD_H_
 #define DYNOGUARD_WORKER_HTTP_MULTIPART_UPLOAD_H_
 
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <string>
@@ -28,8 +29,9 @@ struct MultipartUpload {
 };
 
 // Why an upload was refused: `status` 400 (code invalid_field, `field`
-// names what is wrong: "Content-Type", "file" or the text field) or 503
-// (code unavailable: the file could not be read or written).
+// names what is wrong: "Content-Type", "file" or the text field), 413
+// (payload_too_large: the file part is larger than allowed) or 503 (code
+// unavailable: the file could not be read or written).
 struct UploadError {
   int status = 400;
   std::string code;
@@ -38,14 +40,15 @@ struct UploadError {
 };
 
 // Extracts the part named `file` of the body stored at `body_path` (its
-// request Content-Type `content_type`) into a new file in `tmp_dir`.
+// request Content-Type `content_type`) into a new file in `tmp_dir`; a file
+// part larger than `max_file_bytes` (MEDIA_MAX_BYTES) is 413.
 // Errors (400 invalid_field): not multipart/form-data or no boundary
 // (field Content-Type); a malformed or truncated body, no part named
 // `file`, or two of them (field file); a text field over
 // kMaxUploadFieldBytes, or more than kMaxUploadFields (its name).
 std::variant<MultipartUpload, UploadError> ExtractMultipartUpload(
     const std::string& body_path, std::string_view content_type,
-    const std::string& tmp_dir);
+    const std::string& tmp_dir, uint64_t max_file_bytes);
 
 }  // namespace dynoguard::worker
 

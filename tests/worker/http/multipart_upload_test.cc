@@ -45,7 +45,7 @@ class Stored {
   }
   std::variant<MultipartUpload, UploadError> Extract(
       std::string_view type = kType) {
-    return ExtractMultipartUpload(dir_.File("body"), type, tmp());
+    return ExtractMultipartUpload(dir_.File("body"), type, tmp(), 1000000);
   }
   std::string tmp() const { return dir_.path() + "/tmp"; }
 
@@ -99,6 +99,13 @@ TEST_CASE("multipart upload: refusals name their field and leave no file",
     UploadError e = ErrorOf(s.Extract());
     CHECK(e.field == "file");
     CHECK(e.message == "more than one part named file");
+    CHECK(FilesIn(s.tmp()) == 0);
+  }
+  {
+    Stored s(FilePart(std::string(1000001, 'L')) + "--B--");
+    UploadError e = ErrorOf(s.Extract());
+    CHECK(e.status == 413);
+    CHECK(e.code == "payload_too_large");
     CHECK(FilesIn(s.tmp()) == 0);
   }
   {

@@ -209,8 +209,9 @@ size_t RequestReader::Feed(std::string_view in) {
         case ChunkedDecoder::State::kTooLarge:
           Fail(413, "payload_too_large",
                "request body larger than " + std::to_string(max_body_bytes_) +
-                   (streamed_ ? " bytes (MEDIA_MAX_BYTES)"
-                              : " bytes (MAX_BODY_BYTES)"));
+                   (streamed_
+                        ? " bytes (MEDIA_MAX_BYTES and its multipart framing)"
+                        : " bytes (MAX_BODY_BYTES)"));
           break;
         case ChunkedDecoder::State::kMalformed:
           Fail(400, "invalid_field", "malformed chunked request body");
@@ -352,7 +353,7 @@ void RequestReader::EndOfHead() {
   if (has_length_ && length_ > max_body_bytes_) {
     Fail(413, "payload_too_large",
          "request body larger than " + std::to_string(max_body_bytes_) +
-             (streamed_ ? " bytes (MEDIA_MAX_BYTES)"
+             (streamed_ ? " bytes (MEDIA_MAX_BYTES and its multipart framing)"
                         : " bytes (MAX_BODY_BYTES)"));
     return;
   }

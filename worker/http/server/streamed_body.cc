@@ -12,7 +12,9 @@ std::optional<uint64_t> StreamedBodyLimit(uint64_t media_max_bytes,
   if (size_t query = path.find('?'); query != std::string_view::npos) {
     path = path.substr(0, query);
   }
-  if (method == "POST" && path == "/api/media") return media_max_bytes;
+  if (method == "POST" && path == "/api/media") {
+    return media_max_bytes + kMultipartAllowanceBytes;
+  }
   return std::nullopt;
 }
 

@@ -36,9 +36,13 @@ struct StreamedBody {
   std::string content_type;  // the client's Content-Type ("" when none)
 };
 
+// What a multipart upload may add around a file of MEDIA_MAX_BYTES (part
+// headers, boundaries, small text fields): the route checks the file itself.
+inline constexpr uint64_t kMultipartAllowanceBytes = 64 * 1024;
+
 // The limit of a streamed route, or nullopt when `method` `path` (the target
 // without its query) keeps its body in memory. Today: POST /api/media →
-// `media_max_bytes` (MEDIA_MAX_BYTES).
+// `media_max_bytes` (MEDIA_MAX_BYTES) + kMultipartAllowanceBytes.
 std::optional<uint64_t> StreamedBodyLimit(uint64_t media_max_bytes,
                                           std::string_view method,
                                           std::string_view path);

@@ -316,7 +316,8 @@ TEST_CASE(
   REQUIRE(over.state() == RequestReader::State::kError);
   CHECK(over.error().status == 413);
   CHECK(over.error().message ==
-        "request body larger than 12 bytes (MEDIA_MAX_BYTES)");
+        "request body larger than 12 bytes (MEDIA_MAX_BYTES and its multipart "
+        "framing)");
 
   RequestReader declared(StreamedLimits(12));
   declared.Feed("POST /up HTTP/1.1\r\nContent-Length: 13\r\n\r\n");

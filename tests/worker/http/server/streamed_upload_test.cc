@@ -205,23 +205,25 @@ TEST_CASE(
   Fixture f({}, "", 100000);
   {
     UniqueFd c = ConnectTo(f.port());
-    REQUIRE(SendAll(c.get(), UploadHead(100001)));  // no body sent
+    REQUIRE(SendAll(
+        c.get(),  // no body sent
+        UploadHead(100000 + http_server::kMultipartAllowanceBytes + 1)));
     std::string answer = ReadAll(c.get());
     CHECK(answer.starts_with("HTTP/1.1 413"));
     CHECK(answer.find("\"payload_too_large\"") != std::string::npos);
     CHECK(answer.find("MEDIA_MAX_BYTES") != std::string::npos);
   }
   {
-    // Chunked: the first 60,000 bytes are stored, the next chunk would pass
-    // the limit.
+    // Chunked: the first 90,000 bytes are stored, the next chunk would pass
+    // the limit (100,000 + the multipart allowance).
     UniqueFd c = ConnectTo(f.port());
     REQUIRE(SendAll(c.get(),
                     "POST /api/media HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                    "Transfer-Encoding: chunked\r\n\r\nea60\r\n" +
-                        std::string(60000, 'a') + "\r\n"));
+                    "Transfer-Encoding: chunked\r\n\r\n15f90\r\n" +
+                        std::string(90000, 'a') + "\r\n"));
     REQUIRE(
         testing::WaitUntil([&] { return FilesIn(f.tmp()) == 1; }, seconds(5)));
-    REQUIRE(SendAll(c.get(), "ea60\r\n"));
+    REQUIRE(SendAll(c.get(), "15f90\r\n"));
     std::string answer = ReadAll(c.get());
     CHECK(answer.starts_with("HTTP/1.1 413"));
     CHECK(
