@@ -36,8 +36,10 @@ struct MediaRouteDeps {
   Transport* transport = nullptr;
   // Required: runs a task on the worker's loop thread (thread-safe).
   RunOnLoop run_on_loop;
-  // How long a request waits for the transport's answer (→ 504).
-  std::chrono::milliseconds timeout{30000};
+  // How long a request waits for the transport's answer (→ 504): above the
+  // HttpClient's total timeout, below WORKER_STOP_TIMEOUT_S (20 s), so a
+  // graceful stop never waits on a request that waits on a stopped loop.
+  std::chrono::milliseconds timeout{15000};
 };
 
 void InstallMediaRoutes(httplib::Server& server, const RouteContext& context,

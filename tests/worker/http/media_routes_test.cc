@@ -527,6 +527,45 @@ TEST_CASE(
   REQUIRE(rss_before > 0);
   CHECK(hwm_after - rss_before < 4 * 1024);
   CHECK(testing::WaitUntil([&] { return FilesIn(f.tmp()) == 0; }, seconds(5)));
+
+  // And back: streamed from the file, read here piece by piece.
+  std::string id = JsonString(BodyOf(answer), "id");
+  {
+    std::ofstream clear("/proc/self/clear_refs");
+    clear << "5";
+  }
+  const long rss_before_download = StatusKb("VmRSS");
+  UniqueFd d = ConnectTo(f.port());
+  REQUIRE(SendAll(d.get(), Get(id)));
+  std::string head;
+  size_t body_bytes = 0;
+  bool same = true;
+  char buf[16384];
+  for (;;) {
+    ssize_t n = ::recv(d.get(), buf, sizeof buf, 0);
+    if (n <= 0) break;
+    std::string_view piece(buf, static_cast<size_t>(n));
+    if (size_t end = head.find("\r\n\r\n"); end == std::string::npos) {
+      head.append(piece);
+      end = head.find("\r\n\r\n");
+      if (end == std::string::npos) continue;
+      piece = std::string_view(head).substr(end + 4);
+      head.resize(end + 4);
+    }
+    for (char c : piece) {
+      same = same && c == chunk[body_bytes % chunk.size()];
+      ++body_bytes;
+    }
+  }
+  const long hwm_after_download = StatusKb("VmHWM");
+  CHECK(head.starts_with("HTTP/1.1 200"));
+  CHECK(head.find("Content-Type: video/mp4") != std::string::npos);
+  CHECK(body_bytes == size);
+  CHECK(same);
+  INFO("download: VmRSS before " << rss_before_download << " kB, VmHWM after "
+                                 << hwm_after_download << " kB");
+  CHECK(hwm_after_download - rss_before_download < 4 * 1024);
+  CHECK(testing::WaitUntil([&] { return FilesIn(f.tmp()) == 0; }, seconds(5)));
 }
 
 }  // namespace
