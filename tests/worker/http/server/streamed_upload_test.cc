@@ -236,8 +236,8 @@ TEST_CASE(
     "is removed",
     "[http-server][media]") {
   HttpServer::Limits limits;
-  limits.request_timeout = milliseconds(300);
-  limits.upload_stall_timeout = milliseconds(300);
+  limits.request_timeout = milliseconds(1000);
+  limits.upload_stall_timeout = milliseconds(1000);
   Fixture f(limits);
   UniqueFd c = ConnectTo(f.port());
   REQUIRE(SendAll(c.get(), UploadHead(5000) + std::string(1000, 'x')));
@@ -255,10 +255,10 @@ TEST_CASE(
   HttpServer::Limits limits;
   limits.request_timeout = milliseconds(200);
   limits.upload_stall_timeout = milliseconds(1000);
-  limits.upload_min_bytes_per_s = 1000;
+  limits.upload_min_bytes_per_s = 100;
   Fixture f(limits);
   UniqueFd c = ConnectTo(f.port());
-  // 3,000 bytes over ~0.6 s: 5,000 B/s, above the minimum rate, so the
+  // 3,000 bytes over ~0.6 s: 5,000 B/s, far above the minimum rate, so the
   // deadline keeps moving past the 200 ms request_timeout.
   REQUIRE(SendAll(c.get(), UploadHead(3000)));
   for (int i = 0; i < 6; ++i) {
