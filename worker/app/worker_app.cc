@@ -222,11 +222,12 @@ Status WorkerApp::Start() {
 
   Dispatcher::Options dispatch;
   dispatch.send_delay = config_.send_delay;
+  dispatch.concurrency = config_.send_concurrency;
   dispatch.retry.max_attempts = config_.send_max_attempts;
   dispatch.retry.base = config_.send_retry_base;
   dispatcher_ = std::make_unique<Dispatcher>(
       &loop_, dispatch, log_, *queue_, *transport_, [this] { return NowMs(); },
-      [this](DispatchResult result) {
+      [this](DispatchResult result, const SendRequest&, const SendResult&) {
         metrics_->CountSend(result == DispatchResult::kSent ? SendOutcome::kSent
                             : result == DispatchResult::kRetry
                                 ? SendOutcome::kRetry

@@ -69,8 +69,11 @@ void SandboxRoutes::SandboxOutbox(const Request&, Response& res) {
     j.StartObject();
     j.Key("id").String(e.id);
     j.Key("to").String(e.to);
+    j.Key("type").String(e.type);
     j.Key("text").String(e.text);
     j.Key("sentAt").Int(e.sent_at_ms);
+    // The sandbox accepted only JSON objects or arrays here (or nothing).
+    if (!e.content_json.empty()) j.Key("content").RawValue(e.content_json);
     j.EndObject();
   }
   j.EndArray().EndObject();

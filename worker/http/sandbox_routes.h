@@ -1,8 +1,9 @@
 // The sandbox transport's helpers (SPEC §5), protected; 404 not_found when the
 // sandbox is not in use: POST /api/sandbox/inbound {"from","text"} (a
 // simulated user writing, through the same inbound path as a webhook; 202
-// {"id"}), GET /api/sandbox/outbox ({"messages":[{"id","to","text","sentAt"}]},
-// oldest first), POST /api/sandbox/fail {"count","code","message"?} (the next
+// {"id"}), GET /api/sandbox/outbox ({"messages":[{"id","to","type","text",
+// "sentAt","content"?}]}, oldest first; text is the summary, content the
+// message's Cloud "<type>" object), POST /api/sandbox/fail {"count","code","message"?} (the next
 // `count` sends fail with Graph error `code`: 131000 retryable, 131026 final).
 #ifndef DYNOGUARD_WORKER_HTTP_SANDBOX_ROUTES_H_
 #define DYNOGUARD_WORKER_HTTP_SANDBOX_ROUTES_H_

@@ -4,9 +4,11 @@
 #ifndef DYNOGUARD_WORKER_MODEL_RUNTIME_STATUS_H_
 #define DYNOGUARD_WORKER_MODEL_RUNTIME_STATUS_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "worker/model/transport_types.h"
 
@@ -29,11 +31,23 @@ struct SessionStatus {
       restored_from;  // where the session came from at start
 };
 
-// The single-flight dispatcher as /api/queue shows it.
+// The dispatcher as /api/queue, /health and /metrics show it.
 struct DispatcherStatus {
-  std::optional<std::string> in_flight_id;  // the message being sent now
+  // The messages being sent now, oldest start first (at most
+  // SEND_CONCURRENCY).
+  std::vector<std::string> in_flight_ids;
+  // The oldest of in_flight_ids, if any (what the single-flight queue showed).
+  std::optional<std::string> in_flight_id;
   std::optional<int64_t> next_send_ms;  // earliest time the next send may start
   bool stopping = false;                // draining for shutdown
+  // No send starts: the transport is not connected, or a provider answer
+  // paused every send (token, account, spam limit). `pause_reason` says why:
+  // the transport's reason when it is not connected, else the pause's
+  // ("token_invalid", "account_blocked", ...: PauseReason).
+  bool paused = false;
+  std::string pause_reason;
+  // Recipients waiting out a 131056 slow-down now.
+  size_t slowed_recipients = 0;
 };
 
 }  // namespace dynoguard::worker

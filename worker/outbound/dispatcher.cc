@@ -1,6 +1,9 @@
 #include "worker/outbound/dispatcher.h"
 
 #include <algorithm>
+#include <utility>
+
+#include "worker/model/provider_error.h"
 
 namespace dynoguard::worker {
 namespace {
@@ -10,8 +13,21 @@ namespace {
 constexpr int64_t kMaxWallWaitMs = 30000;
 // After a failed queue read or write.
 constexpr int64_t kQueueErrorRetryMs = 1000;
+// While the transport is not connected: a look now and then, besides the wake
+// that every connection change brings.
+constexpr int64_t kDisconnectedRecheckMs = 1000;
 
 Dispatcher* Self(void* data) { return static_cast<Dispatcher*>(data); }
+
+SendPolicy::Options PolicyOptions(const Dispatcher::Options& o) {
+  SendPolicy::Options p;
+  p.concurrency = o.concurrency;
+  p.send_delay_ms = o.send_delay.count();
+  p.slow_base_ms = o.slow_base.count();
+  p.slow_max_ms = o.slow_max.count();
+  p.pause_probe_ms = o.pause_probe.count();
+  return p;
+}
 
 }  // namespace
 
@@ -37,7 +53,8 @@ Dispatcher::Dispatcher(uv_loop_t* loop, Options options,
       queue_(queue),
       transport_(transport),
       now_ms_(std::move(now_ms)),
-      on_result_(std::move(on_result)) {
+      on_result_(std::move(on_result)),
+      policy_(PolicyOptions(options_)) {
   uv_async_init(loop_, &wake_,
                 [](uv_async_t* handle) { Self(handle->data)->Pump(); });
   wake_.data = this;
@@ -64,20 +81,21 @@ DispatcherStatus Dispatcher::Status() const {
 }
 
 void Dispatcher::BeginDrain(std::function<void()> on_drained) {
+  stopping_ = true;
   {
     std::lock_guard lock(mu_);
     status_.stopping = true;
-    if (status_.in_flight_id) {
-      on_drained_ = std::move(on_drained);
-      return;
-    }
+  }
+  if (!in_flight_.empty()) {
+    on_drained_ = std::move(on_drained);
+    return;
   }
   FinishDrain();
   on_drained();
 }
 
 void Dispatcher::FinishDrain() {
-  uv_timer_stop(&timer_);
+  if (!closed_) uv_timer_stop(&timer_);
   if (FlushUnrecorded()) return;
   for (const Outcome& o : unrecorded_) {
     log_.Error("queue-write-lost",
@@ -97,6 +115,7 @@ void Dispatcher::Close() {
 }
 
 void Dispatcher::ScheduleIn(int64_t delay_ms, int64_t wall_due_ms) {
+  if (closed_) return;
   uv_timer_start(
       &timer_, [](uv_timer_t* t) { Self(t->data)->Pump(); },
       static_cast<uint64_t>(std::max<int64_t>(0, delay_ms)), 0);
@@ -113,6 +132,8 @@ void Dispatcher::ScheduleAtWall(int64_t wall_due_ms) {
 common::Status Dispatcher::Record(const Outcome& o) {
   switch (o.result) {
     case DispatchResult::kSent:
+      // o.message_status goes to the queue once MarkSent stores it; the
+      // ResultCallback passes it on meanwhile.
       return queue_.MarkSent(o.id, o.provider_id, o.at_ms);
     case DispatchResult::kRetry:
       return queue_.MarkRetry(o.id, o.error, o.next_attempt_ms, o.at_ms);
@@ -140,147 +161,286 @@ bool Dispatcher::FlushUnrecorded() {
   return true;
 }
 
-void Dispatcher::Pump() {
-  {
-    std::lock_guard lock(mu_);
-    if (status_.stopping || status_.in_flight_id || closed_) return;
+void Dispatcher::PublishStatus(int64_t steady_now) {
+  const bool disconnected = !policy_.connected();
+  const bool paused = disconnected || policy_.paused();
+  std::string reason;
+  if (disconnected) {
+    reason = transport_.reason();
+    if (reason.empty()) reason = std::string(ToString(transport_.state()));
+  } else if (policy_.paused()) {
+    reason = policy_.pause_reason();
   }
+  if (policy_.paused() != was_paused_) {
+    // One line per pause of every send (a provider's answer); the transport
+    // logs its own connection changes.
+    was_paused_ = policy_.paused();
+    if (was_paused_) {
+      log_.Warn("send-paused", {{"reason", policy_.pause_reason()},
+                                {"",
+                                 "no send starts until the connection "
+                                 "is good again; nothing is failed"}});
+    } else {
+      log_.Info("send-resumed", {});
+    }
+  }
+  std::lock_guard lock(mu_);
+  status_.in_flight_ids.clear();
+  for (const InFlight& f : in_flight_) {
+    status_.in_flight_ids.push_back(f.request.message_id);
+  }
+  if (in_flight_.empty()) {
+    status_.in_flight_id.reset();
+  } else {
+    status_.in_flight_id = in_flight_.front().request.message_id;
+  }
+  status_.paused = paused;
+  status_.pause_reason = std::move(reason);
+  status_.slowed_recipients = policy_.SlowedRecipients(steady_now);
+}
+
+void Dispatcher::Pump() {
+  if (stopping_ || closed_) return;
   const int64_t now = now_ms_();
+  int64_t steady = SteadyMs();
   // Nothing new goes out while an answer of the provider is unrecorded: the
   // database is not taking writes, and its order must stay the provider's.
   if (!FlushUnrecorded()) {
     ScheduleIn(options_.record_retry.count(),
                now + options_.record_retry.count());
+    PublishStatus(steady);
     return;
   }
-  if (next_allowed_steady_ms_) {
-    const int64_t wait = *next_allowed_steady_ms_ - SteadyMs();
-    if (wait > 0) {
-      ScheduleIn(wait, now + wait);
+  policy_.ObserveConnection(transport_.state() == ConnectionState::kConnected,
+                            steady);
+  while (true) {
+    const SendPolicy::Decision decision = policy_.MayStart(steady);
+    switch (decision.verdict) {
+      case SendPolicy::Verdict::kDisconnected:
+        ScheduleIn(kDisconnectedRecheckMs, now + kDisconnectedRecheckMs);
+        PublishStatus(steady);
+        return;
+      case SendPolicy::Verdict::kFull:
+        // The next answer pumps again.
+        PublishStatus(steady);
+        return;
+      case SendPolicy::Verdict::kWait:
+        ScheduleIn(decision.wait_ms, now + decision.wait_ms);
+        PublishStatus(steady);
+        return;
+      case SendPolicy::Verdict::kStart:
+        break;
+    }
+    auto due = queue_.NextDue(now);
+    if (!due.ok()) {
+      // The database is local; an error here is rare and usually transient
+      // (disk full, busy). One warning per spell: QueueWatch reports one that
+      // lasts (the error line) and ends the worker.
+      log_.Log(
+          queue_failing_ ? common::LogLevel::kDebug : common::LogLevel::kWarn,
+          "queue-read-failed", {{"error", due.status().message()}});
+      queue_failing_ = true;
+      ScheduleIn(kQueueErrorRetryMs, now + kQueueErrorRetryMs);
+      PublishStatus(steady);
       return;
     }
-  }
-  auto due = queue_.NextDue(now);
-  if (!due.ok()) {
-    // The database is local; an error here is rare and usually transient (disk
-    // full, busy). One warning per spell: QueueWatch reports one that lasts
-    // (the error line) and ends the worker.
-    log_.Log(
-        queue_failing_ ? common::LogLevel::kDebug : common::LogLevel::kWarn,
-        "queue-read-failed", {{"error", due.status().message()}});
-    queue_failing_ = true;
-    ScheduleIn(kQueueErrorRetryMs, now + kQueueErrorRetryMs);
-    return;
-  }
-  queue_failing_ = false;
-  if (!due.value()) {
-    // Nothing due now: wake up for the earliest retry, if any.
-    auto stats = queue_.Stats();
-    if (stats.ok() && stats->next_attempt_ms) {
-      ScheduleAtWall(*stats->next_attempt_ms);
-    } else {
-      std::lock_guard lock(mu_);
-      status_.next_send_ms.reset();
+    queue_failing_ = false;
+    if (!due.value()) {
+      // Nothing due now: wake up for the earliest retry, if any.
+      auto stats = queue_.Stats();
+      if (stats.ok() && stats->next_attempt_ms) {
+        ScheduleAtWall(*stats->next_attempt_ms);
+      } else {
+        if (!closed_) uv_timer_stop(&timer_);
+        std::lock_guard lock(mu_);
+        status_.next_send_ms.reset();
+      }
+      PublishStatus(steady);
+      return;
     }
-    return;
+    const OutboundMessage& message = *due.value();
+    if (policy_.SendingTo(message.to)) {
+      // NextDue never offers a recipient with a message `sending`; should a
+      // line ever look free while its send is out, its answer pumps again.
+      PublishStatus(steady);
+      return;
+    }
+    if (auto marked = queue_.MarkSending(message.id, now); !marked.ok()) {
+      log_.Log(
+          queue_failing_ ? common::LogLevel::kDebug : common::LogLevel::kWarn,
+          "queue-write-failed",
+          {{"id", message.id}, {"error", marked.message()}});
+      queue_failing_ = true;
+      ScheduleIn(kQueueErrorRetryMs, now + kQueueErrorRetryMs);
+      PublishStatus(steady);
+      return;
+    }
+    StartSend(message);
+    if (closed_ || stopping_) return;
+    steady = SteadyMs();
   }
-  const OutboundMessage& message = *due.value();
-  if (auto marked = queue_.MarkSending(message.id, now); !marked.ok()) {
-    log_.Log(
-        queue_failing_ ? common::LogLevel::kDebug : common::LogLevel::kWarn,
-        "queue-write-failed",
-        {{"id", message.id}, {"error", marked.message()}});
-    queue_failing_ = true;
-    ScheduleIn(kQueueErrorRetryMs, now + kQueueErrorRetryMs);
-    return;
-  }
-  request_ = {};
-  request_.message_id = message.id;
-  request_.to = message.to;
-  request_.type =
-      std::string(EffectiveType(message.type, message.template_json));
-  request_.content_json = message.content_json;
-  request_.text = message.text;
-  request_.template_json = message.template_json;
-  request_.reply_to = message.reply_to;
-  attempts_ = message.attempts + 1;
-  {
-    std::lock_guard lock(mu_);
-    status_.in_flight_id = message.id;
-    status_.next_send_ms.reset();
-  }
-  // The answer comes back on the loop; a dispatcher destroyed meanwhile (a
-  // stop past its deadline) ignores it.
-  transport_.Send(
-      request_, [this, alive = std::weak_ptr<bool>(alive_)](SendResult result) {
-        if (alive.expired()) return;
-        OnSendDone(result);
-      });
 }
 
-void Dispatcher::OnSendDone(const SendResult& result) {
+void Dispatcher::StartSend(const OutboundMessage& message) {
+  // The start is now, after the queue's write: SEND_DELAY_MS counts from
+  // here.
+  const int64_t steady_now = SteadyMs();
+  InFlight f;
+  f.request.message_id = message.id;
+  f.request.to = message.to;
+  f.request.type =
+      std::string(EffectiveType(message.type, message.template_json));
+  f.request.content_json = message.content_json;
+  f.request.text = message.text;
+  f.request.template_json = message.template_json;
+  f.request.reply_to = message.reply_to;
+  f.attempts = message.attempts + 1;
+  policy_.OnStarted(message.to, steady_now);
+  in_flight_.push_back(f);
+  {
+    std::lock_guard lock(mu_);
+    status_.next_send_ms.reset();
+  }
+  PublishStatus(steady_now);
+  // The answer comes back on the loop; a dispatcher destroyed meanwhile (a
+  // stop past its deadline) ignores it.
+  transport_.Send(f.request, [this, alive = std::weak_ptr<bool>(alive_),
+                              id = message.id](SendResult result) {
+    if (alive.expired()) return;
+    OnSendDone(id, result);
+  });
+}
+
+Dispatcher::Outcome Dispatcher::Decide(const InFlight& sent,
+                                       const SendResult& result) {
   const int64_t now = now_ms_();
+  const int64_t steady = SteadyMs();
+  const std::string& id = sent.request.message_id;
+  const std::string& to = sent.request.to;
   Outcome outcome;
-  outcome.id = request_.message_id;
+  outcome.id = id;
   outcome.at_ms = now;
   if (result.ok) {
     outcome.result = DispatchResult::kSent;
     outcome.provider_id = result.provider_id;
-    log_.Info("sent", {{"id", outcome.id},
+    outcome.message_status = result.message_status;
+    policy_.OnSucceeded(to);
+    uncounted_.erase(id);
+    log_.Info("sent", {{"id", id},
                        {"provider_id", result.provider_id},
-                       {"attempt", attempts_}});
-  } else if (ShouldRetry(options_.retry, attempts_, result.error)) {
-    double unit = std::uniform_real_distribution<double>(0.0, 1.0)(random_);
-    auto delay = RetryDelay(options_.retry, attempts_, unit);
-    outcome.result = DispatchResult::kRetry;
-    outcome.error = result.error;
-    outcome.next_attempt_ms = now + delay.count();
-    log_.Warn("send-retry", {{"id", outcome.id},
-                             {"code", result.error.code},
-                             {"attempt", attempts_},
-                             {"delay", fmt::format("{}ms", delay.count())}});
-  } else {
-    outcome.result = DispatchResult::kFailed;
-    outcome.error = result.error;
-    log_.Warn("send-failed", {{"id", outcome.id},
-                              {"code", result.error.code},
-                              {"attempt", attempts_},
-                              {"message", result.error.message}});
+                       {"attempt", sent.attempts}});
+    return outcome;
   }
-
-  common::Status recorded;
-  for (int i = 0; i < std::max(1, options_.record_tries); ++i) {
-    recorded = Record(outcome);
-    if (recorded.ok() || recorded.code() != common::Status::Code::kIOError)
+  outcome.error = result.error;
+  switch (ActionOf(result.error)) {
+    case ProviderAction::kSlowRecipient: {
+      const int64_t delay = policy_.OnSlowRecipient(to, steady);
+      ++uncounted_[id];
+      outcome.result = DispatchResult::kRetry;
+      outcome.next_attempt_ms = now + delay;
+      log_.Warn("send-slowed", {{"id", id},
+                                {"code", result.error.code},
+                                {"hits", policy_.SlowHits(to)},
+                                {"delay", fmt::format("{}ms", delay)}});
+      return outcome;
+    }
+    case ProviderAction::kPauseAll: {
+      policy_.Pause(std::string(PauseReason(result.error)), steady);
+      // A transport that went down with this answer (the Cloud transport
+      // does, before answering) is seen down now: the pause ends when it is
+      // connected again.
+      policy_.ObserveConnection(
+          transport_.state() == ConnectionState::kConnected, steady);
+      ++uncounted_[id];
+      outcome.result = DispatchResult::kRetry;
+      outcome.next_attempt_ms = now;
+      log_.Warn("send-held", {{"id", id},
+                              {"code", result.error.code},
+                              {"message", result.error.message}});
+      return outcome;
+    }
+    case ProviderAction::kRetry: {
+      auto it = uncounted_.find(id);
+      const int counted =
+          sent.attempts - (it == uncounted_.end() ? 0 : it->second);
+      if (ShouldRetry(options_.retry, counted, result.error)) {
+        double unit = std::uniform_real_distribution<double>(0.0, 1.0)(random_);
+        auto delay = RetryDelay(options_.retry, counted, unit);
+        outcome.result = DispatchResult::kRetry;
+        outcome.next_attempt_ms = now + delay.count();
+        log_.Warn("send-retry",
+                  {{"id", id},
+                   {"code", result.error.code},
+                   {"attempt", counted},
+                   {"delay", fmt::format("{}ms", delay.count())}});
+        return outcome;
+      }
+      break;
+    }
+    case ProviderAction::kFail:
       break;
   }
-  if (!recorded.ok()) {
-    if (recorded.code() == common::Status::Code::kIOError) {
-      log_.Error("queue-write-failed",
-                 {{"id", outcome.id},
-                  {"result", ToString(outcome.result)},
-                  {"error", recorded.message()},
-                  {"",
-                   "kept in memory; applied when the queue takes writes "
-                   "again"}});
-      unrecorded_.push_back(outcome);
-    } else {
-      log_.Error("queue-write-failed",
-                 {{"id", outcome.id}, {"error", recorded.message()}});
+  outcome.result = DispatchResult::kFailed;
+  uncounted_.erase(id);
+  log_.Warn("send-failed", {{"id", id},
+                            {"code", result.error.code},
+                            {"attempt", sent.attempts},
+                            {"message", result.error.message}});
+  return outcome;
+}
+
+void Dispatcher::RecordOrKeep(const Outcome& outcome) {
+  common::Status recorded;
+  if (!FlushUnrecorded()) {
+    // The queue is not taking writes: keep this one behind the others.
+    recorded = common::Status::IOError("queue", "earlier answers unrecorded");
+  } else {
+    for (int i = 0; i < std::max(1, options_.record_tries); ++i) {
+      recorded = Record(outcome);
+      if (recorded.ok() || recorded.code() != common::Status::Code::kIOError)
+        break;
     }
   }
-  if (on_result_) on_result_(outcome.result);
-  next_allowed_steady_ms_ = SteadyMs() + options_.send_delay.count();
-
-  std::function<void()> drained;
-  {
-    std::lock_guard lock(mu_);
-    status_.in_flight_id.reset();
-    if (status_.stopping) drained = std::move(on_drained_);
+  if (recorded.ok()) return;
+  if (recorded.code() == common::Status::Code::kIOError) {
+    log_.Error("queue-write-failed",
+               {{"id", outcome.id},
+                {"result", ToString(outcome.result)},
+                {"error", recorded.message()},
+                {"",
+                 "kept in memory; applied when the queue takes writes "
+                 "again"}});
+    unrecorded_.push_back(outcome);
+  } else {
+    log_.Error("queue-write-failed",
+               {{"id", outcome.id}, {"error", recorded.message()}});
   }
-  if (drained) {
-    FinishDrain();
-    drained();
+}
+
+void Dispatcher::OnSendDone(const std::string& id, const SendResult& result) {
+  auto it = std::find_if(
+      in_flight_.begin(), in_flight_.end(),
+      [&id](const InFlight& f) { return f.request.message_id == id; });
+  if (it == in_flight_.end()) {
+    log_.Error("send-answer-unknown", {{"id", id}});
+    return;
+  }
+  InFlight sent = std::move(*it);
+  in_flight_.erase(it);
+  policy_.OnFinished(sent.request.to);
+
+  const Outcome outcome = Decide(sent, result);
+  RecordOrKeep(outcome);
+  if (on_result_) on_result_(outcome.result, sent.request, result);
+  PublishStatus(SteadyMs());
+
+  if (stopping_) {
+    if (in_flight_.empty() && on_drained_) {
+      auto drained = std::move(on_drained_);
+      on_drained_ = nullptr;
+      FinishDrain();
+      drained();
+    }
     return;
   }
   Pump();

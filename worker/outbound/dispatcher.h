@@ -1,12 +1,26 @@
-// Dispatcher: the single-flight sender. On the worker's libuv loop it takes the
-// oldest due message from the durable queue, marks it `sending`, hands it to
-// the (asynchronous) transport, records the answer when it comes back (sent /
-// retry with backoff and jitter / dead letter), then waits SEND_DELAY_MS before
-// the next send. One message is in flight at most, ever.
+// Dispatcher: the sender. On the worker's libuv loop it takes due messages from
+// the durable queue (MessageQueue::NextDue: the head of each recipient's
+// line), marks them `sending`, hands them to the asynchronous transport and
+// records each answer when it comes back:
+//   ok                 sent, with the provider's id (and message_status);
+//   kRetry             back to the queue after a backoff with jitter, a dead
+//                      letter after RetryPolicy::max_attempts sends;
+//   kSlowRecipient     (131056) that recipient alone waits 4^n s after its
+//                      n-th consecutive hit; does not use up the retries;
+//   kPauseAll          back to the queue due now, nothing failed, and no send
+//                      starts until the transport is connected again;
+//   kFail              a dead letter with the provider's code and message.
+// (ActionOf in model/provider_error.h classifies.) Up to SEND_CONCURRENCY sends
+// are in flight, always to different recipients; one recipient's messages go
+// one at a time and in order (a retried message holds the ones behind it);
+// SEND_DELAY_MS is the least time between the starts of two sends; nothing
+// starts while transport.state() is not kConnected. The scheduling decisions
+// are SendPolicy's (send_policy.h).
 //
 // Clocks: what is persisted (updated_ms, next_attempt_ms) is wall time; every
-// delay the dispatcher waits itself (the SEND_DELAY_MS spacing, its timers) is
-// measured on a steady clock, so an NTP step back does not stall sends.
+// delay the dispatcher waits itself (the SEND_DELAY_MS spacing, a pause, its
+// timers) is measured on a steady clock, so an NTP step back does not stall
+// sends.
 //
 // An answer the queue cannot record (MarkSent failing after the provider
 // accepted the message) is retried at once, then kept in memory and applied
@@ -27,12 +41,14 @@
 #include <random>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "common/log.h"
 #include "worker/model/runtime_status.h"
 #include "worker/outbound/message_queue.h"
 #include "worker/outbound/retry_policy.h"
+#include "worker/outbound/send_policy.h"
 #include "worker/transport/transport.h"
 
 namespace dynoguard::worker {
@@ -40,7 +56,8 @@ namespace dynoguard::worker {
 // The outcome of one send attempt.
 enum class DispatchResult {
   kSent,    // the provider accepted the message
-  kRetry,   // a retryable failure; the message goes back to the queue
+  kRetry,   // back to the queue (a retryable failure, a slowed recipient or a
+            // pause)
   kFailed,  // a final failure; the message is a dead letter
 };
 // "sent", "retry", "failed".
@@ -52,8 +69,16 @@ std::string_view ToString(DispatchResult result);
 class Dispatcher {
  public:
   struct Options {
-    std::chrono::milliseconds send_delay{600};  // pause between two sends
+    std::chrono::milliseconds send_delay{600};  // between two starts
+    int concurrency = 1;  // sends in flight at once, clamped to [1, 64]
     RetryPolicy retry;
+    // 131056: slow_base * 4^n after the n-th consecutive hit, at most
+    // slow_max.
+    std::chrono::milliseconds slow_base{1000};
+    std::chrono::milliseconds slow_max{4096 * 1000};
+    // A pause the transport never shows as a disconnection (the sandbox) ends
+    // after this long (SendPolicy::Options::pause_probe_ms).
+    std::chrono::milliseconds pause_probe{30000};
     // Milliseconds on a monotonic clock; null: std::chrono::steady_clock.
     // Injected by tests.
     std::function<int64_t()> steady_ms;
@@ -63,10 +88,15 @@ class Dispatcher {
     // How often answers kept in memory are tried again.
     std::chrono::milliseconds record_retry{1000};
   };
-  // Called after each send attempt.
-  using ResultCallback = std::function<void(DispatchResult result)>;
+  // Called on the loop after each answer was recorded (or kept in memory):
+  // what became of it, the request and the transport's answer (the
+  // provider's message_status is result.message_status).
+  using ResultCallback =
+      std::function<void(DispatchResult outcome, const SendRequest& request,
+                         const SendResult& result)>;
 
   // `now_ms` is the wall clock (ms since the epoch) for what is persisted.
+  // `on_result` may be empty.
   Dispatcher(uv_loop_t* loop, Options options, const common::Logger& log,
              MessageQueue& queue, Transport& transport,
              std::function<int64_t()> now_ms, ResultCallback on_result);
@@ -76,43 +106,59 @@ class Dispatcher {
 
   // Starts sending whatever is due (messages left by a previous run first).
   void Start();
-  // A message was enqueued: look for work now. Thread-safe.
+  // Look for work now: a message was enqueued, or the transport's connection
+  // changed (the worker calls it on every OnConnection). Thread-safe.
   void Wake();
   // Stop starting sends; `on_drained` runs on the loop once no send is in
-  // flight (at once if none is). Answers still kept in memory get one more
-  // try; those that fail are logged (their messages stay `sending` and are
-  // sent again by the next worker: the one duplicate SPEC §7 allows).
+  // flight (at once, from within this call, if none is). Answers still kept
+  // in memory get one more try; those that fail are logged (their messages
+  // stay `sending` and are sent again by the next worker: the one duplicate
+  // SPEC §7 allows).
   void BeginDrain(std::function<void()> on_drained);
-  // Closes the loop handles. REQUIRES: drained.
+  // Closes the loop handles. Answers arriving later are recorded but start
+  // nothing. Destroying the dispatcher makes later answers be ignored.
   void Close();
   DispatcherStatus Status() const;
-  // Answers of the provider not yet recorded in the queue.
+  // Answers of the provider not yet recorded in the queue. Loop thread.
   size_t unrecorded() const { return unrecorded_.size(); }
 
  private:
   // A provider answer to write to the queue.
   struct Outcome {
     std::string id;
-    DispatchResult result;
+    DispatchResult result = DispatchResult::kFailed;
     std::string provider_id;      // kSent
+    std::string message_status;   // kSent: the provider's message_status
     ProviderError error;          // kRetry, kFailed
     int64_t next_attempt_ms = 0;  // kRetry
     int64_t at_ms = 0;            // wall time of the answer
   };
+  struct InFlight {
+    SendRequest request;
+    int attempts = 0;  // sends started for this message, this one included
+  };
 
   void Pump();
+  // Starts one send of `message` (already marked sending).
+  void StartSend(const OutboundMessage& message);
   // Waits `delay_ms` (steady), then pumps; `wall_due_ms` is what Status()
   // reports as the next send.
   void ScheduleIn(int64_t delay_ms, int64_t wall_due_ms);
   // Schedules for a wall-clock due time (a persisted next_attempt_ms).
   void ScheduleAtWall(int64_t wall_due_ms);
-  void OnSendDone(const SendResult& result);
+  void OnSendDone(const std::string& id, const SendResult& result);
+  // The outcome of `result` for `sent`, with the policy updated.
+  Outcome Decide(const InFlight& sent, const SendResult& result);
+  // Records `outcome`, or keeps it in memory when the queue cannot.
+  void RecordOrKeep(const Outcome& outcome);
   common::Status Record(const Outcome& outcome);
   // Tries the answers kept in memory, oldest first; true when none is left.
   bool FlushUnrecorded();
-  // Stops the timer and gives unrecorded answers a last try (logging those
-  // that stay unrecorded).
+  // Gives unrecorded answers a last try (logging those that stay
+  // unrecorded).
   void FinishDrain();
+  // Copies the loop state into status_; logs a pause starting or ending.
+  void PublishStatus(int64_t steady_now);
   int64_t SteadyMs() const;
 
   // Constant after construction.
@@ -128,11 +174,15 @@ class Dispatcher {
   uv_async_t wake_{};
   uv_timer_t timer_{};
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
-  SendRequest request_;
-  int attempts_ = 0;
-  std::optional<int64_t> next_allowed_steady_ms_;
+  SendPolicy policy_;
+  std::vector<InFlight> in_flight_;  // oldest start first
+  // Per message: sends that did not count against the retry budget
+  // (131056 slow-downs, pauses). Forgotten when the message is done.
+  std::unordered_map<std::string, int> uncounted_;
   std::vector<Outcome> unrecorded_;
   bool queue_failing_ = false;  // the last queue read failed: warned once
+  bool stopping_ = false;
+  bool was_paused_ = false;  // for the send-paused / send-resumed lines
   std::function<void()> on_drained_;
   std::mt19937_64 random_{std::random_device{}()};
   bool closed_ = false;

@@ -905,6 +905,8 @@ TEST_CASE("http api: GET /api/sandbox/outbox lists sends oldest first",
   REQUIRE(messages.Size() == 2);
   CHECK(Str(messages[0]["to"]) == "15551234567");
   CHECK(Str(messages[0]["text"]) == "one");
+  CHECK(Str(messages[0]["type"]) == "text");
+  CHECK(Str(messages[0]["content"]["body"]) == "one");
   CHECK(messages[0]["sentAt"].GetInt64() == 1700000000000);
   CHECK(!Str(messages[0]["id"]).empty());
   CHECK(Str(messages[1]["text"]) == "two");

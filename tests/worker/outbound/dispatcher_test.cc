@@ -7,7 +7,13 @@
 #include <chrono>
 #include <cstdlib>
 #include <functional>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
 
+#include "worker/model/provider_error.h"
 #include "worker/transport/sandbox/sandbox_transport.h"
 
 namespace dynoguard::worker {
@@ -19,23 +25,196 @@ int64_t WallMs() {
       .count();
 }
 
-// The sandbox's events: nothing to route here.
-class NoEvents : public TransportEvents {
+SendResult Accepted(std::string provider_id) {
+  SendResult result;
+  result.ok = true;
+  result.provider_id = std::move(provider_id);
+  result.message_status = "accepted";
+  return result;
+}
+
+// A failed send as the Cloud transport classifies Graph error `code`.
+SendResult GraphError(int code, int http_status = 400) {
+  SendResult result;
+  result.error = ClassifyGraphError(http_status, code, "scripted");
+  return result;
+}
+
+// A real Transport whose answers the test scripts: each Send is recorded and
+// answered by `script` (after `answer_after_ms` on the loop) or held until the
+// test calls Answer. It checks the dispatcher's rule itself: never two sends
+// in flight to one recipient.
+class ScriptedTransport : public Transport {
  public:
-  void OnInbound(const InboundMessage&) override {}
-  void OnStatus(const StatusUpdate&) override {}
-  void OnConnection(ConnectionState, std::string_view) override {}
+  struct Sent {
+    SendRequest request;
+    int attempt = 0;    // 1 for the first send of this message id
+    int64_t at_ms = 0;  // wall time of the Send call
+  };
+  // nullopt: hold the send for Answer().
+  using Script = std::function<std::optional<SendResult>(const Sent& sent)>;
+
+  explicit ScriptedTransport(Script script = {}, uint64_t answer_after_ms = 1)
+      : script_(std::move(script)), answer_after_ms_(answer_after_ms) {}
+  ~ScriptedTransport() override = default;
+
+  std::string_view name() const override { return "scripted"; }
+  ConnectionState state() const override { return state_.load(); }
+  std::string reason() const override {
+    std::lock_guard lock(mu_);
+    return reason_;
+  }
+  std::optional<int64_t> last_heartbeat_ms() const override {
+    return std::nullopt;
+  }
+  common::Status Start(uv_loop_t* loop, TransportEvents& events) override {
+    loop_ = loop;
+    events_ = &events;
+    return common::Status::Ok();
+  }
+  void Send(const SendRequest& request, SendCallback done) override {
+    Sent sent{request, ++attempts_[request.message_id], WallMs()};
+    sent_.push_back(sent);
+    if (++in_flight_to_[request.to] > 1) two_to_one_ = true;
+    max_in_flight_ = std::max(max_in_flight_, ++in_flight_);
+    std::optional<SendResult> answer;
+    if (script_) answer = script_(sent);
+    if (!answer) {
+      held_.push_back({request, std::move(done)});
+      return;
+    }
+    Later(answer_after_ms_,
+          [this, to = request.to, answer = *answer, done = std::move(done)] {
+            Finish(to, done, answer);
+          });
+  }
+  void MarkRead(const std::string&, bool, DoneCallback done) override {
+    Later(0, [done = std::move(done)] { done(common::Status::Ok()); });
+  }
+  void UploadMedia(const MediaUpload&, UploadCallback done) override {
+    Later(0, [done = std::move(done)] {
+      done(common::Status::Unavailable("scripted"));
+    });
+  }
+  void DownloadMedia(const std::string&, const std::string&, uint64_t,
+                     DownloadCallback done) override {
+    Later(0, [done = std::move(done)] {
+      done(common::Status::Unavailable("scripted"));
+    });
+  }
+  void Poll(int64_t) override {}
+  void CloseIdleConnections() override {}
+  void Stop(std::function<void()> on_stopped) override {
+    Later(0, std::move(on_stopped));
+  }
+
+  // Changes the connection state without reporting it (before Start).
+  void SetStateQuietly(ConnectionState state, std::string reason) {
+    state_ = state;
+    std::lock_guard lock(mu_);
+    reason_ = std::move(reason);
+  }
+  // Changes the connection state and reports it (as a transport does).
+  void SetState(ConnectionState state, std::string reason) {
+    state_ = state;
+    {
+      std::lock_guard lock(mu_);
+      reason_ = reason;
+    }
+    events_->OnConnection(state, reason);
+  }
+  // Answers the oldest held send with `result`; false when none is held.
+  bool AnswerOldest(const SendResult& result) {
+    if (held_.empty()) return false;
+    Held held = std::move(held_.front());
+    held_.erase(held_.begin());
+    Finish(held.request.to, held.done, result);
+    return true;
+  }
+  size_t held() const { return held_.size(); }
+
+  const std::vector<Sent>& sent() const { return sent_; }
+  // The texts sent to `to`, in order, retries included.
+  std::vector<std::string> TextsTo(const std::string& to) const {
+    std::vector<std::string> texts;
+    for (const Sent& s : sent_) {
+      if (s.request.to == to) texts.push_back(s.request.text);
+    }
+    return texts;
+  }
+  // The index in sent() of the `attempt`-th send of the message with `text`.
+  std::optional<size_t> IndexOf(const std::string& text,
+                                int attempt = 1) const {
+    for (size_t i = 0; i < sent_.size(); ++i) {
+      if (sent_[i].request.text == text && sent_[i].attempt == attempt)
+        return i;
+    }
+    return std::nullopt;
+  }
+  int max_in_flight() const { return max_in_flight_; }
+  bool two_to_one() const { return two_to_one_; }
+
+ private:
+  struct Held {
+    SendRequest request;
+    SendCallback done;
+  };
+  struct Timer {
+    uv_timer_t handle{};
+    std::function<void()> fn;
+  };
+
+  void Finish(const std::string& to, const SendCallback& done,
+              const SendResult& result) {
+    --in_flight_;
+    --in_flight_to_[to];
+    done(result);
+  }
+  void Later(uint64_t ms, std::function<void()> fn) {
+    auto* timer = new Timer;
+    timer->fn = std::move(fn);
+    timer->handle.data = timer;
+    uv_timer_init(loop_, &timer->handle);
+    uv_timer_start(
+        &timer->handle,
+        [](uv_timer_t* t) {
+          auto* self = static_cast<Timer*>(t->data);
+          self->fn();
+          uv_close(reinterpret_cast<uv_handle_t*>(t),
+                   [](uv_handle_t* h) { delete static_cast<Timer*>(h->data); });
+        },
+        ms, 0);
+  }
+
+  const Script script_;
+  const uint64_t answer_after_ms_;
+  std::atomic<ConnectionState> state_{ConnectionState::kConnected};
+  mutable std::mutex mu_;
+  std::string reason_;  // guarded by mu_
+  uv_loop_t* loop_ = nullptr;
+  TransportEvents* events_ = nullptr;
+  std::vector<Sent> sent_;
+  std::vector<Held> held_;
+  std::map<std::string, int> attempts_;
+  std::map<std::string, int> in_flight_to_;
+  int in_flight_ = 0;
+  int max_in_flight_ = 0;
+  bool two_to_one_ = false;
 };
 
-// A real queue in a temp dir, the sandbox, a loop and a dispatcher, run until
-// `done` holds.
-class Fixture {
+// A real queue in a temp dir, a transport (the sandbox unless the test gives
+// its own), a loop and a dispatcher, run until `done` holds. It is also the
+// transport's events sink: a connection change wakes the dispatcher, as the
+// worker does.
+class Fixture : public TransportEvents {
  public:
   explicit Fixture(Dispatcher::Options options,
-                   std::function<int64_t()> wall = WallMs)
+                   std::function<int64_t()> wall = WallMs,
+                   Transport* transport = nullptr)
       : log_("test", common::LogFormat::kText, common::LogLevel::kError),
         wall_(std::move(wall)),
-        sandbox_({}, wall_) {
+        sandbox_({}, wall_),
+        transport_(transport != nullptr ? transport : &sandbox_) {
     char dir_template[] = "/tmp/dg-disp-XXXXXX";
     REQUIRE(mkdtemp(dir_template) != nullptr);
     dir_ = dir_template;
@@ -43,30 +222,38 @@ class Fixture {
     REQUIRE(queue.ok());
     queue_ = std::move(queue.value());
     uv_loop_init(&loop_);
-    REQUIRE(sandbox_.Start(&loop_, events_).ok());
-    dispatcher_ =
-        std::make_unique<Dispatcher>(&loop_, options, log_, *queue_, sandbox_,
-                                     wall_, [this](DispatchResult result) {
-                                       results_.emplace_back(ToString(result));
-                                     });
+    REQUIRE(transport_->Start(&loop_, *this).ok());
+    dispatcher_ = std::make_unique<Dispatcher>(
+        &loop_, options, log_, *queue_, *transport_, wall_,
+        [this](DispatchResult result, const SendRequest& request,
+               const SendResult& answer) {
+          results_.emplace_back(ToString(result));
+          if (answer.ok) statuses_[request.message_id] = answer.message_status;
+        });
   }
-  ~Fixture() {
+  ~Fixture() override {
     dispatcher_->Close();
     uv_run(&loop_, UV_RUN_DEFAULT);
     uv_loop_close(&loop_);
     std::system(("rm -rf " + dir_).c_str());
   }
 
-  std::string Enqueue(const std::string& text) {
+  void OnInbound(const InboundMessage&) override {}
+  void OnStatus(const StatusUpdate&) override {}
+  void OnConnection(ConnectionState, std::string_view) override {
+    dispatcher_->Wake();
+  }
+
+  std::string Enqueue(const std::string& text,
+                      const std::string& to = "15551234567") {
     NewMessage message;
-    message.to = "15551234567";
+    message.to = to;
     message.content_json = R"({"body":"x"})";
     message.text = text;
     auto result = queue_->Enqueue(message, wall_());
     REQUIRE(result.ok());
     return result->id;
   }
-
   // Runs the loop until `done()` or 10 s.
   void RunUntil(const std::function<bool()>& done) {
     uv_timer_t check;
@@ -96,21 +283,32 @@ class Fixture {
     return message.value()->status;
   }
 
+  std::optional<OutboundMessage> Message(const std::string& id) {
+    auto message = queue_->Get(id);
+    REQUIRE(message.ok());
+    return message.value();
+  }
+
   SandboxTransport& sandbox() { return sandbox_; }
   MessageQueue& queue() { return *queue_; }
   Dispatcher& dispatcher() { return *dispatcher_; }
   const std::vector<std::string>& results() const { return results_; }
+  // The message_status each accepted message was answered with.
+  const std::map<std::string, std::string>& statuses() const {
+    return statuses_;
+  }
 
  private:
   common::Logger log_;
   std::function<int64_t()> wall_;
-  NoEvents events_;
   SandboxTransport sandbox_;
+  Transport* transport_;
   std::string dir_;
   std::unique_ptr<MessageQueue> queue_;
   uv_loop_t loop_{};
   std::unique_ptr<Dispatcher> dispatcher_;
   std::vector<std::string> results_;
+  std::map<std::string, std::string> statuses_;
 };
 
 Dispatcher::Options FastOptions() {
@@ -131,8 +329,10 @@ TEST_CASE("dispatcher: sends in order, one at a time, with the delay between",
   auto outbox = f.sandbox().Outbox();
   REQUIRE(outbox.size() == 4);
   for (int i = 0; i < 4; ++i) CHECK(outbox[i].text == "m" + std::to_string(i));
+  // SEND_DELAY_MS between the starts (steady ms; the wall stamps may round
+  // one millisecond apart).
   for (int i = 1; i < 4; ++i)
-    CHECK(outbox[i].sent_at_ms - outbox[i - 1].sent_at_ms >= 30);
+    CHECK(outbox[i].sent_at_ms - outbox[i - 1].sent_at_ms >= 29);
   for (const auto& id : ids) CHECK(f.StatusOf(id) == MessageStatus::kSent);
   CHECK(f.results() ==
         std::vector<std::string>{"sent", "sent", "sent", "sent"});
@@ -273,6 +473,281 @@ TEST_CASE("dispatcher: an answer the queue cannot record is kept, never resent",
   CHECK((*stored)->status == MessageStatus::kSent);
   CHECK((*stored)->provider_id == outbox[0].id);
   CHECK(f.dispatcher().unrecorded() == 0);
+}
+
+TEST_CASE(
+    "dispatcher: SEND_CONCURRENCY sends in flight, never two to one "
+    "recipient, each recipient in order",
+    "[dispatcher][concurrency]") {
+  Dispatcher::Options options = FastOptions();
+  options.send_delay = std::chrono::milliseconds(0);
+  options.concurrency = 4;
+  ScriptedTransport transport(
+      [](const ScriptedTransport::Sent& sent) {
+        return Accepted("wamid." + sent.request.message_id);
+      },
+      /*answer_after_ms=*/20);
+  Fixture f(options, WallMs, &transport);
+  std::vector<std::string> recipients;
+  for (int r = 0; r < 6; ++r)
+    recipients.push_back("1555000000" + std::to_string(r));
+  std::vector<std::string> ids;
+  for (int round = 0; round < 3; ++round) {
+    for (const auto& to : recipients) {
+      ids.push_back(f.Enqueue(to + "-" + std::to_string(round), to));
+    }
+  }
+  bool saw_four = false;
+  f.RunUntil([&] {
+    if (f.dispatcher().Status().in_flight_ids.size() == 4) saw_four = true;
+    return transport.sent().size() == ids.size() && transport.held() == 0 &&
+           f.results().size() == ids.size();
+  });
+  CHECK(transport.sent().size() == ids.size());
+  CHECK(transport.max_in_flight() == 4);
+  CHECK(saw_four);
+  CHECK_FALSE(transport.two_to_one());
+  for (const auto& to : recipients) {
+    CHECK(transport.TextsTo(to) ==
+          std::vector<std::string>{to + "-0", to + "-1", to + "-2"});
+  }
+  for (const auto& id : ids) CHECK(f.StatusOf(id) == MessageStatus::kSent);
+  CHECK(f.statuses().at(ids[0]) == "accepted");
+  CHECK(f.dispatcher().Status().in_flight_ids.empty());
+}
+
+TEST_CASE(
+    "dispatcher: a retry holds its recipient's later messages, not "
+    "the others'",
+    "[dispatcher][concurrency]") {
+  Dispatcher::Options options = FastOptions();
+  options.send_delay = std::chrono::milliseconds(0);
+  options.concurrency = 2;
+  options.retry.base = std::chrono::milliseconds(300);
+  options.retry.max = std::chrono::milliseconds(300);
+  ScriptedTransport transport([](const ScriptedTransport::Sent& sent) {
+    if (sent.request.text == "a2" && sent.attempt == 1) {
+      return GraphError(131000, 500);  // retryable
+    }
+    return Accepted("wamid." + sent.request.message_id);
+  });
+  Fixture f(options, WallMs, &transport);
+  const std::string a = "15550000001";
+  const std::string b = "15550000002";
+  auto a1 = f.Enqueue("a1", a);
+  auto a2 = f.Enqueue("a2", a);
+  auto a3 = f.Enqueue("a3", a);
+  auto b1 = f.Enqueue("b1", b);
+  auto b2 = f.Enqueue("b2", b);
+  auto b3 = f.Enqueue("b3", b);
+  f.RunUntil([&] { return f.StatusOf(a3) == MessageStatus::kSent; });
+  CHECK(transport.TextsTo(a) ==
+        std::vector<std::string>{"a1", "a2", "a2", "a3"});
+  CHECK(transport.TextsTo(b) == std::vector<std::string>{"b1", "b2", "b3"});
+  // b's line went on while a2 waited for its retry.
+  REQUIRE(transport.IndexOf("b3"));
+  REQUIRE(transport.IndexOf("a2", 2));
+  CHECK(*transport.IndexOf("b3") < *transport.IndexOf("a2", 2));
+  CHECK_FALSE(transport.two_to_one());
+  for (const auto& id : {a1, a2, a3, b1, b2, b3}) {
+    CHECK(f.StatusOf(id) == MessageStatus::kSent);
+  }
+  auto retried = f.Message(a2);
+  REQUIRE(retried);
+  CHECK(retried->attempts == 2);
+}
+
+TEST_CASE(
+    "dispatcher: 131056 slows that recipient only, 4^n, without using "
+    "up its retries",
+    "[dispatcher][slow]") {
+  Dispatcher::Options options = FastOptions();
+  options.send_delay = std::chrono::milliseconds(0);
+  options.concurrency = 2;
+  options.slow_base = std::chrono::milliseconds(20);  // 80 ms, then 320 ms
+  options.retry.max_attempts = 2;
+  ScriptedTransport transport([](const ScriptedTransport::Sent& sent) {
+    if (sent.request.text == "slow") {
+      if (sent.attempt <= 2) return GraphError(131056);
+      if (sent.attempt == 3) return GraphError(131000, 500);  // one retry
+    }
+    return Accepted("wamid." + sent.request.message_id);
+  });
+  Fixture f(options, WallMs, &transport);
+  const std::string slowed = "15550000001";
+  const std::string other = "15550000002";
+  auto slow = f.Enqueue("slow", slowed);
+  auto behind = f.Enqueue("behind", slowed);
+  std::vector<std::string> others;
+  for (int i = 0; i < 3; ++i)
+    others.push_back(f.Enqueue("o" + std::to_string(i), other));
+  bool counted_slowed = false;
+  f.RunUntil([&] {
+    if (f.dispatcher().Status().slowed_recipients == 1) counted_slowed = true;
+    return f.StatusOf(behind) == MessageStatus::kSent;
+  });
+  CHECK(counted_slowed);
+  // Sent after two slow-downs and one retry: 4 sends, but only one counts
+  // against max_attempts = 2.
+  auto message = f.Message(slow);
+  REQUIRE(message);
+  CHECK(message->status == MessageStatus::kSent);
+  CHECK(message->attempts == 4);
+  CHECK(transport.TextsTo(slowed) ==
+        std::vector<std::string>{"slow", "slow", "slow", "slow", "behind"});
+  // The waits grew 4^n: 80 ms, then 320 ms at least between the starts (the
+  // wall stamps may round a millisecond).
+  std::vector<int64_t> slow_starts;
+  for (const auto& sent : transport.sent()) {
+    if (sent.request.text == "slow") slow_starts.push_back(sent.at_ms);
+  }
+  REQUIRE(slow_starts.size() == 4);
+  CHECK(slow_starts[1] - slow_starts[0] >= 79);
+  CHECK(slow_starts[2] - slow_starts[1] >= 319);
+  // The other recipient was not held.
+  REQUIRE(transport.IndexOf("o2"));
+  REQUIRE(transport.IndexOf("slow", 2));
+  CHECK(*transport.IndexOf("o2") < *transport.IndexOf("slow", 2));
+  for (const auto& id : others) CHECK(f.StatusOf(id) == MessageStatus::kSent);
+}
+
+TEST_CASE(
+    "dispatcher: a pausing answer stops every send, fails nothing, and "
+    "sending resumes when the transport is connected again",
+    "[dispatcher][pause]") {
+  Dispatcher::Options options = FastOptions();
+  options.send_delay = std::chrono::milliseconds(0);
+  options.concurrency = 2;
+  options.retry.max_attempts = 1;  // a pause must not use it up
+  ScriptedTransport* self = nullptr;
+  ScriptedTransport transport([&self](const ScriptedTransport::Sent& sent) {
+    if (sent.request.text == "first" && sent.attempt == 1) {
+      // As the Cloud transport does: disconnected, with the reason, before
+      // it answers.
+      self->SetState(ConnectionState::kDisconnected,
+                     "token_invalid: Error validating access token");
+      return GraphError(190, 401);
+    }
+    return Accepted("wamid." + sent.request.message_id);
+  });
+  self = &transport;
+  options.concurrency = 1;
+  Fixture f(options, WallMs, &transport);
+  auto first = f.Enqueue("first", "15550000001");
+  auto second = f.Enqueue("second", "15550000002");
+  f.RunUntil([&] {
+    return f.results().size() == 1 && f.dispatcher().Status().paused;
+  });
+  DispatcherStatus status = f.dispatcher().Status();
+  CHECK(status.paused);
+  CHECK(status.pause_reason == "token_invalid: Error validating access token");
+  CHECK(f.StatusOf(first) == MessageStatus::kQueued);  // waiting, not failed
+  CHECK(f.StatusOf(second) == MessageStatus::kQueued);
+  // Nothing starts while disconnected (the loop runs, wakes come).
+  int polls = 0;
+  f.RunUntil([&] {
+    if (polls == 5) f.dispatcher().Wake();
+    return ++polls > 20;
+  });
+  CHECK(transport.sent().size() == 1);
+
+  transport.SetState(ConnectionState::kConnected, "");
+  f.RunUntil([&] { return f.StatusOf(second) == MessageStatus::kSent; });
+  CHECK(f.StatusOf(first) == MessageStatus::kSent);
+  CHECK(transport.TextsTo("15550000001") ==
+        std::vector<std::string>{"first", "first"});
+  CHECK_FALSE(f.dispatcher().Status().paused);
+}
+
+TEST_CASE("dispatcher: nothing starts while the transport is not connected",
+          "[dispatcher][pause]") {
+  ScriptedTransport transport([](const ScriptedTransport::Sent& sent) {
+    return Accepted("wamid." + sent.request.message_id);
+  });
+  transport.SetStateQuietly(ConnectionState::kReconnecting,
+                            "graph_unreachable");
+  Fixture f(FastOptions(), WallMs, &transport);
+  auto id = f.Enqueue("waits");
+  int polls = 0;
+  f.RunUntil([&] { return ++polls > 20; });
+  CHECK(transport.sent().empty());
+  CHECK(f.dispatcher().Status().paused);
+  CHECK(f.dispatcher().Status().pause_reason == "graph_unreachable");
+  transport.SetState(ConnectionState::kConnected, "");
+  f.RunUntil([&] { return f.StatusOf(id) == MessageStatus::kSent; });
+  CHECK(f.StatusOf(id) == MessageStatus::kSent);
+}
+
+TEST_CASE(
+    "dispatcher: a pause on a transport that stays connected (the "
+    "sandbox) ends with a probe send",
+    "[dispatcher][pause]") {
+  Dispatcher::Options options = FastOptions();
+  options.pause_probe = std::chrono::milliseconds(100);
+  Fixture f(options);
+  f.sandbox().FailNext(1, 131048, "Spam rate limit hit");
+  auto id = f.Enqueue("held");
+  bool saw_pause = false;
+  f.RunUntil([&] {
+    DispatcherStatus status = f.dispatcher().Status();
+    if (status.paused && status.pause_reason == "spam_rate_limited") {
+      saw_pause = true;
+    }
+    return f.StatusOf(id) == MessageStatus::kSent;
+  });
+  CHECK(saw_pause);
+  CHECK(f.StatusOf(id) == MessageStatus::kSent);
+  CHECK(f.results() == std::vector<std::string>{"retry", "sent"});
+}
+
+TEST_CASE(
+    "dispatcher: a final provider error is a dead letter with its code "
+    "and message",
+    "[dispatcher]") {
+  ScriptedTransport transport([](const ScriptedTransport::Sent&) {
+    SendResult result;
+    result.error = ClassifyGraphError(400, 131047, "Re-engagement message");
+    return result;
+  });
+  Fixture f(FastOptions(), WallMs, &transport);
+  auto id = f.Enqueue("late");
+  f.RunUntil([&] { return f.StatusOf(id) == MessageStatus::kFailed; });
+  auto message = f.Message(id);
+  REQUIRE(message);
+  CHECK(message->status == MessageStatus::kFailed);
+  CHECK(message->attempts == 1);
+  REQUIRE(message->error);
+  CHECK(message->error->code == "131047");
+  CHECK(message->error->message == "Re-engagement message");
+  CHECK(f.results() == std::vector<std::string>{"failed"});
+}
+
+TEST_CASE("dispatcher: draining waits for every send in flight",
+          "[dispatcher][concurrency]") {
+  Dispatcher::Options options = FastOptions();
+  options.send_delay = std::chrono::milliseconds(0);
+  options.concurrency = 3;
+  ScriptedTransport transport;  // holds every send for the test to answer
+  Fixture f(options, WallMs, &transport);
+  for (int i = 0; i < 3; ++i) {
+    f.Enqueue("m" + std::to_string(i), "1555000000" + std::to_string(i));
+  }
+  auto fourth = f.Enqueue("m3", "15550000009");
+  f.RunUntil([&] { return transport.held() == 3; });
+  REQUIRE(transport.held() == 3);
+  CHECK(f.dispatcher().Status().in_flight_ids.size() == 3);
+  bool drained = false;
+  f.dispatcher().BeginDrain([&] { drained = true; });
+  CHECK_FALSE(drained);
+  CHECK(transport.AnswerOldest(Accepted("wamid.1")));
+  CHECK(transport.AnswerOldest(Accepted("wamid.2")));
+  CHECK_FALSE(drained);
+  CHECK(f.dispatcher().Status().in_flight_ids.size() == 1);
+  CHECK(transport.AnswerOldest(Accepted("wamid.3")));
+  CHECK(drained);
+  CHECK(transport.sent().size() == 3);  // nothing new started
+  CHECK(f.StatusOf(fourth) == MessageStatus::kQueued);
+  CHECK(f.dispatcher().Status().in_flight_ids.empty());
 }
 
 }  // namespace

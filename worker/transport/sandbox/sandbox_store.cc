@@ -2,8 +2,11 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <optional>
+#include <string_view>
 #include <utility>
+#include <vector>
 
 #include "worker/storage/sqlite.h"
 
@@ -20,11 +23,13 @@ namespace {
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS outbox (
-  seq        INTEGER PRIMARY KEY,
-  id         TEXT    NOT NULL UNIQUE,
-  recipient  TEXT    NOT NULL,
-  text       TEXT    NOT NULL,
-  sent_at_ms INTEGER NOT NULL
+  seq          INTEGER PRIMARY KEY,
+  id           TEXT    NOT NULL UNIQUE,
+  recipient    TEXT    NOT NULL,
+  text         TEXT    NOT NULL,
+  sent_at_ms   INTEGER NOT NULL,
+  type         TEXT    NOT NULL DEFAULT 'text',
+  content_json TEXT    NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS receipts (
   provider_id TEXT    NOT NULL,
@@ -32,8 +37,52 @@ CREATE TABLE IF NOT EXISTS receipts (
   due_ms      INTEGER NOT NULL,
   PRIMARY KEY (provider_id, status)
 );
-PRAGMA user_version = 1;
 )sql";
+
+constexpr int64_t kSchemaVersion = 2;
+
+// Schema 1 → 2: the message kind and its object.
+Status Migrate(sqlite3* db, const std::string& context) {
+  Result<Statement> version =
+      Statement::Prepare(db, context, "PRAGMA user_version");
+  if (!version.ok()) return version.status();
+  Result<bool> row = version->Step();
+  if (!row.ok()) return row.status();
+  const int64_t current = *row ? version->Int(0) : 0;
+  if (current >= kSchemaVersion) return Status::Ok();
+  std::vector<std::string> columns;
+  {
+    Result<Statement> info =
+        Statement::Prepare(db, context, "PRAGMA table_info(outbox)");
+    if (!info.ok()) return info.status();
+    while (true) {
+      Result<bool> next = info->Step();
+      if (!next.ok()) return next.status();
+      if (!*next) break;
+      columns.push_back(info->Text(1));
+    }
+  }
+  auto has = [&columns](std::string_view name) {
+    return std::find(columns.begin(), columns.end(), name) != columns.end();
+  };
+  if (!has("type")) {
+    if (Status s = Exec(db, context,
+                        "ALTER TABLE outbox ADD COLUMN type TEXT NOT NULL "
+                        "DEFAULT 'text'");
+        !s.ok()) {
+      return s;
+    }
+  }
+  if (!has("content_json")) {
+    if (Status s = Exec(db, context,
+                        "ALTER TABLE outbox ADD COLUMN content_json TEXT NOT "
+                        "NULL DEFAULT ''");
+        !s.ok()) {
+      return s;
+    }
+  }
+  return Exec(db, context, "PRAGMA user_version = 2");
+}
 
 }  // namespace
 
@@ -49,6 +98,7 @@ Result<std::unique_ptr<SandboxStore>> SandboxStore::Open(
        {"PRAGMA journal_mode = WAL", "PRAGMA synchronous = NORMAL", kSchema}) {
     if (Status status = Exec(db, context, sql); !status.ok()) return status;
   }
+  if (Status status = Migrate(db, context); !status.ok()) return status;
   return store;
 }
 
@@ -59,16 +109,22 @@ Result<SandboxStore::Contents> SandboxStore::Load(size_t capacity) {
   {
     Result<Statement> stmt = Statement::Prepare(
         db_, context_,
-        "SELECT id, recipient, text, sent_at_ms FROM (SELECT * FROM outbox "
-        "ORDER BY seq DESC LIMIT ?1) ORDER BY seq");
+        "SELECT id, recipient, text, sent_at_ms, type, content_json FROM "
+        "(SELECT * FROM outbox ORDER BY seq DESC LIMIT ?1) ORDER BY seq");
     if (!stmt.ok()) return stmt.status();
     stmt->Bind(1, static_cast<int64_t>(capacity));
     while (true) {
       Result<bool> row = stmt->Step();
       if (!row.ok()) return row.status();
       if (!*row) break;
-      contents.outbox.push_back(
-          {stmt->Text(0), stmt->Text(1), stmt->Text(2), stmt->Int(3)});
+      SandboxOutboxEntry entry;
+      entry.id = stmt->Text(0);
+      entry.to = stmt->Text(1);
+      entry.text = stmt->Text(2);
+      entry.sent_at_ms = stmt->Int(3);
+      entry.type = stmt->Text(4);
+      entry.content_json = stmt->Text(5);
+      contents.outbox.push_back(std::move(entry));
     }
   }
   {
@@ -105,14 +161,16 @@ Status SandboxStore::RecordSend(uint64_t sequence,
   {
     Result<Statement> insert = Statement::Prepare(
         db_, context_,
-        "INSERT INTO outbox (seq, id, recipient, text, sent_at_ms) "
-        "VALUES (?1, ?2, ?3, ?4, ?5)");
+        "INSERT INTO outbox (seq, id, recipient, text, sent_at_ms, type, "
+        "content_json) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
     if (!insert.ok()) return insert.status();
     insert->Bind(1, static_cast<int64_t>(sequence));
     insert->Bind(2, entry.id);
     insert->Bind(3, entry.to);
     insert->Bind(4, entry.text);
     insert->Bind(5, entry.sent_at_ms);
+    insert->Bind(6, entry.type);
+    insert->Bind(7, entry.content_json);
     if (Status status = insert->Run(); !status.ok()) return status;
   }
   for (const SandboxReceipt& receipt : receipts) {

@@ -23,8 +23,12 @@ namespace dynoguard::worker {
 struct SandboxOutboxEntry {
   std::string id;  // the provider id (wamid) the send returned
   std::string to;
-  std::string text;  // for templates: "template:<json>"
+  // The summary (SendRequest::text); "template:<json>" for a template from
+  // before message kinds (no summary).
+  std::string text;
   int64_t sent_at_ms = 0;
+  std::string type = "text";  // the message kind
+  std::string content_json;   // the Cloud "<type>" object; may be empty
 };
 
 // A status callback the sandbox will emit once due.
@@ -36,7 +40,8 @@ struct SandboxReceipt {
 
 // Not thread-safe: its owner (SandboxTransport) serializes calls. The file is
 // 0600; WAL with synchronous=NORMAL (a simulator: durable across a killed
-// process, not across power loss).
+// process, not across power loss). Schema 2 (type, content_json); a schema 1
+// file gains the columns in place (its entries read back as texts).
 class SandboxStore {
  public:
   // Opens or creates `path`. IOError naming the path.

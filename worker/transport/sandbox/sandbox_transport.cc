@@ -1,13 +1,81 @@
 #include "worker/transport/sandbox/sandbox_transport.h"
 
 #include <fmt/format.h>
+#include <rapidjson/document.h>
 
 #include <algorithm>
+#include <array>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <system_error>
 #include <utility>
 
 #include "worker/model/provider_error.h"
+#include "worker/storage/private_files.h"
 
 namespace dynoguard::worker {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr std::string_view kMediaPrefix = "sbx-media-";
+constexpr std::string_view kDefaultMime = "application/octet-stream";
+
+// The message kinds of SPEC §5 (the Cloud API's "type").
+bool KnownType(std::string_view type) {
+  static constexpr std::array<std::string_view, 11> kTypes = {
+      "text",    "template", "image",    "document", "audio",      "video",
+      "sticker", "reaction", "location", "contacts", "interactive"};
+  return std::find(kTypes.begin(), kTypes.end(), type) != kTypes.end();
+}
+
+// Why the Graph API would refuse `request` (code 100), or "" when it is fine.
+std::string RequestProblem(const SendRequest& request) {
+  const std::string_view type =
+      EffectiveType(request.type, request.template_json);
+  if (!KnownType(type)) {
+    return fmt::format("(#100) Invalid parameter: unknown type \"{}\"",
+                       std::string(type).substr(0, 40));
+  }
+  if (!request.content_json.empty()) {
+    rapidjson::Document doc;
+    doc.Parse(request.content_json.data(), request.content_json.size());
+    // An object; for contacts the Cloud API's array.
+    if (doc.HasParseError() || !(doc.IsObject() || doc.IsArray())) {
+      return fmt::format(
+          "(#100) Invalid parameter: {} is not a JSON object or array", type);
+    }
+  }
+  return "";
+}
+
+// "sbx-media-" + 32 lowercase hex.
+bool IsMediaId(std::string_view id) {
+  if (id.size() != kMediaPrefix.size() + 32) return false;
+  if (id.substr(0, kMediaPrefix.size()) != kMediaPrefix) return false;
+  return std::all_of(id.begin() + kMediaPrefix.size(), id.end(), [](char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+  });
+}
+
+std::string NewMediaId() {
+  static std::mutex mu;
+  static std::mt19937_64 random{std::random_device{}()};
+  std::lock_guard lock(mu);
+  return fmt::format("{}{:016x}{:016x}", kMediaPrefix, random(), random());
+}
+
+// Copies `from` to `to` (replacing it); the copy is 0600.
+common::Status CopyPrivate(const std::string& from, const std::string& to) {
+  std::error_code ec;
+  fs::copy_file(from, to, fs::copy_options::overwrite_existing, ec);
+  if (ec)
+    return common::Status::IOError("copy " + from + " to " + to, ec.message());
+  return storage::RestrictIfExists(to);
+}
+
+}  // namespace
 
 // One piece of work handed to the libuv pool.
 struct SandboxTransport::Job {
@@ -31,6 +99,8 @@ common::Status SandboxTransport::OpenStore(const std::string& path) {
   std::lock_guard store_lock(store_mu_);
   std::lock_guard lock(mu_);
   store_ = std::move(store.value());
+  store_dir_ = std::filesystem::path(path).parent_path().string();
+  if (store_dir_.empty()) store_dir_ = ".";
   outbox_.assign(contents->outbox.begin(), contents->outbox.end());
   pending_ = std::move(contents->receipts);
   sequence_ = std::max(sequence_, contents->last_sequence);
@@ -93,6 +163,10 @@ void SandboxTransport::Send(const SendRequest& request, SendCallback done) {
       failure.error =
           ClassifyGraphError(http_status, fail_code_, fail_message_);
       fail = true;
+    } else if (std::string problem = RequestProblem(request);
+               !problem.empty()) {
+      failure.error = ClassifyGraphError(400, 100, problem);
+      fail = true;
     } else {
       sequence = ++sequence_;
     }
@@ -106,10 +180,13 @@ void SandboxTransport::Send(const SendRequest& request, SendCallback done) {
   entry->id = fmt::format("wamid.sandbox.{}.{}", now, sequence);
   entry->to = request.to;
   entry->sent_at_ms = now;
-  if (!request.template_json.empty()) {
+  entry->type = std::string(EffectiveType(request.type, request.template_json));
+  entry->content_json = request.content_json;
+  entry->text = request.text;
+  if (entry->text.empty() && !request.template_json.empty() &&
+      request.content_json.empty()) {
+    // A template from before message kinds: no summary, no object.
     entry->text = "template:" + request.template_json;
-  } else {
-    entry->text = request.text;
   }
   *receipts = {
       {now + options_.delivered_after_ms, entry->id, MessageStatus::kDelivered},
@@ -153,17 +230,97 @@ void SandboxTransport::MarkRead(const std::string& message_id, bool typing,
   RunOffLoop({}, [done = std::move(done)] { done(common::Status::Ok()); });
 }
 
-void SandboxTransport::UploadMedia(const MediaUpload&, UploadCallback done) {
-  RunOffLoop({}, [done = std::move(done)] {
-    done(common::Status::Unavailable("sandbox: media upload not available"));
-  });
+std::string SandboxTransport::MediaDir() const {
+  if (!options_.media_dir.empty()) return options_.media_dir;
+  if (!store_dir_.empty()) return store_dir_ + "/sandbox-media";
+  return "";
 }
 
-void SandboxTransport::DownloadMedia(const std::string&, const std::string&,
-                                     uint64_t, DownloadCallback done) {
-  RunOffLoop({}, [done = std::move(done)] {
-    done(common::Status::Unavailable("sandbox: media download not available"));
-  });
+void SandboxTransport::UploadMedia(const MediaUpload& upload,
+                                   UploadCallback done) {
+  const std::string dir = MediaDir();
+  if (dir.empty()) {
+    RunOffLoop({}, [done = std::move(done)] {
+      done(common::Status::Unavailable(
+          "sandbox: no media directory (the sandbox has no DATA_DIR)"));
+    });
+    return;
+  }
+  auto answer = std::make_shared<common::Result<std::string>>(
+      common::Status::Internal("sandbox: upload did not run"));
+  RunOffLoop(
+      [upload, dir, answer] {
+        if (common::Status s = storage::EnsurePrivateDirectory(dir); !s.ok()) {
+          *answer = s;
+          return;
+        }
+        const std::string id = NewMediaId();
+        const std::string path = dir + "/" + id;
+        if (common::Status s = CopyPrivate(upload.file_path, path); !s.ok()) {
+          *answer = s;
+          return;
+        }
+        // The MIME type beside it, for the download.
+        const std::string mime = upload.mime_type.empty()
+                                     ? std::string(kDefaultMime)
+                                     : upload.mime_type;
+        const std::string meta = path + ".mime";
+        if (common::Status s = storage::EnsurePrivateFile(meta); !s.ok()) {
+          *answer = s;
+          return;
+        }
+        std::ofstream out(meta, std::ios::trunc);
+        out << mime;
+        out.close();
+        if (!out) {
+          *answer = common::Status::IOError("write " + meta, "failed");
+          return;
+        }
+        *answer = id;
+      },
+      [answer, done = std::move(done)] { done(std::move(*answer)); });
+}
+
+void SandboxTransport::DownloadMedia(const std::string& media_id,
+                                     const std::string& dest_path,
+                                     uint64_t max_bytes,
+                                     DownloadCallback done) {
+  const std::string dir = MediaDir();
+  if (dir.empty() || !IsMediaId(media_id)) {
+    // Never a path built from an id the sandbox did not make.
+    RunOffLoop({}, [done = std::move(done)] {
+      done(common::Status::NotFound("sandbox: unknown media id"));
+    });
+    return;
+  }
+  auto answer = std::make_shared<common::Result<MediaDownload>>(
+      common::Status::Internal("sandbox: download did not run"));
+  RunOffLoop(
+      [path = dir + "/" + media_id, dest_path, max_bytes, answer] {
+        std::error_code ec;
+        const uint64_t size = fs::file_size(path, ec);
+        if (ec) {
+          *answer = common::Status::NotFound("sandbox: unknown media id");
+          return;
+        }
+        if (size > max_bytes) {
+          *answer = common::Status::InvalidArgument(fmt::format(
+              "media is {} bytes, more than the {} allowed", size, max_bytes));
+          return;
+        }
+        if (common::Status s = CopyPrivate(path, dest_path); !s.ok()) {
+          *answer = s;
+          return;
+        }
+        MediaDownload media;
+        media.file_path = dest_path;
+        media.bytes = size;
+        std::ifstream meta(path + ".mime");
+        std::getline(meta, media.mime_type);
+        if (media.mime_type.empty()) media.mime_type = kDefaultMime;
+        *answer = std::move(media);
+      },
+      [answer, done = std::move(done)] { done(std::move(*answer)); });
 }
 
 void SandboxTransport::Poll(int64_t now_ms) {

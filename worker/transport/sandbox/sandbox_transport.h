@@ -35,6 +35,9 @@ class SandboxTransport : public Transport {
     size_t outbox_capacity = 1000;  // oldest entries are dropped beyond this
     int64_t delivered_after_ms = 200;
     int64_t read_after_ms = 1000;
+    // Where uploaded media is kept; empty: "sandbox-media" beside the store
+    // file (DATA_DIR/sandbox-media), or no media without a store.
+    std::string media_dir;
   };
   using OutboxEntry = SandboxOutboxEntry;
 
@@ -61,16 +64,26 @@ class SandboxTransport : public Transport {
 
   // Remembers `loop` and `events`. Never fails.
   common::Status Start(uv_loop_t* loop, TransportEvents& events) override;
-  // REQUIRES: Start. Accepted once recorded (in sandbox.db when the store is
-  // open): answers ok with a new "wamid.sandbox.<ms>.<n>" and message_status
-  // "accepted"; or the error FailNext asked for; or "sandbox_storage".
+  // REQUIRES: Start. Every message kind of SPEC §5 (request.type) is
+  // accepted once recorded (in sandbox.db when the store is open): answers ok
+  // with a new "wamid.sandbox.<ms>.<n>" and message_status "accepted". Fails
+  // like the Graph API with code 100 (final) for an unknown type or a
+  // content_json that is neither empty nor a JSON object or array (contacts);
+  // with the error
+  // FailNext asked for; or with the retryable "sandbox_storage".
   void Send(const SendRequest& request, SendCallback done) override;
   // REQUIRES: Start. Records the mark (ReadMarks); always ok.
   void MarkRead(const std::string& message_id, bool typing,
                 DoneCallback done) override;
-  // REQUIRES: Start. Not available yet: answers Unavailable.
+  // REQUIRES: Start. Copies upload.file_path (on a pool thread) into the
+  // media directory as a new id "sbx-media-<32 hex>" with its MIME type
+  // (application/octet-stream when empty). Unavailable without a media
+  // directory; IOError when the file cannot be read or written.
   void UploadMedia(const MediaUpload& upload, UploadCallback done) override;
-  // REQUIRES: Start. Not available yet: answers Unavailable.
+  // REQUIRES: Start. Copies media `media_id` back to `dest_path` (on a pool
+  // thread). NotFound for an id the sandbox did not give out (or one that is
+  // not of its form); InvalidArgument when larger than `max_bytes`; IOError
+  // when copying fails.
   void DownloadMedia(const std::string& media_id, const std::string& dest_path,
                      uint64_t max_bytes, DownloadCallback done) override;
   // Emits the receipts due at `now_ms` to the events given to Start (nothing
@@ -107,8 +120,12 @@ class SandboxTransport : public Transport {
   void RunOffLoop(std::function<void()> work, std::function<void()> after);
   void OnJobDone();
 
+  // The media directory in use ("" when none).
+  std::string MediaDir() const;
+
   const Options options_;
   const std::function<int64_t()> now_ms_;
+  std::string store_dir_;  // the store file's directory; set by OpenStore
 
   // Loop-thread state.
   uv_loop_t* loop_ = nullptr;

@@ -2,6 +2,7 @@
 // survive a restart (a new SandboxTransport on the same file).
 #include "worker/transport/sandbox/sandbox_store.h"
 
+#include <sqlite3.h>
 #include <sys/stat.h>
 
 #include <catch2/catch.hpp>
@@ -112,6 +113,81 @@ TEST_CASE("sandbox store: the file keeps at most outbox_capacity entries",
   REQUIRE(outbox.size() == 3);
   CHECK(outbox[0].text == "2");
   CHECK(outbox[2].text == "4");
+}
+
+TEST_CASE("sandbox store: the kind and object of a message survive a restart",
+          "[sandbox][sandbox_store]") {
+  TempDir dir;
+  const std::string path = dir.File("sandbox.db");
+  {
+    SandboxTransport sandbox({}, [] { return int64_t{7}; });
+    REQUIRE(sandbox.OpenStore(path).ok());
+    SandboxDriver driver(sandbox);
+    SendRequest image;
+    image.message_id = "msg_1";
+    image.to = "15551234567";
+    image.type = "image";
+    image.content_json = R"({"link":"https://example.com/a.jpg"})";
+    image.text = "";
+    REQUIRE(driver.Send(image).ok);
+  }
+  SandboxTransport sandbox({}, [] { return int64_t{8}; });
+  REQUIRE(sandbox.OpenStore(path).ok());
+  auto outbox = sandbox.Outbox();
+  REQUIRE(outbox.size() == 1);
+  CHECK(outbox[0].type == "image");
+  CHECK(outbox[0].content_json == R"({"link":"https://example.com/a.jpg"})");
+}
+
+TEST_CASE("sandbox store: a schema 1 file is migrated in place",
+          "[sandbox][sandbox_store]") {
+  TempDir dir;
+  const std::string path = dir.File("sandbox.db");
+  {
+    // What the previous version wrote.
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+    REQUIRE(sqlite3_exec(db, R"sql(
+CREATE TABLE outbox (
+  seq        INTEGER PRIMARY KEY,
+  id         TEXT    NOT NULL UNIQUE,
+  recipient  TEXT    NOT NULL,
+  text       TEXT    NOT NULL,
+  sent_at_ms INTEGER NOT NULL
+);
+CREATE TABLE receipts (
+  provider_id TEXT    NOT NULL,
+  status      TEXT    NOT NULL,
+  due_ms      INTEGER NOT NULL,
+  PRIMARY KEY (provider_id, status)
+);
+PRAGMA user_version = 1;
+INSERT INTO outbox VALUES (4, 'wamid.sandbox.1.4', '15551234567', 'old', 1);
+INSERT INTO receipts VALUES ('wamid.sandbox.1.4', 'read', 1000);
+)sql",
+                         nullptr, nullptr, nullptr) == SQLITE_OK);
+    sqlite3_close(db);
+  }
+  SandboxTransport sandbox({}, [] { return int64_t{5000}; });
+  REQUIRE(sandbox.OpenStore(path).ok());
+  auto outbox = sandbox.Outbox();
+  REQUIRE(outbox.size() == 1);
+  CHECK(outbox[0].id == "wamid.sandbox.1.4");
+  CHECK(outbox[0].text == "old");
+  CHECK(outbox[0].type == "text");
+  CHECK(outbox[0].content_json.empty());
+  SandboxDriver driver(sandbox);
+  driver.Poll(5000);
+  REQUIRE(driver.statuses.size() == 1);
+  CHECK(driver.statuses[0].status == MessageStatus::kRead);
+  // New sends number on from the old ones and keep their kind.
+  SendResult sent = driver.Send(TextRequest("msg_2", "15551234567", "new"));
+  REQUIRE(sent.ok);
+  CHECK(sent.provider_id == "wamid.sandbox.5000.5");
+  SandboxTransport reopened({}, [] { return int64_t{6000}; });
+  REQUIRE(reopened.OpenStore(path).ok());
+  REQUIRE(reopened.Outbox().size() == 2);
+  CHECK(reopened.Outbox()[1].content_json == R"({"body":"new"})");
 }
 
 }  // namespace
