@@ -1,23 +1,19 @@
 // POST /api/media and GET /api/media/{id} through the worker's own
-// HttpServer on a real socket, with a transport on a real loop thread:
-// uploads small and large (memory checked), chunked, the multipart errors,
-// too large, a download streamed back byte-identical, an unknown id; and,
-// with a transport that never answers, the 504. The sandbox answers media
-// calls Unavailable for now (503 here), so the round trips use FileStore
-// below: a real Transport that keeps media as files, copied off the loop.
+// HttpServer on a real socket, with the real SandboxTransport on a real loop
+// thread (its media kept in DATA_DIR/sandbox-media): uploads small and large
+// (memory checked), chunked, the multipart errors, too large, a download
+// streamed back byte-identical, an unknown id; a sandbox without a media
+// directory (503); and, with a transport that never answers, the 504.
 #include "worker/http/media_routes.h"
 
 #include <dirent.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <fstream>
-#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -128,128 +124,6 @@ class SilentTransport : public Transport {
   void Stop(std::function<void()> on_stopped) override { on_stopped(); }
 };
 
-// Copies `from` to `to` 64 KiB at a time; InvalidArgument past `max_bytes`.
-common::Status CopyFile(const std::string& from, const std::string& to,
-                        uint64_t max_bytes) {
-  UniqueFd in(::open(from.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!in) return common::Status::NotFound("no such media");
-  UniqueFd out(
-      ::open(to.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
-  if (!out) return common::Status::IOError("open " + to, "failed");
-  std::vector<char> buf(64 * 1024);
-  uint64_t total = 0;
-  for (;;) {
-    ssize_t n = ::read(in.get(), buf.data(), buf.size());
-    if (n < 0) return common::Status::IOError("read " + from, "failed");
-    if (n == 0) return common::Status::Ok();
-    total += static_cast<uint64_t>(n);
-    if (total > max_bytes) {
-      return common::Status::InvalidArgument("media larger than max_bytes");
-    }
-    if (::write(out.get(), buf.data(), static_cast<size_t>(n)) != n) {
-      return common::Status::IOError("write " + to, "failed");
-    }
-  }
-}
-
-// A transport whose media store is a directory: UploadMedia copies the file
-// in under a new id, DownloadMedia copies it back (NotFound for an unknown
-// id). The copies run on libuv pool threads; answers come on the loop.
-class FileStore : public Transport {
- public:
-  explicit FileStore(std::string dir) : dir_(std::move(dir)) {
-    ::mkdir(dir_.c_str(), 0700);
-  }
-  std::string_view name() const override { return "filestore"; }
-  ConnectionState state() const override { return ConnectionState::kConnected; }
-  std::string reason() const override { return ""; }
-  std::optional<int64_t> last_heartbeat_ms() const override {
-    return std::nullopt;
-  }
-  common::Status Start(uv_loop_t* loop, TransportEvents&) override {
-    loop_ = loop;
-    return common::Status::Ok();
-  }
-  void Send(const SendRequest&, SendCallback) override {}
-  void MarkRead(const std::string&, bool, DoneCallback) override {}
-  void UploadMedia(const MediaUpload& upload, UploadCallback done) override {
-    std::string id = "fs-" + std::to_string(++next_id_);
-    mime_[id] = upload.mime_type;
-    auto status = std::make_shared<common::Status>();
-    std::string from = upload.file_path, to = dir_ + "/" + id;
-    OffLoop([status, from, to] { *status = CopyFile(from, to, 1ull << 40); },
-            [status, id, done = std::move(done)] {
-              if (status->ok()) {
-                done(id);
-              } else {
-                done(*status);
-              }
-            });
-  }
-  void DownloadMedia(const std::string& media_id, const std::string& dest_path,
-                     uint64_t max_bytes, DownloadCallback done) override {
-    auto mime = mime_.find(media_id);
-    auto status = std::make_shared<common::Status>(
-        mime == mime_.end() ? common::Status::NotFound("no media " + media_id)
-                            : common::Status::Ok());
-    MediaDownload media;
-    media.file_path = dest_path;
-    media.mime_type = mime == mime_.end() ? "" : mime->second;
-    std::string from = dir_ + "/" + media_id;
-    OffLoop(
-        [status, from, dest_path, max_bytes] {
-          if (status->ok()) *status = CopyFile(from, dest_path, max_bytes);
-        },
-        [status, media, done = std::move(done)] {
-          if (status->ok()) {
-            done(media);
-          } else {
-            done(*status);
-          }
-        });
-  }
-  void Poll(int64_t) override {}
-  void CloseIdleConnections() override {}
-  void Stop(std::function<void()> on_stopped) override {
-    if (in_flight_ == 0) {
-      on_stopped();
-    } else {
-      on_stopped_ = std::move(on_stopped);
-    }
-  }
-
- private:
-  struct Job {
-    uv_work_t req;
-    FileStore* self;
-    std::function<void()> work, after;
-  };
-  void OffLoop(std::function<void()> work, std::function<void()> after) {
-    auto* job = new Job{{}, this, std::move(work), std::move(after)};
-    job->req.data = job;
-    ++in_flight_;
-    uv_queue_work(
-        loop_, &job->req,
-        [](uv_work_t* r) { static_cast<Job*>(r->data)->work(); },
-        [](uv_work_t* r, int) {
-          auto* job = static_cast<Job*>(r->data);
-          job->after();
-          FileStore* self = job->self;
-          delete job;
-          if (--self->in_flight_ == 0 && self->on_stopped_) {
-            std::exchange(self->on_stopped_, {})();
-          }
-        });
-  }
-
-  const std::string dir_;
-  uv_loop_t* loop_ = nullptr;
-  int next_id_ = 0;
-  std::map<std::string, std::string> mime_;  // loop thread
-  int in_flight_ = 0;
-  std::function<void()> on_stopped_;
-};
-
 class NoEvents : public TransportEvents {
  public:
   void OnInbound(const InboundMessage&) override {}
@@ -257,16 +131,22 @@ class NoEvents : public TransportEvents {
   void OnConnection(ConnectionState, std::string_view) override {}
 };
 
+SandboxTransport::Options SandboxOptions(const testing::TempDir& dir) {
+  SandboxTransport::Options options;
+  options.media_dir = dir.File("sandbox-media");
+  return options;
+}
+
 // The worker's HTTP server with the media routes, the sandbox on a loop.
 class Fixture {
  public:
   explicit Fixture(uint64_t media_max = 16 << 20, Transport* other = nullptr,
                    milliseconds timeout = milliseconds(10000))
       : log_("test", common::LogFormat::kText, common::LogLevel::kError),
-        store_(dir_.File("store")) {
+        sandbox_(SandboxOptions(dir_), [] { return int64_t{1}; }) {
     config_.data_dir = dir_.path();
     config_.media_max_bytes = media_max;
-    transport_ = other ? other : &store_;
+    transport_ = other ? other : &sandbox_;
     loop_.RunAndWait(
         [&] { REQUIRE(transport_->Start(loop_.loop(), events_).ok()); });
     server_.emplace(config_, log_, metrics_);
@@ -303,7 +183,7 @@ class Fixture {
   Metrics metrics_;
   TestLoop loop_;
   NoEvents events_;
-  FileStore store_;
+  SandboxTransport sandbox_;
   Transport* transport_ = nullptr;
   std::optional<HttpServer> server_;
   std::thread thread_;
@@ -452,27 +332,24 @@ TEST_CASE(
 
 TEST_CASE("media routes: an unknown media id is 404 not_found", "[media]") {
   Fixture f;
-  std::string a = f.Request(Get("sbx-media-0000000000000000"));
+  std::string a = f.Request(Get("sbx-media-00000000000000000000000000000000"));
   CHECK(a.starts_with("HTTP/1.1 404"));
   CHECK(a.find("\"not_found\"") != std::string::npos);
   CHECK(f.Request(Get("..%2Fetc")).starts_with("HTTP/1.1 404"));
   CHECK(testing::WaitUntil([&] { return FilesIn(f.tmp()) == 0; }, seconds(5)));
 }
 
-TEST_CASE("media routes: the sandbox's Unavailable is 503 with Retry-After",
-          "[media]") {
+TEST_CASE(
+    "media routes: a sandbox without a media directory is 503 with "
+    "Retry-After",
+    "[media]") {
   SandboxTransport sandbox(SandboxTransport::Options{},
                            [] { return int64_t{1}; });
   Fixture f(16 << 20, &sandbox);
   std::string a = f.Request(Post(Multipart("abc", "image/png")));
-  if (a.starts_with("HTTP/1.1 200")) {
-    // The sandbox stores media now: the id comes back as a download.
-    std::string id = JsonString(BodyOf(a), "id");
-    CHECK(BodyOf(f.Request(Get(id))) == "abc");
-  } else {
-    CHECK(a.starts_with("HTTP/1.1 503"));
-    CHECK(a.find("Retry-After: ") != std::string::npos);
-  }
+  CHECK(a.starts_with("HTTP/1.1 503"));
+  CHECK(a.find("Retry-After: ") != std::string::npos);
+  CHECK(a.find("\"unavailable\"") != std::string::npos);
   CHECK(testing::WaitUntil([&] { return FilesIn(f.tmp()) == 0; }, seconds(5)));
 }
 
