@@ -24,9 +24,11 @@ namespace dynoguard::worker {
 
 // Borrowed parts (must outlive the server).
 struct ReadRouteDeps {
-  // Required. Called on the loop thread only (through run_on_loop).
+  // Both required for the routes to work (without them they answer 503
+  // unavailable). The transport is called on the loop thread only, through
+  // run_on_loop, which runs a task on the worker's loop thread
+  // (thread-safe).
   Transport* transport = nullptr;
-  // Required: runs a task on the worker's loop thread (thread-safe).
   RunOnLoop run_on_loop;
   // How long a request waits for the transport's answer (→ 504): above the
   // HttpClient's total timeout, below WORKER_STOP_TIMEOUT_S (20 s), so a
