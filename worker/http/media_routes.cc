@@ -242,15 +242,16 @@ void MediaRoutes::Download(const Request& req, Response& res) {
   res.status = 200;
   res.set_content_provider(
       size, mime,
-      [fd](size_t offset, size_t length, httplib::DataSink& sink) {
-        std::vector<char> buf(std::min(length, kStreamChunk));
+      // One buffer for the whole answer, not one per piece.
+      [fd, buf = std::make_shared<std::vector<char>>(kStreamChunk)](
+          size_t offset, size_t length, httplib::DataSink& sink) {
         ssize_t n;
         do {
-          n = ::pread(fd->get(), buf.data(), buf.size(),
+          n = ::pread(fd->get(), buf->data(), std::min(length, buf->size()),
                       static_cast<off_t>(offset));
         } while (n < 0 && errno == EINTR);
         if (n <= 0) return false;
-        return sink.write(buf.data(), static_cast<size_t>(n));
+        return sink.write(buf->data(), static_cast<size_t>(n));
       },
       [fd](bool) { fd->Reset(); });
 }

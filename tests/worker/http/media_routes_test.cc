@@ -365,8 +365,8 @@ TEST_CASE("media routes: a transport that does not answer gives 504",
 }
 
 TEST_CASE(
-    "media routes: a 16 MB upload through the sandbox does not take "
-    "16 MB of memory",
+    "media routes: a 16 MB upload and its download do not take 16 MB of "
+    "memory",
     "[media][rss]") {
   Fixture f;
   REQUIRE(f.Request(Post(Multipart("warm-up", "image/png")))
