@@ -13,11 +13,11 @@
 //    has its body written to a new file in DATA_DIR/tmp (0600) as it
 //    arrives, never whole in memory: the caller is authorized (API_KEY, as
 //    the route would) and a bounded number of uploads may run at once (503
-//    beyond) before any byte is stored; more than MEDIA_MAX_BYTES → 413 at
-//    once; its deadline grows with the bytes received (a minimum rate) and a
-//    pause longer than the stall timeout → 408; the handler finds the file
-//    with StreamedBodyOf(req), and the file is removed once the answer is
-//    written or the request fails;
+//    beyond) before any byte is stored; a body larger than MEDIA_MAX_BYTES
+//    plus its multipart framing → 413 at once; its deadline grows with the
+//    bytes received (a minimum rate) and a pause longer than the stall timeout
+//    → 408; the handler finds the file with StreamedBodyOf(req), and the file
+//    is removed once the answer is written or the request fails;
 //  - a complete request goes to a pool of kThreads threads, where httplib
 //    parses the canonical copy, routes it and writes the answer; then the
 //    connection returns to the I/O thread, so idle keep-alive connections
