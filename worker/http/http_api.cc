@@ -13,6 +13,8 @@ void InstallRoutes(httplib::Server& server, const common::Config& config,
   InstallSandboxRoutes(server, context, std::move(routes.sandbox));
   InstallWebhookRoutes(server, context, std::move(routes.webhook));
   InstallChatRoutes(server, context, std::move(routes.chats));
+  InstallMediaRoutes(server, context, std::move(routes.media));
+  InstallReadRoutes(server, context, std::move(routes.read));
 }
 
 }  // namespace dynoguard::worker

@@ -6,6 +6,8 @@
 //   sandbox_routes      /api/sandbox/inbound, /outbox, /fail
 //   webhook_routes      GET /webhook, POST /webhook (public)
 //   chat_routes         GET /api/chats/{waId}/messages
+//   media_routes        POST /api/media, GET /api/media/{id}
+//   read_routes         POST /api/read
 //   maintenance_routes  /cleanup, /debug/ballast, /debug/stall
 // and route.h for what they share: auth (API_KEY, or a local caller when none
 // is set: api_auth.h), the per-route body limit (body_limit.h), JSON errors
@@ -22,7 +24,9 @@
 #include "worker/http/chat_routes.h"
 #include "worker/http/health_routes.h"
 #include "worker/http/maintenance_routes.h"
+#include "worker/http/media_routes.h"
 #include "worker/http/message_routes.h"
+#include "worker/http/read_routes.h"
 #include "worker/http/sandbox_routes.h"
 #include "worker/http/webhook_routes.h"
 
@@ -36,6 +40,8 @@ struct ApiRoutes {
   MaintenanceRouteDeps maintenance;
   WebhookRouteDeps webhook;
   ChatRouteDeps chats;
+  MediaRouteDeps media;
+  ReadRouteDeps read;
 };
 
 // Installs every route on `server`. `config` and `log` must outlive it.

@@ -20,14 +20,18 @@
 #include <optional>
 #include <thread>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "common/listen_socket.h"
 #include "common/unique_fd.h"
+#include "worker/http/api_auth.h"
 #include "worker/http/api_error.h"
 #include "worker/http/body_limit.h"
 #include "worker/http/server/request_log_policy.h"
 #include "worker/http/server/request_reader.h"
+#include "worker/http/server/streamed_body.h"
+#include "worker/http/server/temp_file.h"
 
 namespace dynoguard::worker {
 namespace {
@@ -35,6 +39,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using http_server::RequestLimits;
 using http_server::RequestReader;
+using http_server::TempFile;
 
 // How often the I/O thread checks deadlines when nothing else wakes it.
 constexpr auto kSweepInterval = std::chrono::milliseconds(50);
@@ -81,6 +86,10 @@ std::string_view ReasonPhrase(int status) {
   switch (status) {
     case 400:
       return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
     case 405:
       return "Method Not Allowed";
     case 408:
@@ -109,6 +118,7 @@ std::string ErrorResponse(int status, std::string_view code,
                     std::to_string(body.size()) + "\r\nConnection: close\r\n";
   if (status == 503) out += "Retry-After: 1\r\n";
   if (status == 405) out += "Allow: GET, POST, DELETE\r\n";
+  if (status == 401) out += "WWW-Authenticate: Bearer\r\n";
   out += "\r\n";
   out += body;
   return out;
@@ -136,6 +146,24 @@ void PeerAddress(const sockaddr_storage& addr, std::string& ip, int& port) {
     ip = ip.substr(7);
 }
 
+// One of the server's upload slots (HttpServerLimits::max_uploads), given
+// back when the object goes.
+class UploadSlot {
+ public:
+  explicit UploadSlot(std::atomic<int>& count) : count_(&count) {}
+  ~UploadSlot() {
+    if (count_) --*count_;
+  }
+  UploadSlot(UploadSlot&& other) noexcept
+      : count_(std::exchange(other.count_, nullptr)) {}
+  UploadSlot& operator=(UploadSlot&&) = delete;
+  UploadSlot(const UploadSlot&) = delete;
+  UploadSlot& operator=(const UploadSlot&) = delete;
+
+ private:
+  std::atomic<int>* count_;
+};
+
 // One client connection, in the server's table. While `busy` one request
 // thread has it; otherwise the control thread may look at it (with the
 // table locked).
@@ -153,6 +181,11 @@ struct Connection {
   std::string in;  // bytes read and not yet consumed by a reader
   std::optional<RequestReader> reader;
   std::string canonical;  // the complete request, for httplib
+
+  // A streamed body being stored (admitted: authorized, with a slot).
+  std::optional<TempFile> body_file;
+  std::optional<UploadSlot> upload_slot;
+  Clock::time_point body_progress;  // when body bytes last arrived
 
   int answered = 0;                   // requests answered on it so far
   Clock::time_point idle_since;       // accepted or last answered
@@ -260,6 +293,11 @@ class HttpServer::Impl {
       return process_request(stream, close_connection, connection_closed,
                              nullptr);
     }
+    // httplib stops writing a content provider's answer (a streamed media
+    // download) as soon as it has no listening socket of its own ("shutting
+    // down"); ours is `fd` while we serve. Never closed through httplib: we
+    // never call its listen() or stop().
+    void SetServing(int fd) { svr_sock_ = fd; }
   };
 
   Impl(const common::Config& config, const common::Logger& log,
@@ -275,6 +313,15 @@ class HttpServer::Impl {
                                             std::string_view path) {
       return BodyLimitFor(max_body, method, path);
     };
+    // Uploads (POST /api/media) are streamed to DATA_DIR/tmp.
+    uint64_t max_media = config.media_max_bytes;
+    request_limits_.streamed_body_limit = [max_media](std::string_view method,
+                                                      std::string_view path) {
+      return http_server::StreamedBodyLimit(max_media, method, path);
+    };
+    upload_times_.request_timeout = limits.request_timeout;
+    upload_times_.stall_timeout = limits.upload_stall_timeout;
+    upload_times_.min_bytes_per_s = limits.upload_min_bytes_per_s;
     Configure();
   }
 
@@ -323,6 +370,12 @@ class HttpServer::Impl {
   void ServeRequests(Connection& c);
   void AnswerError(Connection& c, int status, std::string_view code,
                    std::string_view message, Clock::time_point now);
+  // A streamed body whose head is in: authorizes the caller, takes an upload
+  // slot and creates the body file; false when it answered an error.
+  bool AdmitStreamedBody(Connection& c, Clock::time_point now);
+  // Appends what the reader decoded to the body file; false when it
+  // answered an error.
+  bool StoreBodyPiece(Connection& c, Clock::time_point now);
 
   // Waits for the next bytes on `fd` (one-shot). REQUIRES: mu_ held.
   void Arm(int fd);
@@ -340,6 +393,8 @@ class HttpServer::Impl {
   Metrics& metrics_;
   Limits limits_;
   RequestLimits request_limits_;
+  http_server::StreamedBodyTimes upload_times_;
+  std::atomic<int> uploads_{0};  // streamed bodies admitted and not done
   Server server_;
 
   int listen_fd_ = -1;
@@ -517,6 +572,7 @@ void HttpServer::Impl::Serve() {
     ev.events = EPOLLIN;
     ev.data.fd = stop_fd_;
     ::epoll_ctl(connection_epoll_, EPOLL_CTL_ADD, stop_fd_, &ev);
+    server_.SetServing(listen_fd_);
     for (int i = 0; i < kThreads; ++i) {
       threads_.emplace_back([this] { RequestThread(); });
     }
@@ -525,6 +581,7 @@ void HttpServer::Impl::Serve() {
     (void)!::write(stop_fd_, &one, sizeof one);
     for (auto& t : threads_) t.join();
     threads_.clear();
+    server_.SetServing(INVALID_SOCKET);
   }
   for (auto& [fd, c] : connections_) ::close(fd);
   connections_.clear();
@@ -709,6 +766,14 @@ void HttpServer::Impl::Sweep(Clock::time_point now) {
     }
     auto age = now - c->request_started;
     bool head_done = c->reader->state() != RequestReader::State::kHead;
+    if (head_done && c->body_file) {
+      // An upload: its deadline grows with what it sent.
+      if (now >= http_server::StreamedBodyDeadline(
+                     c->request_started, c->body_progress,
+                     c->reader->body_received(), upload_times_))
+        late.push_back(c.get());
+      continue;
+    }
     if (age >= limits_.request_timeout ||
         (!head_done && age >= limits_.head_timeout))
       late.push_back(c.get());
@@ -813,6 +878,12 @@ void HttpServer::Impl::Advance(Connection& c, Clock::time_point now) {
     size_t used = c.reader->Feed(c.in);
     c.in.erase(0, used);
     if (!was_started && c.reader->started()) c.request_started = now;
+    if (c.reader->streamed() &&
+        (c.reader->state() == RequestReader::State::kBody ||
+         c.reader->state() == RequestReader::State::kDone)) {
+      if (!c.body_file && !AdmitStreamedBody(c, now)) return;
+      if (!StoreBodyPiece(c, now)) return;
+    }
     switch (c.reader->state()) {
       case RequestReader::State::kHead:
       case RequestReader::State::kBody:
@@ -828,16 +899,89 @@ void HttpServer::Impl::Advance(Connection& c, Clock::time_point now) {
         AnswerError(c, error.status, error.code, error.message, now);
         return;
       }
-      case RequestReader::State::kDone:
-        c.canonical = c.reader->TakeCanonical();
+      case RequestReader::State::kDone: {
+        // A streamed body: the file is the handler's to read until the
+        // answer is written, then it goes.
+        std::optional<TempFile> body = std::move(c.body_file);
+        std::optional<UploadSlot> slot;
+        c.body_file.reset();
+        std::string extra;
+        if (body) {
+          body->CloseFd();
+          extra = std::string(http_server::kBodyFileHeader) + ": " +
+                  body->path() + "\r\n";
+          if (c.upload_slot) slot.emplace(std::move(*c.upload_slot));
+          c.upload_slot.reset();
+        }
+        c.canonical = c.reader->TakeCanonical(extra);
         c.reader.reset();
         ServeRequests(c);
+        body.reset();
+        slot.reset();
         ++c.answered;
         now = Clock::now();
         c.idle_since = now;
         break;
+      }
     }
   }
+}
+
+bool HttpServer::Impl::AdmitStreamedBody(Connection& c, Clock::time_point now) {
+  const RequestReader& r = *c.reader;
+  bool forwarded = false, forwarded_for = false, real_ip = false;
+  r.header("Forwarded", &forwarded);
+  r.header("X-Forwarded-For", &forwarded_for);
+  r.header("X-Real-IP", &real_ip);
+  CallerInfo caller;
+  caller.authorization = r.header("Authorization");
+  caller.x_api_key = r.header("X-Api-Key");
+  caller.remote_addr = c.ip;
+  caller.host = r.header("Host");
+  caller.origin = r.header("Origin");
+  caller.has_proxy_header = forwarded || forwarded_for || real_ip;
+  AuthDecision decision = Authorize(config_.api_key, config_.host, caller);
+  if (decision.result == AuthResult::kUnauthorized) {
+    AnswerError(c, 401, api_error::kUnauthorized, decision.message, now);
+    return false;
+  }
+  if (decision.result == AuthResult::kForbidden) {
+    AnswerError(c, 403, api_error::kForbidden, decision.message, now);
+    return false;
+  }
+  if (uploads_.fetch_add(1) >= limits_.max_uploads) {
+    --uploads_;
+    AnswerError(c, 503, api_error::kUnavailable,
+                "too many uploads in progress; retry in a moment", now);
+    return false;
+  }
+  c.upload_slot.emplace(uploads_);
+  common::Result<TempFile> file =
+      TempFile::Create(config_.data_dir + "/tmp", "upload-");
+  if (!file.ok()) {
+    log_.Error("upload-store-failed", {{"error", file.status().ToString()}});
+    AnswerError(c, 503, api_error::kUnavailable,
+                "the upload cannot be stored now; try again", now);
+    return false;
+  }
+  c.body_file.emplace(std::move(*file));
+  c.body_progress = now;
+  return true;
+}
+
+bool HttpServer::Impl::StoreBodyPiece(Connection& c, Clock::time_point now) {
+  std::string_view piece = c.reader->body_piece();
+  if (piece.empty()) return true;
+  common::Status written = c.body_file->Write(piece);
+  c.reader->ClearBodyPiece();
+  if (!written.ok()) {
+    log_.Error("upload-store-failed", {{"error", written.ToString()}});
+    AnswerError(c, 503, api_error::kUnavailable,
+                "the upload cannot be stored now; try again", now);
+    return false;
+  }
+  c.body_progress = now;
+  return true;
 }
 
 // Lets httplib parse, route and answer c.canonical.
@@ -868,6 +1012,8 @@ void HttpServer::Impl::AnswerError(Connection& c, int status,
   std::string answer = ErrorResponse(status, code, message);
   (void)!::send(c.fd, answer.data(), answer.size(), MSG_NOSIGNAL);
   ::shutdown(c.fd, SHUT_WR);
+  c.body_file.reset();  // a partial upload goes at once
+  c.upload_slot.reset();
   c.reader.reset();
   c.in.clear();
   c.in.shrink_to_fit();

@@ -9,6 +9,15 @@
 //    way) under a head deadline and a whole-request deadline, and answers the
 //    early errors itself (400, 405, 408, 413, 414, 431, 503) before any
 //    thread of the pool is involved;
+//  - a route with a streamed body (POST /api/media, server/streamed_body.h)
+//    has its body written to a new file in DATA_DIR/tmp (0600) as it
+//    arrives, never whole in memory: the caller is authorized (API_KEY, as
+//    the route would) and a bounded number of uploads may run at once (503
+//    beyond) before any byte is stored; a body larger than MEDIA_MAX_BYTES
+//    plus its multipart framing → 413 at once; its deadline grows with the
+//    bytes received (a minimum rate) and a pause longer than the stall timeout
+//    → 408; the handler finds the file with StreamedBodyOf(req), and the file
+//    is removed once the answer is written or the request fails;
 //  - a complete request goes to a pool of kThreads threads, where httplib
 //    parses the canonical copy, routes it and writes the answer; then the
 //    connection returns to the I/O thread, so idle keep-alive connections
@@ -29,6 +38,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -55,6 +65,12 @@ struct HttpServerLimits {
   std::chrono::milliseconds write_timeout{5000};
   // Requests slower than this are logged whatever LOG_REQUESTS says.
   std::chrono::milliseconds slow_request{500};
+  // Streamed bodies (uploads): request_timeout plus one second per
+  // upload_min_bytes_per_s received, and no pause between two pieces longer
+  // than upload_stall_timeout (→ 408); at most max_uploads at once (→ 503).
+  std::chrono::milliseconds upload_stall_timeout{10000};
+  uint64_t upload_min_bytes_per_s = 16 * 1024;
+  int max_uploads = 4;
 };
 
 // Lifecycle: construct, install routes on server(), then Adopt() or Bind()

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <array>
 
+#include "worker/http/server/streamed_body.h"
+
 namespace dynoguard::worker::http_server {
 namespace {
 
@@ -195,7 +197,9 @@ size_t RequestReader::Feed(std::string_view in) {
   if (state_ == State::kBody) {
     std::string_view rest = in.substr(used);
     if (chunked_) {
+      size_t before = body_.size();
       used += chunked_decoder_->Feed(rest, body_);
+      body_received_ += body_.size() - before;
       switch (chunked_decoder_->state()) {
         case ChunkedDecoder::State::kRunning:
           break;
@@ -205,7 +209,9 @@ size_t RequestReader::Feed(std::string_view in) {
         case ChunkedDecoder::State::kTooLarge:
           Fail(413, "payload_too_large",
                "request body larger than " + std::to_string(max_body_bytes_) +
-                   " bytes (MAX_BODY_BYTES)");
+                   (streamed_
+                        ? " bytes (MEDIA_MAX_BYTES and its multipart framing)"
+                        : " bytes (MAX_BODY_BYTES)"));
           break;
         case ChunkedDecoder::State::kMalformed:
           Fail(400, "invalid_field", "malformed chunked request body");
@@ -213,10 +219,11 @@ size_t RequestReader::Feed(std::string_view in) {
       }
     } else {
       size_t take = static_cast<size_t>(
-          std::min<uint64_t>(length_ - body_.size(), rest.size()));
+          std::min<uint64_t>(length_ - body_received_, rest.size()));
       body_.append(rest.data(), take);
+      body_received_ += take;
       used += take;
-      if (body_.size() == length_) Finish();
+      if (body_received_ == length_) Finish();
     }
   }
   return used;
@@ -266,9 +273,14 @@ void RequestReader::ParseRequestLine(std::string_view line) {
     Fail(405, "method_not_allowed", "method not allowed on this server");
     return;
   }
-  if (limits_.body_limit) {
-    max_body_bytes_ =
-        limits_.body_limit(method, target.substr(0, target.find('?')));
+  std::string_view path = target.substr(0, target.find('?'));
+  if (limits_.body_limit) max_body_bytes_ = limits_.body_limit(method, path);
+  if (limits_.streamed_body_limit) {
+    if (std::optional<uint64_t> limit =
+            limits_.streamed_body_limit(method, path)) {
+      streamed_ = true;
+      max_body_bytes_ = *limit;
+    }
   }
   body_method_ = method == "POST" || method == "PUT" || method == "PATCH" ||
                  method == "DELETE";
@@ -296,6 +308,11 @@ void RequestReader::ParseHeader(std::string_view line) {
     }
   }
   std::string_view value = Trim(line.substr(colon + 1));
+  if (IsReservedBodyHeader(name)) return;  // the server's own: never forged
+  if (streamed_ && IEquals(name, "Content-Type")) {
+    content_type_ = value;
+    return;  // written back as X-Dynoguard-Body-Content-Type by Finish
+  }
   if (IEquals(name, "Content-Length")) {
     uint64_t n = 0;
     if (!ParseContentLength(value, n) || (has_length_ && n != length_)) {
@@ -336,14 +353,16 @@ void RequestReader::EndOfHead() {
   if (has_length_ && length_ > max_body_bytes_) {
     Fail(413, "payload_too_large",
          "request body larger than " + std::to_string(max_body_bytes_) +
-             " bytes (MAX_BODY_BYTES)");
+             (streamed_ ? " bytes (MEDIA_MAX_BYTES and its multipart framing)"
+                        : " bytes (MAX_BODY_BYTES)"));
     return;
   }
   state_ = State::kBody;
   if (chunked_) chunked_decoder_.emplace(max_body_bytes_);
   bool body_to_come = chunked_ || (has_length_ && length_ > 0);
   wants_continue_ = expect_continue_ && body_to_come;
-  if (!chunked_ && !has_length_ && !body_method_) {
+  if (!chunked_ && !has_length_ && !body_method_ && !streamed_) {
+    head_end_ = canonical_.size();
     canonical_.append("\r\n");
     state_ = State::kDone;
     return;
@@ -353,13 +372,63 @@ void RequestReader::EndOfHead() {
 
 void RequestReader::Finish() {
   wants_continue_ = false;
+  if (streamed_) {
+    // The body went to the caller; the handler learns of it from headers.
+    canonical_.append(kBodyBytesHeader);
+    canonical_.append(": ");
+    canonical_.append(std::to_string(body_received_));
+    canonical_.append("\r\n");
+    if (!content_type_.empty()) {
+      canonical_.append(kBodyContentTypeHeader);
+      canonical_.append(": ");
+      canonical_.append(content_type_);
+      canonical_.append("\r\n");
+    }
+    canonical_.append("Content-Length: 0\r\n");
+    head_end_ = canonical_.size();
+    canonical_.append("\r\n");
+    state_ = State::kDone;
+    return;
+  }
   canonical_.append("Content-Length: ");
   canonical_.append(std::to_string(body_.size()));
-  canonical_.append("\r\n\r\n");
+  canonical_.append("\r\n");
+  head_end_ = canonical_.size();
+  canonical_.append("\r\n");
   canonical_.append(body_);
   body_.clear();
   body_.shrink_to_fit();
   state_ = State::kDone;
+}
+
+std::string RequestReader::TakeCanonical(std::string_view extra_headers) {
+  if (!extra_headers.empty() && head_end_ <= canonical_.size()) {
+    canonical_.insert(head_end_, extra_headers);
+  }
+  return std::move(canonical_);
+}
+
+std::string_view RequestReader::header(std::string_view name,
+                                       bool* found) const {
+  if (found) *found = false;
+  std::string_view head = canonical_;
+  if (state_ == State::kDone) head = head.substr(0, head_end_);
+  // Skip the request line; then one "Name: value\r\n" per header.
+  size_t pos = head.find("\r\n");
+  while (pos != std::string_view::npos) {
+    pos += 2;
+    size_t end = head.find("\r\n", pos);
+    if (end == std::string_view::npos) break;
+    std::string_view line = head.substr(pos, end - pos);
+    size_t colon = line.find(':');
+    if (colon != std::string_view::npos &&
+        IEquals(line.substr(0, colon), name)) {
+      if (found) *found = true;
+      return Trim(line.substr(colon + 1));
+    }
+    pos = end;
+  }
+  return {};
 }
 
 }  // namespace dynoguard::worker::http_server

@@ -7,8 +7,13 @@
 // request line and headers, a chunked body decoded and given a
 // Content-Length, `Expect` removed (the server answers `100 Continue`
 // itself), and `Content-Length: 0` added to a body method that sent neither
-// length nor coding (such a request has no body, RFC 9112 §6.3). Pure: no I/O,
-// no clock.
+// length nor coding (such a request has no body, RFC 9112 §6.3). Headers
+// reserved to the server (X-Dynoguard-Body-*, streamed_body.h) are dropped
+// from every request. A route with a streamed body (RequestLimits::
+// streamed_body_limit) keeps no body: its decoded bytes are handed to the
+// caller piece by piece (body_piece()) and its canonical copy has
+// `Content-Length: 0`, X-Dynoguard-Body-Bytes and the client's Content-Type as
+// X-Dynoguard-Body-Content-Type. Pure: no I/O, no clock.
 #ifndef DYNOGUARD_WORKER_HTTP_SERVER_REQUEST_READER_H_
 #define DYNOGUARD_WORKER_HTTP_SERVER_REQUEST_READER_H_
 
@@ -33,6 +38,11 @@ struct RequestLimits {
   // the method and the target without its query once the request line is in.
   std::function<uint64_t(std::string_view method, std::string_view path)>
       body_limit;
+  // When set: called like body_limit; a value makes the request's body
+  // streamed (not kept) with that limit, nullopt keeps it in memory.
+  std::function<std::optional<uint64_t>(std::string_view method,
+                                        std::string_view path)>
+      streamed_body_limit;
 };
 
 // An error the server answers itself, then closes the connection.
@@ -99,8 +109,28 @@ class RequestReader {
   bool started() const { return started_; }
   // REQUIRES: state() == kError.
   const RequestError& error() const { return error_; }
-  // The canonical request (head + body). REQUIRES: state() == kDone.
-  std::string TakeCanonical() { return std::move(canonical_); }
+  // The canonical request (head + body), with `extra_headers` (complete
+  // header lines, each ending in CRLF) after the request's own headers.
+  // REQUIRES: state() == kDone.
+  std::string TakeCanonical(std::string_view extra_headers = {});
+
+  // Whether this request's body is streamed (known once the request line is
+  // in).
+  bool streamed() const { return streamed_; }
+  // Streamed body: the decoded bytes received since the last
+  // ClearBodyPiece() (at most what the last Feed() consumed).
+  std::string_view body_piece() const {
+    return streamed_ ? std::string_view(body_) : std::string_view();
+  }
+  void ClearBodyPiece() {
+    if (streamed_) body_.clear();
+  }
+  // Decoded body bytes received so far.
+  uint64_t body_received() const { return body_received_; }
+  // The value of the first kept header named `name` (any case), "" when
+  // absent; `found` tells them apart. For the server's early checks of a
+  // streamed request once the head is in.
+  std::string_view header(std::string_view name, bool* found = nullptr) const;
 
  private:
   void ParseLine(std::string_view line);
@@ -127,7 +157,11 @@ class RequestReader {
   uint64_t length_ = 0;
 
   uint64_t max_body_bytes_;  // for this request's route
-  std::string canonical_;    // the head so far, then head + body
+  bool streamed_ = false;
+  uint64_t body_received_ = 0;
+  std::string content_type_;  // a streamed request's Content-Type
+  std::string canonical_;     // the head so far, then head + body
+  size_t head_end_ = 0;       // where extra headers go in canonical_
   std::string body_;
   std::optional<ChunkedDecoder> chunked_decoder_;
 };

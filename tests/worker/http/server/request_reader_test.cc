@@ -244,3 +244,117 @@ TEST_CASE("request log policy: errors and slow requests by default",
 
 }  // namespace
 }  // namespace dynoguard::worker::http_server
+
+namespace dynoguard::worker::http_server {
+namespace {
+
+RequestLimits StreamedLimits(uint64_t max_stream = 1000) {
+  RequestLimits limits;
+  limits.max_body_bytes = 10;  // buffered routes
+  limits.streamed_body_limit = [max_stream](std::string_view method,
+                                            std::string_view path) {
+    return method == "POST" && path == "/up" ? std::optional(max_stream)
+                                             : std::nullopt;
+  };
+  return limits;
+}
+
+// Feeds in pieces and collects the streamed body.
+std::string FeedStreamed(RequestReader& reader, const std::string& bytes,
+                         size_t piece) {
+  std::string body;
+  size_t used = 0;
+  while (used < bytes.size() && reader.state() != RequestReader::State::kDone &&
+         reader.state() != RequestReader::State::kError) {
+    used += reader.Feed(std::string_view(bytes).substr(used, piece));
+    body.append(reader.body_piece());
+    reader.ClearBodyPiece();
+  }
+  return body;
+}
+
+TEST_CASE(
+    "request reader: a streamed body is handed out in pieces, and the "
+    "canonical request has none",
+    "[request_reader][http-server][media]") {
+  std::string data(600, 'x');
+  for (size_t piece : {1, 7, 100, 5000}) {
+    RequestReader reader(StreamedLimits());
+    std::string req =
+        "POST /up HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; "
+        "boundary=b\r\nContent-Length: 600\r\n\r\n" +
+        data;
+    CHECK(FeedStreamed(reader, req, piece) == data);
+    REQUIRE(reader.state() == RequestReader::State::kDone);
+    CHECK(reader.streamed());
+    CHECK(reader.body_received() == 600);
+    CHECK(reader.TakeCanonical("X-Dynoguard-Body-File: /f\r\n") ==
+          "POST /up HTTP/1.1\r\nHost: x\r\n"
+          "X-Dynoguard-Body-Bytes: 600\r\n"
+          "X-Dynoguard-Body-Content-Type: multipart/form-data; boundary=b\r\n"
+          "Content-Length: 0\r\nX-Dynoguard-Body-File: /f\r\n\r\n");
+  }
+}
+
+TEST_CASE(
+    "request reader: a chunked streamed body is decoded on the way and "
+    "limited by the streamed limit",
+    "[request_reader][http-server][media]") {
+  RequestReader reader(StreamedLimits(12));
+  std::string req =
+      "POST /up HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "5\r\nhello\r\n7\r\n world!\r\n0\r\n\r\n";
+  CHECK(FeedStreamed(reader, req, 3) == "hello world!");
+  REQUIRE(reader.state() == RequestReader::State::kDone);
+  CHECK(reader.body_received() == 12);
+
+  RequestReader over(StreamedLimits(12));
+  FeedStreamed(over,
+               "POST /up HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+               "5\r\nhello\r\n8\r\n",
+               4);
+  REQUIRE(over.state() == RequestReader::State::kError);
+  CHECK(over.error().status == 413);
+  CHECK(over.error().message ==
+        "request body larger than 12 bytes (MEDIA_MAX_BYTES and its multipart "
+        "framing)");
+
+  RequestReader declared(StreamedLimits(12));
+  declared.Feed("POST /up HTTP/1.1\r\nContent-Length: 13\r\n\r\n");
+  REQUIRE(declared.state() == RequestReader::State::kError);
+  CHECK(declared.error().status == 413);
+}
+
+TEST_CASE(
+    "request reader: a client's X-Dynoguard-Body-* headers are dropped "
+    "on every route",
+    "[request_reader][http-server][media]") {
+  for (std::string target : {"/up", "/other"}) {
+    RequestReader reader(StreamedLimits());
+    reader.Feed("POST " + target +
+                " HTTP/1.1\r\nX-Dynoguard-Body-File: /etc/passwd\r\n"
+                "x-dynoguard-body-bytes: 5\r\nContent-Length: 0\r\n\r\n");
+    REQUIRE(reader.state() == RequestReader::State::kDone);
+    std::string canonical = reader.TakeCanonical();
+    CHECK(canonical.find("/etc/passwd") == std::string::npos);
+    CHECK(canonical.find("x-dynoguard-body-bytes") == std::string::npos);
+  }
+}
+
+TEST_CASE("request reader: header() finds a kept header once the head is in",
+          "[request_reader][http-server]") {
+  RequestReader reader(StreamedLimits());
+  reader.Feed(
+      "POST /up HTTP/1.1\r\nHost: h\r\nauthorization: Bearer k\r\n"
+      "Content-Length: 5\r\n\r\n");
+  REQUIRE(reader.state() == RequestReader::State::kBody);
+  bool found = false;
+  CHECK(reader.header("Authorization", &found) == "Bearer k");
+  CHECK(found);
+  CHECK(reader.header("X-Real-IP", &found).empty());
+  CHECK_FALSE(found);
+  CHECK(reader.header("Host") == "h");
+}
+
+}  // namespace
+}  // namespace dynoguard::worker::http_server
