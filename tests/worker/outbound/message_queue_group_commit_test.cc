@@ -542,13 +542,13 @@ TEST_CASE("MessageQueue: the WAL is checkpointed while the queue is open",
   struct stat st {};
   REQUIRE(::stat(path.c_str(), &st) == 0);
   const int64_t before = st.st_size;
-  // ~6 MB of rows: well past the checkpointer's 1,000 pages of WAL.
+  // ~26 MB of rows: well past the checkpointer's 4,000 pages (16 MB) of WAL.
   std::vector<std::thread> threads;
   for (int t = 0; t < 8; ++t) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < 400; ++i) {
         (void)queue->Enqueue(
-            Text("1555" + std::to_string(t), std::string(2000, 'a' + t)), i);
+            Text("1555" + std::to_string(t), std::string(8000, 'a' + t)), i);
       }
     });
   }
@@ -557,7 +557,7 @@ TEST_CASE("MessageQueue: the WAL is checkpointed while the queue is open",
   CHECK(WaitUntil(
       [&] {
         return ::stat(path.c_str(), &st) == 0 &&
-               st.st_size > before + 2 * 1024 * 1024;
+               st.st_size > before + 8 * 1024 * 1024;
       },
       kWait));
   auto stats = queue->Stats();
