@@ -56,7 +56,7 @@ struct WriteStats {
   int64_t waiting = 0;  // writes queued right now behind the running batch
 };
 
-// Thread-safe. Two SQLite connections to one WAL file:
+// Thread-safe. SQLite connections to one WAL file:
 //  - writes (Enqueue, Restore, MarkSending, MarkSent, MarkRetry, MarkFailed,
 //    RecordProviderStatus/ApplyProviderStatus, Prune, Probe) are group
 //    committed, as leveldb's write path does: each caller queues its write;
@@ -71,6 +71,10 @@ struct WriteStats {
 //  - reads (Get, GetByProviderId, NextDue, Stats, Pending, DeadLetters) use a
 //    second, read-only connection with its own mutex: they see every
 //    committed write and never wait for a commit in progress.
+//  - checkpoints (copying the WAL back into the file) run on a thread and a
+//    third connection of their own (storage::WalCheckpointer), off the
+//    commit path.
+// Both connections keep their prepared statements (storage::StatementCache).
 // Several MessageQueue objects (even in several processes) may open the same
 // file; writes take SQLite's write lock (busy timeout 5 s).
 //
@@ -91,10 +95,10 @@ class MessageQueue {
   // journal_mode=WAL, synchronous=FULL and a busy timeout, creates the schema
   // or migrates an older one in place (schema 1 and 2 files: their rows read
   // back with type = EffectiveType(...), no content_json or provider_status),
-  // then opens the read-only connection. Messages left in `sending` (the
-  // worker died mid-send) go back to `queued`, so they are sent again: the one
-  // duplicate SPEC §7 allows. Errors: IOError naming `path` and SQLite's
-  // message; InvalidArgument for a file of a newer schema.
+  // then opens the read-only connection and starts the checkpointer. Messages
+  // left in `sending` (the worker died mid-send) go back to `queued`, so they
+  // are sent again: the one duplicate SPEC §7 allows. Errors: IOError naming
+  // `path` and SQLite's message; InvalidArgument for a file of a newer schema.
   //
   // The file and its -wal/-shm are 0600 whatever the umask (older 0644 files
   // are tightened). A zero-length file where a database existed (its -wal,

@@ -3,6 +3,7 @@
 // durable (also across SIGKILL). Reads use their own connection.
 #include <signal.h>
 #include <sqlite3.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -541,13 +542,13 @@ TEST_CASE("MessageQueue: the WAL is checkpointed while the queue is open",
   struct stat st {};
   REQUIRE(::stat(path.c_str(), &st) == 0);
   const int64_t before = st.st_size;
-  // ~6 MB of rows: well past the checkpointer's 1,000 pages of WAL.
+  // ~26 MB of rows: well past the checkpointer's 4,000 pages (16 MB) of WAL.
   std::vector<std::thread> threads;
   for (int t = 0; t < 8; ++t) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < 400; ++i) {
         (void)queue->Enqueue(
-            Text("1555" + std::to_string(t), std::string(2000, 'a' + t)), i);
+            Text("1555" + std::to_string(t), std::string(8000, 'a' + t)), i);
       }
     });
   }
@@ -556,12 +557,105 @@ TEST_CASE("MessageQueue: the WAL is checkpointed while the queue is open",
   CHECK(WaitUntil(
       [&] {
         return ::stat(path.c_str(), &st) == 0 &&
-               st.st_size > before + 2 * 1024 * 1024;
+               st.st_size > before + 8 * 1024 * 1024;
       },
       kWait));
   auto stats = queue->Stats();
   REQUIRE(stats.ok());
   CHECK(stats->depth == 8 * 400);
+}
+
+}  // namespace
+}  // namespace dynoguard::worker
+
+namespace dynoguard::worker {
+namespace {
+
+TEST_CASE(
+    "MessageQueue: a disk that fills up mid-batch shows in health(); "
+    "what was acknowledged survives",
+    "[message_queue][queue][health]") {
+  TempDir dir;
+  const std::string path = dir.File("queue.db");
+  { auto created = OpenQueue(path); }  // the file exists, checkpointed
+  int fds[2];
+  REQUIRE(pipe(fds) == 0);
+  pid_t child = fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    // The child: files may grow by ~1 MB from here (RLIMIT_FSIZE: a write
+    // past it is cut short, which SQLite reports as a full disk; SIGXFSZ
+    // ignored so the write fails instead of killing the process). Four
+    // threads enqueue until their queue refuses; exit code 0 when health()
+    // then tells, and a Probe after the limit is lifted heals it.
+    close(fds[0]);
+    auto queue = MessageQueue::Open(path);
+    if (!queue.ok()) _exit(3);
+    signal(SIGXFSZ, SIG_IGN);
+    struct stat st {};
+    if (::stat((path + "-wal").c_str(), &st) != 0) _exit(4);
+    struct rlimit limit {};
+    getrlimit(RLIMIT_FSIZE, &limit);
+    const rlim_t unlimited = limit.rlim_cur;
+    limit.rlim_cur = static_cast<rlim_t>(st.st_size) + 1000 * 1000 + 123;
+    if (setrlimit(RLIMIT_FSIZE, &limit) != 0) _exit(5);
+    std::atomic<int> refused{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t) {
+      threads.emplace_back([&, t] {
+        for (int i = 0; i < 100000; ++i) {
+          auto result = (*queue)->Enqueue(
+              Text("1555" + std::to_string(t), std::string(3000, 'x')), i);
+          if (!result.ok()) {
+            ++refused;
+            return;
+          }
+          std::string line = result->id + "\n";
+          if (write(fds[1], line.data(), line.size()) !=
+              static_cast<ssize_t>(line.size()))
+            _exit(6);
+        }
+      });
+    }
+    for (std::thread& thread : threads) thread.join();
+    if (refused != 4) _exit(7);
+    MessageQueue::Health health = (*queue)->health();
+    if (health.ok || health.permanent) _exit(8);
+    if (health.error.find("full") == std::string::npos &&
+        health.error.find("I/O") == std::string::npos)
+      _exit(9);
+    limit.rlim_cur = unlimited;
+    if (setrlimit(RLIMIT_FSIZE, &limit) != 0) _exit(10);
+    if (!(*queue)->Probe().ok() || !(*queue)->health().ok) _exit(11);
+    _exit(0);  // no Close: the parent reads what the commits left
+  }
+  close(fds[1]);
+  std::string text;
+  char buffer[4096];
+  ssize_t n;
+  while ((n = read(fds[0], buffer, sizeof(buffer))) > 0) text.append(buffer, n);
+  close(fds[0]);
+  int wstatus = 0;
+  REQUIRE(waitpid(child, &wstatus, 0) == child);
+  REQUIRE(WIFEXITED(wstatus));
+  CHECK(WEXITSTATUS(wstatus) == 0);
+
+  std::vector<std::string> ids;
+  for (size_t start = 0, end;
+       (end = text.find('\n', start)) != std::string::npos; start = end + 1) {
+    ids.push_back(text.substr(start, end - start));
+  }
+  CHECK(ids.size() > 10);  // it did fill up, not fail at once
+  auto queue = OpenQueue(path);
+  for (const std::string& id : ids) {
+    auto message = queue->Get(id);
+    INFO(id);
+    REQUIRE(message.ok());
+    CHECK(message->has_value());
+  }
+  auto stats = queue->Stats();
+  REQUIRE(stats.ok());
+  CHECK(stats->depth == static_cast<int64_t>(ids.size()));
 }
 
 }  // namespace
