@@ -216,6 +216,11 @@ ApiRoutes Gateway::Routes(const LoopHooks& hooks) {
   r.webhook.wake_processor = [processor] { processor->Wake(); };
   r.webhook.now_ms = options_.now_ms;
 
+  r.media.transport = transport_;
+  r.media.run_on_loop = hooks.run_on_loop;
+  r.read.transport = transport_;
+  r.read.run_on_loop = hooks.run_on_loop;
+
   r.chats.history = history_.get();
   r.chats.inbox = inbox;
   r.chats.now_ms = options_.now_ms;

@@ -22,6 +22,7 @@
 #include "worker/forward/event_outbox.h"
 #include "worker/forward/forwarder.h"
 #include "worker/http/http_api.h"
+#include "worker/http/loop_call.h"
 #include "worker/inbound/event_router.h"
 #include "worker/inbound/history_cache.h"
 #include "worker/inbound/inbound_processor.h"
@@ -69,6 +70,9 @@ struct LoopHooks {
   std::function<void()> wake_dispatcher;
   std::function<DispatcherStatus()> dispatcher_status;
   std::function<void(std::chrono::milliseconds)> stall_loop;  // debug only
+  // Runs a task on the loop thread (the media and read routes call the
+  // transport there); thread-safe. Empty: those routes answer 503.
+  RunOnLoop run_on_loop;
   std::chrono::system_clock::time_point started =
       std::chrono::system_clock::now();
 };

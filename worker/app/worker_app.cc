@@ -92,6 +92,11 @@ void WorkerApp::CloseLoop() {
   // The parts that own loop handles close them themselves (their close
   // callbacks free memory, and closing a handle twice is a libuv assertion);
   // what is left is closed here. Then the loop runs the close callbacks.
+  {
+    std::lock_guard<std::mutex> lock(tasks_mu_);
+    tasks_open_ = false;  // tasks posted from now on are dropped
+    tasks_.clear();
+  }
   if (dispatcher_) dispatcher_->Close();
   if (gateway_) gateway_->CloseLoopParts();
   if (http_client_) http_client_->Close();
@@ -248,6 +253,9 @@ Status WorkerApp::Start() {
     stall_ms_.store(ms.count());
     uv_async_send(&stall_async_);
   };
+  hooks.run_on_loop = [this](std::function<void()> task) {
+    RunOnLoop(std::move(task));
+  };
   hooks.started = started_;
   InstallRoutes(http_->server(), config_, log_, gateway_->Routes(hooks));
   if (Status status = OpenListener(); !status.ok()) return status;
@@ -289,6 +297,13 @@ Status WorkerApp::Start() {
   (void)notify_.Send("READY=1");
   SendStatus();
   return Status::Ok();
+}
+
+void WorkerApp::RunOnLoop(std::function<void()> task) {
+  std::lock_guard<std::mutex> lock(tasks_mu_);
+  if (!tasks_open_) return;  // not started or closing: the caller times out
+  tasks_.push_back(std::move(task));
+  uv_async_send(&tasks_async_);
 }
 
 void WorkerApp::LogForwardingAndWebhook() {
@@ -384,6 +399,20 @@ void WorkerApp::StartLoopHandles() {
   stop_deadline_timer_.data = this;
   uv_timer_init(&loop_, &http_drain_timer_);
   http_drain_timer_.data = this;
+  uv_async_init(&loop_, &tasks_async_, [](uv_async_t* a) {
+    auto* self = Self(a->data);
+    std::deque<std::function<void()>> tasks;
+    {
+      std::lock_guard<std::mutex> lock(self->tasks_mu_);
+      tasks.swap(self->tasks_);
+    }
+    for (auto& task : tasks) task();
+  });
+  tasks_async_.data = this;
+  {
+    std::lock_guard<std::mutex> lock(tasks_mu_);
+    tasks_open_ = true;
+  }
   uv_async_init(&loop_, &stall_async_, [](uv_async_t* a) {
     auto* self = Self(a->data);
     const int64_t ms = self->stall_ms_.exchange(0);

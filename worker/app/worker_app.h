@@ -9,6 +9,8 @@
 #include <uv.h>
 
 #include <atomic>
+#include <deque>
+#include <mutex>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -141,6 +143,12 @@ class WorkerApp {
   // DEBUG_ENDPOINTS: /debug/stall asks the loop to block this long (ms), as
   // a hung worker would; stall_async_ wakes the loop to do it.
   uv_async_t stall_async_{};
+  // Tasks other threads hand to the loop (LoopHooks::run_on_loop).
+  void RunOnLoop(std::function<void()> task);
+  uv_async_t tasks_async_{};
+  std::mutex tasks_mu_;
+  std::deque<std::function<void()>> tasks_;  // guarded by tasks_mu_
+  bool tasks_open_ = false;                  // guarded by tasks_mu_
   std::atomic<int64_t> stall_ms_{0};
   bool stopping_ = false;
   bool http_stopped_ = false;   // the drain window is over, Stop() called

@@ -17,11 +17,6 @@ using httplib::Response;
 
 constexpr size_t kMaxMessageIdBytes = 256;
 
-RequestError FieldError(std::string field, std::string message) {
-  return RequestError{std::string(api_error::kInvalidField), std::move(field),
-                      std::move(message)};
-}
-
 class ReadRoutes {
  public:
   ReadRoutes(const RouteContext& context, ReadRouteDeps deps)
