@@ -20,6 +20,7 @@
 #include "tests/support/temp_dir.h"
 #include "tests/support/wait.h"
 #include "tests/support/webhook_payloads.h"
+#include "tests/support/webhook_receiver.h"
 
 namespace dynoguard::testing {
 namespace {
@@ -469,6 +470,204 @@ TEST_CASE(
     if (sent[text] > 1) ++twice;
   }
   CHECK(twice <= 1);
+  worker.Stop();
+}
+
+constexpr char kWebhookSecret[] = "test-webhook-secret";
+
+// The events a receiver holds, parsed, in arrival order.
+std::vector<rapidjson::Document> Events(const WebhookReceiver& receiver) {
+  std::vector<rapidjson::Document> events;
+  for (const ReceivedPost& post : receiver.delivered())
+    events.push_back(Json(post.body));
+  return events;
+}
+
+std::vector<std::string> MessageIdsOf(const WebhookReceiver& receiver) {
+  std::vector<std::string> ids;
+  for (auto& e : Events(receiver)) {
+    if (StringAt(e, "type") == "message")
+      ids.push_back(StringAt(e["message"], "id"));
+  }
+  return ids;
+}
+
+TEST_CASE("inbound messages and statuses are forwarded signed, once, in order",
+          "[cloud][integration][forward]") {
+  TempDir dir;
+  GraphApiServer graph;
+  WebhookReceiver receiver;
+  CloudWorker worker(
+      dir, graph,
+      {{"WEBHOOK_URL", receiver.url()}, {"WEBHOOK_SECRET", kWebhookSecret}});
+  // A batch of three messages from one chat, delivered twice by Meta.
+  std::vector<std::string> messages;
+  for (int i = 0; i < 3; ++i) {
+    MessageHeader header;
+    header.from = "15557770001";
+    header.id = "wamid.fwd-" + std::to_string(i);
+    header.timestamp_s = NowS();
+    messages.push_back(TextMessage(header, "m" + std::to_string(i)));
+  }
+  const std::string body = MessagesWebhook(messages);
+  REQUIRE(worker.Webhook(body) == 200);
+  REQUIRE(worker.Webhook(body) == 200);
+  REQUIRE(
+      WaitUntil([&] { return receiver.delivered().size() >= 3; }, seconds(20)));
+  std::this_thread::sleep_for(milliseconds(300));  // a repeat would be here
+  CHECK(MessageIdsOf(receiver) ==
+        std::vector<std::string>{"wamid.fwd-0", "wamid.fwd-1", "wamid.fwd-2"});
+  for (const ReceivedPost& post : receiver.delivered()) {
+    CHECK(post.Header("X-Dynoguard-Signature-256") ==
+          SignatureHeader(kWebhookSecret, post.body));
+    auto doc = Json(post.body);
+    CHECK(post.event_id() == StringAt(doc, "id"));
+    CHECK(StringAt(doc, "session") == "default");
+  }
+
+  // Our reply, then Meta's statuses out of order: read before delivered.
+  std::string id = worker.Send(R"({"to":"15557770001","text":"thanks"})");
+  REQUIRE_FALSE(id.empty());
+  REQUIRE(WaitStatus(worker, id, "sent"));
+  const std::string wamid = StringAt(worker.Message(id), "providerId");
+  REQUIRE(worker.Webhook(StatusesWebhook(
+              {StatusObject(wamid, "read", "15557770001", NowS())})) == 200);
+  REQUIRE(WaitStatus(worker, id, "read"));
+  REQUIRE(worker.Webhook(StatusesWebhook({StatusObject(
+              wamid, "delivered", "15557770001", NowS())})) == 200);
+  REQUIRE(WaitUntil(
+      [&] {
+        for (auto& e : Events(receiver)) {
+          if (StringAt(e, "type") == "status") return true;
+        }
+        return false;
+      },
+      seconds(20)));
+  std::this_thread::sleep_for(milliseconds(300));
+  CHECK(worker.StatusOf(id) == "read");  // never backwards
+  int statuses = 0;
+  for (auto& e : Events(receiver)) {
+    if (StringAt(e, "type") != "status") continue;
+    ++statuses;
+    CHECK(StringAt(e["status"], "messageId") == id);
+    CHECK(StringAt(e["status"], "providerId") == wamid);
+    CHECK(StringAt(e["status"], "status") == "read");
+  }
+  CHECK(statuses == 1);
+  worker.Stop();
+
+  // After a restart, Meta's redelivery of the same batch is still a repeat.
+  size_t before = receiver.delivered().size();
+  CloudWorker again(
+      dir, graph,
+      {{"WEBHOOK_URL", receiver.url()}, {"WEBHOOK_SECRET", kWebhookSecret}},
+      "again.log");
+  REQUIRE(again.Webhook(body) == 200);
+  std::this_thread::sleep_for(milliseconds(800));
+  for (auto& e : Events(receiver)) {
+    CHECK(StringAt(e, "type") != "");
+  }
+  CHECK(MessageIdsOf(receiver).size() == 3);
+  CHECK(receiver.delivered().size() >= before);
+  again.Stop();
+}
+
+TEST_CASE(
+    "a receiver that is down gets every event once it is back, and a "
+    "SIGKILL mid-forwarding loses none",
+    "[cloud][integration][forward][kill]") {
+  TempDir dir;
+  GraphApiServer graph;
+  WebhookReceiver receiver;
+  receiver.SetDefault(ReceiverAnswer::Status(503));  // down
+  std::set<std::string> expected;
+  {
+    CloudWorker worker(
+        dir, graph,
+        {{"WEBHOOK_URL", receiver.url()}, {"WEBHOOK_SECRET", kWebhookSecret}},
+        "first.log");
+    for (int i = 0; i < 20; ++i) {
+      MessageHeader header;
+      header.from = "1555888000" + std::to_string(i % 4);
+      header.id = "wamid.down-" + std::to_string(i);
+      header.timestamp_s = NowS();
+      expected.insert(header.id);
+      REQUIRE(worker.Webhook(MessagesWebhook({TextMessage(header, "x")})) ==
+              200);
+    }
+    REQUIRE(WaitUntil([&] { return receiver.count() >= 2; }, seconds(20)));
+    REQUIRE(worker.process().Signal(SIGKILL).ok());
+    worker.process().WaitExit(seconds(5));
+  }
+  receiver.SetDefault(ReceiverAnswer::Status(200));  // back up
+  CloudWorker worker(
+      dir, graph,
+      {{"WEBHOOK_URL", receiver.url()}, {"WEBHOOK_SECRET", kWebhookSecret}},
+      "second.log");
+  REQUIRE(WaitUntil(
+      [&] {
+        auto ids = MessageIdsOf(receiver);
+        return std::set<std::string>(ids.begin(), ids.end()) == expected;
+      },
+      seconds(60)));
+  // In order per chat.
+  std::map<std::string, std::vector<int>> per_chat;
+  for (auto& e : Events(receiver)) {
+    if (StringAt(e, "type") != "message") continue;
+    std::string id = StringAt(e["message"], "id");
+    per_chat[StringAt(e["message"], "from")].push_back(
+        std::stoi(id.substr(id.rfind('-') + 1)));
+  }
+  for (auto& [chat, order] : per_chat) {
+    INFO(chat);
+    CHECK(std::is_sorted(order.begin(), order.end()));
+  }
+  auto queue = worker.client().Get("/api/queue");
+  REQUIRE(queue);
+  CHECK(queue->body.find("\"forwarding\":{") != std::string::npos);
+  worker.Stop();
+}
+
+TEST_CASE(
+    "media: an upload reaches Graph, an inbound media streams back, "
+    "and /api/read marks a message read",
+    "[cloud][integration][media]") {
+  TempDir dir;
+  GraphApiServer graph;
+  CloudWorker worker(dir, graph);
+  REQUIRE(
+      WaitUntil([&] { return worker.State() == "connected"; }, seconds(10)));
+  std::string content(200 * 1024, '\0');
+  for (size_t i = 0; i < content.size(); ++i) content[i] = char(i * 131 % 251);
+  httplib::MultipartFormDataItems items = {
+      {"file", content, "photo.jpg", "image/jpeg"}};
+  auto upload = worker.client().Post("/api/media", items);
+  REQUIRE(upload);
+  INFO(upload->body);
+  REQUIRE(upload->status == 200);
+  std::string media_id = StringAt(Json(upload->body), "id");
+  REQUIRE_FALSE(media_id.empty());
+  CHECK(graph.MediaContent(media_id) == std::optional<std::string>(content));
+
+  std::string inbound_id = graph.AddMedia(content, "image/png");
+  auto download = worker.client().Get(("/api/media/" + inbound_id).c_str());
+  REQUIRE(download);
+  CHECK(download->status == 200);
+  CHECK(download->body == content);
+  CHECK(download->get_header_value("Content-Type") == "image/png");
+  auto unknown = worker.client().Get("/api/media/424242");
+  REQUIRE(unknown);
+  CHECK(unknown->status == 404);
+
+  auto read = worker.client().Post(
+      "/api/read", R"({"messageId":"wamid.read-1","typing":true})",
+      "application/json");
+  REQUIRE(read);
+  CHECK(read->status == 200);
+  auto marks = graph.requests(GraphRoute::kMarkRead);
+  REQUIRE(marks.size() == 1);
+  CHECK(marks[0].body.find("wamid.read-1") != std::string::npos);
+  CHECK(marks[0].body.find("typing_indicator") != std::string::npos);
   worker.Stop();
 }
 
