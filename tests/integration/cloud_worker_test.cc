@@ -333,6 +333,14 @@ TEST_CASE("a token error pauses every send until a heartbeat works again",
   auto health = worker.client().Get("/health");
   REQUIRE(health);
   CHECK(health->body.find("token_invalid") != std::string::npos);
+  auto metrics = worker.client().Get("/metrics");
+  REQUIRE(metrics);
+  CHECK(metrics->body.find(
+            "dynoguard_queue_paused{reason=\"token_invalid\"} 1") !=
+        std::string::npos);
+  CHECK(metrics->body.find(
+            "dynoguard_connection_state{state=\"disconnected\"} 1") !=
+        std::string::npos);
   // Nothing failed: the messages wait.
   CHECK(worker.StatusOf(a) == "queued");
   CHECK(worker.StatusOf(b) == "queued");

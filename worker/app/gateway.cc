@@ -183,6 +183,14 @@ ApiRoutes Gateway::Routes(const LoopHooks& hooks) {
   r.health.read_rss = options_.read_rss;
   r.health.session_status = [this] { return Session(); };
   r.health.dispatcher_status = hooks.dispatcher_status;
+  if (outbox_) {
+    EventOutbox* outbox = outbox_.get();
+    r.health.forwarding_stats = [outbox]() -> std::optional<OutboxStats> {
+      auto stats = outbox->Stats();
+      if (!stats.ok()) return std::nullopt;
+      return stats.value();
+    };
+  }
   r.health.now_ms = options_.now_ms;
   r.health.started = hooks.started;
   r.health.memory_optimization = config_.memory_optimization;

@@ -65,6 +65,21 @@ class HealthRoutes {
     g.memory_limit_bytes = d_.memory->limit_bytes();
     g.memory_pressure = d_.memory->under_pressure();
     if (d_.inbound_total) g.inbound_total = d_.inbound_total();
+    g.connection_state = ToString(d_.session_status().state);
+    if (d_.dispatcher_status) {
+      DispatcherStatus dispatcher = d_.dispatcher_status();
+      g.queue_paused = dispatcher.paused;
+      g.pause_reason = dispatcher.pause_reason;
+      g.slowed_recipients = dispatcher.slowed_recipients;
+    }
+    if (d_.forwarding_stats) {
+      if (std::optional<OutboxStats> f = d_.forwarding_stats()) {
+        g.forwarding = true;
+        g.forward_pending = f->pending;
+        g.forward_dead_letters = f->dead;
+        g.forward_delivered_total = f->delivered_total;
+      }
+    }
     common::Result<QueueStats> stats = d_.queue->Stats();
     if (stats.ok()) {
       g.queue_depth = stats->depth;

@@ -10,7 +10,9 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <optional>
 
+#include "worker/forward/event_outbox.h"
 #include "worker/http/route.h"
 #include "worker/inbound/event_router.h"
 #include "worker/memory/memory_manager.h"
@@ -27,6 +29,8 @@ struct HealthRouteDeps {
   Metrics* metrics = nullptr;       // required: /metrics counters
   // Inbound messages taken (new ids, after deduplication); may be empty.
   std::function<uint64_t()> inbound_total;
+  // The forwarding outbox's figures; empty or nullopt: not forwarding.
+  std::function<std::optional<OutboxStats>()> forwarding_stats;
   // The process tree's RSS (memory.raw.rss, dynoguard_memory_rss_bytes);
   // empty: MemoryManager::ReadRss (the MEMORY_SOURCE figure).
   std::function<uint64_t()> read_rss;

@@ -127,6 +127,35 @@ std::string Metrics::RenderPrometheus(const MetricsSnapshot& gauges) const {
   Gauge(out, "dynoguard_queue_dead_letters", "Messages that failed for good.",
         gauges.dead_letters);
 
+  Header(out, "dynoguard_connection_state", "gauge",
+         "1 for the transport's current connection state.");
+  for (std::string_view state :
+       {"starting", "restoring", "connected", "reconnecting", "disconnected"}) {
+    fmt::format_to(it, "dynoguard_connection_state{{state=\"{}\"}} {}\n", state,
+                   state == gauges.connection_state ? 1 : 0);
+  }
+  Header(out, "dynoguard_queue_paused", "gauge",
+         "1 while no send starts (token, account, connection), with the "
+         "reason as a label.");
+  fmt::format_to(it, "dynoguard_queue_paused{{reason=\"{}\"}} {}\n",
+                 EscapeLabel(gauges.queue_paused ? gauges.pause_reason : ""),
+                 gauges.queue_paused ? 1 : 0);
+  Gauge(out, "dynoguard_queue_slowed_recipients",
+        "Recipients waiting out a 131056 (pair rate limit) slow-down.",
+        gauges.slowed_recipients);
+  if (gauges.forwarding) {
+    Gauge(out, "dynoguard_forward_pending",
+          "Events waiting to be POSTed to WEBHOOK_URL.",
+          gauges.forward_pending);
+    Gauge(out, "dynoguard_forward_dead_letters",
+          "Events WEBHOOK_URL refused for good or never took.",
+          gauges.forward_dead_letters);
+    Header(out, "dynoguard_forward_delivered_total", "counter",
+           "Events delivered to WEBHOOK_URL.");
+    fmt::format_to(it, "dynoguard_forward_delivered_total {}\n",
+                   gauges.forward_delivered_total);
+  }
+
   Header(out, "dynoguard_http_requests_total", "counter",
          "HTTP requests answered, by status code.");
   bool any_http = false;

@@ -37,6 +37,18 @@ struct MetricsSnapshot {
   // Inbound messages accepted after deduplication (EventRouter's counter; a
   // counter in the exposition, read at scrape time).
   uint64_t inbound_total = 0;
+  // The transport's connection state (SPEC §5 names) and the dispatcher's
+  // pause (no send starts) with its reason.
+  std::string connection_state = "connected";
+  bool queue_paused = false;
+  std::string pause_reason;
+  uint64_t slowed_recipients = 0;
+  // The forwarding outbox (WEBHOOK_URL); all 0 and `forwarding` false
+  // without one.
+  bool forwarding = false;
+  int64_t forward_pending = 0;
+  int64_t forward_dead_letters = 0;
+  int64_t forward_delivered_total = 0;
   // Per-component cache bytes (MemoryManager::CacheBreakdown()).
   std::vector<std::pair<std::string, uint64_t>> cache_breakdown;
 };

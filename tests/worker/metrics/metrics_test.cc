@@ -64,6 +64,35 @@ TEST_CASE("metrics: gauges come from the snapshot", "[metrics]") {
 
 // Every line is a comment (# HELP / # TYPE) or a sample of a metric whose
 // TYPE was declared before it; each metric is declared once.
+TEST_CASE("metrics: connection state, pause and forwarding", "[metrics]") {
+  Metrics metrics;
+  MetricsSnapshot gauges;
+  gauges.connection_state = "disconnected";
+  gauges.queue_paused = true;
+  gauges.pause_reason = "token_invalid";
+  gauges.slowed_recipients = 2;
+  std::string text = metrics.RenderPrometheus(gauges);
+  CHECK(text.find("dynoguard_connection_state{state=\"disconnected\"} 1\n") !=
+        std::string::npos);
+  CHECK(text.find("dynoguard_connection_state{state=\"connected\"} 0\n") !=
+        std::string::npos);
+  CHECK(text.find("dynoguard_queue_paused{reason=\"token_invalid\"} 1\n") !=
+        std::string::npos);
+  CHECK(text.find("dynoguard_queue_slowed_recipients 2\n") !=
+        std::string::npos);
+  // Without WEBHOOK_URL there is no forwarding figure at all.
+  CHECK(text.find("dynoguard_forward_") == std::string::npos);
+  gauges.forwarding = true;
+  gauges.forward_pending = 3;
+  gauges.forward_dead_letters = 1;
+  gauges.forward_delivered_total = 40;
+  text = metrics.RenderPrometheus(gauges);
+  CHECK(text.find("dynoguard_forward_pending 3\n") != std::string::npos);
+  CHECK(text.find("dynoguard_forward_dead_letters 1\n") != std::string::npos);
+  CHECK(text.find("dynoguard_forward_delivered_total 40\n") !=
+        std::string::npos);
+}
+
 TEST_CASE("metrics: the output is valid Prometheus text format", "[metrics]") {
   Metrics metrics(1);
   metrics.CountHttp(500);
