@@ -13,6 +13,7 @@
 
 #include "tests/support/net.h"
 #include "tests/support/process.h"
+#include "tests/support/sandbox_contact.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/wait.h"
 #include "worker/outbound/message_queue.h"
@@ -88,6 +89,7 @@ TEST_CASE("DATA_DIR is 0700 and every file the worker makes 0600 (umask 022)",
   REQUIRE(worker.WaitForLog("worker: ready", seconds(20)));
   port = ListenPort(worker);
   httplib::Client client("127.0.0.1", port);
+  REQUIRE(OpenSandboxWindow(client, "15551234567"));
   auto posted =
       client.Post("/api/messages", R"({"to":"15551234567","text":"x"})",
                   "application/json");
@@ -158,6 +160,7 @@ TEST_CASE("the sandbox outbox and pending receipts survive a restart",
     REQUIRE(worker.WaitForLog("worker: ready", seconds(20)));
     port = ListenPort(worker);
     httplib::Client client("127.0.0.1", port);
+    REQUIRE(OpenSandboxWindow(client, "15551234567"));
     auto posted =
         client.Post("/api/messages", R"({"to":"15551234567","text":"once"})",
                     "application/json");

@@ -9,6 +9,7 @@
 
 #include "tests/support/net.h"
 #include "tests/support/process.h"
+#include "tests/support/sandbox_contact.h"
 #include "tests/support/temp_dir.h"
 
 namespace dynoguard::testing {
@@ -38,6 +39,10 @@ TEST_CASE("an idempotencyKey reused with another body is 422 conflict",
   REQUIRE(worker->WaitForLog("worker: ready", seconds(20)));
   port = ListenPort(*worker);
   httplib::Client client("127.0.0.1", port);
+  // Both recipients may receive free-form texts: the conflict below is about
+  // the key, not the 24-hour window.
+  REQUIRE(OpenSandboxWindow(client, "15551234567"));
+  REQUIRE(OpenSandboxWindow(client, "15557654321"));
 
   const std::string body =
       R"({"to":"15551234567","text":"order 42 shipped","idempotencyKey":"order-42"})";

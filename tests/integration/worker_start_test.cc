@@ -18,6 +18,7 @@
 #include "tests/support/net.h"
 #include "tests/support/proc_scan.h"
 #include "tests/support/process.h"
+#include "tests/support/sandbox_contact.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/wait.h"
 
@@ -222,6 +223,8 @@ TEST_CASE(
   CHECK(worker->LogText().find("set API_KEY") != std::string::npos);
 
   httplib::Client client("127.0.0.1", port);
+  // The direct send below is a free-form text: the contact has written.
+  REQUIRE(OpenSandboxWindow(client, "15551234567"));
   auto proxied =
       client.Post("/api/messages", {{"X-Forwarded-For", "203.0.113.7"}},
                   R"({"to":"15551234567","text":"x"})", "application/json");

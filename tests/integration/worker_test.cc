@@ -18,6 +18,7 @@
 
 #include "tests/support/net.h"
 #include "tests/support/process.h"
+#include "tests/support/sandbox_contact.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/wait.h"
 
@@ -181,6 +182,7 @@ TEST_CASE("worker: a message is sent, delivered and read in the sandbox",
   Process worker = StartWorker(dir, env);
   port = ListenPort(worker);
   httplib::Client client("127.0.0.1", port);
+  REQUIRE(OpenSandboxWindow(client, "15551234567"));
   std::string id = PostMessage(client, "hello");
   CHECK(WaitUntil([&] { return StatusOf(client, id) == "read"; }, seconds(10)));
   auto outbox = client.Get("/api/sandbox/outbox");
@@ -201,6 +203,8 @@ TEST_CASE("worker: SIGKILL mid-queue loses no accepted message", "[worker]") {
     Process worker = StartWorker(dir, env, "first.log");
     port = ListenPort(worker);
     httplib::Client client("127.0.0.1", port);
+    // The window is durable (inbound.db): the second worker sends these too.
+    REQUIRE(OpenSandboxWindow(client, "15551234567"));
     for (int i = 0; i < 20; ++i)
       ids.push_back(PostMessage(client, "m" + std::to_string(i)));
     // Let a few go out, then kill it mid-queue.
@@ -371,6 +375,9 @@ TEST_CASE(
   Process supervisor = StartSupervised(dir, GuardEnv(dir, port));
   port = ListenPort(supervisor);
   httplib::Client client("127.0.0.1", port);
+  // Sends are accepted once memory is back under (free-form: the contact has
+  // written).
+  REQUIRE(OpenSandboxWindow(client, "15551234567"));
   // A standard cleanup first: the supervisor samples every 100 ms, so it may
   // see the ballast on its way through 70-85% and send a standard cleanup,
   // which would free half of it before the emergency level is reached. With
@@ -401,6 +408,7 @@ TEST_CASE(
   Process supervisor = StartSupervised(dir, GuardEnv(dir, port));
   port = ListenPort(supervisor);
   httplib::Client client("127.0.0.1", port);
+  REQUIRE(OpenSandboxWindow(client, "15551234567"));
   size_t offset = supervisor.LogSize();
   // Pinned: the emergency cleanup cannot free it, as with a real leak.
   BallastTo(client, 90, 200, /*pinned=*/true);
@@ -429,6 +437,7 @@ TEST_CASE(
   Process worker = StartWorker(dir, env);
   port = ListenPort(worker);
   httplib::Client client("127.0.0.1", port);
+  REQUIRE(OpenSandboxWindow(client, "15551234567"));
   BallastTo(client, 90, 200);
   REQUIRE(WaitForSendStatus(client, 503));
   CheckSendRefusedForMemory(client);
