@@ -288,7 +288,11 @@ Status WorkerApp::Start() {
                 "in this version)"}});
   }
   LogForwardingAndWebhook();
-  if (!http_client_) ReleaseUnusedTlsPages();
+  if (!http_client_) {
+    ReleaseUnusedTlsPages();
+  } else {
+    ReleaseUnusedCurlDependencyPages();
+  }
   auto stats = queue_->Stats();
   log_.Info("ready", {{"transport", transport_->name()},
                       {"limit", FormatMegabytes(limit_bytes_)},
@@ -353,6 +357,28 @@ void WorkerApp::ReleaseUnusedTlsPages() {
     return;
   }
   log_.Info("tls-pages-released",
+            {{"mappings", released->mappings},
+             {"rss_before", FormatMegabytes(released->rss_before)},
+             {"rss_after", FormatMegabytes(released->rss_after)}});
+}
+
+void WorkerApp::ReleaseUnusedCurlDependencyPages() {
+  // Debian's libcurl links every protocol and auth library it may use
+  // (GnuTLS for LDAP and RTMP, Kerberos, SSH, …); the worker only speaks
+  // HTTP(S) through OpenSSL, so the pages their loading touched are never
+  // used again. A page that is used after all is read back on demand.
+  auto released = PageOutUnusedLibraries(
+      procfs_, {"libgnutls.so", "libp11-kit.so", "libkrb5.so", "libnettle.so",
+                "libhogweed.so", "libldap", "liblber", "librtmp.so",
+                "libssh2.so", "libgssapi_krb5.so", "libk5crypto.so",
+                "libtasn1.so", "libunistring.so", "libsasl2.so", "libgmp.so",
+                "libkrb5support.so", "libcom_err.so", "libkeyutils.so",
+                "libffi.so", "libidn2.so", "libpsl.so", "libbrotli"});
+  if (!released.ok()) {
+    log_.Debug("library-pages-kept", {{"error", released.status().message()}});
+    return;
+  }
+  log_.Info("library-pages-released",
             {{"mappings", released->mappings},
              {"rss_before", FormatMegabytes(released->rss_before)},
              {"rss_after", FormatMegabytes(released->rss_after)}});

@@ -75,6 +75,10 @@ class WorkerApp {
   // libssl pages that cpp-httplib's OpenSSL initialisation touched
   // (worker/unused_library_pages.h).
   void ReleaseUnusedTlsPages();
+  // On a configuration with the HTTP client: hands back the pages of the
+  // libraries libcurl links but the worker never calls (GnuTLS, Kerberos,
+  // LDAP, SSH, …).
+  void ReleaseUnusedCurlDependencyPages();
   // Deletes DATA_DIR/tmp files older than 10 minutes; logs what it removed.
   // Thread-safe (a cleanup may run it on an HTTP thread).
   void SweepTempFiles(std::string_view trigger);

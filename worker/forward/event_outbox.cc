@@ -118,7 +118,9 @@ Result<std::unique_ptr<EventOutbox>> EventOutbox::Open(
   // WAL: a commit is one append + fsync; FULL: that fsync happens at every
   // commit, so an appended event survives power loss, not only SIGKILL.
   for (const char* pragma :
-       {"PRAGMA journal_mode = WAL", "PRAGMA synchronous = FULL"}) {
+       {"PRAGMA journal_mode = WAL", "PRAGMA synchronous = FULL",
+        // Events are appended and read back by their newest pages.
+        "PRAGMA cache_size = -512"}) {
     if (Status status = Exec(db.get(), context, pragma); !status.ok()) {
       return status;
     }
