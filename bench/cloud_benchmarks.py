@@ -50,6 +50,7 @@ class GraphFake:
 
     def __init__(self, delay):
         self.delay = delay
+        self.down = False  # True: every request's connection is dropped unanswered
         self.lock = threading.Lock()
         self.sends = 0
         self.first = None
@@ -79,7 +80,15 @@ class GraphFake:
                                             "fbtrace_id": "bench"}})
                 return False
 
+            def dropped(self):
+                if fake.down:
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                return fake.down
+
             def do_GET(self):
+                if self.dropped():
+                    return
                 if fake.delay:
                     time.sleep(fake.delay)
                 if self.authorized():
@@ -89,6 +98,8 @@ class GraphFake:
 
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                if self.dropped():
+                    return
                 if fake.delay:
                     time.sleep(fake.delay)
                 if not self.authorized():
@@ -328,8 +339,8 @@ def memory_rows(build):
     graph = GraphFake(0)
     worker = Worker(build, graph.port)
     try:
-        graph.stop()  # the Graph API goes away: nothing can be sent, everything waits
-        wait_until(lambda: worker.request("GET", "/session-status")[1].find(b"connected\"") < 0,
+        graph.down = True  # the Graph API goes away: nothing can be sent, everything waits
+        wait_until(lambda: b'"state":"connected"' not in worker.request("GET", "/session-status")[1],
                    60)
         for i in range(10000):
             worker.enqueue(f"1999{i:07d}")
@@ -338,6 +349,7 @@ def memory_rows(build):
                      f"{rss_kb(worker.proc.pid) / 1024:.1f} MB"))
     finally:
         worker.stop()
+        graph.stop()
     return rows
 
 
