@@ -604,8 +604,10 @@ TEST_CASE(
     "[worker][supervisor]") {
   TempDir dir;
   auto env = BaseEnv(dir, 0);
-  env["TRANSPORT"] = "cloud";  // valid to parse, refused by this worker
-  env["WHATSAPP_TOKEN"] = "t0ken";
+  // Valid to parse, refused by the worker's Cloud transport (a token is one
+  // word).
+  env["TRANSPORT"] = "cloud";
+  env["WHATSAPP_TOKEN"] = "t0ken with a space";
   env["WHATSAPP_PHONE_NUMBER_ID"] = "1234567890";
   // No command: the worker beside the supervisor, which speaks notify.
   auto run =

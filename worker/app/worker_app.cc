@@ -112,7 +112,8 @@ void WorkerApp::CloseLoop() {
 int WorkerApp::Run() {
   uv_loop_init(&loop_);
   if (Status status = Start(); !status.ok()) {
-    log_.Error("start-failed", {{"error", status.message()}});
+    log_.Error(config_refused_ ? "config" : "start-failed",
+               {{"error", status.message()}});
     if (http_thread_.joinable()) {
       http_->Stop();
       http_thread_.join();
@@ -120,7 +121,7 @@ int WorkerApp::Run() {
     CloseLoop();
     uv_run(&loop_, UV_RUN_DEFAULT);
     uv_loop_close(&loop_);
-    return 1;
+    return config_refused_ ? 2 : 1;
   }
   uv_run(&loop_, UV_RUN_DEFAULT);
   if (http_thread_.joinable()) http_thread_.join();
@@ -264,7 +265,13 @@ Status WorkerApp::Start() {
   shutdown_steps_.emplace_back("queue", [this] { return queue_->Close(); });
 
   StartLoopHandles();
-  if (Status status = gateway_->Start(&loop_); !status.ok()) return status;
+  if (Status status = gateway_->Start(&loop_); !status.ok()) {
+    // The transport checks what it was given (WHATSAPP_API_BASE, the phone
+    // number id, the token's characters): a refusal is a bad configuration,
+    // exit 2, which the supervisor does not restart.
+    if (status.code() == Status::Code::kInvalidArgument) config_refused_ = true;
+    return status;
+  }
   dispatcher_->Start();
   http_thread_ = std::thread([this] { http_->Serve(); });
 

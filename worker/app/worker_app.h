@@ -158,6 +158,7 @@ class WorkerApp {
   bool http_stopped_ = false;   // the drain window is over, Stop() called
   bool sends_drained_ = false;  // the send in flight has finished
   int exit_code_ = 0;
+  bool config_refused_ = false;  // Start failed on a bad configuration: exit 2
 };
 
 }  // namespace dynoguard::worker
