@@ -375,12 +375,14 @@ void WorkerApp::ReleaseUnusedCurlDependencyPages() {
   // HTTP(S) through OpenSSL, so the pages their loading touched are never
   // used again. A page that is used after all is read back on demand.
   auto released = PageOutUnusedLibraries(
-      procfs_, {"libgnutls.so", "libp11-kit.so", "libkrb5.so", "libnettle.so",
-                "libhogweed.so", "libldap", "liblber", "librtmp.so",
-                "libssh2.so", "libgssapi_krb5.so", "libk5crypto.so",
-                "libtasn1.so", "libunistring.so", "libsasl2.so", "libgmp.so",
-                "libkrb5support.so", "libcom_err.so", "libkeyutils.so",
-                "libffi.so", "libidn2.so", "libpsl.so", "libbrotli"});
+      procfs_, {"libgnutls.so",      "libp11-kit.so",  "libkrb5.so",
+                "libnettle.so",      "libhogweed.so",  "libldap",
+                "liblber",           "librtmp.so",     "libssh2.so",
+                "libgssapi_krb5.so", "libk5crypto.so", "libtasn1.so",
+                "libunistring.so",   "libsasl2.so",    "libgmp.so",
+                "libkrb5support.so", "libcom_err.so",  "libkeyutils.so",
+                "libffi.so",         "libidn2.so",     "libpsl.so",
+                "libbrotli"});
   if (!released.ok()) {
     log_.Debug("library-pages-kept", {{"error", released.status().message()}});
     return;

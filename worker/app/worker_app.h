@@ -9,11 +9,11 @@
 #include <uv.h>
 
 #include <atomic>
-#include <deque>
-#include <mutex>
 #include <chrono>
+#include <deque>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
