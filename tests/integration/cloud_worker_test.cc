@@ -317,7 +317,8 @@ TEST_CASE("a token error pauses every send until a heartbeat works again",
           "[cloud][integration]") {
   TempDir dir;
   GraphApiServer graph;
-  CloudWorker worker(dir, graph);
+  WebhookReceiver bot;
+  CloudWorker worker(dir, graph, {{"WEBHOOK_URL", bot.url()}});
   REQUIRE(
       WaitUntil([&] { return worker.State() == "connected"; }, seconds(10)));
   const std::string token = graph.options().access_token;
@@ -348,6 +349,22 @@ TEST_CASE("a token error pauses every send until a heartbeat works again",
   REQUIRE(WaitStatus(worker, a, "sent"));
   REQUIRE(WaitStatus(worker, b, "sent"));
   CHECK(worker.State() == "connected");
+  // The bot saw the connection go down with its reason, and come back.
+  REQUIRE(WaitUntil(
+      [&] {
+        bool down = false, up = false;
+        for (const ReceivedPost& post : bot.delivered()) {
+          auto e = Json(post.body);
+          if (StringAt(e, "type") != "connection") continue;
+          const std::string state = StringAt(e["connection"], "state");
+          if (state == "disconnected" &&
+              StringAt(e["connection"], "reason") == "token_invalid")
+            down = true;
+          if (down && state == "connected") up = true;
+        }
+        return up;
+      },
+      seconds(20)));
   CHECK(worker.process().LogText().find(token) == std::string::npos);
   worker.Stop();
 }
