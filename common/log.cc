@@ -2,15 +2,23 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cmath>
 #include <ctime>
+#include <type_traits>
+#include <variant>
 
 #include "common/json_writer.h"
 #include "common/time_format.h"
 
 namespace dynoguard::common {
 namespace {
+
+// The keys every JSON line starts with; no field may write them again.
+constexpr std::string_view kReservedJsonKeys[] = {"time", "level", "component",
+                                                  "event"};
 
 // Text values with spaces, quotes or '=' are quoted so a line stays
 // machine-splittable.
@@ -68,10 +76,9 @@ void Logger::SetSecrets(std::vector<std::string> secrets) {
 std::string Logger::Format(LogLevel level, std::string_view timestamp,
                            std::string_view event,
                            std::initializer_list<LogField> fields) const {
-  std::string line;
   if (format_ == LogFormat::kText) {
-    line = fmt::format("{} {} {}: {}", timestamp, ToString(level), component_,
-                       event);
+    std::string line = fmt::format("{} {} {}: {}", timestamp, ToString(level),
+                                   component_, event);
     for (const auto& field : fields) {
       line += ' ';
       if (!field.key.empty()) {
@@ -80,22 +87,75 @@ std::string Logger::Format(LogLevel level, std::string_view timestamp,
       }
       AppendTextValue(line, field.value);
     }
-  } else {
-    JsonWriter json;
-    json.StartObject();
-    json.Key("time").String(timestamp);
-    json.Key("level").String(ToString(level));
-    json.Key("component").String(component_);
-    json.Key("event").String(event);
-    for (const auto& field : fields) {
-      json.Key(field.key.empty() ? "detail" : field.key).String(field.value);
-    }
-    json.EndObject();
-    line = json.str();
+    return Scrub(std::move(line));
   }
-  return Scrub(std::move(line));
+  JsonWriter json;
+  json.StartObject();
+  json.Key("time").String(Scrub(std::string(timestamp)));
+  json.Key("level").String(ToString(level));
+  json.Key("component").String(Scrub(component_));
+  json.Key("event").String(Scrub(std::string(event)));
+  std::vector<std::string> used;
+  used.reserve(fields.size());
+  for (const auto& field : fields) {
+    used.push_back(JsonKey(event, field.key, used));
+    json.Key(used.back());
+    WriteJsonValue(json, field);
+  }
+  json.EndObject();
+  return json.str();
 }
 
+// Keys are scrubbed before the collision check, so two keys a secret turns
+// into the same text still come out distinct.
+std::string Logger::JsonKey(std::string_view event, std::string_view key,
+                            const std::vector<std::string>& used) const {
+  auto taken = [&used](std::string_view candidate) {
+    for (std::string_view reserved : kReservedJsonKeys) {
+      if (candidate == reserved) return true;
+    }
+    return std::find(used.begin(), used.end(), candidate) != used.end();
+  };
+  std::string name = Scrub(std::string(key.empty() ? "detail" : key));
+  if (!taken(name)) return name;
+  std::string renamed = Scrub(fmt::format("{}_{}", event, name));
+  for (int n = 2; taken(renamed); ++n) {
+    renamed = Scrub(fmt::format("{}_{}_{}", event, name, n));
+  }
+  return renamed;
+}
+
+void Logger::WriteJsonValue(JsonWriter& json, const LogField& field) const {
+  // A number or boolean whose text holds a secret goes out as the scrubbed
+  // string: "[redacted]" is no number, and the line must still parse.
+  std::string text = Scrub(field.value);
+  if (text != field.value) {
+    json.String(text);
+    return;
+  }
+  std::visit(
+      [&](const auto& v) {
+        using V = std::decay_t<decltype(v)>;
+        if constexpr (std::is_same_v<V, bool>) {
+          json.Bool(v);
+        } else if constexpr (std::is_same_v<V, int64_t>) {
+          json.Int(v);
+        } else if constexpr (std::is_same_v<V, uint64_t>) {
+          json.Uint(v);
+        } else if constexpr (std::is_same_v<V, double>) {
+          // JSON has no NaN or infinity (RapidJSON would write nothing and
+          // break the line): those keep fmt's text, as a string.
+          if (std::isfinite(v)) {
+            json.Double(v);
+          } else {
+            json.String(text);
+          }
+        } else {
+          json.String(text);
+        }
+      },
+      field.scalar);
+}
 std::string Logger::Scrub(std::string line) const {
   for (const auto& secret : secrets_) {
     for (size_t at = line.find(secret); at != std::string::npos;
