@@ -111,37 +111,18 @@ std::string NotInChats(size_t count, int first) {
 Result<std::unique_ptr<EventOutbox>> EventOutbox::Open(
     const std::string& path) {
   const std::string context = "event outbox " + path;
+  // An appended event survives power loss, not only SIGKILL; events are
+  // appended and read back by their newest pages (512 KiB of cache).
   Result<sqlite3*> opened =
-      storage::OpenPrivateDatabase(path, context, kBusyTimeoutMs);
+      storage::OpenDurableDatabase(path, context, kBusyTimeoutMs, 512);
   if (!opened.ok()) return opened.status();
   DbPtr db(*opened);
-  // WAL: a commit is one append + fsync; FULL: that fsync happens at every
-  // commit, so an appended event survives power loss, not only SIGKILL.
-  for (const char* pragma :
-       {"PRAGMA journal_mode = WAL", "PRAGMA synchronous = FULL",
-        // Events are appended and read back by their newest pages.
-        "PRAGMA cache_size = -512"}) {
-    if (Status status = Exec(db.get(), context, pragma); !status.ok()) {
-      return status;
-    }
-  }
   Result<std::unique_ptr<Transaction>> txn =
       Transaction::Begin(db.get(), context);
   if (!txn.ok()) return txn.status();
-  int64_t version = 0;
-  {
-    Result<Statement> stmt =
-        Statement::Prepare(db.get(), context, "PRAGMA user_version");
-    if (!stmt.ok()) return stmt.status();
-    Result<bool> row = stmt->Step();
-    if (!row.ok()) return row.status();
-    if (*row) version = stmt->Int(0);
-  }
-  if (version > kSchemaVersion) {
-    return Status::InvalidArgument(
-        context + ": schema version " + std::to_string(version) +
-        " is newer than this worker's " + std::to_string(kSchemaVersion));
-  }
+  Result<int64_t> version =
+      storage::ReadSchemaVersion(db.get(), context, kSchemaVersion);
+  if (!version.ok()) return version.status();
   Status status = Exec(db.get(), context, kSchema);
   if (status.ok()) {
     status = Exec(

@@ -57,23 +57,9 @@ InboxSource SourceFromText(std::string_view text) {
 
 Result<sqlite3*> OpenConnection(const std::string& path,
                                 const std::string& context) {
-  Result<sqlite3*> opened =
-      storage::OpenPrivateDatabase(path, context, kBusyTimeoutMs);
-  if (!opened.ok()) return opened.status();
-  // WAL: the reader connection runs beside the writer, and a commit is one
-  // append. FULL: that append is fsynced at every commit, so a body answered
-  // 200 survives power loss too. A 512 KiB page cache per connection (SQLite's
-  // default is 2 MB): every query here is a key lookup or a short index
-  // range, and the worker lives inside a memory budget.
-  for (const char* pragma :
-       {"PRAGMA journal_mode = WAL", "PRAGMA synchronous = FULL",
-        "PRAGMA cache_size = -512"}) {
-    if (Status status = Exec(*opened, context, pragma); !status.ok()) {
-      sqlite3_close_v2(*opened);
-      return status;
-    }
-  }
-  return opened;
+  // A body answered 200 survives power loss too. 512 KiB of page cache per
+  // connection: every query here is a key lookup or a short index range.
+  return storage::OpenDurableDatabase(path, context, kBusyTimeoutMs, 512);
 }
 
 // Runs `sql` with `bind` applied and returns the changed row count.

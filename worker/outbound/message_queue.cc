@@ -557,42 +557,21 @@ Result<std::unique_ptr<MessageQueue>> MessageQueue::Open(
     }
   }
   Result<sqlite3*> opened =
-      storage::OpenPrivateDatabase(path, context, kBusyTimeoutMs);
+      // 1 MiB of page cache: the writer touches the tables' and indexes'
+      // newest pages; older ones come from the OS's cache when needed.
+      storage::OpenDurableDatabase(path, context, kBusyTimeoutMs, 1024);
   if (!opened.ok()) return opened.status();
   DbPtr db(*opened);
-
-  // WAL: readers do not block the writer and a commit is one append + fsync.
-  // FULL: that fsync happens at every commit, so "committed" survives power
-  // loss, not only a killed process.
-  for (const char* pragma :
-       {"PRAGMA journal_mode = WAL", "PRAGMA synchronous = FULL",
-        // 1 MiB of page cache: the writer touches the tables' and indexes'
-        // newest pages; older ones come from the OS's cache when needed.
-        "PRAGMA cache_size = -1024"}) {
-    Status status = Exec(db.get(), context, pragma);
-    if (!status.ok()) return status;
-  }
 
   // The version is read under the write lock, so two connections opening an
   // old file cannot both migrate it.
   Result<std::unique_ptr<Transaction>> txn =
       Transaction::Begin(db.get(), context);
   if (!txn.ok()) return txn.status();
-  int64_t version = 0;
-  {
-    Result<Statement> stmt =
-        Statement::Prepare(db.get(), context, "PRAGMA user_version");
-    if (!stmt.ok()) return stmt.status();
-    Result<bool> row = stmt->Step();
-    if (!row.ok()) return row.status();
-    if (*row) version = stmt->Int(0);
-  }
-  if (version > kSchemaVersion) {
-    return Status::InvalidArgument(
-        "message queue " + path + ": schema version " +
-        std::to_string(version) + " is newer than this worker's " +
-        std::to_string(kSchemaVersion));
-  }
+  Result<int64_t> read_version =
+      storage::ReadSchemaVersion(db.get(), context, kSchemaVersion);
+  if (!read_version.ok()) return read_version.status();
+  const int64_t version = *read_version;
   Status status;
   if (version == 1) status = Exec(db.get(), context, kMigrateV1);
   if (status.ok() && (version == 1 || version == 2)) {

@@ -44,6 +44,38 @@ Result<sqlite3*> OpenPrivateDatabase(const std::string& path,
   return db;
 }
 
+Result<sqlite3*> OpenDurableDatabase(const std::string& path,
+                                     std::string_view context,
+                                     int busy_timeout_ms, int cache_kib) {
+  Result<sqlite3*> opened = OpenPrivateDatabase(path, context, busy_timeout_ms);
+  if (!opened.ok()) return opened.status();
+  const std::string cache = "PRAGMA cache_size = -" + std::to_string(cache_kib);
+  for (const char* pragma : {"PRAGMA journal_mode = WAL",
+                             "PRAGMA synchronous = FULL", cache.c_str()}) {
+    if (Status status = Exec(*opened, context, pragma); !status.ok()) {
+      sqlite3_close_v2(*opened);
+      return status;
+    }
+  }
+  return opened;
+}
+
+Result<int64_t> ReadSchemaVersion(sqlite3* db, std::string_view context,
+                                  int64_t supported) {
+  Result<Statement> stmt =
+      Statement::Prepare(db, context, "PRAGMA user_version");
+  if (!stmt.ok()) return stmt.status();
+  Result<bool> row = stmt->Step();
+  if (!row.ok()) return row.status();
+  const int64_t version = *row ? stmt->Int(0) : 0;
+  if (version > supported) {
+    return Status::InvalidArgument(
+        std::string(context) + ": schema version " + std::to_string(version) +
+        " is newer than this worker's " + std::to_string(supported));
+  }
+  return version;
+}
+
 Result<sqlite3*> OpenReadOnlyDatabase(const std::string& path,
                                       std::string_view context,
                                       int busy_timeout_ms) {

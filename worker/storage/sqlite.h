@@ -31,6 +31,25 @@ common::Result<sqlite3*> OpenPrivateDatabase(const std::string& path,
                                              std::string_view context,
                                              int busy_timeout_ms);
 
+// OpenPrivateDatabase, then the mode every durable store of the worker uses:
+// journal_mode=WAL (a reader connection runs beside the writer; a commit is
+// one append), synchronous=FULL (that append is fsynced at every commit, so
+// "committed" survives power loss, not only a killed process) and a page
+// cache of `cache_kib` KiB (SQLite's default is 2 MiB; the worker lives inside
+// a memory budget). Errors as OpenPrivateDatabase, or the pragma's; the handle
+// is closed then.
+common::Result<sqlite3*> OpenDurableDatabase(const std::string& path,
+                                             std::string_view context,
+                                             int busy_timeout_ms,
+                                             int cache_kib);
+
+// The database's PRAGMA user_version (0 for a new file). InvalidArgument
+// naming `context` when it is newer than `supported` (a newer worker wrote
+// the file and this one cannot read it safely). Read it inside the
+// transaction that migrates, so two connections cannot both migrate.
+common::Result<int64_t> ReadSchemaVersion(sqlite3* db, std::string_view context,
+                                          int64_t supported);
+
 // Opens an existing database at `path` read-only (a second connection beside
 // a writer: in WAL mode its reads see every committed transaction and never
 // wait for the writer), extended result codes on, `busy_timeout_ms` for the
