@@ -295,11 +295,10 @@ Status WorkerApp::Start() {
                 "in this version)"}});
   }
   LogForwardingAndWebhook();
-  if (!http_client_) {
-    ReleaseUnusedTlsPages();
-  } else {
-    ReleaseUnusedCurlDependencyPages();
-  }
+  // Linking libcurl loads its dependencies, whose constructors (GnuTLS's
+  // among them) touch pages at every start: handed back on every transport.
+  if (!http_client_) ReleaseUnusedTlsPages();
+  ReleaseUnusedCurlDependencyPages(/*with_curl=*/!http_client_);
   auto stats = queue_->Stats();
   log_.Info("ready", {{"transport", transport_->name()},
                       {"limit", FormatMegabytes(limit_bytes_)},
@@ -369,20 +368,27 @@ void WorkerApp::ReleaseUnusedTlsPages() {
              {"rss_after", FormatMegabytes(released->rss_after)}});
 }
 
-void WorkerApp::ReleaseUnusedCurlDependencyPages() {
+void WorkerApp::ReleaseUnusedCurlDependencyPages(bool with_curl) {
   // Debian's libcurl links every protocol and auth library it may use
   // (GnuTLS for LDAP and RTMP, Kerberos, SSH, …); the worker only speaks
   // HTTP(S) through OpenSSL, so the pages their loading touched are never
   // used again. A page that is used after all is read back on demand.
-  auto released = PageOutUnusedLibraries(
-      procfs_, {"libgnutls.so",      "libp11-kit.so",  "libkrb5.so",
-                "libnettle.so",      "libhogweed.so",  "libldap",
-                "liblber",           "librtmp.so",     "libssh2.so",
-                "libgssapi_krb5.so", "libk5crypto.so", "libtasn1.so",
-                "libunistring.so",   "libsasl2.so",    "libgmp.so",
-                "libkrb5support.so", "libcom_err.so",  "libkeyutils.so",
-                "libffi.so",         "libidn2.so",     "libpsl.so",
-                "libbrotli"});
+  std::vector<std::string> libraries = {
+      "libgnutls.so",      "libp11-kit.so",  "libkrb5.so",
+      "libnettle.so",      "libhogweed.so",  "libldap",
+      "liblber",           "librtmp.so",     "libssh2.so",
+      "libgssapi_krb5.so", "libk5crypto.so", "libtasn1.so",
+      "libunistring.so",   "libsasl2.so",    "libgmp.so",
+      "libkrb5support.so", "libcom_err.so",  "libkeyutils.so",
+      "libffi.so",         "libidn2.so",     "libpsl.so",
+      "libbrotli"};
+  // Without the HTTP client (the sandbox, no WEBHOOK_URL) libcurl itself and
+  // its HTTP/2 library are never called either.
+  if (with_curl) {
+    libraries.push_back("libcurl.so");
+    libraries.push_back("libnghttp2.so");
+  }
+  auto released = PageOutUnusedLibraries(procfs_, libraries);
   if (!released.ok()) {
     log_.Debug("library-pages-kept", {{"error", released.status().message()}});
     return;

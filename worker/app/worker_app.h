@@ -78,7 +78,8 @@ class WorkerApp {
   // On a configuration with the HTTP client: hands back the pages of the
   // libraries libcurl links but the worker never calls (GnuTLS, Kerberos,
   // LDAP, SSH, …).
-  void ReleaseUnusedCurlDependencyPages();
+  // `with_curl`: libcurl and libnghttp2 too (no HTTP client was made).
+  void ReleaseUnusedCurlDependencyPages(bool with_curl);
   // Deletes DATA_DIR/tmp files older than 10 minutes; logs what it removed.
   // Thread-safe (a cleanup may run it on an HTTP thread).
   void SweepTempFiles(std::string_view trigger);
