@@ -21,10 +21,7 @@ common::Status EventSinks::Forward(const ForwardEvent& event) {
   if (parts_.outbox == nullptr) return common::Status::Ok();
   auto appended = parts_.outbox->Append(event, parts_.now_ms());
   if (!appended.ok()) return appended.status();
-  if (appended.value() > 0) {
-    forwarded_.fetch_add(1);
-    if (parts_.wake_forwarder) parts_.wake_forwarder();
-  }
+  if (appended.value() > 0 && parts_.wake_forwarder) parts_.wake_forwarder();
   return common::Status::Ok();
 }
 

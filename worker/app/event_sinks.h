@@ -63,7 +63,6 @@ class EventSinks : public TransportEvents {
   void OnStatus(const StatusUpdate& update) override;
   void OnConnection(ConnectionState state, std::string_view reason) override;
 
-  uint64_t forwarded_events() const { return forwarded_.load(); }
   // The newest inbound message's time (its provider timestamp), 0: none.
   int64_t last_inbound_ms() const { return last_inbound_ms_.load(); }
 
@@ -72,7 +71,6 @@ class EventSinks : public TransportEvents {
 
   const common::Logger& log_;
   const Parts parts_;
-  std::atomic<uint64_t> forwarded_{0};
   std::atomic<int64_t> last_inbound_ms_{0};
 };
 

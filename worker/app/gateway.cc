@@ -138,15 +138,6 @@ void Gateway::CloseLoopParts() {
   if (cloud_) cloud_->Close();
 }
 
-common::Status Gateway::CloseStores() {
-  common::Status first = queue_->Close();
-  if (outbox_) {
-    // EventOutbox closes with its destructor; nothing to flush beyond its
-    // committed writes.
-  }
-  return first;
-}
-
 Gateway::~Gateway() {
   if (processor_) processor_->Stop();
   if (memory_) {

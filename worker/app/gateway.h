@@ -119,8 +119,6 @@ class Gateway {
   EventOutbox* outbox() { return outbox_.get(); }  // null without WEBHOOK_URL
   Forwarder* forwarder() { return forwarder_.get(); }  // null: no forwarding
   EventSinks& sinks() { return *sinks_; }
-  // The store closes: queue, inbox, outbox (the shutdown's last steps).
-  common::Status CloseStores();
 
   // The session as /health and /session-status report it.
   SessionStatus Session() const;
