@@ -334,13 +334,19 @@ TEST_CASE("a token error pauses every send until a heartbeat works again",
   auto health = worker.client().Get("/health");
   REQUIRE(health);
   CHECK(health->body.find("token_invalid") != std::string::npos);
-  auto metrics = worker.client().Get("/metrics");
-  REQUIRE(metrics);
-  CHECK(metrics->body.find(
-            "dynoguard_queue_paused{reason=\"token_invalid\"} 1") !=
-        std::string::npos);
-  CHECK(metrics->body.find(
-            "dynoguard_connection_state{state=\"disconnected\"} 1") !=
+  // The dispatcher records its pause when the send's answer comes back,
+  // just after the transport's state changed: wait for it.
+  std::string metrics;
+  CHECK(WaitUntil(
+      [&] {
+        auto r = worker.client().Get("/metrics");
+        metrics = r ? r->body : "";
+        return metrics.find(
+                   "dynoguard_queue_paused{reason=\"token_invalid\"} 1") !=
+               std::string::npos;
+      },
+      seconds(10)));
+  CHECK(metrics.find("dynoguard_connection_state{state=\"disconnected\"} 1") !=
         std::string::npos);
   // Nothing failed: the messages wait.
   CHECK(worker.StatusOf(a) == "queued");
