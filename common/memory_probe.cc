@@ -26,6 +26,10 @@ Status InFile(const std::string& path, const Status& status) {
       return Status::Unavailable(message);
     case Status::Code::kInternal:
       return Status::Internal(message);
+    case Status::Code::kPermissionDenied:
+      return Status::PermissionDenied(message);
+    case Status::Code::kFailedPrecondition:
+      return Status::FailedPrecondition(message);
     case Status::Code::kIOError:
     case Status::Code::kOk:
       break;

@@ -22,6 +22,8 @@ class [[nodiscard]] Status {
     kIOError,          // a system call failed
     kUnavailable,      // try again later (peer down, busy, memory pressure)
     kInternal,         // a broken invariant reported instead of aborting
+    kPermissionDenied,  // refused for who we are: a key, a quota, a password
+    kFailedPrecondition,  // refused for the state it is in (a newer version)
   };
 
   // An OK status.
@@ -44,6 +46,12 @@ class [[nodiscard]] Status {
   }
   static Status Internal(std::string_view message) {
     return Status(Code::kInternal, message);
+  }
+  static Status PermissionDenied(std::string_view message) {
+    return Status(Code::kPermissionDenied, message);
+  }
+  static Status FailedPrecondition(std::string_view message) {
+    return Status(Code::kFailedPrecondition, message);
   }
 
   bool ok() const { return code_ == Code::kOk; }
