@@ -108,6 +108,34 @@ struct PqFree {
   void operator()(char* text) const { PQfreemem(text); }
 };
 
+// "5432" or "5432,5433" (one per host); an empty entry is the default.
+bool ValidPorts(std::string_view ports) {
+  size_t start = 0;
+  while (start <= ports.size()) {
+    size_t end = ports.find(',', start);
+    if (end == std::string_view::npos) end = ports.size();
+    std::string_view port = ports.substr(start, end - start);
+    start = end + 1;
+    if (port.empty()) continue;
+    if (port.size() > 5) return false;
+    int value = 0;
+    for (char c : port) {
+      if (!std::isdigit(static_cast<unsigned char>(c))) return false;
+      value = value * 10 + (c - '0');
+    }
+    if (value < 1 || value > 65535) return false;
+  }
+  return true;
+}
+
+bool ValidSslmode(std::string_view mode) {
+  for (std::string_view m :
+       {"disable", "allow", "prefer", "require", "verify-ca", "verify-full"}) {
+    if (mode == m) return true;
+  }
+  return false;
+}
+
 int64_t CeilSeconds(std::chrono::milliseconds timeout) {
   return (timeout.count() + 999) / 1000;
 }
@@ -206,6 +234,26 @@ common::Result<PostgresConnInfo> MakePostgresConnInfo(
     }
   }
   SortLongestFirst(info.secrets);
+  // libpq checks these only when it connects, and its complaint would then
+  // look like an unreachable server.
+  for (PQconninfoOption* option = parsed.get(); option->keyword != nullptr;
+       ++option) {
+    if (option->val == nullptr) continue;
+    std::string_view keyword = option->keyword;
+    std::string value = ScrubSecrets(option->val, info.secrets);
+    if (keyword == "port" && !ValidPorts(option->val)) {
+      return common::Status::InvalidArgument(
+          "postgres: DATABASE_URL is not a valid PostgreSQL URL: port \"" +
+          value + "\" is not a number from 1 to 65535");
+    }
+    if (keyword == "sslmode" && !ValidSslmode(option->val)) {
+      return common::Status::InvalidArgument(
+          "postgres: DATABASE_URL is not a valid PostgreSQL URL: sslmode \"" +
+          value +
+          "\" is not one of disable, allow, prefer, require, verify-ca, "
+          "verify-full");
+    }
+  }
 
   const int64_t seconds = std::max<int64_t>(1, CeilSeconds(timeout));
   info.statement_timeout_ms = std::max<int64_t>(100, timeout.count() * 3 / 4);
