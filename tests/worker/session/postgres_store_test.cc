@@ -4,6 +4,7 @@
 // connection (Admin) looks at the table and holds locks to make calls slow.
 #include "worker/session/stores/postgres_store.h"
 
+#include <fcntl.h>
 #include <libpq-fe.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -19,8 +20,10 @@
 #include <thread>
 #include <vector>
 
+#include "common/log.h"
 #include "common/unique_fd.h"
 #include "tests/support/postgres_server.h"
+#include "tests/support/temp_dir.h"
 
 namespace dynoguard::worker {
 namespace {
@@ -346,9 +349,17 @@ TEST_CASE(
   INFO(started.status().message());
   REQUIRE(started.ok());
   PostgresServer& server = **started;
+  testing::TempDir logs;
+  common::UniqueFd log_fd(::open(logs.File("worker.log").c_str(),
+                                 O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
+                                 0600));
+  REQUIRE(log_fd);
+  common::Logger log("worker", common::LogFormat::kText,
+                     common::LogLevel::kDebug, log_fd.get());
   Loop loop;
-  PostgresSessionStore store(
-      Options(server.url(), "outage", milliseconds(3000)), loop.post());
+  PostgresOptions options = Options(server.url(), "outage", milliseconds(3000));
+  options.log = &log;
+  PostgresSessionStore store(options, loop.post());
   REQUIRE(SaveNow(loop, store, "before", 1).ok());
 
   REQUIRE(server.Stop().ok());
@@ -377,6 +388,16 @@ TEST_CASE(
   REQUIRE(reconnected.ok());
   CHECK(reconnected->value_or("") == "after");
   StopNow(loop, store);
+
+  // The store's log lines: connects and the reconnect, never the password.
+  std::string text =
+      testing::ReadFileText(logs.File("worker.log")).value_or("");
+  INFO(text);
+  CHECK(text.find("session_store connected kind=postgres") !=
+        std::string::npos);
+  CHECK(text.find("session_store reconnecting kind=postgres") !=
+        std::string::npos);
+  CHECK(text.find(server.password()) == std::string::npos);
 }
 
 TEST_CASE("postgres: a 512 KB document round-trips", "[postgres]") {
