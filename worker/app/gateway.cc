@@ -88,6 +88,7 @@ common::Result<std::unique_ptr<Gateway>> Gateway::Open(
   sink_parts.history = g->history_.get();
   sink_parts.outbox = g->outbox_.get();
   sink_parts.now_ms = o.now_ms;
+  sink_parts.session = config.session_name;
   Gateway* self = g.get();
   sink_parts.wake_forwarder = [self] {
     if (self->forwarder_) self->forwarder_->Wake();
@@ -160,6 +161,30 @@ SessionStatus Gateway::Session() const {
   }
   s.forwarding = outbox_ != nullptr;
   if (int64_t at = sinks_->last_inbound_ms(); at > 0) s.last_inbound_ms = at;
+  s.session_name = config_.session_name;
+  s.storage = std::string(ToString(config_.session_storage));
+  s.encrypted = !config_.session_encryption_key.empty();
+  s.backup_enabled = config_.session_backup;
+  if (session_ != nullptr) {
+    SessionReport r = session_->Report();
+    auto backup = [](const SessionReport::Backup& b) {
+      return SessionStatus::Backup{b.at_ms, b.store, b.result, b.bytes,
+                                   b.sequence};
+    };
+    s.sequence = r.sequence;
+    if (r.last_remote) {
+      s.last_backup = backup(*r.last_remote);
+    } else if (r.storage == "file" && r.last_file) {
+      s.last_backup = backup(*r.last_file);
+    }
+    if (r.last_file) s.last_file_backup = backup(*r.last_file);
+    s.restored_from = r.restored_from;
+    s.restore_detail = r.restore_detail;
+    s.store_ok = !r.remote_failing;
+    s.over_cap = r.over_cap;
+    // Until the restore has run, the session is being restored.
+    if (!r.restored_from) s.state = ConnectionState::kRestoring;
+  }
   return s;
 }
 

@@ -34,6 +34,7 @@
 #include "worker/model/runtime_status.h"
 #include "worker/net/http_client.h"
 #include "worker/outbound/message_queue.h"
+#include "worker/session/session_manager.h"
 #include "worker/transport/cloud/cloud_transport.h"
 #include "worker/transport/sandbox/sandbox_transport.h"
 #include "worker/transport/transport.h"
@@ -122,6 +123,10 @@ class Gateway {
 
   // The session as /health and /session-status report it.
   SessionStatus Session() const;
+  // The session manager whose report Session() includes (null: none; the
+  // configuration's names are shown). REQUIRES: it outlives the Gateway's
+  // HTTP routes.
+  void AttachSession(const SessionManager* session) { session_ = session; }
 
   // The dependency structs of every route group.
   ApiRoutes Routes(const LoopHooks& hooks);
@@ -152,6 +157,7 @@ class Gateway {
   std::unique_ptr<EventSinks> sinks_;
   std::unique_ptr<InboundProcessor> processor_;
   std::unique_ptr<Forwarder> forwarder_;
+  const SessionManager* session_ = nullptr;
   int stop_pending_ = 0;  // loop thread: parts still stopping
   std::function<void()> on_stopped_;
 };
