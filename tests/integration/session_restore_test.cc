@@ -448,8 +448,10 @@ TEST_CASE(
   INFO(restored.process().LogText());
   CHECK(restored.process().LogText().find("session-restored from=file") !=
         std::string::npos);
-  for (const std::string& id : ids) {
-    auto r = restored.client().Get(("/api/messages/" + id).c_str());
+  // ids[0] was sent at once (not pending: a non-essential "awaiting a
+  // status" entry, which the cap drops); every pending one is there.
+  for (size_t i = 1; i < ids.size(); ++i) {
+    auto r = restored.client().Get(("/api/messages/" + ids[i]).c_str());
     REQUIRE(r);
     CHECK(r->status == 200);
   }

@@ -304,6 +304,10 @@ Status WorkerApp::Start() {
 
 void WorkerApp::FinishStart() {
   if (closing_) return;
+  // The restore may have put inbox rows and outbox events in place after
+  // the processor and the forwarder went to sleep.
+  gateway_->processor().Wake();
+  if (gateway_->forwarder() != nullptr) gateway_->forwarder()->Wake();
   dispatcher_->Start();
   http_thread_ = std::thread([this] { http_->Serve(); });
   started_fully_ = true;
