@@ -67,6 +67,18 @@ TEST_CASE("postgres errors: odd text is kept, never lost", "[postgres]") {
   CHECK(two.sqlstate == "40P01");
 }
 
+TEST_CASE("postgres errors: a long message is cut, whole characters",
+          "[postgres]") {
+  std::string long_text = "ERROR:  22021: " + std::string(497, 'x') +
+                          "\xC3\xA9" + std::string(1000, 'y');
+  LibpqMessage m = ParseLibpqMessage(long_text);
+  CHECK(m.sqlstate == "22021");
+  // "ERROR: " + 497 x = 504 > 500: cut inside the x run.
+  CHECK(m.text == "ERROR: " + std::string(493, 'x') + "...");
+  std::string accent = std::string(499, 'a') + "\xC3\xA9" + "tail";
+  CHECK(ParseLibpqMessage(accent).text == std::string(499, 'a') + "...");
+}
+
 TEST_CASE("postgres errors: each SQLSTATE class becomes its Status",
           "[postgres]") {
   struct Case {

@@ -183,9 +183,10 @@ PostgresOptions Options(const std::string& url, const std::string& name,
   return options;
 }
 
-// Calls of the store "dynoguard" waiting for a lock (pg_stat_activity).
-int WaitingOnLock(Admin& admin) {
-  return std::stoi(admin.Query(
+// Calls of the store ("dynoguard") waiting for a lock. `watcher` must be in
+// no transaction: pg_stat_activity is read once per transaction.
+int WaitingOnLock(Admin& watcher) {
+  return std::stoi(watcher.Query(
       "SELECT count(*) FROM pg_stat_activity WHERE application_name = "
       "'dynoguard' AND wait_event_type = 'Lock'"));
 }
@@ -432,10 +433,11 @@ TEST_CASE("postgres: the loop keeps running during a slow call", "[postgres]") {
   Admin admin(server.url());
   admin.Query("BEGIN");
   admin.Query("LOCK TABLE dynoguard_sessions IN ACCESS EXCLUSIVE MODE");
+  Admin watcher(server.url());
   std::optional<LoadResult> got;
   store.Load([&](LoadResult result) { got.emplace(std::move(result)); });
   // The store's SELECT waits for the lock...
-  REQUIRE(loop.RunUntil([&] { return WaitingOnLock(admin) == 1; }));
+  REQUIRE(loop.RunUntil([&] { return WaitingOnLock(watcher) == 1; }));
   // ...while the loop goes on: its timer keeps ticking.
   const int ticks = loop.ticks();
   REQUIRE(loop.RunUntil([&] { return loop.ticks() >= ticks + 5; }));
@@ -515,6 +517,7 @@ TEST_CASE("postgres: Stop lets the call in flight finish, answers the rest",
   Admin admin(server.url());
   admin.Query("BEGIN");
   admin.Query("LOCK TABLE dynoguard_sessions IN ACCESS EXCLUSIVE MODE");
+  Admin watcher(server.url());
   std::vector<std::string> order;
   std::optional<LoadResult> loaded;
   std::optional<common::Status> saved;
@@ -522,7 +525,7 @@ TEST_CASE("postgres: Stop lets the call in flight finish, answers the rest",
     loaded.emplace(std::move(result));
     order.push_back("load");
   });
-  REQUIRE(loop.RunUntil([&] { return WaitingOnLock(admin) == 1; }));
+  REQUIRE(loop.RunUntil([&] { return WaitingOnLock(watcher) == 1; }));
   store.Save("queued", 2, [&](common::Status status) {
     saved.emplace(std::move(status));
     order.push_back("save");

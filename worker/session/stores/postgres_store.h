@@ -65,8 +65,9 @@ class PostgresSessionStore final : public SessionStore {
   // stay callable until Stop's callback ran (or the store is destroyed).
   PostgresSessionStore(PostgresOptions options, PostToLoop post);
   // Joins the store's thread: waits for the call in flight (at most its
-  // timeout) and closes the connection. Calls queued and not yet answered
-  // are dropped unanswered: call Stop first to have them answered.
+  // timeout) and closes the connection; calls still queued are answered
+  // Unavailable through `post` at once (a closed loop drops them). Calling
+  // Stop first and waiting for it keeps the loop from waiting here.
   ~PostgresSessionStore() override;
   PostgresSessionStore(const PostgresSessionStore&) = delete;
   PostgresSessionStore& operator=(const PostgresSessionStore&) = delete;
