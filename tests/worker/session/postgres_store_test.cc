@@ -267,7 +267,7 @@ TEST_CASE("postgres: an older sequence never replaces a newer document",
   StopNow(loop, store);
 }
 
-TEST_CASE("postgres: the same sequence again is a retry, or refused",
+TEST_CASE("postgres: the same sequence again is a retry or refused",
           "[postgres]") {
   PostgresServer& server = SharedPostgresServer();
   Loop loop;
@@ -343,8 +343,8 @@ TEST_CASE("postgres: a bad DATABASE_URL is InvalidArgument", "[postgres]") {
 }
 
 TEST_CASE(
-    "postgres: a stopped server is Unavailable; the same store works once it "
-    "is back",
+    "postgres: a stopped server is Unavailable and the same store works once "
+    "it is back",
     "[postgres]") {
   auto started = PostgresServer::Start();  // its own: this test stops it
   INFO(started.status().message());
@@ -507,7 +507,7 @@ TEST_CASE("postgres: a server that never answers is Unavailable in time",
   StopNow(loop, store);
 }
 
-TEST_CASE("postgres: Stop lets the call in flight finish, answers the rest",
+TEST_CASE("postgres: Stop lets the call in flight finish and answers the rest",
           "[postgres]") {
   PostgresServer& server = SharedPostgresServer();
   Loop loop;
