@@ -401,6 +401,50 @@ TEST_CASE(
   CHECK(text.find(server.password()) == std::string::npos);
 }
 
+TEST_CASE("postgres: TLS is what the URL asks for", "[postgres]") {
+  testing::PostgresServerOptions tls;
+  tls.tls = true;
+  auto started = PostgresServer::Start(tls);
+  INFO(started.status().message());
+  REQUIRE(started.ok());
+  PostgresServer& server = **started;
+  testing::TempDir logs;
+  common::UniqueFd log_fd(::open(logs.File("worker.log").c_str(),
+                                 O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
+                                 0600));
+  REQUIRE(log_fd);
+  common::Logger log("worker", common::LogFormat::kText,
+                     common::LogLevel::kInfo, log_fd.get());
+  Loop loop;
+  // sslmode=require, as Heroku wants: encrypted, the certificate not checked.
+  PostgresOptions options = Options(server.url() + "?sslmode=require", "tls");
+  options.log = &log;
+  PostgresSessionStore store(options, loop.post());
+  common::Status saved = SaveNow(loop, store, "over-tls", 1);
+  INFO(saved.message());
+  REQUIRE(saved.ok());
+  CHECK(LoadNow(loop, store)->value_or("") == "over-tls");
+  StopNow(loop, store);
+  std::string text =
+      testing::ReadFileText(logs.File("worker.log")).value_or("");
+  INFO(text);
+  CHECK(text.find("session_store connected kind=postgres") !=
+        std::string::npos);
+  CHECK(text.find("tls=yes") != std::string::npos);
+
+  // A server without TLS is refused when the URL requires it.
+  PostgresServer& plain = SharedPostgresServer();
+  PostgresSessionStore strict(Options(plain.url() + "?sslmode=require", "tls"),
+                              loop.post());
+  LoadResult refused = LoadNow(loop, strict);
+  REQUIRE_FALSE(refused.ok());
+  INFO(refused.status().message());
+  CHECK(refused.status().code() == Code::kUnavailable);
+  CHECK(refused.status().message().find("SSL") != std::string::npos);
+  CHECK(refused.status().message().find(plain.password()) == std::string::npos);
+  StopNow(loop, strict);
+}
+
 TEST_CASE("postgres: a 512 KB document round-trips", "[postgres]") {
   PostgresServer& server = SharedPostgresServer();
   Loop loop;
