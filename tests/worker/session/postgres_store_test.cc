@@ -146,6 +146,8 @@ class Admin {
   explicit Admin(const std::string& url) : conn_(PQconnectdb(url.c_str())) {
     INFO(PQerrorMessage(conn_));
     REQUIRE(PQstatus(conn_) == CONNECTION_OK);
+    PQsetNoticeProcessor(
+        conn_, [](void*, const char*) {}, nullptr);  // "... skipping"
   }
   ~Admin() { PQfinish(conn_); }
   Admin(const Admin&) = delete;
@@ -339,7 +341,14 @@ TEST_CASE("postgres: a bad DATABASE_URL is InvalidArgument", "[postgres]") {
     CHECK(loaded.status().message().find("DATABASE_URL") != std::string::npos);
     CHECK(loaded.status().message().find("Secret-991") == std::string::npos);
     StopNow(loop, store);
+    // The same check, at start, without a store.
+    common::Status checked = PostgresSessionStore::CheckUrl(url);
+    CHECK(checked.code() == Code::kInvalidArgument);
+    CHECK(checked.message() == loaded.status().message());
   }
+  CHECK(PostgresSessionStore::CheckUrl(
+            "postgres://u:pw@ec2-1-2-3-4.compute-1.amazonaws.com:5432/d8abc")
+            .ok());
 }
 
 TEST_CASE(

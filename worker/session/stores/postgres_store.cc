@@ -263,6 +263,11 @@ PostgresSessionStore::~PostgresSessionStore() {
   thread_->Join();
 }
 
+common::Status PostgresSessionStore::CheckUrl(std::string_view url) {
+  auto info = MakePostgresConnInfo(url, std::chrono::milliseconds(10000));
+  return info.ok() ? common::Status::Ok() : info.status();
+}
+
 void PostgresSessionStore::Load(LoadDone done) {
   auto stopped = [this, done] {
     post_([done] {

@@ -72,6 +72,11 @@ class PostgresSessionStore final : public SessionStore {
   PostgresSessionStore(const PostgresSessionStore&) = delete;
   PostgresSessionStore& operator=(const PostgresSessionStore&) = delete;
 
+  // DATABASE_URL checked as the store will on its first call (no I/O), for
+  // a refusal at start: OK, or InvalidArgument "postgres: DATABASE_URL ..."
+  // without the password (see MakePostgresConnInfo).
+  static common::Status CheckUrl(std::string_view url);
+
   std::string_view kind() const override { return "postgres"; }
 
   // SELECT document FROM dynoguard_sessions WHERE name = SESSION_NAME:
