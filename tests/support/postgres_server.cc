@@ -95,7 +95,8 @@ common::Status GiveToPostgres(const std::string& path) {
 
 }  // namespace
 
-common::Result<std::unique_ptr<PostgresServer>> PostgresServer::Start() {
+common::Result<std::unique_ptr<PostgresServer>> PostgresServer::Start(
+    PostgresServerOptions options) {
   std::string bin_dir = FindBinDir();
   if (bin_dir.empty()) {
     return common::Status::NotFound(
@@ -110,6 +111,7 @@ common::Result<std::unique_ptr<PostgresServer>> PostgresServer::Start() {
   }
   std::unique_ptr<PostgresServer> server(new PostgresServer());
   server->bin_dir_ = bin_dir;
+  server->options_ = options;
   server->password_ = RandomPassword();
   common::Status status = GiveToPostgres(server->dir_.path());
   if (!status.ok()) return status;
@@ -133,6 +135,10 @@ common::Result<std::unique_ptr<PostgresServer>> PostgresServer::Start() {
       "initdb");
   ::unlink(pwfile.c_str());
   if (!status.ok()) return status;
+  if (options.tls) {
+    status = server->MakeCertificate();
+    if (!status.ok()) return status;
+  }
 
   // A port free a moment ago may be taken by the time the server binds it:
   // a few tries with fresh ports.
@@ -170,10 +176,13 @@ common::Status PostgresServer::Restart() { return StartOnPort(); }
 common::Status PostgresServer::StartOnPort() {
   // fsync off: test data need not survive a power cut, and a commit then
   // costs no disk flush on a shared CI machine.
-  const std::string options = "-c listen_addresses=127.0.0.1 -p " +
-                              std::to_string(port_) + " -k " + dir_.path() +
-                              " -c fsync=off -c synchronous_commit=off" +
-                              " -c full_page_writes=off";
+  const std::string options =
+      "-c listen_addresses=127.0.0.1 -p " + std::to_string(port_) + " -k " +
+      dir_.path() + " -c fsync=off -c synchronous_commit=off" +
+      " -c full_page_writes=off" +
+      (options_.tls ? " -c ssl=on -c ssl_cert_file=" + dir_.File("server.crt") +
+                          " -c ssl_key_file=" + dir_.File("server.key")
+                    : std::string());
   common::Status status =
       RunTool("pg_ctl",
               {"-D", dir_.File("data"), "-l", dir_.File("postgres.log"), "-w",
@@ -186,6 +195,27 @@ common::Status PostgresServer::StartOnPort() {
   }
   running_ = true;
   return common::Status::Ok();
+}
+
+common::Status PostgresServer::MakeCertificate() {
+  const std::string key = dir_.File("server.key");
+  const std::string crt = dir_.File("server.crt");
+  auto made = Run("/usr/bin/openssl",
+                  {"req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+                   key, "-out", crt, "-days", "2", "-subj", "/CN=127.0.0.1"},
+                  {}, dir_.path(), kToolTimeout);
+  if (!made.ok() || made->exit_code != 0) {
+    return common::Status::Internal(
+        "openssl req (the test server's certificate) failed: " +
+        (made.ok() ? Tail(made->stderr_text, 5) : made.status().message()));
+  }
+  // PostgreSQL refuses a key others may read.
+  if (::chmod(key.c_str(), 0600) != 0) {
+    return common::Status::IOError("chmod " + key, std::strerror(errno));
+  }
+  common::Status status = GiveToPostgres(key);
+  if (!status.ok()) return status;
+  return GiveToPostgres(crt);
 }
 
 common::Status PostgresServer::RunTool(const std::string& tool,

@@ -16,6 +16,13 @@
 
 namespace dynoguard::testing {
 
+struct PostgresServerOptions {
+  // TLS on (ssl=on, a self-signed certificate for 127.0.0.1 made with the
+  // openssl command, which postgresql's ssl-cert dependency installs), for
+  // sslmode=require. Default: off, as libpq's "prefer" then finds it.
+  bool tls = false;
+};
+
 // Not thread-safe.
 class PostgresServer {
  public:
@@ -26,7 +33,8 @@ class PostgresServer {
   // Errors: NotFound "... install the Debian package postgresql ..." when
   // PostgreSQL is missing; Internal with the command's output or the
   // server log's tail when initdb or the start fails.
-  static common::Result<std::unique_ptr<PostgresServer>> Start();
+  static common::Result<std::unique_ptr<PostgresServer>> Start(
+      PostgresServerOptions options = {});
 
   // pg_ctl stop -m fast (when running), then the directory is removed.
   ~PostgresServer();
@@ -54,7 +62,10 @@ class PostgresServer {
                          const std::vector<std::string>& args,
                          std::string_view what);
 
+  common::Status MakeCertificate();
+
   TempDir dir_;
+  PostgresServerOptions options_;
   std::string bin_dir_;
   std::string password_;
   int port_ = 0;

@@ -21,8 +21,9 @@ bool Holds(const std::vector<std::string>& secrets, const std::string& s) {
   return std::find(secrets.begin(), secrets.end(), s) != secrets.end();
 }
 
-TEST_CASE("postgres conninfo: Heroku's URL comes first, our settings after",
-          "[postgres]") {
+TEST_CASE(
+    "postgres conninfo: Heroku's URL comes first and our settings after it",
+    "[postgres]") {
   const std::string url =
       "postgres://u1abc:p%40ss%3Aw0rd@ec2-1-2-3-4.compute-1.amazonaws.com:"
       "5432/d8abc";
@@ -108,7 +109,7 @@ TEST_CASE("postgres conninfo: bad URLs are InvalidArgument without secrets",
   }
 }
 
-TEST_CASE("postgres conninfo: the secrets of a URL, even one that fails",
+TEST_CASE("postgres conninfo: the secrets of a URL even when it fails to parse",
           "[postgres]") {
   // An '@' left unencoded in the password: the user-info ends at the last.
   auto secrets = PostgresUrlSecrets("postgres://u:a@b@host:5432/db");

@@ -22,7 +22,7 @@ TEST_CASE("postgres errors: a verbose connect failure gives its SQLSTATE",
         "password authentication failed for user \"dynoguard\"");
 }
 
-TEST_CASE("postgres errors: a refused connection is one line, no SQLSTATE",
+TEST_CASE("postgres errors: a refused connection is one line without SQLSTATE",
           "[postgres]") {
   LibpqMessage m = ParseLibpqMessage(
       "connection to server at \"127.0.0.1\", port 1 failed: Connection "
@@ -35,7 +35,7 @@ TEST_CASE("postgres errors: a refused connection is one line, no SQLSTATE",
         "connections?");
 }
 
-TEST_CASE("postgres errors: result messages, verbose and default",
+TEST_CASE("postgres errors: result messages at verbose and default verbosity",
           "[postgres]") {
   LibpqMessage verbose = ParseLibpqMessage(
       "ERROR:  57014: canceling statement due to statement timeout\n"
@@ -55,7 +55,7 @@ TEST_CASE("postgres errors: result messages, verbose and default",
         "terminated abnormally; before or while processing the request.");
 }
 
-TEST_CASE("postgres errors: odd text is kept, never lost", "[postgres]") {
+TEST_CASE("postgres errors: odd text is kept and never lost", "[postgres]") {
   CHECK(ParseLibpqMessage("").text == "no message from libpq");
   CHECK(ParseLibpqMessage("\n\n").text == "no message from libpq");
   LibpqMessage m = ParseLibpqMessage("XFATAL:  12345: not a severity");
@@ -65,6 +65,18 @@ TEST_CASE("postgres errors: odd text is kept, never lost", "[postgres]") {
   LibpqMessage two =
       ParseLibpqMessage("ERROR:  40P01: deadlock detected\nERROR:  XX000: x");
   CHECK(two.sqlstate == "40P01");
+}
+
+TEST_CASE("postgres errors: a long message is cut at a character boundary",
+          "[postgres]") {
+  std::string long_text = "ERROR:  22021: " + std::string(497, 'x') +
+                          "\xC3\xA9" + std::string(1000, 'y');
+  LibpqMessage m = ParseLibpqMessage(long_text);
+  CHECK(m.sqlstate == "22021");
+  // "ERROR: " + 497 x = 504 > 500: cut inside the x run.
+  CHECK(m.text == "ERROR: " + std::string(493, 'x') + "...");
+  std::string accent = std::string(499, 'a') + "\xC3\xA9" + "tail";
+  CHECK(ParseLibpqMessage(accent).text == std::string(499, 'a') + "...");
 }
 
 TEST_CASE("postgres errors: each SQLSTATE class becomes its Status",

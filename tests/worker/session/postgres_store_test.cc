@@ -146,6 +146,8 @@ class Admin {
   explicit Admin(const std::string& url) : conn_(PQconnectdb(url.c_str())) {
     INFO(PQerrorMessage(conn_));
     REQUIRE(PQstatus(conn_) == CONNECTION_OK);
+    PQsetNoticeProcessor(
+        conn_, [](void*, const char*) {}, nullptr);  // "... skipping"
   }
   ~Admin() { PQfinish(conn_); }
   Admin(const Admin&) = delete;
@@ -183,9 +185,10 @@ PostgresOptions Options(const std::string& url, const std::string& name,
   return options;
 }
 
-// Calls of the store "dynoguard" waiting for a lock (pg_stat_activity).
-int WaitingOnLock(Admin& admin) {
-  return std::stoi(admin.Query(
+// Calls of the store ("dynoguard") waiting for a lock. `watcher` must be in
+// no transaction: pg_stat_activity is read once per transaction.
+int WaitingOnLock(Admin& watcher) {
+  return std::stoi(watcher.Query(
       "SELECT count(*) FROM pg_stat_activity WHERE application_name = "
       "'dynoguard' AND wait_event_type = 'Lock'"));
 }
@@ -266,7 +269,7 @@ TEST_CASE("postgres: an older sequence never replaces a newer document",
   StopNow(loop, store);
 }
 
-TEST_CASE("postgres: the same sequence again is a retry, or refused",
+TEST_CASE("postgres: the same sequence again is a retry or refused",
           "[postgres]") {
   PostgresServer& server = SharedPostgresServer();
   Loop loop;
@@ -338,12 +341,19 @@ TEST_CASE("postgres: a bad DATABASE_URL is InvalidArgument", "[postgres]") {
     CHECK(loaded.status().message().find("DATABASE_URL") != std::string::npos);
     CHECK(loaded.status().message().find("Secret-991") == std::string::npos);
     StopNow(loop, store);
+    // The same check, at start, without a store.
+    common::Status checked = PostgresSessionStore::CheckUrl(url);
+    CHECK(checked.code() == Code::kInvalidArgument);
+    CHECK(checked.message() == loaded.status().message());
   }
+  CHECK(PostgresSessionStore::CheckUrl(
+            "postgres://u:pw@ec2-1-2-3-4.compute-1.amazonaws.com:5432/d8abc")
+            .ok());
 }
 
 TEST_CASE(
-    "postgres: a stopped server is Unavailable; the same store works once it "
-    "is back",
+    "postgres: a stopped server is Unavailable and the same store works once "
+    "it is back",
     "[postgres]") {
   auto started = PostgresServer::Start();  // its own: this test stops it
   INFO(started.status().message());
@@ -400,6 +410,50 @@ TEST_CASE(
   CHECK(text.find(server.password()) == std::string::npos);
 }
 
+TEST_CASE("postgres: TLS is what the URL asks for", "[postgres]") {
+  testing::PostgresServerOptions tls;
+  tls.tls = true;
+  auto started = PostgresServer::Start(tls);
+  INFO(started.status().message());
+  REQUIRE(started.ok());
+  PostgresServer& server = **started;
+  testing::TempDir logs;
+  common::UniqueFd log_fd(::open(logs.File("worker.log").c_str(),
+                                 O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
+                                 0600));
+  REQUIRE(log_fd);
+  common::Logger log("worker", common::LogFormat::kText,
+                     common::LogLevel::kInfo, log_fd.get());
+  Loop loop;
+  // sslmode=require, as Heroku wants: encrypted, the certificate not checked.
+  PostgresOptions options = Options(server.url() + "?sslmode=require", "tls");
+  options.log = &log;
+  PostgresSessionStore store(options, loop.post());
+  common::Status saved = SaveNow(loop, store, "over-tls", 1);
+  INFO(saved.message());
+  REQUIRE(saved.ok());
+  CHECK(LoadNow(loop, store)->value_or("") == "over-tls");
+  StopNow(loop, store);
+  std::string text =
+      testing::ReadFileText(logs.File("worker.log")).value_or("");
+  INFO(text);
+  CHECK(text.find("session_store connected kind=postgres") !=
+        std::string::npos);
+  CHECK(text.find("tls=yes") != std::string::npos);
+
+  // A server without TLS is refused when the URL requires it.
+  PostgresServer& plain = SharedPostgresServer();
+  PostgresSessionStore strict(Options(plain.url() + "?sslmode=require", "tls"),
+                              loop.post());
+  LoadResult refused = LoadNow(loop, strict);
+  REQUIRE_FALSE(refused.ok());
+  INFO(refused.status().message());
+  CHECK(refused.status().code() == Code::kUnavailable);
+  CHECK(refused.status().message().find("SSL") != std::string::npos);
+  CHECK(refused.status().message().find(plain.password()) == std::string::npos);
+  StopNow(loop, strict);
+}
+
 TEST_CASE("postgres: a 512 KB document round-trips", "[postgres]") {
   PostgresServer& server = SharedPostgresServer();
   Loop loop;
@@ -432,10 +486,11 @@ TEST_CASE("postgres: the loop keeps running during a slow call", "[postgres]") {
   Admin admin(server.url());
   admin.Query("BEGIN");
   admin.Query("LOCK TABLE dynoguard_sessions IN ACCESS EXCLUSIVE MODE");
+  Admin watcher(server.url());
   std::optional<LoadResult> got;
   store.Load([&](LoadResult result) { got.emplace(std::move(result)); });
   // The store's SELECT waits for the lock...
-  REQUIRE(loop.RunUntil([&] { return WaitingOnLock(admin) == 1; }));
+  REQUIRE(loop.RunUntil([&] { return WaitingOnLock(watcher) == 1; }));
   // ...while the loop goes on: its timer keeps ticking.
   const int ticks = loop.ticks();
   REQUIRE(loop.RunUntil([&] { return loop.ticks() >= ticks + 5; }));
@@ -505,7 +560,7 @@ TEST_CASE("postgres: a server that never answers is Unavailable in time",
   StopNow(loop, store);
 }
 
-TEST_CASE("postgres: Stop lets the call in flight finish, answers the rest",
+TEST_CASE("postgres: Stop lets the call in flight finish and answers the rest",
           "[postgres]") {
   PostgresServer& server = SharedPostgresServer();
   Loop loop;
@@ -515,6 +570,7 @@ TEST_CASE("postgres: Stop lets the call in flight finish, answers the rest",
   Admin admin(server.url());
   admin.Query("BEGIN");
   admin.Query("LOCK TABLE dynoguard_sessions IN ACCESS EXCLUSIVE MODE");
+  Admin watcher(server.url());
   std::vector<std::string> order;
   std::optional<LoadResult> loaded;
   std::optional<common::Status> saved;
@@ -522,7 +578,7 @@ TEST_CASE("postgres: Stop lets the call in flight finish, answers the rest",
     loaded.emplace(std::move(result));
     order.push_back("load");
   });
-  REQUIRE(loop.RunUntil([&] { return WaitingOnLock(admin) == 1; }));
+  REQUIRE(loop.RunUntil([&] { return WaitingOnLock(watcher) == 1; }));
   store.Save("queued", 2, [&](common::Status status) {
     saved.emplace(std::move(status));
     order.push_back("save");

@@ -6,6 +6,8 @@
 namespace dynoguard::worker {
 namespace {
 
+constexpr size_t kMaxText = 500;
+
 std::string_view Trim(std::string_view text) {
   while (!text.empty() &&
          std::isspace(static_cast<unsigned char>(text.front())))
@@ -87,6 +89,16 @@ LibpqMessage ParseLibpqMessage(std::string_view message) {
     parsed.text += lines[i];
   }
   if (parsed.text.empty()) parsed.text = "no message from libpq";
+  if (parsed.text.size() > kMaxText) {
+    // Not inside a UTF-8 sequence: back up to a lead byte.
+    size_t cut = kMaxText;
+    while (cut > 0 &&
+           (static_cast<unsigned char>(parsed.text[cut]) & 0xC0) == 0x80) {
+      --cut;
+    }
+    parsed.text.resize(cut);
+    parsed.text += "...";
+  }
   return parsed;
 }
 

@@ -20,9 +20,12 @@ struct LibpqMessage {
 // Parses a libpq error message — PQerrorMessage() of a connection whose
 // verbosity is PQERRORS_VERBOSE ("FATAL:  28P01: password authentication
 // failed ...\nLOCATION:  ...") or at the default verbosity, or a result's.
-// The first "SEVERITY:  XXXXX: " gives the SQLSTATE; LOCATION, DETAIL-less
-// blank lines and tabs are dropped; the remaining lines are joined with
-// "; ". Never fails: unknown text is kept (one line, trimmed).
+// The first "SEVERITY:  XXXXX: " (also after libpq's own "connection to
+// server at ... failed: ") gives the SQLSTATE and is cut out of the text;
+// LOCATION and blank lines are dropped, tabs become spaces, the remaining
+// lines are joined with "; ". Never fails: unknown text is kept (one line,
+// trimmed); an empty message becomes "no message from libpq"; a text past
+// 500 bytes is cut there (at a character boundary) and ends in "...".
 LibpqMessage ParseLibpqMessage(std::string_view message);
 
 // What went wrong in a call to the store, as the SessionStore contract

@@ -83,6 +83,8 @@ class PostgresSessionStore::Connection {
     }
     keys.push_back(nullptr);
     values.push_back(nullptr);
+    // Name resolution happens in here and is not bounded by our deadline
+    // (getaddrinfo has no timeout); it delays only this thread.
     PGconn* conn = PQconnectStartParams(keys.data(), values.data(), 1);
     if (conn == nullptr) {
       return common::Status::Internal("postgres: connect: out of memory");
@@ -255,8 +257,15 @@ PostgresSessionStore::PostgresSessionStore(PostgresOptions options,
       thread_(std::make_shared<StoreThread>("dg-postgres")) {}
 
 PostgresSessionStore::~PostgresSessionStore() {
-  // The thread uses `this`: it must be gone before any member is.
+  // Queued calls then answer "stopped" at once instead of each waiting for
+  // the server. The thread uses `this`: it must be gone before any member.
+  stopped_.store(true);
   thread_->Join();
+}
+
+common::Status PostgresSessionStore::CheckUrl(std::string_view url) {
+  auto info = MakePostgresConnInfo(url, std::chrono::milliseconds(10000));
+  return info.ok() ? common::Status::Ok() : info.status();
 }
 
 void PostgresSessionStore::Load(LoadDone done) {
@@ -342,7 +351,8 @@ common::Status PostgresSessionStore::WithConnection(
           connection.Exec("create the table", kTableExists, {}, deadline);
       if (!exists.ok()) {
         status = exists.status();
-      } else if (std::string_view(PQgetvalue(exists->get(), 0, 0)) == "t") {
+      } else if (PQntuples(exists->get()) == 1 &&
+                 std::string_view(PQgetvalue(exists->get(), 0, 0)) == "t") {
         connection.table_ready = true;
       } else {
         auto created =

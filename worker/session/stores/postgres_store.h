@@ -65,11 +65,17 @@ class PostgresSessionStore final : public SessionStore {
   // stay callable until Stop's callback ran (or the store is destroyed).
   PostgresSessionStore(PostgresOptions options, PostToLoop post);
   // Joins the store's thread: waits for the call in flight (at most its
-  // timeout) and closes the connection. Calls queued and not yet answered
-  // are dropped unanswered: call Stop first to have them answered.
+  // timeout) and closes the connection; calls still queued are answered
+  // Unavailable through `post` at once (a closed loop drops them). Calling
+  // Stop first and waiting for it keeps the loop from waiting here.
   ~PostgresSessionStore() override;
   PostgresSessionStore(const PostgresSessionStore&) = delete;
   PostgresSessionStore& operator=(const PostgresSessionStore&) = delete;
+
+  // DATABASE_URL checked as the store will on its first call (no I/O), for
+  // a refusal at start: OK, or InvalidArgument "postgres: DATABASE_URL ..."
+  // without the password (see MakePostgresConnInfo).
+  static common::Status CheckUrl(std::string_view url);
 
   std::string_view kind() const override { return "postgres"; }
 
