@@ -16,6 +16,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "tests/support/mongo_wire_server.h"
 #include "tests/support/wait.h"
@@ -57,18 +58,25 @@ std::string WithDatabase(const std::string& uri, const std::string& database) {
   return authority + "/" + database + (options.empty() ? "" : "?" + options);
 }
 
+// The targets a case runs on: the local wire server, and also the real
+// server of MONGODB_URI when that is set.
+// 0: local, 1: real (ints: Catch's from_range does not take vector<bool>).
+std::vector<int> TargetKinds() {
+  const char* env = std::getenv("MONGODB_URI");
+  if (env != nullptr && env[0] != '\0') return {0, 1};
+  return {0};
+}
+
 // Where a case runs: the local wire server, or the real server of
 // MONGODB_URI (a fresh database, dropped in the destructor).
 class Target {
  public:
-  Target() {
+  explicit Target(bool real) {
     static std::atomic<int> counter{0};
-    const char* env = std::getenv("MONGODB_URI");
-    if (env != nullptr && env[0] != '\0') {
-      real_uri_ = env;
+    if (real) {
       database_ = "dynoguard_test_" + std::to_string(getpid()) + "_" +
                   std::to_string(counter++);
-      uri_ = WithDatabase(real_uri_, database_);
+      uri_ = WithDatabase(std::getenv("MONGODB_URI"), database_);
     } else {
       local_ = std::make_unique<MongoWireServer>();
       database_ = "dgtest";
@@ -97,7 +105,6 @@ class Target {
     mongoc_client_destroy(client);
   }
 
-  std::string real_uri_;
   std::string uri_;
   std::string database_;
   std::unique_ptr<MongoWireServer> local_;
@@ -200,7 +207,9 @@ rapidjson::Document ParseJson(const std::string& json) {
 }
 
 TEST_CASE("mongodb store: a saved snapshot loads back", "[mongodb]") {
-  Target target;
+  const bool real = GENERATE(from_range(TargetKinds())) == 1;
+  INFO((real ? "on MONGODB_URI's server" : "on the local wire server"));
+  Target target(real);
   Harness h(Options(target.uri()));
   CHECK(h.store().kind() == "mongodb");
   CHECK(h.store().ns() == target.database() + ".sessions");
@@ -224,7 +233,9 @@ TEST_CASE("mongodb store: a saved snapshot loads back", "[mongodb]") {
 
 TEST_CASE("mongodb store: a newer stored snapshot is never replaced",
           "[mongodb]") {
-  Target target;
+  const bool real = GENERATE(from_range(TargetKinds())) == 1;
+  INFO((real ? "on MONGODB_URI's server" : "on the local wire server"));
+  Target target(real);
   Harness h(Options(target.uri()));
   REQUIRE(h.Save(Snapshot(5), 5).ok());
 
@@ -240,7 +251,9 @@ TEST_CASE("mongodb store: a newer stored snapshot is never replaced",
 }
 
 TEST_CASE("mongodb store: two SESSION_NAMEs keep two documents", "[mongodb]") {
-  Target target;
+  const bool real = GENERATE(from_range(TargetKinds())) == 1;
+  INFO((real ? "on MONGODB_URI's server" : "on the local wire server"));
+  Target target(real);
   Harness eu(Options(target.uri(), "eu-1"));
   Harness us(Options(target.uri(), "us-1"));
   REQUIRE(eu.Save(Snapshot(10), 10).ok());
@@ -262,7 +275,9 @@ TEST_CASE("mongodb store: two SESSION_NAMEs keep two documents", "[mongodb]") {
 }
 
 TEST_CASE("mongodb store: a 512 KB document round-trips", "[mongodb]") {
-  Target target;
+  const bool real = GENERATE(from_range(TargetKinds())) == 1;
+  INFO((real ? "on MONGODB_URI's server" : "on the local wire server"));
+  Target target(real);
   Harness h(Options(target.uri()));
   const std::string big = Snapshot(1, 512 * 1024);
   REQUIRE(h.Save(big, 1).ok());
@@ -392,14 +407,21 @@ TEST_CASE(
   MongoWireServer server;
   Harness h(Options(server.uri("dgtest")));
   REQUIRE(h.Save(Snapshot(1), 1).ok());
-  server.SetDelay(milliseconds(300));
+  // Long enough that the save is still in flight when Stop is called.
+  server.SetDelay(milliseconds(1000));
 
   std::promise<void> all_done;
   std::vector<std::string> order;  // loop thread only
   h.loop().Post([&] {
     h.store().Save(Snapshot(2), 2, [&](common::Status status) {
-      order.push_back("save " + std::string(status.ok() ? "ok" : "error"));
+      order.push_back("save " + status.ToString());
     });
+  });
+  // The save is in flight once the server holds its update's answer.
+  REQUIRE(
+      testing::WaitUntil([&] { return server.commands("update").size() == 2; },
+                         std::chrono::seconds(20)));
+  h.loop().Post([&] {
     h.store().Load([&](LoadResult result) {
       order.push_back(result.ok() ? "load ok"
                                   : "load " + result.status().message());
@@ -414,7 +436,7 @@ TEST_CASE(
   std::vector<std::string> seen;
   h.loop().RunAndWait([&] { seen = order; });
   REQUIRE(seen.size() == 3);
-  CHECK(seen[0] == "save ok");
+  CHECK(seen[0] == "save ok");  // the call in flight finished
   CHECK(seen[1] == "load mongodb load: the store is stopping");
   CHECK(seen[2] == "stopped");
   CHECK(server.Document("dgtest.sessions", "default")
