@@ -363,6 +363,8 @@ TEST_CASE("mongodb store: the driver sends the guarded upsert and the find",
   CHECK(updates[0].database == "dgtest");
   auto update = ParseJson(updates[0].json);
   CHECK(std::string(update["update"].GetString()) == "sessions");
+  INFO("kind 1 sections: " << updates[0].sequences.size());
+  CHECK(updates[0].sequences == std::vector<std::string>{"updates"});
   REQUIRE(update["updates"].IsArray());
   REQUIRE(update["updates"].Size() == 1);
   const auto& statement = update["updates"][0];
