@@ -673,7 +673,7 @@ std::optional<std::string> MongoWireServer::Handle(int32_t request_id,
   if (op_code != kOpMsg) {
     std::lock_guard<std::mutex> lock(mu_);
     commands_.push_back(
-        {"opcode " + std::to_string(op_code), "", op_code, "", {}});
+        {"opcode " + std::to_string(op_code), "", op_code, "", {}, false});
     close = true;
     return std::nullopt;
   }
@@ -746,8 +746,9 @@ std::optional<std::string> MongoWireServer::Handle(int32_t request_id,
   }
   std::vector<std::string> identifiers;
   for (auto& sequence : sequences) identifiers.push_back(sequence.first);
-  std::string answer = Run(Bytes(command.get()), Utf8Of(&view, "$db"), op_code,
-                           connection_id, std::move(identifiers));
+  std::string answer =
+      Run(Bytes(command.get()), Utf8Of(&view, "$db"), op_code, connection_id,
+          std::move(identifiers), (flags & kMoreToCome) != 0);
   if (flags & kMoreToCome) return std::nullopt;
   bson_t reply;
   View(answer, &reply);
@@ -757,14 +758,15 @@ std::optional<std::string> MongoWireServer::Handle(int32_t request_id,
 std::string MongoWireServer::Run(const std::string& command_bson,
                                  std::string database, int op_code,
                                  int32_t connection_id,
-                                 std::vector<std::string> sequences) {
+                                 std::vector<std::string> sequences,
+                                 bool more_to_come) {
   bson_t cmd;
   View(command_bson, &cmd);
   const std::string name = FirstKey(&cmd);
   const std::string lower = Lower(name);
   std::lock_guard<std::mutex> lock(mu_);
-  commands_.push_back(
-      {name, database, op_code, CanonicalJson(&cmd), std::move(sequences)});
+  commands_.push_back({name, database, op_code, CanonicalJson(&cmd),
+                       std::move(sequences), more_to_come});
 
   if (lower == "hello" || lower == "ismaster") {
     Doc reply = NewDoc();

@@ -56,6 +56,8 @@ struct MongoCommand {
   // The identifiers of its kind 1 sections (OP_MSG document sequences, e.g.
   // "updates"), in the order sent; empty when all came in the body.
   std::vector<std::string> sequences;
+  // OP_MSG flagBits moreToCome: the sender wants no answer (w: 0 writes).
+  bool more_to_come = false;
 };
 
 class MongoWireServer {
@@ -121,7 +123,8 @@ class MongoWireServer {
   // held.
   std::string Run(const std::string& command_bson, std::string database,
                   int op_code, int32_t connection_id,
-                  std::vector<std::string> sequences = {});
+                  std::vector<std::string> sequences = {},
+                  bool more_to_come = false);
   void ReapLocked();
 
   const Options options_;

@@ -21,6 +21,7 @@
 #include "tests/support/mongo_wire_server.h"
 #include "tests/support/wait.h"
 #include "tests/worker/http/test_loop.h"
+#include "worker/session/stores/mongo_document.h"
 
 namespace dynoguard::worker {
 namespace {
@@ -526,6 +527,84 @@ TEST_CASE("mongodb store: an empty SESSION_NAME is refused", "[mongodb]") {
   Harness h(Options(server.uri("dgtest"), ""));
   CHECK(h.Load().status().code() == Code::kInvalidArgument);
   CHECK(server.connections() == 0);
+}
+
+}  // namespace
+}  // namespace dynoguard::worker
+
+namespace dynoguard::worker {
+namespace {
+
+// The wire server itself, driven by libmongoc directly: what the store does
+// not send but a test may need to see.
+class DirectClient {
+ public:
+  explicit DirectClient(const std::string& uri) {
+    mongoc_init();  // idempotent: libmongoc runs its set-up once
+    client_ = mongoc_client_new(uri.c_str());
+    REQUIRE(client_ != nullptr);
+    mongoc_client_set_error_api(client_, MONGOC_ERROR_API_VERSION_2);
+  }
+  ~DirectClient() { mongoc_client_destroy(client_); }
+  mongoc_client_t* get() { return client_; }
+
+ private:
+  mongoc_client_t* client_;
+};
+
+TEST_CASE("mongo wire server: an unexpected command is CommandNotFound",
+          "[mongodb]") {
+  MongoWireServer server;
+  DirectClient client(server.uri("dgtest"));
+  BsonPtr command(BCON_NEW("frobnicate", BCON_INT32(1)));
+  bson_t reply;
+  bson_error_t error;
+  bool ok = mongoc_client_command_simple(client.get(), "dgtest", command.get(),
+                                         nullptr, &reply, &error);
+  bson_destroy(&reply);
+  CHECK_FALSE(ok);
+  CHECK(error.domain == MONGOC_ERROR_SERVER);
+  CHECK(error.code == 59);
+  CHECK(std::string(error.message).find("frobnicate") != std::string::npos);
+  CHECK(server.commands("frobnicate").size() == 1);
+
+  BsonPtr ping(BCON_NEW("ping", BCON_INT32(1)));
+  CHECK(mongoc_client_command_simple(client.get(), "admin", ping.get(), nullptr,
+                                     &reply, &error));
+  bson_destroy(&reply);
+  BsonPtr build_info(BCON_NEW("buildInfo", BCON_INT32(1)));
+  CHECK(mongoc_client_command_simple(client.get(), "admin", build_info.get(),
+                                     nullptr, &reply, &error));
+  bson_iter_t it;
+  CHECK(bson_iter_init_find(&it, &reply, "version"));
+  bson_destroy(&reply);
+}
+
+TEST_CASE(
+    "mongo wire server: an unacknowledged write (moreToCome) applies "
+    "without an answer",
+    "[mongodb]") {
+  MongoWireServer server;
+  DirectClient client(server.uri("dgtest"));
+  mongoc_collection_t* collection =
+      mongoc_client_get_collection(client.get(), "dgtest", "sessions");
+  BsonPtr filter(BCON_NEW("_id", BCON_UTF8("w0")));
+  BsonPtr update(BCON_NEW("$set", "{", "sequence", BCON_INT64(1), "}"));
+  mongoc_write_concern_t* w0 = mongoc_write_concern_new();
+  mongoc_write_concern_set_w(w0, MONGOC_WRITE_CONCERN_W_UNACKNOWLEDGED);
+  BsonPtr opts(BCON_NEW("upsert", BCON_BOOL(true)));
+  mongoc_write_concern_append(w0, opts.get());
+  bson_error_t error;
+  CHECK(mongoc_collection_update_one(collection, filter.get(), update.get(),
+                                     opts.get(), nullptr, &error));
+  CHECK(testing::WaitUntil(
+      [&] { return server.Document("dgtest.sessions", "w0").has_value(); },
+      std::chrono::seconds(10)));
+  auto updates = server.commands("update");
+  REQUIRE(updates.size() == 1);
+  CHECK(updates[0].more_to_come);
+  mongoc_write_concern_destroy(w0);
+  mongoc_collection_destroy(collection);
 }
 
 }  // namespace
