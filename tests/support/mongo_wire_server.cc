@@ -672,7 +672,8 @@ std::optional<std::string> MongoWireServer::Handle(int32_t request_id,
   }
   if (op_code != kOpMsg) {
     std::lock_guard<std::mutex> lock(mu_);
-    commands_.push_back({"opcode " + std::to_string(op_code), "", op_code, ""});
+    commands_.push_back(
+        {"opcode " + std::to_string(op_code), "", op_code, "", {}, false});
     close = true;
     return std::nullopt;
   }
@@ -743,8 +744,11 @@ std::optional<std::string> MongoWireServer::Handle(int32_t request_id,
     }
     bson_append_array_end(command.get(), &array);
   }
+  std::vector<std::string> identifiers;
+  for (auto& sequence : sequences) identifiers.push_back(sequence.first);
   std::string answer =
-      Run(Bytes(command.get()), Utf8Of(&view, "$db"), op_code, connection_id);
+      Run(Bytes(command.get()), Utf8Of(&view, "$db"), op_code, connection_id,
+          std::move(identifiers), (flags & kMoreToCome) != 0);
   if (flags & kMoreToCome) return std::nullopt;
   bson_t reply;
   View(answer, &reply);
@@ -753,13 +757,16 @@ std::optional<std::string> MongoWireServer::Handle(int32_t request_id,
 
 std::string MongoWireServer::Run(const std::string& command_bson,
                                  std::string database, int op_code,
-                                 int32_t connection_id) {
+                                 int32_t connection_id,
+                                 std::vector<std::string> sequences,
+                                 bool more_to_come) {
   bson_t cmd;
   View(command_bson, &cmd);
   const std::string name = FirstKey(&cmd);
   const std::string lower = Lower(name);
   std::lock_guard<std::mutex> lock(mu_);
-  commands_.push_back({name, database, op_code, CanonicalJson(&cmd)});
+  commands_.push_back({name, database, op_code, CanonicalJson(&cmd),
+                       std::move(sequences), more_to_come});
 
   if (lower == "hello" || lower == "ismaster") {
     Doc reply = NewDoc();

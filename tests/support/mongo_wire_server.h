@@ -53,6 +53,11 @@ struct MongoCommand {
   // The body as canonical extended JSON (int64 as {"$numberLong": "5"}, …),
   // with the kind 1 document sequences folded in as arrays.
   std::string json;
+  // The identifiers of its kind 1 sections (OP_MSG document sequences, e.g.
+  // "updates"), in the order sent; empty when all came in the body.
+  std::vector<std::string> sequences;
+  // OP_MSG flagBits moreToCome: the sender wants no answer (w: 0 writes).
+  bool more_to_come = false;
 };
 
 class MongoWireServer {
@@ -117,7 +122,9 @@ class MongoWireServer {
   // The reply body (BSON bytes) for a command; records it. REQUIRES: mu_ not
   // held.
   std::string Run(const std::string& command_bson, std::string database,
-                  int op_code, int32_t connection_id);
+                  int op_code, int32_t connection_id,
+                  std::vector<std::string> sequences = {},
+                  bool more_to_come = false);
   void ReapLocked();
 
   const Options options_;

@@ -16,10 +16,12 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "tests/support/mongo_wire_server.h"
 #include "tests/support/wait.h"
 #include "tests/worker/http/test_loop.h"
+#include "worker/session/stores/mongo_document.h"
 
 namespace dynoguard::worker {
 namespace {
@@ -57,18 +59,25 @@ std::string WithDatabase(const std::string& uri, const std::string& database) {
   return authority + "/" + database + (options.empty() ? "" : "?" + options);
 }
 
+// The targets a case runs on: the local wire server, and also the real
+// server of MONGODB_URI when that is set.
+// 0: local, 1: real (ints: Catch's from_range does not take vector<bool>).
+std::vector<int> TargetKinds() {
+  const char* env = std::getenv("MONGODB_URI");
+  if (env != nullptr && env[0] != '\0') return {0, 1};
+  return {0};
+}
+
 // Where a case runs: the local wire server, or the real server of
 // MONGODB_URI (a fresh database, dropped in the destructor).
 class Target {
  public:
-  Target() {
+  explicit Target(bool real) {
     static std::atomic<int> counter{0};
-    const char* env = std::getenv("MONGODB_URI");
-    if (env != nullptr && env[0] != '\0') {
-      real_uri_ = env;
+    if (real) {
       database_ = "dynoguard_test_" + std::to_string(getpid()) + "_" +
                   std::to_string(counter++);
-      uri_ = WithDatabase(real_uri_, database_);
+      uri_ = WithDatabase(std::getenv("MONGODB_URI"), database_);
     } else {
       local_ = std::make_unique<MongoWireServer>();
       database_ = "dgtest";
@@ -97,7 +106,6 @@ class Target {
     mongoc_client_destroy(client);
   }
 
-  std::string real_uri_;
   std::string uri_;
   std::string database_;
   std::unique_ptr<MongoWireServer> local_;
@@ -200,7 +208,9 @@ rapidjson::Document ParseJson(const std::string& json) {
 }
 
 TEST_CASE("mongodb store: a saved snapshot loads back", "[mongodb]") {
-  Target target;
+  const bool real = GENERATE(from_range(TargetKinds())) == 1;
+  INFO((real ? "on MONGODB_URI's server" : "on the local wire server"));
+  Target target(real);
   Harness h(Options(target.uri()));
   CHECK(h.store().kind() == "mongodb");
   CHECK(h.store().ns() == target.database() + ".sessions");
@@ -224,7 +234,9 @@ TEST_CASE("mongodb store: a saved snapshot loads back", "[mongodb]") {
 
 TEST_CASE("mongodb store: a newer stored snapshot is never replaced",
           "[mongodb]") {
-  Target target;
+  const bool real = GENERATE(from_range(TargetKinds())) == 1;
+  INFO((real ? "on MONGODB_URI's server" : "on the local wire server"));
+  Target target(real);
   Harness h(Options(target.uri()));
   REQUIRE(h.Save(Snapshot(5), 5).ok());
 
@@ -240,7 +252,9 @@ TEST_CASE("mongodb store: a newer stored snapshot is never replaced",
 }
 
 TEST_CASE("mongodb store: two SESSION_NAMEs keep two documents", "[mongodb]") {
-  Target target;
+  const bool real = GENERATE(from_range(TargetKinds())) == 1;
+  INFO((real ? "on MONGODB_URI's server" : "on the local wire server"));
+  Target target(real);
   Harness eu(Options(target.uri(), "eu-1"));
   Harness us(Options(target.uri(), "us-1"));
   REQUIRE(eu.Save(Snapshot(10), 10).ok());
@@ -262,7 +276,9 @@ TEST_CASE("mongodb store: two SESSION_NAMEs keep two documents", "[mongodb]") {
 }
 
 TEST_CASE("mongodb store: a 512 KB document round-trips", "[mongodb]") {
-  Target target;
+  const bool real = GENERATE(from_range(TargetKinds())) == 1;
+  INFO((real ? "on MONGODB_URI's server" : "on the local wire server"));
+  Target target(real);
   Harness h(Options(target.uri()));
   const std::string big = Snapshot(1, 512 * 1024);
   REQUIRE(h.Save(big, 1).ok());
@@ -348,6 +364,8 @@ TEST_CASE("mongodb store: the driver sends the guarded upsert and the find",
   CHECK(updates[0].database == "dgtest");
   auto update = ParseJson(updates[0].json);
   CHECK(std::string(update["update"].GetString()) == "sessions");
+  INFO("kind 1 sections: " << updates[0].sequences.size());
+  CHECK(updates[0].sequences == std::vector<std::string>{"updates"});
   REQUIRE(update["updates"].IsArray());
   REQUIRE(update["updates"].Size() == 1);
   const auto& statement = update["updates"][0];
@@ -392,14 +410,21 @@ TEST_CASE(
   MongoWireServer server;
   Harness h(Options(server.uri("dgtest")));
   REQUIRE(h.Save(Snapshot(1), 1).ok());
-  server.SetDelay(milliseconds(300));
+  // Long enough that the save is still in flight when Stop is called.
+  server.SetDelay(milliseconds(1000));
 
   std::promise<void> all_done;
   std::vector<std::string> order;  // loop thread only
   h.loop().Post([&] {
     h.store().Save(Snapshot(2), 2, [&](common::Status status) {
-      order.push_back("save " + std::string(status.ok() ? "ok" : "error"));
+      order.push_back("save " + status.ToString());
     });
+  });
+  // The save is in flight once the server holds its update's answer.
+  REQUIRE(
+      testing::WaitUntil([&] { return server.commands("update").size() == 2; },
+                         std::chrono::seconds(20)));
+  h.loop().Post([&] {
     h.store().Load([&](LoadResult result) {
       order.push_back(result.ok() ? "load ok"
                                   : "load " + result.status().message());
@@ -414,7 +439,7 @@ TEST_CASE(
   std::vector<std::string> seen;
   h.loop().RunAndWait([&] { seen = order; });
   REQUIRE(seen.size() == 3);
-  CHECK(seen[0] == "save ok");
+  CHECK(seen[0] == "save ok");  // the call in flight finished
   CHECK(seen[1] == "load mongodb load: the store is stopping");
   CHECK(seen[2] == "stopped");
   CHECK(server.Document("dgtest.sessions", "default")
@@ -502,6 +527,84 @@ TEST_CASE("mongodb store: an empty SESSION_NAME is refused", "[mongodb]") {
   Harness h(Options(server.uri("dgtest"), ""));
   CHECK(h.Load().status().code() == Code::kInvalidArgument);
   CHECK(server.connections() == 0);
+}
+
+}  // namespace
+}  // namespace dynoguard::worker
+
+namespace dynoguard::worker {
+namespace {
+
+// The wire server itself, driven by libmongoc directly: what the store does
+// not send but a test may need to see.
+class DirectClient {
+ public:
+  explicit DirectClient(const std::string& uri) {
+    mongoc_init();  // idempotent: libmongoc runs its set-up once
+    client_ = mongoc_client_new(uri.c_str());
+    REQUIRE(client_ != nullptr);
+    mongoc_client_set_error_api(client_, MONGOC_ERROR_API_VERSION_2);
+  }
+  ~DirectClient() { mongoc_client_destroy(client_); }
+  mongoc_client_t* get() { return client_; }
+
+ private:
+  mongoc_client_t* client_;
+};
+
+TEST_CASE("mongo wire server: an unexpected command is CommandNotFound",
+          "[mongodb]") {
+  MongoWireServer server;
+  DirectClient client(server.uri("dgtest"));
+  BsonPtr command(BCON_NEW("frobnicate", BCON_INT32(1)));
+  bson_t reply;
+  bson_error_t error;
+  bool ok = mongoc_client_command_simple(client.get(), "dgtest", command.get(),
+                                         nullptr, &reply, &error);
+  bson_destroy(&reply);
+  CHECK_FALSE(ok);
+  CHECK(error.domain == MONGOC_ERROR_SERVER);
+  CHECK(error.code == 59);
+  CHECK(std::string(error.message).find("frobnicate") != std::string::npos);
+  CHECK(server.commands("frobnicate").size() == 1);
+
+  BsonPtr ping(BCON_NEW("ping", BCON_INT32(1)));
+  CHECK(mongoc_client_command_simple(client.get(), "admin", ping.get(), nullptr,
+                                     &reply, &error));
+  bson_destroy(&reply);
+  BsonPtr build_info(BCON_NEW("buildInfo", BCON_INT32(1)));
+  CHECK(mongoc_client_command_simple(client.get(), "admin", build_info.get(),
+                                     nullptr, &reply, &error));
+  bson_iter_t it;
+  CHECK(bson_iter_init_find(&it, &reply, "version"));
+  bson_destroy(&reply);
+}
+
+TEST_CASE(
+    "mongo wire server: an unacknowledged write (moreToCome) applies "
+    "without an answer",
+    "[mongodb]") {
+  MongoWireServer server;
+  DirectClient client(server.uri("dgtest"));
+  mongoc_collection_t* collection =
+      mongoc_client_get_collection(client.get(), "dgtest", "sessions");
+  BsonPtr filter(BCON_NEW("_id", BCON_UTF8("w0")));
+  BsonPtr update(BCON_NEW("$set", "{", "sequence", BCON_INT64(1), "}"));
+  mongoc_write_concern_t* w0 = mongoc_write_concern_new();
+  mongoc_write_concern_set_w(w0, MONGOC_WRITE_CONCERN_W_UNACKNOWLEDGED);
+  BsonPtr opts(BCON_NEW("upsert", BCON_BOOL(true)));
+  mongoc_write_concern_append(w0, opts.get());
+  bson_error_t error;
+  CHECK(mongoc_collection_update_one(collection, filter.get(), update.get(),
+                                     opts.get(), nullptr, &error));
+  CHECK(testing::WaitUntil(
+      [&] { return server.Document("dgtest.sessions", "w0").has_value(); },
+      std::chrono::seconds(10)));
+  auto updates = server.commands("update");
+  REQUIRE(updates.size() == 1);
+  CHECK(updates[0].more_to_come);
+  mongoc_write_concern_destroy(w0);
+  mongoc_collection_destroy(collection);
 }
 
 }  // namespace
