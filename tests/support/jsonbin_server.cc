@@ -359,8 +359,8 @@ void JsonBinServer::Serve(JsonBinRoute route, const httplib::Request& request,
   doc.Parse<rapidjson::kParseIterativeFlag>(request.body.data(),
                                             request.body.size());
   if (request.body.empty() ||
-      (!doc.HasParseError() && (doc.IsObject() || doc.IsArray()) &&
-       doc.Empty())) {
+      (!doc.HasParseError() && ((doc.IsObject() && doc.ObjectEmpty()) ||
+                                (doc.IsArray() && doc.Empty())))) {
     Error(response, 400, "Bin cannot be blank");
     return;
   }
