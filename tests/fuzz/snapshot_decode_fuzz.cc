@@ -28,7 +28,8 @@ void WriteSeed(const std::string& dir, const std::string& name,
 }  // namespace
 
 // With SNAPSHOT_FUZZ_WRITE_SEEDS=DIR, writes the seed corpus first: valid
-// documents, plaintext and encrypted with the fuzz key (scripts/fuzz.sh).
+// documents, plaintext and encrypted with the fuzz key, and a state's raw
+// JSON (scripts/fuzz.sh).
 extern "C" int LLVMFuzzerInitialize(int* /*argc*/, char*** /*argv*/) {
   const char* dir = std::getenv("SNAPSHOT_FUZZ_WRITE_SEEDS");
   if (dir == nullptr) return 0;
@@ -47,6 +48,12 @@ extern "C" int LLVMFuzzerInitialize(int* /*argc*/, char*** /*argv*/) {
   WriteSeed(dir, "small-key", small, &t::FuzzKey());
   WriteSeed(dir, "rich-plain", t::RichState(), nullptr);
   WriteSeed(dir, "rich-key", t::RichState(), &t::FuzzKey());
+  // The payload's raw JSON, for SessionStateFromJson.
+  const std::string raw = dynoguard::worker::SessionStateToJson(t::RichState());
+  std::FILE* f = std::fopen((std::string(dir) + "/rich-raw").c_str(), "wb");
+  if (f == nullptr) std::abort();
+  std::fwrite(raw.data(), 1, raw.size(), f);
+  std::fclose(f);
   return 0;
 }
 
