@@ -10,6 +10,7 @@
 #include "tests/fuzz/snapshot_samples.h"
 #include "worker/session/session_key.h"
 #include "worker/session/snapshot_codec.h"
+#include "worker/session/snapshot_json.h"
 
 namespace dynoguard::worker::testing {
 
@@ -25,11 +26,14 @@ inline const SnapshotKey& FuzzKey() {
   return key;
 }
 
-// Feeds `input` to ReadSnapshotHeader and to DecodeSnapshot without and
-// with FuzzKey(). Returns "" when every property holds, else what broke:
+// Feeds `input` to ReadSnapshotHeader, to DecodeSnapshot without and with
+// FuzzKey(), and to SessionStateFromJson (the payload's parser, which the
+// fuzzer seldom reaches through a valid checksum). Returns "" when every
+// property holds, else what broke:
 //  - a refusal is InvalidArgument with a one-line message;
 //  - a decoded state has a header that reads and agrees with it, and
-//    encodes and decodes back to the same state.
+//    encodes and decodes back to the same state;
+//  - a state parsed from raw JSON writes and parses back to the same state.
 // (A crash, a sanitizer report or a huge allocation is the fuzzer's to
 // catch.)
 inline std::string SnapshotDecodeOne(std::string_view input) {
@@ -39,6 +43,20 @@ inline std::string SnapshotDecodeOne(std::string_view input) {
     if (s.code() != common::Status::Code::kInvalidArgument ||
         s.message().empty() || s.message().find('\n') != std::string::npos) {
       return "ReadSnapshotHeader refused badly: " + s.message();
+    }
+  }
+  common::Result<SessionState> parsed = SessionStateFromJson(input);
+  if (!parsed.ok()) {
+    const common::Status& s = parsed.status();
+    if (s.code() != common::Status::Code::kInvalidArgument ||
+        s.message().empty() || s.message().find('\n') != std::string::npos) {
+      return "SessionStateFromJson refused badly: " + s.message();
+    }
+  } else {
+    common::Result<SessionState> again =
+        SessionStateFromJson(SessionStateToJson(*parsed));
+    if (!again.ok() || !SameState(*parsed, *again)) {
+      return "a parsed state did not write and parse back the same";
     }
   }
   for (const SnapshotKey* key :

@@ -164,8 +164,8 @@ inline SessionState SizedState(size_t raw_bytes) {
   s.connection.state = "connected";
   s.connection.last_heartbeat_ms = 1'764'590'000'000;
   s.counters = {{"sends_sent", 100000}, {"sends_failed", 12}};
-  // Per round about 0.5 (pending) + 0.5 (awaiting) + 1.2 (event) + 0.2
-  // (seen, window) KB.
+  // A round is about 2.1 KB of JSON: a pending and an awaiting message, an
+  // event with its webhook body, a dedup key and a window.
   size_t approx = 0;
   for (int i = 0; approx < raw_bytes; ++i) {
     s.pending.push_back(SampleMessage(i, MessageStatus::kQueued));
@@ -176,7 +176,7 @@ inline SessionState SizedState(size_t raw_bytes) {
                              1'764'000'000'000 + std::stoll(Noise(23 * i, 8))});
     s.windows.push_back(ContactWindow{
         WaId(300000 + i), 1'764'590'000'000 - std::stoll(Noise(29 * i, 7))});
-    approx += 2'750;
+    approx += 2'130;
   }
   return s;
 }

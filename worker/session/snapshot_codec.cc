@@ -266,6 +266,12 @@ size_t MaxPayloadChars(size_t raw_bytes) {
 }
 
 Status ParseJsonDocument(std::string_view document, rapidjson::Document* doc) {
+  // Larger than the largest payload plus a generous header: refused before
+  // anything is parsed or copied.
+  if (document.size() > MaxPayloadChars(kSnapshotMaxRawBytes) + (64 << 10)) {
+    return Invalid(": the document is " + std::to_string(document.size()) +
+                   " bytes, larger than any snapshot");
+  }
   doc->Parse<rapidjson::kParseIterativeFlag>(document.data(), document.size());
   if (!doc->HasParseError()) return Status::Ok();
   const rapidjson::ParseErrorCode code = doc->GetParseError();

@@ -45,10 +45,15 @@ void WriteMessage(JsonWriter& w, const OutboundMessage& m) {
   w.EndObject();
 }
 
+// The snapshot's own names (a stored format: not tied to ToString's).
+std::string_view SourceName(InboxSource source) {
+  return source == InboxSource::kSandbox ? "sandbox" : "webhook";
+}
+
 void WriteInbox(JsonWriter& w, const InboxRow& row) {
   w.StartObject();
   w.Key("seq").Int(row.seq);
-  w.Key("source").String(ToString(row.source));
+  w.Key("source").String(SourceName(row.source));
   w.Key("body").String(row.body);
   w.Key("receivedAt").Int(row.received_ms);
   w.EndObject();
@@ -234,8 +239,8 @@ class Fields {
 };
 
 std::optional<InboxSource> ParseSource(std::string_view text) {
-  if (text == ToString(InboxSource::kWebhook)) return InboxSource::kWebhook;
-  if (text == ToString(InboxSource::kSandbox)) return InboxSource::kSandbox;
+  if (text == "webhook") return InboxSource::kWebhook;
+  if (text == "sandbox") return InboxSource::kSandbox;
   return std::nullopt;
 }
 

@@ -201,6 +201,9 @@ TEST_CASE("garbage and foreign JSON are not a snapshot", "[snapshot]") {
   RequireRefused(std::string(100000, '['), nullptr,
                  "not a dynoguard session snapshot");
   CHECK_FALSE(ReadSnapshotHeader("hello").ok());
+  // Larger than any snapshot: refused before parsing.
+  RequireRefused(std::string(size_t{100} << 20, ' '), nullptr,
+                 "larger than any snapshot");
 }
 
 TEST_CASE("another version is refused, naming both", "[snapshot]") {
