@@ -18,9 +18,10 @@
 //     are removed from process.env once read, so programs the bot starts
 //     (Chromium) do not take them for theirs. Returns the http.Server.
 //   track(cache)
-//     A Map, a Set, an object with clear(), or one with trim(level). The
-//     standard cleanup drops the older half of a Map's or Set's entries
-//     (insertion order) and clears the rest; the emergency cleanup clears all.
+//     A Map, a Set, an object with clear(), or one with trim(level) (called
+//     with the level; it may return a promise). The standard cleanup drops
+//     the older half of a Map's or Set's entries (insertion order) and clears
+//     an object with clear(); the emergency cleanup clears everything.
 //   onCleanup(fn)
 //     fn(level) runs on every cleanup, level 'standard' or 'emergency', after
 //     the tracked caches; it may return a promise. Then global.gc() runs when
