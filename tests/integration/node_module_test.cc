@@ -138,7 +138,7 @@ TEST_CASE("node module ignores a socket meant for another pid", "[node]") {
 }
 
 TEST_CASE(
-    "node: a SIGUSR1 listener keeps the inspector shut; without one SIGUSR1 "
+    "node: a SIGUSR1 listener keeps the inspector shut, without one SIGUSR1 "
     "opens it",
     "[node]") {
   REQUIRE_NODE(node);
