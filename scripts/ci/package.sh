@@ -8,6 +8,8 @@
 #   5. install it with apt-get into a fresh bookworm root (scripts/ci/bookworm-base.sh, in a
 #      chroot, Debian's mirror for the dependencies) and run `supervisor --version`,
 #      `worker --version` and a supervised start answering /health there
+#   6. boot that root with systemd (systemd-nspawn, scripts/ci/systemd-boot.sh): the shipped
+#      units under a real systemd
 # Usage: scripts/ci/package.sh   (root, or sudo; installs dpkg-dev, mmdebstrap, systemd when
 # missing). About 1 minute once build/ exists.
 set -euo pipefail
@@ -152,4 +154,8 @@ kill -TERM "$pid" 2>/dev/null || true
 wait "$pid" || true
 [ -n "$ok" ] || { cat "$work/start.log" >&2; fail "the installed supervisor did not serve /health"; }
 grep -q 'worker: stopped' "$work/start.log" || { cat "$work/start.log" >&2; fail "no graceful stop"; }
-step "done: the .deb installs in a fresh bookworm root and serves"
+$sudo umount "$root/proc"
+
+# 6. The same root booted with systemd: the unit as shipped, for real.
+$sudo scripts/ci/systemd-boot.sh "$root"
+step "done: the .deb installs in a fresh bookworm root, serves, and runs under systemd"
