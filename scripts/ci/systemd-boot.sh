@@ -135,6 +135,9 @@ for _ in $(seq 1 30); do [ "$(watchdog_ping)" != "$first_ping" ] && break; sleep
 [ "$(in_box systemctl show -p NRestarts --value dynoguard.service)" = 0 ] ||
   fail "systemd restarted the service"
 step "watchdog pinged (WatchdogSec=2 for the test), no restart by systemd"
+in_box env DATA_DIR=/var/lib/dynoguard dynoguard status | grep -q '^state: *running' ||
+  fail "root's \`dynoguard status\` on the service's control socket"
+step "root's \`DATA_DIR=/var/lib/dynoguard dynoguard status\` answers"
 
 step "systemctl reload: a graceful worker restart"
 in_box systemctl reload dynoguard.service
