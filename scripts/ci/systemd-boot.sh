@@ -151,6 +151,45 @@ in_box systemctl restart dynoguard.service
 wait_active dynoguard.service || fail "not active after restart"
 http "localhost:8080/api/messages/$id" | grep -q "\"$id\"" || fail "message $id lost by a restart"
 
+# The kernel enforces MemoryMax only where the service has a memory cgroup: cgroup v2
+# (memory.max), or v1 with the memory controller delegated to the container
+# (memory.limit_in_bytes). On a host that does neither (this check says so) the step is skipped.
+service_memory_limit() {
+  local pid cgroup path
+  pid=$(in_box systemctl show -p MainPID --value dynoguard.service)
+  cgroup=$(in_box cat "/proc/$pid/cgroup")
+  path=$(echo "$cgroup" | sed -n 's/^[0-9]*:memory:\(.*\)$/\1/p')
+  if [ -n "$path" ] && [ "$path" != / ]; then
+    in_box cat "/sys/fs/cgroup/memory$path/memory.limit_in_bytes" 2>/dev/null && return
+  fi
+  path=$(echo "$cgroup" | sed -n 's/^0::\(.*\)$/\1/p')
+  [ -n "$path" ] && in_box cat "/sys/fs/cgroup$path/memory.max" 2>/dev/null && return
+  echo none
+}
+limit=$(service_memory_limit)
+if [ "$limit" != 536870912 ]; then
+  step "MemoryMax not enforced in this container (the service's memory cgroup limit: $limit): OOM step skipped"
+else
+  step "MemoryMax is the last line: a worker past 512M is OOM-killed, the supervisor restarts it"
+  # For this step only: a budget above MemoryMax (the supervisor does not act) and the ballast.
+  # (/run is the container's own tmpfs: written from inside.)
+  in_box sh -c 'mkdir -p /run/systemd/system/dynoguard.service.d && printf "%s\n" "[Service]" \
+    "Environment=MEMORY_LIMIT_MB=4096 DEBUG_ENDPOINTS=true" >/run/systemd/system/dynoguard.service.d/oom.conf'
+  in_box systemctl daemon-reload
+  in_box systemctl restart dynoguard.service
+  wait_active dynoguard.service || fail "not active with the OOM drop-in"
+  http -X POST 'localhost:8080/debug/ballast?mb=700&pinned=1' >/dev/null 2>&1 || true
+  journal_has 'status=killed signal=SIGKILL' || fail "the worker was not killed past MemoryMax"
+  journal_has 'supervisor: ready pid=' 4 || fail "no new worker after the OOM kill"
+  [ "$(in_box systemctl is-active dynoguard.service)" = active ] ||
+    fail "the service did not survive the worker's OOM kill"
+  in_box journalctl --no-pager -o cat -u dynoguard.service | grep -e 'status=killed' | sed 's/^/  /'
+  in_box rm -f /run/systemd/system/dynoguard.service.d/oom.conf
+  in_box systemctl daemon-reload
+  in_box systemctl restart dynoguard.service
+  wait_active dynoguard.service || fail "not active after the OOM step"
+fi
+
 step "systemd-analyze security (online, in the container)"
 in_box systemd-analyze security --no-pager dynoguard.service | tail -1
 
@@ -162,6 +201,7 @@ in_box systemctl start dynoguard.socket
 health=$(in_box curl -sS --max-time 20 localhost:8080/health) || fail "no answer through the socket"
 echo "$health" | grep -q '"status"' || fail "/health through the socket: $health"
 journal_has 'listen address=.*from=systemd' || fail "the supervisor did not take the passed socket"
+in_box journalctl --no-pager -o cat -u dynoguard.service | grep 'from=systemd' | sed 's/^/  /'
 in_box systemctl reload dynoguard.service
 journal_has 'restart reason=control' 2 || fail "no worker restart under socket activation"
 in_box curl -sS --max-time 20 -o /dev/null localhost:8080/health || fail "socket lost by a restart"
