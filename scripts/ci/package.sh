@@ -157,5 +157,5 @@ grep -q 'worker: stopped' "$work/start.log" || { cat "$work/start.log" >&2; fail
 $sudo umount "$root/proc"
 
 # 6. The same root booted with systemd: the unit as shipped, for real.
-$sudo scripts/ci/systemd-boot.sh "$root"
+$sudo scripts/ci/systemd-boot.sh "$root" "$deb"
 step "done: the .deb installs in a fresh bookworm root, serves, and runs under systemd"

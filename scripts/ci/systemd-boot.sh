@@ -10,9 +10,12 @@
 #   - dynoguard.socket: the service started by the first connection, serving the passed socket
 #     (`listen … from=systemd`), and kept across a worker restart;
 #   - `systemctl stop` is a graceful stop (`worker: stopped`, `supervisor: stopped`).
-# Usage: scripts/ci/systemd-boot.sh ROOT   (root; called by scripts/ci/package.sh)
+#   - the maintainer scripts under systemd: a reinstall (as an upgrade) restarts the running
+#     service, `apt-get remove` stops it and keeps /var/lib/dynoguard.
+# Usage: scripts/ci/systemd-boot.sh ROOT DEB   (root; called by scripts/ci/package.sh)
 set -euo pipefail
 root="$1"
+deb="$2"
 started=$SECONDS
 step() { echo "systemd-boot.sh: [$((SECONDS - started))s] $*"; }
 fail() {
@@ -34,6 +37,7 @@ DEBIAN_FRONTEND=noninteractive chroot "$root" apt-get -o APT::Sandbox::User=root
   --no-install-recommends systemd systemd-sysv curl >/dev/null 2>&1 ||
   { umount "$root/proc"; fail "apt-get install systemd curl in the root"; }
 umount "$root/proc"
+cp "$deb" "$root/root/dynoguard.deb"
 key="ci-key-$RANDOM$RANDOM"
 install -d -m 0755 "$root/etc/dynoguard"
 printf 'API_KEY=%s\nLOG_FORMAT=text\n' "$key" >"$root/etc/dynoguard/dynoguard.env"
@@ -219,4 +223,20 @@ refused=$(in_box journalctl --no-pager -o cat -u dynoguard.service |
   grep -e 'subreaper-failed' -e 'pdeathsig-failed' -e 'Operation not permitted' \
     -e 'Permission denied' -e ' error ' || true)
 [ -z "$refused" ] || fail "refused by the sandbox: $refused"
+
+step "the maintainer scripts: an upgrade restarts the service, a removal stops it"
+in_box systemctl start dynoguard.service
+wait_active dynoguard.service || fail "not active before the upgrade"
+before=$(in_box systemctl show -p MainPID --value dynoguard.service)
+in_box env DEBIAN_FRONTEND=noninteractive dpkg -i /root/dynoguard.deb >/dev/null ||
+  fail "dpkg -i over the installed package"
+wait_active dynoguard.service || fail "not active after the upgrade"
+after=$(in_box systemctl show -p MainPID --value dynoguard.service)
+[ "$after" != "$before" ] || fail "the upgrade did not restart the service"
+in_box env DEBIAN_FRONTEND=noninteractive apt-get remove -y -qq dynoguard >/dev/null 2>&1 ||
+  fail "apt-get remove dynoguard"
+[ "$(in_box systemctl is-active dynoguard.service)" != active ] || fail "still active after removal"
+in_box test ! -e /usr/lib/dynoguard/supervisor || fail "the programs are still there after removal"
+in_box test -f /var/lib/private/dynoguard/queue.db || fail "the removal lost /var/lib/dynoguard"
+step "upgrade: supervisor pid $before -> $after; removed: stopped, /var/lib/dynoguard kept"
 step "done"
