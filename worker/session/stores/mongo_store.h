@@ -95,7 +95,9 @@ class MongoSessionStore : public SessionStore {
   using LoadResult = common::Result<std::optional<std::string>>;
 
   // On the store's thread.
-  common::Status EnsureClient();
+  // Makes the client if there is none; `action` ("load", "save") names the
+  // call in its errors.
+  common::Status EnsureClient(std::string_view action);
   void DropClient();
   LoadResult DoLoad();
   common::Status DoSave(const std::string& document, uint64_t sequence);
