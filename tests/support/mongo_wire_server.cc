@@ -504,16 +504,27 @@ void MongoWireServer::SetDelay(std::chrono::milliseconds delay) {
 }
 
 std::vector<MongoCommand> MongoWireServer::commands() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return commands_;
+  std::vector<MongoCommand> out;
+  std::vector<std::string> bson;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    out = commands_;
+    bson = command_bson_;
+  }
+  for (size_t i = 0; i < out.size(); ++i) {
+    bson_t view;
+    if (!bson[i].empty() && View(bson[i], &view)) {
+      out[i].json = CanonicalJson(&view);
+    }
+  }
+  return out;
 }
 
 std::vector<MongoCommand> MongoWireServer::commands(
     std::string_view name) const {
-  std::lock_guard<std::mutex> lock(mu_);
   std::vector<MongoCommand> out;
-  for (const MongoCommand& c : commands_) {
-    if (c.name == name) out.push_back(c);
+  for (MongoCommand& c : commands()) {
+    if (c.name == name) out.push_back(std::move(c));
   }
   return out;
 }
@@ -521,6 +532,7 @@ std::vector<MongoCommand> MongoWireServer::commands(
 void MongoWireServer::ClearCommands() {
   std::lock_guard<std::mutex> lock(mu_);
   commands_.clear();
+  command_bson_.clear();
 }
 
 int MongoWireServer::connections() const {
@@ -674,6 +686,7 @@ std::optional<std::string> MongoWireServer::Handle(int32_t request_id,
     std::lock_guard<std::mutex> lock(mu_);
     commands_.push_back(
         {"opcode " + std::to_string(op_code), "", op_code, "", {}, false});
+    command_bson_.emplace_back();
     close = true;
     return std::nullopt;
   }
@@ -765,8 +778,9 @@ std::string MongoWireServer::Run(const std::string& command_bson,
   const std::string name = FirstKey(&cmd);
   const std::string lower = Lower(name);
   std::lock_guard<std::mutex> lock(mu_);
-  commands_.push_back({name, database, op_code, CanonicalJson(&cmd),
-                       std::move(sequences), more_to_come});
+  commands_.push_back(
+      {name, database, op_code, "", std::move(sequences), more_to_come});
+  command_bson_.push_back(command_bson);
 
   if (lower == "hello" || lower == "ismaster") {
     Doc reply = NewDoc();

@@ -136,10 +136,14 @@ class MongoWireServer {
   int listen_fd_ = -1;          // guarded by mu_
   int wake_fds_[2] = {-1, -1};  // guarded by mu_: the accept loop's self-pipe
   std::thread accept_thread_;
-  std::list<Connection> connections_;       // guarded by mu_
-  int accepted_ = 0;                        // guarded by mu_
-  std::chrono::milliseconds delay_{0};      // guarded by mu_
-  std::vector<MongoCommand> commands_;      // guarded by mu_
+  std::list<Connection> connections_;   // guarded by mu_
+  int accepted_ = 0;                    // guarded by mu_
+  std::chrono::milliseconds delay_{0};  // guarded by mu_
+  // guarded by mu_: what was received; the JSON of each is made when asked
+  // for (libbson takes ~30 ms for a 512 KB string, which would slow every
+  // answer), from the BSON kept beside it.
+  std::vector<MongoCommand> commands_;
+  std::vector<std::string> command_bson_;
   std::map<std::string, Collection> data_;  // guarded by mu_
   int32_t next_reply_id_ = 1;               // guarded by mu_
   int32_t next_connection_id_ = 1;          // guarded by mu_

@@ -207,6 +207,21 @@ rapidjson::Document ParseJson(const std::string& json) {
   return doc;
 }
 
+TEST_CASE("mongodb store: a real server's cases get a database of their own",
+          "[mongodb]") {
+  CHECK(WithDatabase("mongodb+srv://dg:pw@cluster0.example.net/"
+                     "?retryWrites=true&w=majority",
+                     "t1") ==
+        "mongodb+srv://dg:pw@cluster0.example.net/t1"
+        "?retryWrites=true&w=majority&authSource=admin");
+  CHECK(WithDatabase("mongodb://dg:pw@h1:27017,h2:27017/app", "t1") ==
+        "mongodb://dg:pw@h1:27017,h2:27017/t1?authSource=app");
+  CHECK(WithDatabase("mongodb://h1:27017", "t1") == "mongodb://h1:27017/t1");
+  CHECK(
+      WithDatabase("mongodb://dg:pw@h1/app?authSource=admin&tls=true", "t1") ==
+      "mongodb://dg:pw@h1/t1?authSource=admin&tls=true");
+}
+
 TEST_CASE("mongodb store: a saved snapshot loads back", "[mongodb]") {
   const bool real = GENERATE(from_range(TargetKinds())) == 1;
   INFO((real ? "on MONGODB_URI's server" : "on the local wire server"));

@@ -80,6 +80,9 @@ bool IsAuthServerCode(uint32_t code) {
 
 std::vector<std::string> MongoUriSecrets(std::string_view uri) {
   std::vector<std::string> secrets;
+  // The whole URI, always: its options may carry credentials too
+  // (authMechanismProperties=AWS_SESSION_TOKEN:…).
+  AddSecret(secrets, std::string(uri));
   size_t scheme = uri.find("://");
   if (scheme == std::string_view::npos) return secrets;
   std::string_view rest = uri.substr(scheme + 3);
@@ -91,7 +94,6 @@ std::vector<std::string> MongoUriSecrets(std::string_view uri) {
   size_t at = authority.rfind('@');
   if (at == std::string_view::npos) return secrets;
   std::string_view userinfo = rest.substr(0, at);
-  AddSecret(secrets, std::string(uri));
   AddSecret(secrets, std::string(userinfo));
   size_t colon = userinfo.find(':');
   if (colon != std::string_view::npos) {

@@ -15,9 +15,10 @@
 
 namespace dynoguard::worker {
 
-// The parts of a MongoDB URI that must never be printed: the user info
-// ("user:password", percent-encoded as written), the password alone (as
-// written and percent-decoded) and the whole URI when it has user info.
+// The parts of a MongoDB URI that must never be printed: the whole URI (its
+// options may hold credentials too), the user info ("user:password",
+// percent-encoded as written) and the password alone (as written and
+// percent-decoded), longest first.
 // Works on malformed URIs too (a bad URI's error must not leak its password).
 // Parts under 4 characters are left out (they would scrub ordinary words).
 std::vector<std::string> MongoUriSecrets(std::string_view uri);

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <limits>
+#include <memory>
 #include <mutex>
 #include <utility>
 
@@ -149,25 +150,26 @@ void MongoSessionStore::Stop(std::function<void()> done) {
   // The last job: after the call in flight and the queued ones (answered
   // Unavailable), the client goes on its own thread; then the loop joins the
   // thread, which has nothing left to run, and reports.
-  bool submitted = thread_.Submit([this, done = std::move(done)]() mutable {
+  auto report = std::make_shared<std::function<void()>>(std::move(done));
+  bool submitted = thread_.Submit([this, report] {
     DropClient();
-    post_([this, done = std::move(done)] {
+    post_([this, report] {
       thread_.Join();
-      done();
+      (*report)();
     });
   });
   thread_.Stop();
-  if (!submitted) post_(std::move(done));
+  if (!submitted) post_([report] { (*report)(); });
 }
 
-common::Status MongoSessionStore::EnsureClient() {
+common::Status MongoSessionStore::EnsureClient(std::string_view action) {
   if (!uri_status_.ok()) return uri_status_;
   if (client_ != nullptr) return common::Status::Ok();
   bson_error_t error;
   client_ = mongoc_client_new_from_uri_with_error(uri_.get(), &error);
   if (client_ == nullptr) {
     // mongodb+srv:// resolves here; a bad TLS option fails here too.
-    return ClassifyMongoError(error, "connect", secrets_);
+    return ClassifyMongoError(error, action, secrets_);
   }
   mongoc_client_set_error_api(client_, MONGOC_ERROR_API_VERSION_2);
   collection_ = mongoc_client_get_collection(
@@ -196,7 +198,9 @@ void MongoSessionStore::AfterError(const common::Status& status) {
 }
 
 MongoSessionStore::LoadResult MongoSessionStore::DoLoad() {
-  if (common::Status status = EnsureClient(); !status.ok()) return status;
+  if (common::Status status = EnsureClient("load"); !status.ok()) {
+    return status;
+  }
   BsonPtr filter = MongoLoadFilter(options_.session_name);
   BsonPtr opts(BCON_NEW("limit", BCON_INT64(1)));
   mongoc_cursor_t* cursor = mongoc_collection_find_with_opts(
@@ -226,7 +230,9 @@ common::Status MongoSessionStore::DoSave(const std::string& document,
   if (!seq.ok()) return seq.status();
   auto update = MongoSaveUpdate(*seq, document, NowMs());
   if (!update.ok()) return update.status();
-  if (common::Status status = EnsureClient(); !status.ok()) return status;
+  if (common::Status status = EnsureClient("save"); !status.ok()) {
+    return status;
+  }
   BsonPtr filter = MongoSaveFilter(options_.session_name, *seq);
   BsonPtr opts(BCON_NEW("upsert", BCON_BOOL(true)));
   bson_t reply;

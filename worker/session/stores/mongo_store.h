@@ -61,7 +61,9 @@ struct MongoOptions {
 //  - After a network error the client is dropped, and the next call connects
 //    afresh (so a server that is back is used at once, without the driver's
 //    5-second cooldown for a server that failed).
-// mongoc_init() runs once per process, when the first store is made.
+// mongoc_init() runs once per process (std::call_once), when the first store
+// is made or CheckUri is first called: a worker on another store never loads
+// libmongoc's state.
 // mongoc_cleanup() is never called: it may run only once, after every
 // libmongoc object of the process is gone, and libmongoc cannot be initialised
 // again afterwards; the memory it would free is reachable until exit, where the
@@ -93,7 +95,9 @@ class MongoSessionStore : public SessionStore {
   using LoadResult = common::Result<std::optional<std::string>>;
 
   // On the store's thread.
-  common::Status EnsureClient();
+  // Makes the client if there is none; `action` ("load", "save") names the
+  // call in its errors.
+  common::Status EnsureClient(std::string_view action);
   void DropClient();
   LoadResult DoLoad();
   common::Status DoSave(const std::string& document, uint64_t sequence);
