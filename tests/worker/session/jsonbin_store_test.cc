@@ -543,6 +543,35 @@ TEST_CASE(
   CHECK_THAT(second.status().message(), Catch::Contains("not JSON"));
 }
 
+TEST_CASE("jsonbin: answers need nothing else to keep the loop running",
+          "[jsonbin]") {
+  Fixture f;
+  int posted = 0;
+  JsonBinOptions options = f.Options();
+  options.post = [&](std::function<void()> task) {
+    ++posted;
+    return f.http->Post(std::move(task));
+  };
+  f.Make(options);
+  // A request's answer comes from the client's completion itself: a loop
+  // run until it has nothing left to do (no test tick) delivers it.
+  std::optional<Status> saved;
+  f.store->Save(kDocument, 1, [&](Status s) { saved = s; });
+  uv_run(f.loop.get(), UV_RUN_DEFAULT);
+  REQUIRE(saved.has_value());
+  CHECK(saved->ok());
+  CHECK(posted == 0);
+  // An answer known at once goes through options.post, never within the
+  // call.
+  std::optional<Status> refused;
+  f.store->Save(std::string(2 * 1024 * 1024, ' '), 2,
+                [&](Status s) { refused = s; });
+  CHECK_FALSE(refused.has_value());
+  CHECK(posted == 1);
+  REQUIRE(f.loop.RunUntil([&] { return refused.has_value(); }));
+  CHECK(refused->code() == Status::Code::kInvalidArgument);
+}
+
 // The pure classification.
 
 JsonBinErrorContext Context(JsonBinCall call) {

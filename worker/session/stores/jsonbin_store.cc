@@ -121,16 +121,32 @@ JsonBinSessionStore::~JsonBinSessionStore() {
 }
 
 void JsonBinSessionStore::Answer(std::function<void()> task) {
-  http_.Post(std::move(task));  // false: the client (and loop) is closing
+  // False: the loop (or the client) is closing; nobody waits any more.
+  if (options_.post) {
+    options_.post(std::move(task));
+  } else {
+    http_.Post(std::move(task));
+  }
 }
 
-void JsonBinSessionStore::AnswerLoad(
-    Call& call, Result<std::optional<std::string>> result) {
+void JsonBinSessionStore::AnswerLoad(Call& call,
+                                     Result<std::optional<std::string>> result,
+                                     bool now) {
+  if (now) {
+    LoadDone done = std::move(call.load_done);
+    done(std::move(result));
+    return;
+  }
   Answer([done = std::move(call.load_done),
           result = std::move(result)]() mutable { done(std::move(result)); });
 }
 
-void JsonBinSessionStore::AnswerSave(Call& call, Status status) {
+void JsonBinSessionStore::AnswerSave(Call& call, Status status, bool now) {
+  if (now) {
+    SaveDone done = std::move(call.save_done);
+    done(status);
+    return;
+  }
   Answer([done = std::move(call.save_done), status = std::move(status)] {
     done(status);
   });
@@ -275,12 +291,15 @@ void JsonBinSessionStore::OnAnswer(HttpResponse response) {
   if (destroying_ || !call) return;
   const JsonBinCall kind = current_kind_;
   const bool is_load = static_cast<bool>(call->load_done);
+  // From the client's completion: answer at once, no extra loop turn — but
+  // not when Stop's Cancel brought us here (that is within Stop).
+  const bool now = !stopped_;
 
   auto fail = [&](Status status) {
     if (is_load) {
-      AnswerLoad(*call, std::move(status));
+      AnswerLoad(*call, std::move(status), now);
     } else {
-      AnswerSave(*call, std::move(status));
+      AnswerSave(*call, std::move(status), now);
     }
   };
 
@@ -299,7 +318,7 @@ void JsonBinSessionStore::OnAnswer(HttpResponse response) {
         options_.log->Warn("jsonbin-bin-not-found",
                            {{"bin", bin_id_}, {"detail", status.message()}});
       }
-      AnswerLoad(*call, std::optional<std::string>());
+      AnswerLoad(*call, std::optional<std::string>(), now);
     } else {
       fail(std::move(status));
     }
@@ -317,7 +336,7 @@ void JsonBinSessionStore::OnAnswer(HttpResponse response) {
           (*doc)["metadata"].IsObject()) {
         record = &(*doc)["record"];
       }
-      AnswerLoad(*call, std::optional<std::string>(Compact(*record)));
+      AnswerLoad(*call, std::optional<std::string>(Compact(*record)), now);
     }
   } else if (kind == JsonBinCall::kCreate) {
     Result<rapidjson::Document> doc = ParseAnswer(response.body, "the create");
@@ -343,10 +362,10 @@ void JsonBinSessionStore::OnAnswer(HttpResponse response) {
             {{"id", bin_id_},
              {"", "set JSONBIN_BIN_ID=" + bin_id_ + " to keep using it"}});
       }
-      AnswerSave(*call, Status::Ok());
+      AnswerSave(*call, Status::Ok(), now);
     }
   } else {
-    AnswerSave(*call, Status::Ok());
+    AnswerSave(*call, Status::Ok(), now);
   }
   Pump();
 }

@@ -58,14 +58,21 @@ struct JsonBinOptions {
   size_t max_record_bytes = 1024 * 1024;
   // For the bin-created and bin-not-found lines; null: no log. Default: null.
   const common::Logger* log = nullptr;
+  // Hands an answer known at once (a refused document, no bin id, after
+  // Stop) to the loop, so that it never runs within the call: the worker's
+  // PostToLoop. Empty: HttpClient::Post — whose wake-up does not keep an
+  // otherwise idle loop running, so a loop with nothing else to do may exit
+  // before such an answer runs. Answers of requests come from the
+  // HttpClient's completion directly. Default: empty.
+  PostToLoop post;
 };
 
 // Thread-safety: loop thread only (as the HttpClient it uses).
 class JsonBinSessionStore : public SessionStore {
  public:
   // REQUIRES: `http` outlives the store and is not closed before Stop's
-  // `done` ran (answers are handed to the loop with http.Post; once the
-  // client is closed they are dropped, the loop being about to end).
+  // `done` ran (a closed client answers nothing; posted answers are dropped
+  // when options.post drops them).
   JsonBinSessionStore(HttpClient& http, JsonBinOptions options);
   // Cancels a request in flight; answers not yet posted are dropped.
   ~JsonBinSessionStore() override;
@@ -105,8 +112,11 @@ class JsonBinSessionStore : public SessionStore {
   // Starts `call`'s request; false when it was answered without one.
   bool StartCall(std::unique_ptr<Call>& call);
   void OnAnswer(HttpResponse response);
-  void AnswerLoad(Call& call, common::Result<std::optional<std::string>> r);
-  void AnswerSave(Call& call, common::Status status);
+  // Answers `call` now (`now`: from a completion, outside any call of ours)
+  // or through Answer.
+  void AnswerLoad(Call& call, common::Result<std::optional<std::string>> r,
+                  bool now = false);
+  void AnswerSave(Call& call, common::Status status, bool now = false);
   void Answer(std::function<void()> task);
   HttpRequest NewRequest(HttpMethod method, std::string path) const;
   JsonBinErrorContext ErrorContext(JsonBinCall call) const;
