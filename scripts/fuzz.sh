@@ -6,7 +6,7 @@
 # seconds (default 60) with a 128 MB allocation cap (a document of a few KB must never make the
 # decoder allocate more) and exits non-zero on any crash, sanitizer report, broken property
 # (tests/fuzz/snapshot_decode_entry.h) or oversized allocation; the input that did it is left in
-# the build directory (crash-*, oom-*, leak-*). Installs clang if missing.
+# the build directory (crash-*, oom-*, leak-*). Installs clang and libFuzzer if missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=60
@@ -18,7 +18,8 @@ while [ $# -gt 0 ]; do
     *) echo "usage: scripts/fuzz.sh [--seconds N] [--build DIR]" >&2; exit 2 ;;
   esac
 done
-if ! command -v clang++ >/dev/null; then
+# libFuzzer's runtime comes with libclang-rt-dev, not with clang itself.
+if ! command -v clang++ >/dev/null || ! dpkg -s libclang-rt-dev >/dev/null 2>&1; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo=sudo
   $sudo apt-get update -qq
