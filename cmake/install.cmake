@@ -4,6 +4,8 @@
 #   cd build && cpack -G DEB                            → dynoguard_<version>_<arch>.deb
 #
 # Layout under the prefix (default /usr/local; the .deb uses /usr):
+#   lib/dynoguard/dynoguard-{postgres,mongodb}.so    the session store modules, loaded by the
+#                                                    worker from its own directory
 #   lib/dynoguard/supervisor, lib/dynoguard/worker   the two programs, side by side: `supervisor
 #                                                    start` runs the worker installed beside it,
 #                                                    and SPEC fixes both names (too generic for
@@ -15,7 +17,7 @@
 #   lib/systemd/system/dynoguard.{service,socket}    the units, ExecStart= rewritten to the prefix
 #   share/doc/dynoguard/                             README, docs/*.md, LICENSE, dynoguard.env
 #                                                    (the example environment file)
-# Only supervisor and worker are installed; `cmake --install` and cpack never build: build them
+# Only supervisor, worker and the store modules are installed; `cmake --install` and cpack never build: build them
 # first (scripts/setup.sh, or `cmake --build build --target supervisor worker`).
 
 # cpack and `make install` would otherwise build `all` first, the test suite included.
@@ -26,6 +28,10 @@ set(DYNOGUARD_UNIT_DIR lib/systemd/system)
 set(DYNOGUARD_DOC_DIR share/doc/dynoguard)
 
 install(TARGETS supervisor worker RUNTIME DESTINATION ${DYNOGUARD_PROGRAM_DIR})
+# The session store modules the worker loads from beside it (SESSION_STORAGE_TYPE=postgres,
+# mongodb; worker/session/stores/store_module.h).
+install(TARGETS dynoguard_postgres_module dynoguard_mongodb_module
+        LIBRARY DESTINATION ${DYNOGUARD_PROGRAM_DIR})
 install(CODE "
   file(MAKE_DIRECTORY \"\$ENV{DESTDIR}\${CMAKE_INSTALL_PREFIX}/bin\")
   file(CREATE_LINK ../${DYNOGUARD_PROGRAM_DIR}/supervisor

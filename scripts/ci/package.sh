@@ -56,6 +56,7 @@ prefix="$work/prefix"
 step "cmake --install build --prefix $prefix"
 cmake --install build --prefix "$prefix" >/dev/null
 expected=(bin/dynoguard lib/dynoguard/supervisor lib/dynoguard/worker
+          lib/dynoguard/dynoguard-postgres.so lib/dynoguard/dynoguard-mongodb.so
           lib/systemd/system/dynoguard.service lib/systemd/system/dynoguard.socket
           share/doc/dynoguard/LICENSE share/doc/dynoguard/README.md
           share/doc/dynoguard/deployment.md share/doc/dynoguard/operations.md
@@ -73,7 +74,7 @@ grep -qx "ExecStart=$prefix/lib/dynoguard/supervisor start" \
   "$prefix/lib/systemd/system/dynoguard.service" ||
   fail "the installed unit's ExecStart does not name the prefix"
 unexpected=$(cd "$prefix" && find . -type f -o -type l | sort | grep -v -e '^\./share/doc/dynoguard/' \
-  -e '^\./lib/dynoguard/\(supervisor\|worker\)$' -e '^\./lib/systemd/system/dynoguard\.' \
+  -e '^\./lib/dynoguard/\(supervisor\|worker\|dynoguard-postgres\.so\|dynoguard-mongodb\.so\)$' -e '^\./lib/systemd/system/dynoguard\.' \
   -e '^\./bin/dynoguard$' || true)
 [ -z "$unexpected" ] || fail "cmake --install put unexpected files: $unexpected"
 echo "package.sh: installed tree:"

@@ -279,7 +279,7 @@ TEST_CASE("config: DYNO or RENDER mark a platform with an ephemeral disk",
 }
 
 TEST_CASE(
-    "config: a session store needs its credentials; SESSION_NAME is a key",
+    "config: a session store needs its credentials, SESSION_NAME is a key",
     "[config]") {
   struct Case {
     EnvMap env;

@@ -262,7 +262,7 @@ TEST_CASE("retry codes are retried, fail codes fail without a retry",
   worker.Stop();
 }
 
-TEST_CASE("131056 slows that one recipient; others and the order stay",
+TEST_CASE("131056 slows that one recipient, others and the order stay",
           "[cloud][integration]") {
   TempDir dir;
   GraphApiServer graph;

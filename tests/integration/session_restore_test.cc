@@ -11,6 +11,7 @@
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <string>
@@ -333,6 +334,13 @@ TEST_CASE("snapshots refused at start: garbage, another version, a wrong key",
   auto at = other_version.find("\"version\":1");
   REQUIRE(at != std::string::npos);
   other_version.replace(at, 11, "\"version\":9");
+  // Half of the payload cut off (a torn write, a truncated copy).
+  std::string truncated = *real;
+  const size_t payload = truncated.find("\"payload\":\"") + 11;
+  const size_t payload_end = truncated.find('"', payload);
+  REQUIRE(payload_end != std::string::npos);
+  truncated.erase(payload + (payload_end - payload) / 2,
+                  (payload_end - payload) / 2);
   struct Case {
     std::string name;
     std::string record;
@@ -340,6 +348,7 @@ TEST_CASE("snapshots refused at start: garbage, another version, a wrong key",
   };
   const Case cases[] = {
       {"garbage", R"({"hello":"world"})", kKey},
+      {"truncated", truncated, kKey},
       {"another version", other_version, kKey},
       {"a wrong key", *real, kOtherKey},
       {"no key for an encrypted snapshot", *real, ""},
@@ -360,6 +369,24 @@ TEST_CASE("snapshots refused at start: garbage, another version, a wrong key",
       worker.Stop();
     }
   }
+}
+
+TEST_CASE("an oversized local snapshot is refused with one line, the worker "
+          "starts fresh",
+          "[session][integration]") {
+  TempDir dir;
+  {
+    std::ofstream big(dir.File("session.snapshot"), std::ios::binary);
+    const std::string chunk(1 << 20, 'x');
+    for (int i = 0; i < 65; ++i) big << chunk;  // past the 64 MiB cap
+  }
+  SandboxWorker worker(dir, {});
+  const std::string log = worker.process().LogText();
+  INFO(log);
+  CHECK(log.find("session-start from=fresh") != std::string::npos);
+  CHECK(log.find("session.snapshot") != std::string::npos);
+  CHECK(QueueDepth(worker.client()) == 0);
+  worker.Stop();
 }
 
 TEST_CASE("two SESSION_NAMEs on one database keep their own sessions",

@@ -7,8 +7,7 @@
 #include "worker/session/snapshot_codec.h"
 #include "worker/session/stores/file_store.h"
 #include "worker/session/stores/jsonbin_store.h"
-#include "worker/session/stores/mongo_store.h"
-#include "worker/session/stores/postgres_store.h"
+#include "worker/session/stores/store_module.h"
 
 namespace dynoguard::worker {
 
@@ -53,31 +52,22 @@ Result<std::unique_ptr<SessionStore>> MakeRemoteStore(const Config& config,
       o.session_name = config.session_name;
       o.timeout = timeout;
       o.log = &log;
+      o.post = post;
       return std::unique_ptr<SessionStore>(
           std::make_unique<JsonBinSessionStore>(*http, std::move(o)));
     }
-    case SessionStorageKind::kPostgres: {
-      PostgresOptions o;
-      o.url = config.database_url.Reveal();
-      o.session_name = config.session_name;
-      o.timeout = timeout;
-      o.log = &log;
-      return std::unique_ptr<SessionStore>(
-          std::make_unique<PostgresSessionStore>(std::move(o),
-                                                 std::move(post)));
-    }
+    case SessionStorageKind::kPostgres:
     case SessionStorageKind::kMongoDb: {
-      if (Status s = MongoSessionStore::CheckUri(config.mongodb_uri.Reveal());
-          !s.ok()) {
-        return Status::InvalidArgument("MONGODB_URI: " + s.message());
-      }
-      MongoOptions o;
-      o.uri = config.mongodb_uri.Reveal();
-      o.session_name = config.session_name;
-      o.timeout = timeout;
-      o.log = &log;
-      return std::unique_ptr<SessionStore>(
-          std::make_unique<MongoSessionStore>(std::move(o), std::move(post)));
+      const bool postgres =
+          config.session_storage == SessionStorageKind::kPostgres;
+      StoreModuleArgs args;
+      args.url = postgres ? config.database_url.Reveal()
+                          : config.mongodb_uri.Reveal();
+      args.session_name = config.session_name;
+      args.timeout = timeout;
+      args.log = &log;
+      args.post = std::move(post);
+      return LoadStoreModule(postgres ? "postgres" : "mongodb", args);
     }
   }
   return std::unique_ptr<SessionStore>();

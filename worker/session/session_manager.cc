@@ -171,6 +171,13 @@ void SessionManager::FinishLoads() {
     uint64_t highest = 0;
     auto consider = [&](const std::string& store,
                         const Result<std::optional<std::string>>& loaded_doc) {
+      if (!loaded_doc.ok() && store == "file") {
+        // The local file: unreadable or too large, not "unreachable".
+        notes.push_back("file refused: " + loaded_doc.status().message());
+        log_.Error("session-snapshot-invalid",
+                   {{"store", store}, {"error", loaded_doc.status().message()}});
+        return;
+      }
       if (!loaded_doc.ok()) {
         notes.push_back(store +
                         " unreachable: " + loaded_doc.status().message());

@@ -285,7 +285,7 @@ TEST_CASE("file store: never replaces a higher sequence", "[file-store]") {
   StopNow(loop, fresh);
 }
 
-TEST_CASE("file store: Stop answers every call, then done; later calls fail",
+TEST_CASE("file store: Stop answers every call, then done, later calls fail",
           "[file-store]") {
   TempDir dir;
   TestLoop loop;

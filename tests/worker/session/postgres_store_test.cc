@@ -403,9 +403,9 @@ TEST_CASE(
   std::string text =
       testing::ReadFileText(logs.File("worker.log")).value_or("");
   INFO(text);
-  CHECK(text.find("session_store connected kind=postgres") !=
+  CHECK(text.find("session-store-connected kind=postgres") !=
         std::string::npos);
-  CHECK(text.find("session_store reconnecting kind=postgres") !=
+  CHECK(text.find("session-store-reconnecting kind=postgres") !=
         std::string::npos);
   CHECK(text.find(server.password()) == std::string::npos);
 }
@@ -437,7 +437,7 @@ TEST_CASE("postgres: TLS is what the URL asks for", "[postgres]") {
   std::string text =
       testing::ReadFileText(logs.File("worker.log")).value_or("");
   INFO(text);
-  CHECK(text.find("session_store connected kind=postgres") !=
+  CHECK(text.find("session-store-connected kind=postgres") !=
         std::string::npos);
   CHECK(text.find("tls=yes") != std::string::npos);
 

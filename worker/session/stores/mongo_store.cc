@@ -176,7 +176,7 @@ common::Status MongoSessionStore::EnsureClient(std::string_view action) {
       client_, database_.c_str(),
       std::string(kMongoSessionsCollection).c_str());
   if (options_.log != nullptr) {
-    options_.log->Debug("mongodb_client", {{"ns", ns_}});
+    options_.log->Debug("mongodb-client", {{"ns", ns_}});
   }
   return common::Status::Ok();
 }
@@ -193,7 +193,7 @@ void MongoSessionStore::AfterError(const common::Status& status) {
   if (client_ == nullptr) return;
   DropClient();
   if (options_.log != nullptr) {
-    options_.log->Debug("mongodb_client_dropped", {{"ns", ns_}});
+    options_.log->Debug("mongodb-client-dropped", {{"ns", ns_}});
   }
 }
 

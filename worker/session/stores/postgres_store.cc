@@ -338,7 +338,7 @@ common::Status PostgresSessionStore::WithConnection(
       connection_ = std::move(opened).value();
       fresh = true;
       if (options_.log != nullptr) {
-        options_.log->Info("session_store connected",
+        options_.log->Info("session-store-connected",
                            {{"kind", "postgres"},
                             {"server", connection_->Describe()},
                             {"tls", connection_->tls() ? "yes" : "no"}});
@@ -384,7 +384,7 @@ common::Status PostgresSessionStore::WithConnection(
       return status;
     }
     if (options_.log != nullptr) {
-      options_.log->Warn("session_store reconnecting",
+      options_.log->Warn("session-store-reconnecting",
                          {{"kind", "postgres"}, {"reason", status.message()}});
     }
   }
