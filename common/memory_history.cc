@@ -68,6 +68,7 @@ void MemoryHistory::AddSample(int64_t now_ms, uint64_t bytes) {
   const uint32_t kib = ToKib(bytes);
   std::lock_guard<std::mutex> lock(mu_);
   last_kib_ = kib;
+  if (!first_sample_ms_) first_sample_ms_ = now_ms;
   for (size_t i = 0; i < kRings.size(); ++i) {
     RingState& ring = rings_[i];
     const int64_t width = kRings[i].width_ms;
@@ -125,14 +126,16 @@ MemoryHistorySnapshot MemoryHistory::Snapshot() const {
     std::optional<int64_t> finer_start;
     for (size_t f = r; f-- > 0;) {
       if (rings_[f].size > 0) {
-        int64_t start = rings_[f].buckets[rings_[f].head].start_ms;
+        int64_t start = std::max(rings_[f].buckets[rings_[f].head].start_ms,
+                                 first_sample_ms_.value_or(0));
         finer_start = finer_start ? std::min(*finer_start, start) : start;
       }
     }
     for (size_t i = 0; i < ring.size; ++i) {
       const Bucket& b = ring.buckets[(ring.head + i) % ring.buckets.size()];
-      if (finer_start && b.start_ms >= *finer_start) break;
-      out.points.push_back(MemoryPoint{b.start_ms, kRings[r].width_ms,
+      int64_t start = std::max(b.start_ms, first_sample_ms_.value_or(0));
+      if (finer_start && start >= *finer_start) break;
+      out.points.push_back(MemoryPoint{start, kRings[r].width_ms,
                                        uint64_t{b.min_kib} * kKib,
                                        uint64_t{b.max_kib} * kKib});
     }

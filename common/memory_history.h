@@ -38,7 +38,8 @@ std::string_view ToString(MemoryEventKind kind);
 // The inverse of ToString; nullopt for anything else.
 std::optional<MemoryEventKind> MemoryEventKindFromString(std::string_view name);
 
-// One bucket: the samples taken in [time_ms, time_ms + width_ms).
+// One bucket: the samples taken in [time_ms, time_ms + width_ms) (time_ms is
+// the bucket's start, or the first sample ever when that came later).
 struct MemoryPoint {
   int64_t time_ms = 0;  // ms since the epoch
   int64_t width_ms = 0;
@@ -130,6 +131,8 @@ class MemoryHistory {
   size_t events_head_ = 0;                      // guarded by mu_
   size_t events_size_ = 0;                      // guarded by mu_
   uint32_t last_kib_ = 0;                       // guarded by mu_
+  // The first sample: no bucket is reported to begin before it.
+  std::optional<int64_t> first_sample_ms_;  // guarded by mu_
 };
 
 // The snapshot as one JSON object (the control socket's `history` answer):
