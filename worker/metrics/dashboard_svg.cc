@@ -118,6 +118,8 @@ Scale MakeScale(const DashboardView& view) {
   if (window <= 0) {
     int64_t oldest = m.now_ms;
     if (!m.points.empty()) oldest = std::min(oldest, m.points.front().time_ms);
+    // The first worker's start comes just before its first sample.
+    for (const MemoryEvent& e : m.events) oldest = std::min(oldest, e.time_ms);
     window = std::clamp<int64_t>(m.now_ms - oldest, kMinute, kHour);
   }
   s.window_ms = window;
@@ -311,22 +313,36 @@ void AppendThresholds(std::string& out, const DashboardView& view) {
   }
 }
 
+void AppendEvent(std::string& out, const MemoryEvent& e,
+                 const DashboardView& view, const Scale& scale) {
+  if (e.time_ms < scale.start_ms || e.time_ms > view.memory.now_ms) return;
+  double x = std::round(scale.X(e.time_ms));
+  x = std::clamp(x, static_cast<double>(kPlotLeft + 1),
+                 static_cast<double>(kPlotRight - 1));
+  std::string_view color = MarkColor(e.kind);
+  fmt::format_to(
+      std::back_inserter(out),
+      R"(<g><title>{} {}{}{}{}</title>)"
+      R"(<line x1="{:.0f}" y1="{}" x2="{:.0f}" y2="{}" stroke="{}" stroke-width="2" shape-rendering="crispEdges"/>)"
+      R"(<path d="M{:.0f},{}l-6,-12h12z" fill="{}"/></g>)",
+      ClockTime(e.time_ms), KindLabel(e.kind), e.detail.empty() ? "" : " ",
+      Escaped(e.detail),
+      // A start's figure would be the previous worker's last sample.
+      e.bytes > 0 && e.kind != MemoryEventKind::kWorkerStart
+          ? " at " + Megabytes(e.bytes)
+          : std::string(),
+      x, kPlotTop, x, kPlotBottom, color, x, kPlotTop, color);
+}
+
 void AppendEvents(std::string& out, const DashboardView& view,
                   const Scale& scale) {
-  for (const MemoryEvent& e : view.memory.events) {
-    if (e.time_ms < scale.start_ms || e.time_ms > view.memory.now_ms) continue;
-    double x = std::round(scale.X(e.time_ms));
-    x = std::clamp(x, static_cast<double>(kPlotLeft + 1),
-                   static_cast<double>(kPlotRight - 1));
-    std::string_view color = MarkColor(e.kind);
-    fmt::format_to(
-        std::back_inserter(out),
-        R"(<g><title>{} {}{}{} at {}</title>)"
-        R"(<line x1="{:.0f}" y1="{}" x2="{:.0f}" y2="{}" stroke="{}" stroke-width="2" shape-rendering="crispEdges"/>)"
-        R"(<path d="M{:.0f},{}l-6,-12h12z" fill="{}"/></g>)",
-        ClockTime(e.time_ms), KindLabel(e.kind), e.detail.empty() ? "" : " ",
-        Escaped(e.detail), Megabytes(e.bytes), x, kPlotTop, x, kPlotBottom,
-        color, x, kPlotTop, color);
+  // Worker starts first: a restart's start follows it within a second and
+  // would hide its marker.
+  for (bool starts : {true, false}) {
+    for (const MemoryEvent& e : view.memory.events) {
+      if ((e.kind == MemoryEventKind::kWorkerStart) != starts) continue;
+      AppendEvent(out, e, view, scale);
+    }
   }
 }
 
@@ -401,8 +417,8 @@ void AppendChart(std::string& out, const DashboardView& view) {
                                           Megabytes(view.memory.limit_bytes))
                             : fmt::format("memory ({}); budget unknown",
                                           Escaped(view.memory.source));
-  out += fmt::format(R"(<text x="{}" y="18" class="axis">{}</text></svg>)",
-                     kPlotLeft, caption);
+  out += fmt::format(R"(<text x="{}" y="{}" class="axis">{}</text></svg>)",
+                     kPlotLeft, kPlotBottom + 34, caption);
 }
 
 }  // namespace
@@ -546,7 +562,9 @@ std::string RenderDashboardHtml(const DashboardView& view) {
       out += "</td><td>";
       AppendEscaped(out, it->detail);
       out += "</td><td>";
-      out += it->bytes > 0 ? Megabytes(it->bytes) : "";
+      // A start's figure would be the previous worker's last sample.
+      if (it->bytes > 0 && it->kind != MemoryEventKind::kWorkerStart)
+        out += Megabytes(it->bytes);
       out += "</td></tr>";
     }
     out += "</table>";
