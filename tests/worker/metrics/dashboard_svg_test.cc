@@ -262,8 +262,10 @@ TEST_CASE("dashboard: render time of a full history", "[.dashboard-bench]") {
   const double render_us = Micros(elapsed).count() / kRounds;
   const double snapshot_us = Micros(snap_elapsed).count() / kRounds;
   const size_t page_bytes = RenderDashboardHtml(view).size();
-  WARN("page " << page_bytes << " bytes, render " << render_us
-               << " us, snapshot " << snapshot_us << " us (" << bytes << ")");
+  WARN("history " << MemoryHistory::FootprintBytes() << " bytes, page "
+                  << page_bytes << " bytes, render " << render_us
+                  << " us, snapshot " << snapshot_us << " us (" << bytes
+                  << ")");
 }
 
 }  // namespace
