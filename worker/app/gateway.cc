@@ -15,6 +15,9 @@ common::Result<std::unique_ptr<Gateway>> Gateway::Open(
   std::unique_ptr<Gateway> g(new Gateway(config, log, std::move(options)));
   const GatewayOptions& o = g->options_;
   g->started_ms_ = o.now_ms();
+  g->own_memory_ = std::make_unique<common::MemoryHistory>();
+  g->own_memory_->AddEvent(g->started_ms_,
+                           common::MemoryEventKind::kWorkerStart, "");
   g->metrics_ = std::make_unique<Metrics>(o.restarts_seen);
   auto queue = MessageQueue::Open(o.data_dir + "/queue.db", &log);
   if (!queue.ok()) return queue.status();
@@ -23,9 +26,17 @@ common::Result<std::unique_ptr<Gateway>> Gateway::Open(
   g->memory_ = std::make_unique<MemoryManager>(
       o.limit_bytes, o.emergency_percent, o.read_usage);
   Metrics* metrics = g->metrics_.get();
+  common::MemoryHistory* own_memory = g->own_memory_.get();
+  std::function<int64_t()> now_ms = o.now_ms;
   g->cleanup_ = std::make_unique<CleanupRunner>(
-      *g->memory_, log,
-      [metrics](CleanupLevel level) { metrics->CountCleanup(level); });
+      *g->memory_, log, [metrics, own_memory, now_ms](CleanupLevel level) {
+        metrics->CountCleanup(level);
+        own_memory->AddEvent(now_ms(),
+                             level == CleanupLevel::kEmergency
+                                 ? common::MemoryEventKind::kEmergencyCleanup
+                                 : common::MemoryEventKind::kStandardCleanup,
+                             "");
+      });
   g->history_ = std::make_unique<HistoryCache>();
   g->memory_->Register(g->history_.get());
   if (o.debug_endpoints) {
@@ -210,6 +221,7 @@ ApiRoutes Gateway::Routes(const LoopHooks& hooks) {
   r.health.now_ms = options_.now_ms;
   r.health.started = hooks.started;
   r.health.memory_optimization = config_.memory_optimization;
+  r.dashboard.own_history = own_memory_.get();
 
   r.messages.queue = queue_.get();
   r.messages.memory = memory_.get();

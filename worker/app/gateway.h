@@ -17,6 +17,7 @@
 
 #include "common/config.h"
 #include "common/log.h"
+#include "common/memory_history.h"
 #include "common/status.h"
 #include "worker/app/event_sinks.h"
 #include "worker/forward/event_outbox.h"
@@ -120,6 +121,9 @@ class Gateway {
   EventOutbox* outbox() { return outbox_.get(); }  // null without WEBHOOK_URL
   Forwarder* forwarder() { return forwarder_.get(); }  // null: no forwarding
   EventSinks& sinks() { return *sinks_; }
+  // The worker's own memory samples and cleanups (/dashboard without a
+  // supervisor); the owner of the memory sampling adds the samples.
+  common::MemoryHistory& own_memory() { return *own_memory_; }
 
   // The session as /health and /session-status report it.
   SessionStatus Session() const;
@@ -142,6 +146,7 @@ class Gateway {
 
   // In construction order (destroyed in reverse; the cleanables are
   // unregistered first).
+  std::unique_ptr<common::MemoryHistory> own_memory_;
   std::unique_ptr<Metrics> metrics_;
   std::unique_ptr<MessageQueue> queue_;
   std::unique_ptr<MemoryManager> memory_;

@@ -565,7 +565,9 @@ void WorkerApp::OnSignal(int signum) {
 
 void WorkerApp::OnMemorySample() {
   bool before = memory_->under_pressure();
-  memory_->UpdatePressure(ReadUsage());
+  const uint64_t usage = ReadUsage();
+  memory_->UpdatePressure(usage);
+  gateway_->own_memory().AddSample(NowMs(), usage);
   bool after = memory_->under_pressure();
   if (before != after) {
     log_.Log(after ? common::LogLevel::kWarn : common::LogLevel::kInfo,
