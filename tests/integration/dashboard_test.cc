@@ -213,6 +213,17 @@ TEST_CASE("dashboard: headless Chromium draws the thresholds and a marker",
     return;
   }
   Gateway gw(/*supervised=*/true);
+  // The worker's start marker must not sit on the chart's right edge (drawn
+  // over by the latest samples): let a few seconds of history build up.
+  REQUIRE(t::WaitUntil(
+      [&] {
+        auto res = gw.Client().Get("/health");
+        if (!res || res->status != 200) return false;
+        auto at = res->body.find("\"uptime\":");
+        return at != std::string::npos &&
+               std::strtod(res->body.c_str() + at + 9, nullptr) >= 4.0;
+      },
+      kWait, 200ms));
   Completed cleanup = gw.Control({"cleanup"});
   REQUIRE(cleanup.exit_code == 0);
   REQUIRE(t::WaitUntil(

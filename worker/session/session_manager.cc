@@ -402,11 +402,18 @@ void SessionManager::OnEncoded(std::shared_ptr<Encoded> encoded, bool final,
   }
   (void) final;
   if (!encoded->error.ok()) {
-    log_.Error("session-snapshot-failed",
-               {{"error", encoded->error.message()}});
+    // A warning, once per failing spell: a store that cannot be read (a full
+    // disk, a corrupt queue) reports its own error; the session follows it.
+    if (!collect_failing_) {
+      log_.Warn("session-snapshot-failed",
+                {{"error", encoded->error.message()},
+                 {"", "the last snapshot is kept; retried at every autosave"}});
+    }
+    collect_failing_ = true;
     CycleDone(std::move(done));
     return;
   }
+  collect_failing_ = false;
   if (!encoded->need_file && !encoded->need_remote) {
     CycleDone(std::move(done));
     return;

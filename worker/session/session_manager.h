@@ -160,6 +160,7 @@ class SessionManager {
   uint64_t next_sequence_ = 1;
   bool over_cap_logged_ = false;
   bool remote_ok_logged_ = false;  // the first remote success was logged
+  bool collect_failing_ = false;   // the last snapshot could not be taken
   // Restore in progress.
   std::shared_ptr<Loaded> loading_;
   std::function<void()> restore_done_;
