@@ -1,0 +1,168 @@
+#!/usr/bin/env bash
+# CI: builds the Dockerfile for real and runs the image's command.
+#   1. a minimal bookworm root (scripts/ci/bookworm-base.sh), imported as localhost/bookworm-base;
+#   2. `podman build --isolation=chroot` of the Dockerfile with both stages on that base
+#      (apt inside the build fetches from Debian's mirror), Docker format (keeps HEALTHCHECK);
+#   3. the runtime image's size and its metadata (user, volume, stop signal, health check);
+#   4. the image's own command (CMD, as the image's USER, with its ENV and WORKDIR) started with
+#      `buildah run --isolation=chroot` (`podman run` needs rlimit permissions CI lacks), PORT
+#      set: /health answers, the HEALTHCHECK command passes inside the image, a sandbox message
+#      posted to /api/messages reaches /api/sandbox/outbox, and SIGTERM stops it cleanly
+#      (exit 0, the supervisor's `stopped` line);
+#   5. the Procfile's web line, run the same way, serves /health and stops on SIGTERM.
+# Container storage lives in .ci-cache/containers (gitignored; reused by a later run of the same
+# checkout). Installs podman, buildah and mmdebstrap when missing. Prints the time of each step.
+# Usage: scripts/ci/image.sh
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+root=$PWD
+started=$SECONDS
+step() { echo "image.sh: [$((SECONDS - started))s] $*"; }
+fail() { echo "image.sh: FAIL: $*" >&2; exit 1; }
+
+missing=()
+for tool in podman buildah mmdebstrap curl python3; do
+  command -v "$tool" >/dev/null || missing+=("$tool")
+done
+if ((${#missing[@]})); then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo=sudo
+  step "installing ${missing[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
+    "${missing[@]}" >/dev/null
+fi
+
+# Our own container storage, apart from the machine's.
+cache=$root/.ci-cache/containers
+mkdir -p "$cache"
+cat >"$cache/storage.conf" <<EOF
+[storage]
+driver = "overlay"
+graphroot = "$cache/storage"
+runroot = "$cache/run"
+EOF
+export CONTAINERS_STORAGE_CONF=$cache/storage.conf
+export BUILDAH_ISOLATION=chroot
+
+step "bookworm base"
+base_tar=$(scripts/ci/bookworm-base.sh)
+podman import --quiet "$base_tar" localhost/bookworm-base >/dev/null
+base_bytes=$(podman image inspect --format '{{.Size}}' localhost/bookworm-base)
+
+step "podman build (both stages; compiles supervisor and worker)"
+build_started=$SECONDS
+podman build --quiet --isolation=chroot --format docker \
+  --build-arg BUILD_IMAGE=localhost/bookworm-base \
+  --build-arg RUNTIME_IMAGE=localhost/bookworm-base \
+  --tag localhost/dynoguard:ci . >"$cache/build.log" 2>&1 || {
+  tail -n 60 "$cache/build.log" >&2
+  fail "podman build failed (log: $cache/build.log)"
+}
+build_seconds=$((SECONDS - build_started))
+image_bytes=$(podman image inspect --format '{{.Size}}' localhost/dynoguard:ci)
+mb() { awk -v b="$1" 'BEGIN { printf "%.1f MB", b / 1e6 }'; }
+step "runtime image: $(mb "$image_bytes") uncompressed, of which the bookworm base" \
+  "$(mb "$base_bytes") and dynoguard's layers $(mb $((image_bytes - base_bytes)))" \
+  "(built in ${build_seconds}s)"
+
+inspect() { podman image inspect --format "$1" localhost/dynoguard:ci; }
+[ "$(inspect '{{.Config.User}}')" = dynoguard ] || fail "the image does not run as dynoguard"
+[ "$(inspect '{{.Config.StopSignal}}')" = SIGTERM ] || fail "STOPSIGNAL is not SIGTERM"
+inspect '{{range $k, $v := .Config.Volumes}}{{$k}} {{end}}' | grep -qw /data ||
+  fail "DATA_DIR /data is not a volume"
+healthcheck=$(inspect '{{json .Config.Healthcheck.Test}}')
+case "$healthcheck" in *'/health'*) ;; *) fail "no HEALTHCHECK on /health: $healthcheck" ;; esac
+inspect '{{json .Config.Cmd}}' | grep -q '"supervisor","start"' || fail "CMD is not supervisor start"
+
+# A free port on the loopback.
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+ctr=""
+server_pid=""
+cleanup() {
+  [ -z "$server_pid" ] || kill -KILL "$server_pid" 2>/dev/null || true
+  [ -z "$ctr" ] || buildah rm "$ctr" >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+
+# wait_for SECONDS COMMAND...: polls COMMAND every 0.2 s until it succeeds.
+wait_for() {
+  local deadline=$((SECONDS + $1))
+  shift
+  until "$@" >/dev/null 2>&1; do
+    [ -n "$server_pid" ] && ! kill -0 "$server_pid" 2>/dev/null && return 1
+    ((SECONDS < deadline)) || return 1
+    sleep 0.2
+  done
+}
+
+# stop_server LOG: SIGTERM to the supervisor, then its exit status must be 0 within 30 s
+# (Heroku's grace) and the log must show the supervisor's stop line.
+stop_server() {
+  local log=$1 rc=0
+  # buildah run forwards the signal to the command it started (here the supervisor).
+  kill -TERM "$server_pid"
+  local deadline=$((SECONDS + 30))
+  while kill -0 "$server_pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.2; done
+  kill -0 "$server_pid" 2>/dev/null && fail "no exit within 30 s of SIGTERM (log: $log)"
+  wait "$server_pid" || rc=$?
+  server_pid=""
+  ((rc == 0)) || { tail -n 20 "$log" >&2; fail "exit status $rc after SIGTERM, not 0"; }
+  grep -Eq 'supervisor: stopped( |$)|"component":"supervisor","event":"stopped"' "$log" ||
+    { tail -n 20 "$log" >&2; fail "no 'stopped' line from the supervisor"; }
+}
+
+step "buildah run: the image's command (CMD) with PORT set"
+ctr=$(buildah from --quiet localhost/dynoguard:ci)
+port=$(free_port)
+cmd=$(inspect '{{range .Config.Cmd}}{{.}} {{end}}')
+log=$cache/run.log
+# shellcheck disable=SC2086 # the CMD's words
+buildah run --isolation=chroot --env PORT="$port" "$ctr" -- $cmd >"$log" 2>&1 &
+server_pid=$!
+base=http://127.0.0.1:$port
+wait_for 60 curl -fsS "$base/health" ||
+  { tail -n 30 "$log" >&2; fail "no /health within 60 s (log: $log)"; }
+step "/health answers on port $port"
+health_cmd=$(inspect '{{range .Config.Healthcheck.Test}}{{.}}{{"\n"}}{{end}}' | sed -n 2p)
+buildah run --isolation=chroot --env PORT="$port" "$ctr" -- sh -c "$health_cmd" ||
+  fail "the HEALTHCHECK command fails inside the image: $health_cmd"
+step "the HEALTHCHECK command passes inside the image"
+
+# A simulated user writes first (opens the 24-hour window), then the message to them.
+post() { curl -fsS -X POST "$base$1" -H 'Content-Type: application/json' -d "$2"; }
+post /api/sandbox/inbound '{"from":"15550001111","text":"hello from the image check"}' >/dev/null ||
+  fail "POST /api/sandbox/inbound failed"
+sent=""
+for _ in $(seq 1 50); do
+  if answer=$(post /api/messages '{"to":"15550001111","text":"image check: sent through the container"}' 2>/dev/null); then
+    sent=$answer
+    break
+  fi
+  sleep 0.2  # the inbound is processed a few milliseconds after its 202
+done
+[ -n "$sent" ] || fail "POST /api/messages was not accepted"
+grep -q '"status":"queued"' <<<"$sent" || fail "POST /api/messages answered $sent"
+outbox_has_it() {
+  curl -fsS "$base/api/sandbox/outbox" | grep -q 'image check: sent through the container'
+}
+wait_for 30 outbox_has_it || fail "the message never reached /api/sandbox/outbox"
+step "a sandbox message went through: $sent"
+stop_server "$log"
+step "SIGTERM: exit 0 and the supervisor's stop line"
+
+step "buildah run: the Procfile's web line"
+web=$(sed -n 's/^web: *//p' Procfile)
+[ -n "$web" ] || fail "the Procfile has no web line"
+port=$(free_port)
+base=http://127.0.0.1:$port
+log=$cache/procfile.log
+buildah run --isolation=chroot --env PORT="$port" "$ctr" -- sh -c "exec $web" >"$log" 2>&1 &
+server_pid=$!
+wait_for 60 curl -fsS "$base/health" ||
+  { tail -n 30 "$log" >&2; fail "the Procfile's '$web' does not serve /health (log: $log)"; }
+stop_server "$log"
+step "the Procfile's '$web' serves /health in the image and stops cleanly"
+step "passed in $((SECONDS - started))s"
