@@ -31,17 +31,25 @@ RUN rm -rf build && scripts/setup.sh \
  && mkdir -p /out \
  && strip --strip-unneeded -o /out/supervisor build/supervisor \
  && strip --strip-unneeded -o /out/worker build/worker \
- && for lib in $(ldd /out/supervisor /out/worker | awk '$2 == "=>" && $3 ~ /^\// {print $3}' | sort -u); do \
+ && ! ldd /out/supervisor /out/worker | grep 'not found' \
+ && ldd /out/supervisor /out/worker | awk '$2 == "=>" && $3 ~ /^\// {print $3}' | sort -u >/tmp/libs \
+ && while read -r lib; do \
       dpkg -S "$lib" 2>/dev/null || dpkg -S "$(readlink -f "$lib")" 2>/dev/null \
         || { echo "Dockerfile: no Debian package owns $lib" >&2; exit 1; }; \
-    done | cut -d: -f1 | sort -u > /out/runtime-packages \
+    done </tmp/libs >/tmp/owners \
+ && cut -d: -f1 /tmp/owners | sort -u >/out/runtime-packages \
  && echo "runtime packages:" $(cat /out/runtime-packages)
 
 FROM ${RUNTIME_IMAGE}
 # The libraries the binaries link, the CA certificates for HTTPS (Graph API, JSONBin, webhooks)
 # and curl for the HEALTHCHECK (curl itself adds about 0.5 MB: libcurl is needed anyway).
+# Like bookworm-slim itself: no documentation, manual pages or translations from these packages.
 COPY --from=build /out/runtime-packages /usr/share/dynoguard/runtime-packages
-RUN apt-get update -qq \
+RUN printf '%s\n' 'path-exclude /usr/share/doc/*' 'path-include /usr/share/doc/*/copyright' \
+      'path-exclude /usr/share/man/*' 'path-exclude /usr/share/info/*' \
+      'path-exclude /usr/share/locale/*' 'path-exclude /usr/share/lintian/*' \
+      >/etc/dpkg/dpkg.cfg.d/90-dynoguard-nodoc \
+ && apt-get update -qq \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
       ca-certificates curl $(cat /usr/share/dynoguard/runtime-packages) \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt /var/log/dpkg.log \

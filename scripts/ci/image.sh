@@ -9,7 +9,9 @@
 #      set: /health answers, the HEALTHCHECK command passes inside the image, a sandbox message
 #      posted to /api/messages reaches /api/sandbox/outbox, and SIGTERM stops it cleanly
 #      (exit 0, the supervisor's `stopped` line);
-#   5. the Procfile's web line, run the same way, serves /health and stops on SIGTERM.
+#   5. the Procfile's web line, run the same way, serves /health and stops cleanly when SIGTERM
+#      reaches every process at once, as on Heroku; and so does the same line from the checkout
+#      after scripts/setup.sh (what `heroku local` runs; build/ is reused when present).
 # Container storage lives in .ci-cache/containers (gitignored; reused by a later run of the same
 # checkout). Installs podman, buildah and mmdebstrap when missing. Prints the time of each step.
 # Usage: scripts/ci/image.sh
@@ -44,6 +46,29 @@ runroot = "$cache/run"
 EOF
 export CONTAINERS_STORAGE_CONF=$cache/storage.conf
 export BUILDAH_ISOLATION=chroot
+
+# The platform files: app.json is valid JSON for the container stack, and every variable that
+# app.json and render.yaml set is one docs/configuration.md documents (a typo there would be
+# silently ignored by the worker).
+step "platform files (app.json, render.yaml, heroku.yml)"
+python3 - <<'PY' || fail "platform files"
+import json, re, sys
+documented = set(re.findall(r"`([A-Z][A-Z0-9_]+)`", open("docs/configuration.md").read()))
+app = json.load(open("app.json"))
+problems = []
+if app.get("stack") != "container":
+    problems.append("app.json: stack is not container")
+render = open("render.yaml").read()
+render_keys = re.findall(r"^\s*-\s*key:\s*([A-Z0-9_]+)\s*$", render, re.M)
+for where, keys in (("app.json", app.get("env", {}).keys()), ("render.yaml", render_keys)):
+    problems += [f"{where}: {k} is not in docs/configuration.md" for k in keys if k not in documented]
+if not re.search(r"^\s*healthCheckPath:\s*/health\s*$", render, re.M):
+    problems.append("render.yaml: no healthCheckPath /health")
+if not re.search(r"^\s*web:\s*Dockerfile\s*$", open("heroku.yml").read(), re.M):
+    problems.append("heroku.yml: build.docker.web is not Dockerfile")
+print("\n".join(problems), file=sys.stderr)
+sys.exit(1 if problems else 0)
+PY
 
 step "bookworm base"
 base_tar=$(scripts/ci/bookworm-base.sh)
@@ -81,8 +106,24 @@ free_port() {
 }
 ctr=""
 server_pid=""
+# descendants PID: "pid comm" of every process below PID.
+descendants() {
+  ps -e -o pid=,ppid=,comm= | awk -v root="$1" '
+    { pid[NR] = $1; ppid[NR] = $2; comm[NR] = $3 }
+    END {
+      in_tree[root] = 1
+      for (changed = 1; changed;) {
+        changed = 0
+        for (i = 1; i <= NR; i++)
+          if (in_tree[ppid[i]] && !in_tree[pid[i]]) { in_tree[pid[i]] = 1; changed = 1; print pid[i], comm[i] }
+      }
+    }'
+}
 cleanup() {
-  [ -z "$server_pid" ] || kill -KILL "$server_pid" 2>/dev/null || true
+  if [ -n "$server_pid" ]; then
+    for pid in $(descendants "$server_pid" | awk '{print $1}'); do kill -KILL "$pid" 2>/dev/null || true; done
+    kill -KILL "$server_pid" 2>/dev/null || true
+  fi
   [ -z "$ctr" ] || buildah rm "$ctr" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
@@ -98,12 +139,21 @@ wait_for() {
   done
 }
 
-# stop_server LOG: SIGTERM to the supervisor, then its exit status must be 0 within 30 s
-# (Heroku's grace) and the log must show the supervisor's stop line.
+# stop_server LOG WHO: SIGTERM to the supervisor alone (WHO=pid1: what `docker stop` sends to
+# PID 1) or to the supervisor and the worker at once (WHO=all: what Heroku sends to every process
+# of a dyno); then the exit status must be 0 within 30 s (Heroku's grace) and the log must show
+# the supervisor's stop line. (Not to `buildah run` itself: it answers SIGTERM by killing its
+# command.)
 stop_server() {
-  local log=$1 rc=0
-  # buildah run forwards the signal to the command it started (here the supervisor).
-  kill -TERM "$server_pid"
+  local log=$1 who=$2 rc=0 targets
+  if [ "$who" = pid1 ]; then
+    targets=$(descendants "$server_pid" | awk '$2 == "supervisor" { print $1; exit }')
+  else
+    targets=$(descendants "$server_pid" | awk '$2 == "supervisor" || $2 == "worker" { print $1 }')
+  fi
+  [ -n "$targets" ] || fail "no supervisor process under buildah run (log: $log)"
+  # shellcheck disable=SC2086 # a list of pids
+  kill -TERM $targets
   local deadline=$((SECONDS + 30))
   while kill -0 "$server_pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.2; done
   kill -0 "$server_pid" 2>/dev/null && fail "no exit within 30 s of SIGTERM (log: $log)"
@@ -150,8 +200,8 @@ outbox_has_it() {
 }
 wait_for 30 outbox_has_it || fail "the message never reached /api/sandbox/outbox"
 step "a sandbox message went through: $sent"
-stop_server "$log"
-step "SIGTERM: exit 0 and the supervisor's stop line"
+stop_server "$log" pid1
+step "SIGTERM to the supervisor (docker stop): exit 0 and the supervisor's stop line"
 
 step "buildah run: the Procfile's web line"
 web=$(sed -n 's/^web: *//p' Procfile)
@@ -163,6 +213,28 @@ buildah run --isolation=chroot --env PORT="$port" "$ctr" -- sh -c "exec $web" >"
 server_pid=$!
 wait_for 60 curl -fsS "$base/health" ||
   { tail -n 30 "$log" >&2; fail "the Procfile's '$web' does not serve /health (log: $log)"; }
-stop_server "$log"
-step "the Procfile's '$web' serves /health in the image and stops cleanly"
+stop_server "$log" all
+step "the Procfile's '$web' serves /health in the image; SIGTERM to every process (Heroku): exit 0"
+# The same Procfile line in the checkout, as `heroku local` (or honcho, foreman) runs it after a
+# local scripts/setup.sh build (CI's test command has built build/ already).
+step "the Procfile's web line in the checkout"
+[ -x build/supervisor ] && [ -x build/worker ] || scripts/setup.sh
+port=$(free_port)
+base=http://127.0.0.1:$port
+log=$cache/procfile-local.log
+local_data=$(mktemp -d)
+trap 'cleanup; rm -rf "$local_data"' EXIT
+PORT=$port DATA_DIR=$local_data/data sh -c "exec $web" >"$log" 2>&1 &
+server_pid=$!
+wait_for 60 curl -fsS "$base/health" ||
+  { tail -n 30 "$log" >&2; fail "the Procfile's '$web' does not serve /health from the checkout"; }
+# sh exec'd the supervisor: it is server_pid itself.
+kill -TERM "$server_pid" $(descendants "$server_pid" | awk '$2 == "worker" { print $1 }')
+deadline=$((SECONDS + 30))
+while kill -0 "$server_pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.2; done
+rc=0
+wait "$server_pid" || rc=$?
+server_pid=""
+((rc == 0)) || { tail -n 20 "$log" >&2; fail "the Procfile's line exited $rc after SIGTERM"; }
+step "the Procfile's '$web' serves /health from the checkout; SIGTERM to every process: exit 0"
 step "passed in $((SECONDS - started))s"
