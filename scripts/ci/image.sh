@@ -77,7 +77,7 @@ base_bytes=$(podman image inspect --format '{{.Size}}' localhost/bookworm-base)
 
 step "podman build (both stages; compiles supervisor and worker)"
 build_started=$SECONDS
-podman build --quiet --isolation=chroot --format docker \
+podman build --isolation=chroot --format docker \
   --build-arg BUILD_IMAGE=localhost/bookworm-base \
   --build-arg RUNTIME_IMAGE=localhost/bookworm-base \
   --tag localhost/dynoguard:ci . >"$cache/build.log" 2>&1 || {
@@ -85,6 +85,7 @@ podman build --quiet --isolation=chroot --format docker \
   fail "podman build failed (log: $cache/build.log)"
 }
 build_seconds=$((SECONDS - build_started))
+sed -n 's/^runtime packages: /image.sh: the runtime stage installs /p' "$cache/build.log" | tail -n 1
 image_bytes=$(podman image inspect --format '{{.Size}}' localhost/dynoguard:ci)
 mb() { awk -v b="$1" 'BEGIN { printf "%.1f MB", b / 1e6 }'; }
 step "runtime image: $(mb "$image_bytes") uncompressed, of which the bookworm base" \
@@ -180,6 +181,9 @@ health_cmd=$(inspect '{{range .Config.Healthcheck.Test}}{{.}}{{"\n"}}{{end}}' | 
 buildah run --isolation=chroot --env PORT="$port" "$ctr" -- sh -c "$health_cmd" ||
   fail "the HEALTHCHECK command fails inside the image: $health_cmd"
 step "the HEALTHCHECK command passes inside the image"
+buildah run --isolation=chroot "$ctr" -- supervisor status | grep -q '^state:' ||
+  fail "supervisor status does not answer inside the image (docker exec … supervisor status)"
+step "supervisor status answers inside the image"
 
 # A simulated user writes first (opens the 24-hour window), then the message to them.
 post() { curl -fsS -X POST "$base$1" -H 'Content-Type: application/json' -d "$2"; }
