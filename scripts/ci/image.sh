@@ -66,7 +66,8 @@ if not re.search(r"^\s*healthCheckPath:\s*/health\s*$", render, re.M):
     problems.append("render.yaml: no healthCheckPath /health")
 if not re.search(r"^\s*web:\s*Dockerfile\s*$", open("heroku.yml").read(), re.M):
     problems.append("heroku.yml: build.docker.web is not Dockerfile")
-print("\n".join(problems), file=sys.stderr)
+for problem in problems:
+    print(problem, file=sys.stderr)
 sys.exit(1 if problems else 0)
 PY
 
