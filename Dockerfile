@@ -25,14 +25,24 @@ WORKDIR /src
 COPY scripts/setup.sh scripts/setup.sh
 RUN scripts/setup.sh --deps-only && rm -rf /var/lib/apt/lists/*
 COPY . .
-# Only the two programs (no tests), stripped; then the Debian packages that own the shared
-# libraries they need (ldd paths are tried as given and resolved: usrmerge puts some under /lib).
+# The two programs and the session store modules they load (no tests), stripped.
 RUN rm -rf build && scripts/setup.sh \
- && mkdir -p /out \
- && strip --strip-unneeded -o /out/supervisor build/supervisor \
- && strip --strip-unneeded -o /out/worker build/worker \
- && ! ldd /out/supervisor /out/worker | grep 'not found' \
- && ldd /out/supervisor /out/worker | awk '$2 == "=>" && $3 ~ /^\// {print $3}' | sort -u >/tmp/libs \
+ && mkdir -p /out/all \
+ && for f in supervisor worker dynoguard-postgres.so dynoguard-mongodb.so; do \
+      strip --strip-unneeded -o "/out/all/$f" "build/$f" || exit 1; \
+    done
+# Which session store modules the image carries (SESSION_STORAGE_TYPE=postgres, mongodb): both by
+# default; `--build-arg SESSION_MODULES=postgres` leaves out libmongoc and the ICU data it
+# needs (about 40 MB). Then the Debian packages that own the shared libraries the chosen files
+# need (ldd paths are tried as given and resolved: usrmerge puts some under /lib).
+ARG SESSION_MODULES="postgres mongodb"
+RUN mkdir -p /out/app && cp /out/all/supervisor /out/all/worker /out/app/ \
+ && for m in $SESSION_MODULES; do \
+      cp "/out/all/dynoguard-$m.so" /out/app/ \
+        || { echo "Dockerfile: SESSION_MODULES: no module '$m' (allowed: postgres, mongodb)" >&2; exit 1; }; \
+    done \
+ && ! ldd /out/app/* | grep 'not found' \
+ && ldd /out/app/* | awk '$2 == "=>" && $3 ~ /^\// {print $3}' | sort -u >/tmp/libs \
  && while read -r lib; do \
       dpkg -S "$lib" 2>/dev/null || dpkg -S "$(readlink -f "$lib")" 2>/dev/null \
         || { echo "Dockerfile: no Debian package owns $lib" >&2; exit 1; }; \
@@ -58,8 +68,9 @@ RUN printf '%s\n' 'path-exclude /usr/share/doc/*' 'path-include /usr/share/doc/*
       --shell /usr/sbin/nologin dynoguard \
  && install -d -m 0700 -o dynoguard -g dynoguard /data
 # The same layout as a checkout built by scripts/setup.sh (./build/supervisor beside
-# ./build/worker), so the Procfile's `./build/supervisor start` runs here unchanged.
-COPY --from=build /out/supervisor /out/worker /app/build/
+# ./build/worker and the store modules), so the Procfile's `./build/supervisor start` runs here
+# unchanged.
+COPY --from=build /out/app/ /app/build/
 COPY Procfile LICENSE /app/
 WORKDIR /app
 ENV PATH=/app/build:$PATH \

@@ -34,6 +34,9 @@ Sections (--only; --out needs them all, so that every row of the table is from o
              found through NODE_PATH=/usr/share/nodejs); req/s and p50/p99, median of --rounds,
              and the queue's row count checked against the 202s; with --baseline-worker, that
              worker's runs alternate too
+  session    the session snapshot (bench/session_bench.cc, median of 21): encode + compress +
+             encrypt, the atomic file write, restore (read + decrypt + decode) of a 512 KB
+             session, the document's size against the raw JSON, the size cap at work
 
 The box is shared: quote medians and the ratios measured side by side, not single figures.
 """
@@ -828,7 +831,42 @@ def enqueue_rows(args):
     return rows
 
 
-SECTIONS = ("base", "bare", "hardening", "chunked", "storm", "leak", "kill", "enqueue")
+SECTIONS = ("base", "bare", "hardening", "chunked", "storm", "leak", "kill", "enqueue",
+            "session")
+
+
+def session_rows(args):
+    """The session snapshot's figures from bench/session_bench.cc (built with the test suite)."""
+    exe = os.path.join(args.build, "session_bench")
+    out = subprocess.check_output([exe, "--bytes", "524288", "--runs", "21", "--dir", args.build])
+    r = json.loads(out)
+    kb = 1024
+    session = (f"{r['raw_bytes'] / kb:.0f} KB of raw JSON: {r['pending']} pending, "
+               f"{r['awaiting_status']} awaiting a status, {r['outbox']} forwarding events, "
+               f"{r['seen']} dedup keys, {r['windows']} windows")
+    return [
+        ("session snapshot: encode + compress + encrypt (AES-256-GCM) of a 512 KB session "
+         f"({session})", f"{r['encode_ms']:.1f} ms, of it the raw JSON {r['json_ms']:.1f} ms (median of "
+         f"{r['runs']})"),
+        ("session snapshot: the atomic file write (temp file, fsync, rename, fsync of the "
+         "directory)", f"{r['write_ms']:.1f} ms"),
+        ("session snapshot: encode + write, one step", f"{r['encode_write_ms']:.1f} ms "
+         "(goal ≤ 20 ms)"),
+        ("session snapshot: restore (read the file, decrypt, inflate, checksum, parse)",
+         f"{r['restore_ms']:.1f} ms (goal ≤ 50 ms; decode alone {r['decode_ms']:.1f} ms)"),
+        ("session snapshot: without a key, encode / decode",
+         f"{r['plain_encode_ms']:.1f} ms / {r['plain_decode_ms']:.1f} ms"),
+        ("session snapshot: document size against the raw JSON",
+         f"{r['document_bytes'] / kb:.0f} KB encrypted ({r['document_bytes'] / r['raw_bytes']:.2f}× "
+         f"the raw {r['raw_bytes'] / kb:.0f} KB), {r['plain_document_bytes'] / kb:.0f} KB without "
+         "a key"),
+        ("session snapshot: header read / state digest (the autosave's change check)",
+         f"{r['header_ms']:.2f} ms / {r['digest_ms']:.1f} ms"),
+        (f"session snapshot: size cap, a {r['budget_raw_bytes'] / kb:.0f} KB session to 512 KiB "
+         "(SESSION_MAX_BYTES' default)",
+         f"{r['budget_ms']:.0f} ms, {r['budget_encodes']} encodes, {r['budget_dropped']} oldest "
+         f"entries dropped, document {r['budget_bytes'] / kb:.0f} KB"),
+    ]
 
 
 def base_rows(args):
@@ -970,6 +1008,7 @@ def main():
         "leak": leak_rows,
         "kill": kill_rows,
         "enqueue": enqueue_rows,
+        "session": session_rows,
     }
     rows = []
     for section in SECTIONS:

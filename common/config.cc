@@ -237,6 +237,22 @@ EnvMap EnvironmentMap() {
   return env;
 }
 
+namespace {
+
+// SESSION_NAME is a key in a shared store (a row, a document, a bin name).
+bool IsSessionName(const std::string& name) {
+  if (name.empty() || name.size() > 64) return false;
+  for (char ch : name) {
+    const bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                    (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' ||
+                    ch == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
 Result<Config> ParseConfig(const EnvMap& env) {
   Config c;
   EnvReader r(env);
@@ -336,6 +352,22 @@ Result<Config> ParseConfig(const EnvMap& env) {
   r.String("JSONBIN_BASE_URL", c.jsonbin_base_url);
   r.Secret("MONGODB_URI", c.mongodb_uri);
   r.Secret("DATABASE_URL", c.database_url);
+  r.String("SESSION_NAME", c.session_name);
+  r.Require(IsSessionName(c.session_name),
+            "SESSION_NAME: expected 1 to 64 letters, digits, '.', '_' or '-', "
+            "got '" +
+                c.session_name.substr(0, 40) + "'");
+  r.Secret("SESSION_ENCRYPTION_KEY", c.session_encryption_key);
+  r.Require(c.session_storage != SessionStorageKind::kJsonBin ||
+                !c.jsonbin_master_key.empty() || !c.jsonbin_api_key.empty(),
+            "SESSION_STORAGE_TYPE=jsonbin requires JSONBIN_MASTER_KEY or "
+            "JSONBIN_API_KEY");
+  r.Require(c.session_storage != SessionStorageKind::kMongoDb ||
+                !c.mongodb_uri.empty(),
+            "SESSION_STORAGE_TYPE=mongodb requires MONGODB_URI");
+  r.Require(c.session_storage != SessionStorageKind::kPostgres ||
+                !c.database_url.empty(),
+            "SESSION_STORAGE_TYPE=postgres requires DATABASE_URL");
   r.Bool("ENABLE_SESSION_BACKUP", c.session_backup);
   r.Duration_("SESSION_AUTOSAVE_S", 1, 86400, c.session_autosave);
   r.Bytes("SESSION_MAX_BYTES", 1024, 64 * 1024 * 1024, c.session_max_bytes);
@@ -365,7 +397,7 @@ std::vector<std::string> Config::Secrets() const {
   for (const Redacted* secret :
        {&api_key, &whatsapp_token, &whatsapp_app_secret, &whatsapp_verify_token,
         &webhook_secret, &jsonbin_master_key, &jsonbin_api_key, &mongodb_uri,
-        &database_url}) {
+        &database_url, &session_encryption_key}) {
     if (!secret->empty()) secrets.push_back(secret->Reveal());
   }
   return secrets;

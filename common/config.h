@@ -123,6 +123,10 @@ struct Config {
   std::string jsonbin_base_url = "https://api.jsonbin.io/v3";
   Redacted mongodb_uri;
   Redacted database_url;
+  // The session's key in a shared store (SPEC §3); letters, digits, . _ -.
+  std::string session_name = "default";
+  // 32 bytes as hex or base64 (checked by the worker at start).
+  Redacted session_encryption_key;
   bool session_backup = true;
   std::chrono::seconds session_autosave{10};
   uint64_t session_max_bytes = 524288;

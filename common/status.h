@@ -17,12 +17,12 @@ class [[nodiscard]] Status {
  public:
   enum class Code {
     kOk,
-    kInvalidArgument,  // bad input: configuration, request, file contents
-    kNotFound,         // a file, process or record that is not there
-    kIOError,          // a system call failed
-    kUnavailable,      // try again later (peer down, busy, memory pressure)
-    kInternal,         // a broken invariant reported instead of aborting
-    kPermissionDenied,  // refused for who we are: a key, a quota, a password
+    kInvalidArgument,     // bad input: configuration, request, file contents
+    kNotFound,            // a file, process or record that is not there
+    kIOError,             // a system call failed
+    kUnavailable,         // try again later (peer down, busy, memory pressure)
+    kInternal,            // a broken invariant reported instead of aborting
+    kPermissionDenied,    // refused for who we are: a key, a quota, a password
     kFailedPrecondition,  // refused for the state it is in (a newer version)
   };
 

@@ -16,6 +16,7 @@
 #include "common/memory_probe.h"
 #include "common/notify_message.h"
 #include "common/private_dir.h"
+#include "common/time_format.h"
 #include "supervisor/child_process.h"
 
 extern char** environ;
@@ -428,6 +429,8 @@ void Supervisor::WriteNote(const Action& a) {
                 {{"pid", a.pid}, {"startup", FormatDuration(a.delay)}});
       break;
     case Note::kRestart:
+      history_.AddEvent(common::WallClockMs(),
+                        common::MemoryEventKind::kRestart, a.text);
       if (a.detail.empty()) {
         log_.Warn("restart", {{"reason", a.text}, {"pid", a.pid}});
       } else {
@@ -502,6 +505,9 @@ Status Supervisor::SpawnWorker() {
   std::string joined;
   for (const auto& arg : command_) joined += (joined.empty() ? "" : " ") + arg;
   log_.Info("spawn", {{"pid", worker_pid_}, {"command", joined}});
+  history_.AddEvent(common::WallClockMs(),
+                    common::MemoryEventKind::kWorkerStart,
+                    machine_.context().restarts > 0 ? "restart" : "");
   Event spawned = Make(EventKind::kSpawned);
   spawned.pid = worker_pid_;
   Dispatch(std::move(spawned));
@@ -566,6 +572,11 @@ void Supervisor::OnChildExited(pid_t pid, int wait_status) {
   // that died first, a helper that left the group) keeps the rest of the stop
   // timeout before the exit counts; the stop timer's SIGKILL ends the wait.
   const WorkerState state = machine_.state();
+  if (state == WorkerState::kStarting || state == WorkerState::kRunning) {
+    history_.AddEvent(common::WallClockMs(), common::MemoryEventKind::kExit,
+                      e.exit.signaled ? SignalName(e.exit.signal)
+                                      : fmt::format("code={}", e.exit.code));
+  }
   if ((state == WorkerState::kStoppingForRestart ||
        state == WorkerState::kStoppingForExit) &&
       tree_.AnyLeft(pid)) {
@@ -634,6 +645,7 @@ void Supervisor::OnPoll() {
     return;
   }
   unreadable_samples_ = 0;
+  history_.AddSample(common::WallClockMs(), reading->bytes);
   auto decision = policy_.Decide({reading->bytes, limit_bytes_}, now);
   last_sample_ = {reading->bytes, decision.percent, reading->processes,
                   decision.level};
@@ -683,6 +695,10 @@ void Supervisor::SendCleanup(MemoryAction action, std::string_view trigger) {
   tree_.SignalGroup(worker_pid_, emergency ? protocol_.cleanup.emergency
                                            : protocol_.cleanup.standard);
   last_cleanup_ = emergency ? "emergency" : "standard";
+  history_.AddEvent(common::WallClockMs(),
+                    emergency ? common::MemoryEventKind::kEmergencyCleanup
+                              : common::MemoryEventKind::kStandardCleanup,
+                    trigger, last_sample_.bytes);
   log_.Log(emergency ? common::LogLevel::kWarn : common::LogLevel::kInfo,
            "cleanup",
            {{"level", last_cleanup_},
@@ -776,6 +792,7 @@ std::string Supervisor::OnControl(std::string_view request) {
   };
   if (request == "ping") return reply(true, "pong");
   if (request == "status") return StatusJson();
+  if (request == "history") return HistoryJson();
   if (request == "restart") {
     Event e = Make(EventKind::kRestartRequest);
     e.reason = "control";
@@ -796,6 +813,20 @@ std::string Supervisor::OnControl(std::string_view request) {
                   emergency ? "cleanup emergency" : "cleanup standard");
   }
   return reply(false, "unknown request");
+}
+
+// The memory samples and events since the supervisor started, for the
+// worker's /dashboard (the worker asks over the control socket).
+std::string Supervisor::HistoryJson() const {
+  common::MemoryHistorySnapshot snapshot = history_.Snapshot();
+  snapshot.now_ms = common::WallClockMs();
+  snapshot.limit_bytes = limit_bytes_;
+  snapshot.source = common::ToString(config_.memory_source);
+  snapshot.keeper = "supervisor";
+  snapshot.standard_percent = config_.standard_percent;
+  snapshot.emergency_percent = config_.emergency_percent;
+  snapshot.restart_percent = config_.restart_percent;
+  return common::MemoryHistoryJson(snapshot);
 }
 
 std::string Supervisor::StatusJson() const {

@@ -22,6 +22,7 @@
 
 #include "common/config.h"
 #include "common/log.h"
+#include "common/memory_history.h"
 #include "common/notify_client.h"
 #include "common/proc_fs.h"
 #include "common/unique_fd.h"
@@ -87,6 +88,7 @@ class Supervisor {
   void SetPollPeriod(std::chrono::milliseconds period);
   void Finish(int exit_code);
   std::string StatusJson() const;
+  std::string HistoryJson() const;
   std::vector<std::string> ChildEnvironment() const;
 
   // Constant after construction.
@@ -147,6 +149,8 @@ class Supervisor {
   } last_sample_;
   Clock::time_point last_memory_log_;
   double last_logged_percent_ = -100;
+  // Samples and events across worker restarts, for `history` (/dashboard).
+  common::MemoryHistory history_;
 };
 
 }  // namespace dynoguard::supervisor

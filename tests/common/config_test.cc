@@ -2,6 +2,7 @@
 
 #include <catch2/catch.hpp>
 #include <csignal>
+#include <string>
 
 namespace dynoguard::common {
 namespace {
@@ -54,7 +55,8 @@ TEST_CASE("config: values are parsed with their types", "[config]") {
                              {"ENABLE_MEMORY_OPTIMIZATION", "FALSE"},
                              {"DEBUG_ENDPOINTS", "1"},
                              {"LOG_FORMAT", "json"},
-                             {"SESSION_STORAGE_TYPE", "postgres"}});
+                             {"SESSION_STORAGE_TYPE", "postgres"},
+                             {"DATABASE_URL", "postgres://u:p@db/x"}});
   REQUIRE(config.ok());
   CHECK(config->port == 9000);
   CHECK(config->memory_limit_bytes == 512ull * 1024 * 1024);
@@ -274,6 +276,49 @@ TEST_CASE("config: DYNO or RENDER mark a platform with an ephemeral disk",
   CHECK(ParseConfig({})->ephemeral_platform.empty());
   CHECK(ParseConfig({{"DYNO", "web.1"}})->ephemeral_platform == "heroku");
   CHECK(ParseConfig({{"RENDER", "true"}})->ephemeral_platform == "render");
+}
+
+TEST_CASE(
+    "config: a session store needs its credentials, SESSION_NAME is a key",
+    "[config]") {
+  struct Case {
+    EnvMap env;
+    std::string message;  // empty: accepted
+  };
+  const Case cases[] = {
+      {{{"SESSION_STORAGE_TYPE", "jsonbin"}},
+       "SESSION_STORAGE_TYPE=jsonbin requires JSONBIN_MASTER_KEY or "
+       "JSONBIN_API_KEY"},
+      {{{"SESSION_STORAGE_TYPE", "jsonbin"}, {"JSONBIN_API_KEY", "k"}}, ""},
+      {{{"SESSION_STORAGE_TYPE", "mongodb"}},
+       "SESSION_STORAGE_TYPE=mongodb requires MONGODB_URI"},
+      {{{"SESSION_STORAGE_TYPE", "postgres"}},
+       "SESSION_STORAGE_TYPE=postgres requires DATABASE_URL"},
+      {{{"SESSION_NAME", "bot-2.eu_1"}}, ""},
+      {{{"SESSION_NAME", "has space"}},
+       "SESSION_NAME: expected 1 to 64 letters, digits, '.', '_' or '-', got "
+       "'has space'"},
+      {{{"SESSION_NAME", std::string(65, 'a')}},
+       "SESSION_NAME: expected 1 to 64 letters, digits, '.', '_' or '-', got "
+       "'" +
+           std::string(40, 'a') + "'"},
+  };
+  for (const Case& c : cases) {
+    auto config = ParseConfig(c.env);
+    INFO(c.message);
+    if (c.message.empty()) {
+      REQUIRE(config.ok());
+    } else {
+      REQUIRE_FALSE(config.ok());
+      CHECK(config.status().message() == c.message);
+    }
+  }
+  auto config = ParseConfig({{"SESSION_NAME", "shop"},
+                             {"SESSION_ENCRYPTION_KEY", std::string(64, 'a')}});
+  REQUIRE(config.ok());
+  CHECK(config->session_name == "shop");
+  CHECK(config->Secrets().back() == std::string(64, 'a'));
+  CHECK(ParseConfig({})->session_name == "default");
 }
 
 }  // namespace

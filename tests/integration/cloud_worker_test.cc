@@ -3,6 +3,8 @@
 // Meta documents it, each error class does what SPEC §5 says, the keep-alive
 // drives the connection state, the webhook is verified and signed, and a
 // SIGKILL mid-queue loses nothing.
+#include "tests/support/cloud_worker.h"
+
 #include <httplib.h>
 #include <rapidjson/document.h>
 #include <signal.h>
@@ -27,143 +29,6 @@ namespace {
 
 using std::chrono::milliseconds;
 using std::chrono::seconds;
-
-constexpr char kAppSecret[] = "test-app-secret";
-constexpr char kVerifyToken[] = "test-verify-token";
-
-int64_t NowS() {
-  return std::chrono::duration_cast<seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-rapidjson::Document Json(const std::string& text) {
-  rapidjson::Document doc;
-  doc.Parse(text.c_str(), text.size());
-  return doc;
-}
-
-std::string StringAt(const rapidjson::Value& v, const char* name) {
-  if (!v.IsObject()) return "";
-  auto it = v.FindMember(name);
-  return it != v.MemberEnd() && it->value.IsString() ? it->value.GetString()
-                                                     : "";
-}
-
-// A cloud worker in its own DATA_DIR, pointed at `graph`.
-class CloudWorker {
- public:
-  CloudWorker(const TempDir& dir, const GraphApiServer& graph,
-              std::map<std::string, std::string> extra = {},
-              const std::string& log_name = "worker.log") {
-    SpawnOptions options;
-    options.env = {
-        {"HOST", "127.0.0.1"},
-        {"PORT", "0"},
-        {"DATA_DIR", dir.path()},
-        {"TRANSPORT", "cloud"},
-        {"WHATSAPP_TOKEN", graph.options().access_token},
-        {"WHATSAPP_PHONE_NUMBER_ID", graph.options().phone_number_id},
-        {"WHATSAPP_APP_SECRET", kAppSecret},
-        {"WHATSAPP_VERIFY_TOKEN", kVerifyToken},
-        {"WHATSAPP_API_BASE", graph.base_url()},
-        {"SEND_DELAY_MS", "0"},
-        {"HEARTBEAT_S", "1"},
-        {"CONNECTION_CHECK_S", "1"}};
-    for (auto& [k, v] : extra) options.env[k] = v;
-    options.log_path = dir.File(log_name);
-    auto process = Process::Spawn(DYNOGUARD_WORKER_BIN, options);
-    REQUIRE(process.ok());
-    process_.emplace(std::move(process.value()));
-    REQUIRE(process_->WaitForLog("worker: ready", seconds(20)));
-    port_ = ListenPort(*process_);
-    client_ = std::make_unique<httplib::Client>("127.0.0.1", port_);
-    client_->set_read_timeout(seconds(10));
-  }
-
-  Process& process() { return *process_; }
-  httplib::Client& client() { return *client_; }
-
-  std::string State() {
-    auto r = client_->Get("/session-status");
-    if (!r || r->status != 200) return "";
-    auto doc = Json(r->body);
-    // {"transport","state",…} or {"connection":{"state"}}: accept both.
-    std::string state = StringAt(doc, "state");
-    if (state.empty() && doc.IsObject() && doc.HasMember("connection"))
-      state = StringAt(doc["connection"], "state");
-    return state;
-  }
-
-  // POST /api/messages → the id (empty unless 202).
-  std::string Send(const std::string& body, int* status = nullptr) {
-    auto r = client_->Post("/api/messages", body, "application/json");
-    if (status != nullptr) *status = r ? r->status : 0;
-    if (!r || r->status != 202) return "";
-    return StringAt(Json(r->body), "id");
-  }
-
-  rapidjson::Document Message(const std::string& id) {
-    auto r = client_->Get(("/api/messages/" + id).c_str());
-    return Json(r ? r->body : "{}");
-  }
-
-  std::string StatusOf(const std::string& id) {
-    return StringAt(Message(id), "status");
-  }
-
-  // A signed POST /webhook.
-  int Webhook(const std::string& body, const std::string& signature) {
-    httplib::Headers headers;
-    if (!signature.empty()) headers.emplace("X-Hub-Signature-256", signature);
-    auto r = client_->Post("/webhook", headers, body, "application/json");
-    return r ? r->status : 0;
-  }
-  int Webhook(const std::string& body) {
-    return Webhook(body, SignatureHeader(kAppSecret, body));
-  }
-
-  // `from` writes to the business number now: its 24-hour window opens.
-  void Inbound(const std::string& from, const std::string& wamid,
-               const std::string& text = "hello") {
-    MessageHeader header;
-    header.from = from;
-    header.id = wamid;
-    header.timestamp_s = NowS();
-    REQUIRE(Webhook(MessagesWebhook({TextMessage(header, text)},
-                                    {Contact(from, "Test User")})) == 200);
-    REQUIRE(WaitWindowOpen(from));
-  }
-
-  // The webhook is answered before it is processed: wait for the contact's
-  // window (GET /api/chats/{waId}/messages "windowOpenUntil").
-  bool WaitWindowOpen(const std::string& wa_id) {
-    return WaitUntil(
-        [&] {
-          auto r = client_->Get(("/api/chats/" + wa_id + "/messages").c_str());
-          if (!r || r->status != 200) return false;
-          auto doc = Json(r->body);
-          return doc.IsObject() && doc.HasMember("windowOpenUntil") &&
-                 doc["windowOpenUntil"].IsNumber();
-        },
-        seconds(10));
-  }
-
-  void Stop() {
-    REQUIRE(process_->Signal(SIGTERM).ok());
-    CHECK(process_->WaitExit(seconds(20)) == std::optional<int>(0));
-  }
-
- private:
-  std::optional<Process> process_;
-  int port_ = 0;
-  std::unique_ptr<httplib::Client> client_;
-};
-
-bool WaitStatus(CloudWorker& worker, const std::string& id,
-                const std::string& status, milliseconds timeout = seconds(20)) {
-  return WaitUntil([&] { return worker.StatusOf(id) == status; }, timeout);
-}
 
 const std::string kTemplate =
     R"("template":{"name":"hello_world","language":{"code":"en_US"}})";
@@ -397,7 +262,7 @@ TEST_CASE("retry codes are retried, fail codes fail without a retry",
   worker.Stop();
 }
 
-TEST_CASE("131056 slows that one recipient; others and the order stay",
+TEST_CASE("131056 slows that one recipient, others and the order stay",
           "[cloud][integration]") {
   TempDir dir;
   GraphApiServer graph;

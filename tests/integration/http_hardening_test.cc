@@ -257,7 +257,7 @@ TEST_CASE("http hardening: pipelined requests are all answered, in order",
 }
 
 TEST_CASE(
-    "http hardening: POST without a body works; a wrong method is 405 on "
+    "http hardening: POST without a body works, a wrong method is 405 on "
     "every route, never 400",
     "[worker][http_hardening]") {
   TempDir dir;
@@ -282,7 +282,7 @@ TEST_CASE(
 
 TEST_CASE(
     "http hardening: /health answers while 8 slowloris clients and 500 idle "
-    "connections are connected; slow heads get 408",
+    "connections are connected, slow heads get 408",
     "[worker][http_hardening]") {
   TempDir dir;
   Worker w = StartWorker(dir);
@@ -321,7 +321,7 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "http hardening: connections are bounded per client; past the bound "
+    "http hardening: connections are bounded per client, past the bound "
     "idle ones make room and busy ones get 503",
     "[worker][http_hardening]") {
   TempDir dir;

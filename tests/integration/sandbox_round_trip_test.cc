@@ -10,6 +10,7 @@
 #include <catch2/catch.hpp>
 #include <string>
 
+#include "tests/support/json_fields.h"
 #include "tests/support/process.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/wait.h"
@@ -20,19 +21,6 @@ namespace dynoguard::testing {
 namespace {
 
 using std::chrono::seconds;
-
-rapidjson::Document Json(const std::string& text) {
-  rapidjson::Document doc;
-  doc.Parse(text.c_str(), text.size());
-  return doc;
-}
-
-std::string StringAt(const rapidjson::Value& v, const char* name) {
-  if (!v.IsObject()) return "";
-  auto it = v.FindMember(name);
-  return it != v.MemberEnd() && it->value.IsString() ? it->value.GetString()
-                                                     : "";
-}
 
 // The receiver's events of `type`, parsed.
 std::vector<rapidjson::Document> EventsOf(const WebhookReceiver& receiver,

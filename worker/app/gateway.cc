@@ -15,6 +15,9 @@ common::Result<std::unique_ptr<Gateway>> Gateway::Open(
   std::unique_ptr<Gateway> g(new Gateway(config, log, std::move(options)));
   const GatewayOptions& o = g->options_;
   g->started_ms_ = o.now_ms();
+  g->own_memory_ = std::make_unique<common::MemoryHistory>();
+  g->own_memory_->AddEvent(g->started_ms_,
+                           common::MemoryEventKind::kWorkerStart, "");
   g->metrics_ = std::make_unique<Metrics>(o.restarts_seen);
   auto queue = MessageQueue::Open(o.data_dir + "/queue.db", &log);
   if (!queue.ok()) return queue.status();
@@ -23,9 +26,17 @@ common::Result<std::unique_ptr<Gateway>> Gateway::Open(
   g->memory_ = std::make_unique<MemoryManager>(
       o.limit_bytes, o.emergency_percent, o.read_usage);
   Metrics* metrics = g->metrics_.get();
+  common::MemoryHistory* own_memory = g->own_memory_.get();
+  std::function<int64_t()> now_ms = o.now_ms;
   g->cleanup_ = std::make_unique<CleanupRunner>(
-      *g->memory_, log,
-      [metrics](CleanupLevel level) { metrics->CountCleanup(level); });
+      *g->memory_, log, [metrics, own_memory, now_ms](CleanupLevel level) {
+        metrics->CountCleanup(level);
+        own_memory->AddEvent(now_ms(),
+                             level == CleanupLevel::kEmergency
+                                 ? common::MemoryEventKind::kEmergencyCleanup
+                                 : common::MemoryEventKind::kStandardCleanup,
+                             "");
+      });
   g->history_ = std::make_unique<HistoryCache>();
   g->memory_->Register(g->history_.get());
   if (o.debug_endpoints) {
@@ -88,6 +99,7 @@ common::Result<std::unique_ptr<Gateway>> Gateway::Open(
   sink_parts.history = g->history_.get();
   sink_parts.outbox = g->outbox_.get();
   sink_parts.now_ms = o.now_ms;
+  sink_parts.session = config.session_name;
   Gateway* self = g.get();
   sink_parts.wake_forwarder = [self] {
     if (self->forwarder_) self->forwarder_->Wake();
@@ -160,6 +172,30 @@ SessionStatus Gateway::Session() const {
   }
   s.forwarding = outbox_ != nullptr;
   if (int64_t at = sinks_->last_inbound_ms(); at > 0) s.last_inbound_ms = at;
+  s.session_name = config_.session_name;
+  s.storage = std::string(ToString(config_.session_storage));
+  s.encrypted = !config_.session_encryption_key.empty();
+  s.backup_enabled = config_.session_backup;
+  if (session_ != nullptr) {
+    SessionReport r = session_->Report();
+    auto backup = [](const SessionReport::Backup& b) {
+      return SessionStatus::Backup{b.at_ms, b.store, b.result, b.bytes,
+                                   b.sequence};
+    };
+    s.sequence = r.sequence;
+    if (r.last_remote) {
+      s.last_backup = backup(*r.last_remote);
+    } else if (r.storage == "file" && r.last_file) {
+      s.last_backup = backup(*r.last_file);
+    }
+    if (r.last_file) s.last_file_backup = backup(*r.last_file);
+    s.restored_from = r.restored_from;
+    s.restore_detail = r.restore_detail;
+    s.store_ok = !r.remote_failing;
+    s.over_cap = r.over_cap;
+    // Until the restore has run, the session is being restored.
+    if (!r.restored_from) s.state = ConnectionState::kRestoring;
+  }
   return s;
 }
 
@@ -185,6 +221,7 @@ ApiRoutes Gateway::Routes(const LoopHooks& hooks) {
   r.health.now_ms = options_.now_ms;
   r.health.started = hooks.started;
   r.health.memory_optimization = config_.memory_optimization;
+  r.dashboard.own_history = own_memory_.get();
 
   r.messages.queue = queue_.get();
   r.messages.memory = memory_.get();

@@ -17,6 +17,7 @@
 
 #include "common/config.h"
 #include "common/log.h"
+#include "common/memory_history.h"
 #include "common/status.h"
 #include "worker/app/event_sinks.h"
 #include "worker/forward/event_outbox.h"
@@ -34,6 +35,7 @@
 #include "worker/model/runtime_status.h"
 #include "worker/net/http_client.h"
 #include "worker/outbound/message_queue.h"
+#include "worker/session/session_manager.h"
 #include "worker/transport/cloud/cloud_transport.h"
 #include "worker/transport/sandbox/sandbox_transport.h"
 #include "worker/transport/transport.h"
@@ -119,9 +121,16 @@ class Gateway {
   EventOutbox* outbox() { return outbox_.get(); }  // null without WEBHOOK_URL
   Forwarder* forwarder() { return forwarder_.get(); }  // null: no forwarding
   EventSinks& sinks() { return *sinks_; }
+  // The worker's own memory samples and cleanups (/dashboard without a
+  // supervisor); the owner of the memory sampling adds the samples.
+  common::MemoryHistory& own_memory() { return *own_memory_; }
 
   // The session as /health and /session-status report it.
   SessionStatus Session() const;
+  // The session manager whose report Session() includes (null: none; the
+  // configuration's names are shown). REQUIRES: it outlives the Gateway's
+  // HTTP routes.
+  void AttachSession(const SessionManager* session) { session_ = session; }
 
   // The dependency structs of every route group.
   ApiRoutes Routes(const LoopHooks& hooks);
@@ -137,6 +146,7 @@ class Gateway {
 
   // In construction order (destroyed in reverse; the cleanables are
   // unregistered first).
+  std::unique_ptr<common::MemoryHistory> own_memory_;
   std::unique_ptr<Metrics> metrics_;
   std::unique_ptr<MessageQueue> queue_;
   std::unique_ptr<MemoryManager> memory_;
@@ -152,6 +162,7 @@ class Gateway {
   std::unique_ptr<EventSinks> sinks_;
   std::unique_ptr<InboundProcessor> processor_;
   std::unique_ptr<Forwarder> forwarder_;
+  const SessionManager* session_ = nullptr;
   int stop_pending_ = 0;  // loop thread: parts still stopping
   std::function<void()> on_stopped_;
 };

@@ -13,6 +13,7 @@
 #include "common/time_format.h"
 #include "worker/app/gateway.h"
 #include "worker/app/process_environment.h"
+#include "worker/app/session_setup.h"
 #include "worker/http/http_api.h"
 #include "worker/http/http_server.h"
 #include "worker/inbound/event_router.h"
@@ -97,6 +98,8 @@ void WorkerApp::CloseLoop() {
     tasks_open_ = false;  // tasks posted from now on are dropped
     tasks_.clear();
   }
+  closing_ = true;
+  if (session_) session_->Close();
   if (dispatcher_) dispatcher_->Close();
   if (gateway_) gateway_->CloseLoopParts();
   if (http_client_) http_client_->Close();
@@ -161,7 +164,7 @@ Status WorkerApp::Start() {
   // libcurl and OpenSSL are initialised only when a configuration calls out
   // (the Cloud API, forwarding): the sandbox keeps its small idle figure.
   if (config_.transport == common::TransportKind::kCloud ||
-      !config_.webhook_url.empty()) {
+      !config_.webhook_url.empty() || SessionNeedsHttp(config_)) {
     HttpClient::Options client;
     // Below WORKER_STOP_TIMEOUT_S: a stop never waits on a hung call.
     client.max_timeout = std::clamp(
@@ -246,6 +249,27 @@ Status WorkerApp::Start() {
             NowMs());
       });
 
+  auto session = MakeSessionManager(
+      config_, log_, &loop_, http_client_.get(), *gateway_,
+      [this](std::function<void()> task) {
+        RunOnLoop(std::move(task));
+        return true;
+      },
+      [this] { return NowMs(); });
+  if (!session.ok()) {
+    if (session.status().code() == Status::Code::kInvalidArgument)
+      config_refused_ = true;
+    return session.status();
+  }
+  session_ = std::move(session.value());
+  gateway_->AttachSession(session_.get());
+  // SPEC §7 / issue 8: a backup after an emergency cleanup.
+  memory_->AddCleanupStep("session-backup", [this](CleanupLevel level) {
+    if (level == CleanupLevel::kEmergency) {
+      session_->RequestBackup("emergency-cleanup");
+    }
+  });
+
   http_ = std::make_unique<HttpServer>(config_, log_, *metrics_);
   LoopHooks hooks;
   hooks.wake_dispatcher = [this] { dispatcher_->Wake(); };
@@ -272,8 +296,21 @@ Status WorkerApp::Start() {
     if (status.code() == Status::Code::kInvalidArgument) config_refused_ = true;
     return status;
   }
+  // The session is restored before the dispatcher starts and before the
+  // HTTP API serves (connections wait in the listening socket's backlog).
+  session_->Restore([this] { FinishStart(); });
+  return Status::Ok();
+}
+
+void WorkerApp::FinishStart() {
+  if (closing_) return;
+  // The restore may have put inbox rows and outbox events in place after
+  // the processor and the forwarder went to sleep.
+  gateway_->processor().Wake();
+  if (gateway_->forwarder() != nullptr) gateway_->forwarder()->Wake();
   dispatcher_->Start();
   http_thread_ = std::thread([this] { http_->Serve(); });
+  started_fully_ = true;
 
   if (config_.api_key.empty()) {
     log_.Warn("no-api-key",
@@ -283,17 +320,7 @@ Status WorkerApp::Start() {
                 "loopback Host, no foreign Origin); behind a reverse proxy "
                 "every request is refused: set API_KEY"}});
   }
-  if (!config_.ephemeral_platform.empty()) {
-    // SPEC §7 promises more than this version keeps on such a platform: say
-    // so until the session snapshot carries the queue to the next instance.
-    log_.Warn("ephemeral-disk",
-              {{"platform", config_.ephemeral_platform},
-               {"",
-                "this platform starts every instance on an empty disk: a "
-                "restart or deploy loses DATA_DIR, so messages still queued "
-                "are lost (session backup to a remote store is not available "
-                "in this version)"}});
-  }
+  LogSessionWarnings();
   LogForwardingAndWebhook();
   // Linking libcurl loads its dependencies, whose constructors (GnuTLS's
   // among them) touch pages at every start: handed back on every transport.
@@ -306,7 +333,34 @@ Status WorkerApp::Start() {
                       {"pending", stats.ok() ? stats->depth : -1}});
   (void)notify_.Send("READY=1");
   SendStatus();
-  return Status::Ok();
+  session_->StartAutosave();
+  if (!pending_shutdown_.empty()) BeginShutdown(pending_shutdown_);
+}
+
+void WorkerApp::LogSessionWarnings() {
+  const bool remote =
+      config_.session_backup &&
+      config_.session_storage != common::SessionStorageKind::kFile;
+  if (remote && config_.session_encryption_key.empty()) {
+    log_.Warn("session-plaintext",
+              {{"store", ToString(config_.session_storage)},
+               {"",
+                "SESSION_ENCRYPTION_KEY is unset: the session snapshot "
+                "(phone numbers, message texts) leaves this machine in "
+                "plaintext; set a 32-byte key (openssl rand -base64 32)"}});
+  }
+  if (!config_.ephemeral_platform.empty() && !remote) {
+    // SPEC §7 on a platform whose instances start on an empty disk: only a
+    // remote store carries the queue to the next instance.
+    log_.Warn("ephemeral-disk",
+              {{"platform", config_.ephemeral_platform},
+               {"",
+                "this platform starts every instance on an empty disk: a "
+                "restart or deploy loses DATA_DIR, so messages still queued "
+                "are lost unless the session is backed up to a remote store: "
+                "set SESSION_STORAGE_TYPE=postgres, jsonbin or mongodb (see "
+                "docs/sessions.md)"}});
+  }
 }
 
 void WorkerApp::RunOnLoop(std::function<void()> task) {
@@ -511,7 +565,9 @@ void WorkerApp::OnSignal(int signum) {
 
 void WorkerApp::OnMemorySample() {
   bool before = memory_->under_pressure();
-  memory_->UpdatePressure(ReadUsage());
+  const uint64_t usage = ReadUsage();
+  memory_->UpdatePressure(usage);
+  gateway_->own_memory().AddSample(NowMs(), usage);
   bool after = memory_->under_pressure();
   if (before != after) {
     log_.Log(after ? common::LogLevel::kWarn : common::LogLevel::kInfo,
@@ -534,6 +590,15 @@ void WorkerApp::SendStatus() {
 }
 
 void WorkerApp::BeginShutdown(std::string_view why) {
+  if (!started_fully_) {
+    // A signal during the restore: the stop begins once it is done.
+    if (pending_shutdown_.empty()) {
+      log_.Info("shutdown-pending",
+                {{"signal", why}, {"", "after the restore"}});
+    }
+    pending_shutdown_ = std::string(why);
+    return;
+  }
   if (stopping_) {
     // Heroku may send SIGTERM twice; one graceful stop is enough.
     log_.Info("shutdown-pending", {{"signal", why}});
@@ -572,15 +637,23 @@ void WorkerApp::BeginShutdown(std::string_view why) {
         auto* self = Self(t->data);
         self->http_->Stop();
         self->http_stopped_ = true;
-        if (self->sends_drained_) self->FinishShutdown();
+        self->MaybeFinalBackup();
       },
       kHttpDrainMs, 0);
   dispatcher_->BeginDrain([this] {
     gateway_->Stop([this] {
       sends_drained_ = true;
-      if (http_stopped_) FinishShutdown();
+      MaybeFinalBackup();
     });
   });
+}
+
+void WorkerApp::MaybeFinalBackup() {
+  // After the send in flight has finished and the HTTP API accepts nothing
+  // more: the snapshot then holds every message answered 202.
+  if (!http_stopped_ || !sends_drained_ || final_backup_started_) return;
+  final_backup_started_ = true;
+  session_->FinalBackup([this] { FinishShutdown(); });
 }
 
 void WorkerApp::FinishShutdown() {
@@ -590,6 +663,8 @@ void WorkerApp::FinishShutdown() {
   uv_timer_stop(&http_drain_timer_);
   http_->Stop();  // idempotent; the deadline may come before the drain ends
   if (http_thread_.joinable()) http_thread_.join();
+  // The session's threads read the stores closed below.
+  if (session_) session_->Close();
   for (auto& [name, step] : shutdown_steps_) {
     if (Status status = step(); !status.ok()) {
       log_.Error("shutdown-step-failed",

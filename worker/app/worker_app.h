@@ -44,6 +44,7 @@ class MessageQueue;
 class QueueWatch;
 class Metrics;
 class SandboxTransport;
+class SessionManager;
 class Transport;
 class TransportEvents;
 namespace storage {
@@ -86,6 +87,14 @@ class WorkerApp {
   // The start lines about forwarding (WEBHOOK_URL, WEBHOOK_SECRET) and the
   // Cloud webhook (WHATSAPP_APP_SECRET, WHATSAPP_VERIFY_TOKEN).
   void LogForwardingAndWebhook();
+  // The rest of the start, once the session is restored: the dispatcher,
+  // the HTTP thread, READY=1, autosave.
+  void FinishStart();
+  // The session's start warnings: plaintext to a remote store, an
+  // ephemeral disk without one.
+  void LogSessionWarnings();
+  // The final backup once sends and HTTP are drained, then FinishShutdown.
+  void MaybeFinalBackup();
   void StartLoopHandles();
   void OnSignal(int signum);
   void OnMemorySample();
@@ -130,6 +139,7 @@ class WorkerApp {
   // What the transport reports (on the loop): to the router, and a
   // connection change also wakes the dispatcher.
   std::unique_ptr<Dispatcher> dispatcher_;
+  std::unique_ptr<SessionManager> session_;
   std::unique_ptr<HttpServer> http_;
   std::thread http_thread_;
 
@@ -156,8 +166,12 @@ class WorkerApp {
   bool tasks_open_ = false;                  // guarded by tasks_mu_
   std::atomic<int64_t> stall_ms_{0};
   bool stopping_ = false;
-  bool http_stopped_ = false;   // the drain window is over, Stop() called
-  bool sends_drained_ = false;  // the send in flight has finished
+  bool started_fully_ = false;  // FinishStart ran
+  bool closing_ = false;        // CloseLoop ran
+  bool final_backup_started_ = false;
+  std::string pending_shutdown_;  // a signal that came during the restore
+  bool http_stopped_ = false;     // the drain window is over, Stop() called
+  bool sends_drained_ = false;    // the send in flight has finished
   int exit_code_ = 0;
   bool config_refused_ = false;  // Start failed on a bad configuration: exit 2
 };

@@ -402,6 +402,59 @@ Result<std::vector<StoredEvent>> EventOutbox::DeadLetters(int limit) {
   return Collect(*stmt);
 }
 
+Result<std::vector<StoredEvent>> EventOutbox::Pending(int limit) {
+  std::lock_guard lock(mu_);
+  Result<Statement> stmt =
+      Statement::Prepare(db_, context_,
+                         std::string("SELECT ") + kColumns +
+                             " FROM events AS e WHERE e.state = 'pending' "
+                             "ORDER BY e.seq LIMIT ?1");
+  if (!stmt.ok()) return stmt.status();
+  stmt->Bind(1, int64_t{limit < 0 ? 0 : limit});
+  return Collect(*stmt);
+}
+
+Result<int> EventOutbox::Restore(std::span<const StoredEvent> events) {
+  for (const StoredEvent& e : events) {
+    if (e.event.id.empty() || e.event.json.empty()) {
+      return Status::InvalidArgument(context_ +
+                                     ": restore: an event without id or json");
+    }
+  }
+  std::lock_guard lock(mu_);
+  Result<std::unique_ptr<Transaction>> txn = Transaction::Begin(db_, context_);
+  if (!txn.ok()) return txn.status();
+  int inserted = 0;
+  for (const StoredEvent& e : events) {
+    Result<Statement> stmt = Statement::Prepare(
+        db_, context_,
+        "INSERT OR IGNORE INTO events (id, type, chat, timestamp_ms, body, "
+        "state, attempts, next_attempt_ms, first_failure_ms, last_error, "
+        "created_ms, updated_ms) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?7, ?8, ?9, ?10, ?11)");
+    if (!stmt.ok()) return stmt.status();
+    stmt->Bind(1, e.event.id);
+    stmt->Bind(2, e.event.type);
+    stmt->Bind(3, e.event.chat);
+    stmt->Bind(4, e.event.timestamp_ms);
+    stmt->Bind(5, e.event.json);
+    stmt->Bind(6, int64_t{e.attempts});
+    stmt->Bind(7, e.next_attempt_ms);
+    if (e.first_failure_ms) {
+      stmt->Bind(8, *e.first_failure_ms);
+    } else {
+      stmt->BindNull(8);
+    }
+    stmt->Bind(9, e.last_error);
+    stmt->Bind(10, e.created_ms);
+    stmt->Bind(11, e.updated_ms);
+    if (Status status = stmt->Run(); !status.ok()) return status;
+    inserted += sqlite3_changes(db_) > 0 ? 1 : 0;
+  }
+  if (Status status = (*txn)->Commit(); !status.ok()) return status;
+  return inserted;
+}
+
 Result<int64_t> EventOutbox::Prune(int64_t before_ms, int limit) {
   std::lock_guard lock(mu_);
   Result<Statement> stmt = Statement::Prepare(

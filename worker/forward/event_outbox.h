@@ -124,6 +124,15 @@ class EventOutbox {
   // At most `limit` dead letters, the most recently failed first.
   common::Result<std::vector<StoredEvent>> DeadLetters(int limit);
 
+  // At most `limit` pending events, oldest (insertion order) first: the
+  // session snapshot's outbox.
+  common::Result<std::vector<StoredEvent>> Pending(int limit);
+  // For a session restore: inserts each event of `events` as pending with
+  // its attempts, times and last error, in order, in one transaction; an id
+  // already stored (in any state) is skipped. Returns how many were new.
+  // InvalidArgument for an event without id or json (nothing stored).
+  common::Result<int> Restore(std::span<const StoredEvent> events);
+
   // Deletes delivered events last updated before `before_ms`, at most
   // `limit`, oldest first; their ids are then forgotten (a repeat would be
   // appended again — the inbound path deduplicates for 7 days before that).

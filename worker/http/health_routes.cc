@@ -42,6 +42,10 @@ class HealthRoutes {
     f.transport = session.transport;
     f.state = session.state;
     f.reason = session.reason;
+    f.database_connected = f.queue_ok && session.store_ok;
+    f.backup_store = session.storage;
+    if (session.last_backup) f.backup_result = session.last_backup->result;
+    f.restored_from = session.restored_from;
     if (d_.dispatcher_status) {
       DispatcherStatus dispatcher = d_.dispatcher_status();
       f.queue_paused = dispatcher.paused;
@@ -113,7 +117,7 @@ class HealthRoutes {
                                                       : meminfo->free_bytes;
       }
       common::Result<QueueStats> stats = d_.queue->Stats();
-      s.database_connected = stats.ok();
+      s.queue_ok = stats.ok();
       if (stats.ok()) {
         s.queue_depth = stats->depth;
         s.queue_in_flight = stats->in_flight;

@@ -7,6 +7,8 @@ namespace dynoguard::worker {
 void InstallRoutes(httplib::Server& server, const common::Config& config,
                    const common::Logger& log, ApiRoutes routes) {
   const RouteContext context{&config, &log};
+  routes.dashboard.health = routes.health;
+  InstallDashboardRoutes(server, context, std::move(routes.dashboard));
   InstallHealthRoutes(server, context, std::move(routes.health));
   InstallMaintenanceRoutes(server, context, std::move(routes.maintenance));
   InstallMessageRoutes(server, context, std::move(routes.messages));

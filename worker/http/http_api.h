@@ -9,10 +9,12 @@
 //   media_routes        POST /api/media, GET /api/media/{id}
 //   read_routes         POST /api/read
 //   maintenance_routes  /cleanup, /debug/ballast, /debug/stall
+//   dashboard_routes    GET /dashboard (public, HTML)
 // and route.h for what they share: auth (API_KEY, or a local caller when none
 // is set: api_auth.h), the per-route body limit (body_limit.h), JSON errors
 // (api_error.h), 405 with Allow for another method on a known path. Every
-// handler answers JSON (Prometheus text for /metrics) and never throws.
+// handler answers JSON (Prometheus text for /metrics, HTML for /dashboard)
+// and never throws.
 // worker/app/gateway.h builds an ApiRoutes from the worker's parts.
 #ifndef DYNOGUARD_WORKER_HTTP_HTTP_API_H_
 #define DYNOGUARD_WORKER_HTTP_HTTP_API_H_
@@ -22,6 +24,7 @@
 #include "common/config.h"
 #include "common/log.h"
 #include "worker/http/chat_routes.h"
+#include "worker/http/dashboard_routes.h"
 #include "worker/http/health_routes.h"
 #include "worker/http/maintenance_routes.h"
 #include "worker/http/media_routes.h"
@@ -42,6 +45,8 @@ struct ApiRoutes {
   ChatRouteDeps chats;
   MediaRouteDeps media;
   ReadRouteDeps read;
+  // GET /dashboard; its `health` is filled from `health` by InstallRoutes.
+  DashboardRouteDeps dashboard;
 };
 
 // Installs every route on `server`. `config` and `log` must outlive it.

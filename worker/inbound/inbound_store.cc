@@ -1,5 +1,6 @@
 #include "worker/inbound/inbound_store.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "worker/inbound/inbound_policy.h"
@@ -244,6 +245,59 @@ Status InboundStore::MarkSeenAll(const std::vector<std::string>& keys,
     }
   }
   return (*txn)->Commit();
+}
+
+Status InboundStore::RestoreSeen(
+    const std::vector<std::pair<std::string, int64_t>>& keys) {
+  if (keys.empty()) return Status::Ok();
+  std::lock_guard lock(write_mu_);
+  Result<std::unique_ptr<Transaction>> txn =
+      Transaction::Begin(writer_, context_);
+  if (!txn.ok()) return txn.status();
+  for (const auto& [key, at_ms] : keys) {
+    Result<int64_t> changed =
+        Change(writer_, context_, kMarkSeenSql, [&](Statement& s) {
+          s.Bind(1, key);
+          s.Bind(2, at_ms);
+        });
+    if (!changed.ok()) return changed.status();
+  }
+  return (*txn)->Commit();
+}
+
+// The rows of a two-column (text, integer) query, in its order.
+Result<std::vector<std::pair<std::string, int64_t>>> InboundStore::TextTimes(
+    const char* sql, int64_t bound, size_t limit) {
+  std::lock_guard lock(read_mu_);
+  Result<Statement> stmt = Statement::Prepare(reader_, context_, sql);
+  if (!stmt.ok()) return stmt.status();
+  stmt->Bind(1, bound);
+  stmt->Bind(2, static_cast<int64_t>(limit));
+  std::vector<std::pair<std::string, int64_t>> rows;
+  for (;;) {
+    Result<bool> row = stmt->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    rows.emplace_back(stmt->Text(0), stmt->Int(1));
+  }
+  std::reverse(rows.begin(), rows.end());  // newest first → oldest first
+  return rows;
+}
+
+Result<std::vector<std::pair<std::string, int64_t>>> InboundStore::SeenKeys(
+    size_t limit) {
+  return TextTimes(
+      "SELECT key, seen_ms FROM seen WHERE seen_ms >= ?1 "
+      "ORDER BY seen_ms DESC, key DESC LIMIT ?2",
+      0, limit);
+}
+
+Result<std::vector<std::pair<std::string, int64_t>>> InboundStore::OpenWindows(
+    int64_t now_ms, size_t limit) {
+  return TextTimes(
+      "SELECT wa_id, last_inbound_ms FROM contacts WHERE last_inbound_ms > ?1 "
+      "ORDER BY last_inbound_ms DESC, wa_id DESC LIMIT ?2",
+      now_ms - kCustomerServiceWindowMs, limit);
 }
 
 Result<std::optional<int64_t>> InboundStore::LastInbound(

@@ -97,6 +97,19 @@ class InboundStore {
                              int64_t now_ms,
                              std::optional<int64_t> processed_seq);
 
+  // For a session restore: records each (key, first-seen time) of `keys` that
+  // is not known yet, in one transaction (a known key keeps its time).
+  common::Status RestoreSeen(
+      const std::vector<std::pair<std::string, int64_t>>& keys);
+  // The newest `limit` seen keys with their first-seen times, oldest first
+  // (the session snapshot's dedup window).
+  common::Result<std::vector<std::pair<std::string, int64_t>>> SeenKeys(
+      size_t limit);
+  // The newest `limit` contacts whose 24-hour window is open at `now_ms`,
+  // with their last inbound time, oldest first.
+  common::Result<std::vector<std::pair<std::string, int64_t>>> OpenWindows(
+      int64_t now_ms, size_t limit);
+
   // Records an inbound message from `wa_id` at `at_ms` (WindowStartMs); the
   // later of this and what is stored wins, so a redelivered old message
   // never shortens the window.
@@ -122,6 +135,10 @@ class InboundStore {
  private:
   InboundStore(sqlite3* writer, sqlite3* reader, std::string context,
                const common::Logger* log);
+  // Rows (text, integer) of `sql` with ?1 = bound and ?2 = limit, reversed
+  // (the queries select newest first), on the read connection.
+  common::Result<std::vector<std::pair<std::string, int64_t>>> TextTimes(
+      const char* sql, int64_t bound, size_t limit);
 
   // Constant after construction.
   const std::string context_;

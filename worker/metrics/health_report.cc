@@ -31,7 +31,7 @@ std::string HealthJson(const HealthFigures& f) {
   common::JsonWriter w;
   w.StartObject();
   w.Key("status");
-  w.String(f.database_connected ? "ok" : "degraded");
+  w.String(f.queue_ok ? "ok" : "degraded");
   w.Key("timestamp");
   w.String(common::FormatIsoUtc(f.now_ms));
   w.Key("uptime");
@@ -102,6 +102,20 @@ std::string HealthJson(const HealthFigures& f) {
     w.Key("reason");
     w.String(f.reason);
   }
+  w.Key("store");
+  w.String(f.backup_store);
+  w.Key("lastBackup");
+  if (f.backup_result.empty()) {
+    w.Null();
+  } else {
+    w.String(f.backup_result);
+  }
+  w.Key("restoredFrom");
+  if (f.restored_from) {
+    w.String(*f.restored_from);
+  } else {
+    w.Null();
+  }
   w.EndObject();
 
   w.Key("queue");
@@ -151,25 +165,53 @@ std::string SessionStatusJson(const SessionStatus& s) {
   }
   w.Key("forwarding");
   w.Bool(s.forwarding);
-  w.Key("lastBackup");
-  if (s.last_backup) {
+  auto backup = [&w](const std::optional<SessionStatus::Backup>& b) {
+    if (!b) {
+      w.Null();
+      return;
+    }
     w.StartObject();
     w.Key("time");
-    w.String(common::FormatIsoUtc(s.last_backup->at_ms));
+    w.String(common::FormatIsoUtc(b->at_ms));
     w.Key("store");
-    w.String(s.last_backup->store);
+    w.String(b->store);
     w.Key("result");
-    w.String(s.last_backup->result);
+    w.String(b->result);
+    w.Key("bytes");
+    w.Uint(b->bytes);
+    w.Key("sequence");
+    w.Uint(b->sequence);
     w.EndObject();
-  } else {
-    w.Null();
-  }
+  };
+  w.Key("lastBackup");
+  backup(s.last_backup);
   w.Key("restoredFrom");
   if (s.restored_from) {
     w.String(*s.restored_from);
   } else {
     w.Null();
   }
+  w.Key("sessionStore");
+  w.StartObject();
+  w.Key("name");
+  w.String(s.session_name);
+  w.Key("storage");
+  w.String(s.storage);
+  w.Key("encrypted");
+  w.Bool(s.encrypted);
+  w.Key("backupEnabled");
+  w.Bool(s.backup_enabled);
+  w.Key("connected");
+  w.Bool(s.store_ok);
+  w.Key("sequence");
+  w.Uint(s.sequence);
+  w.Key("overCap");
+  w.Bool(s.over_cap);
+  w.Key("restoreDetail");
+  w.String(s.restore_detail);
+  w.Key("lastFileBackup");
+  backup(s.last_file_backup);
+  w.EndObject();
   w.EndObject();
   return w.str();
 }

@@ -6,6 +6,7 @@
 #define DYNOGUARD_WORKER_METRICS_HEALTH_REPORT_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "worker/model/runtime_status.h"
@@ -25,10 +26,17 @@ struct HealthFigures {
   uint64_t system_free = 0;    // MemAvailable (MemFree on old kernels)
   uint64_t limit = 0;          // the memory budget
   bool memory_optimization = true;  // ENABLE_MEMORY_OPTIMIZATION
-  bool database_connected = false;  // the queue database is open
-  std::string transport;            // "sandbox" or "cloud"
+  // The queue database is usable and the session store's last call
+  // succeeded; `status` follows the queue alone (queue_ok).
+  bool database_connected = false;
+  bool queue_ok = false;
+  std::string transport;  // "sandbox" or "cloud"
   ConnectionState state = ConnectionState::kStarting;
   std::string reason;  // why not connected; "" when connected
+  // The session's backup: the store and its last result ("" when none yet).
+  std::string backup_store;
+  std::string backup_result;
+  std::optional<std::string> restored_from;
   int64_t queue_depth = 0;
   bool queue_paused = false;  // no send starts (the dispatcher's pause)
   std::string pause_reason;   // why, when paused

@@ -28,14 +28,29 @@ struct SessionStatus {
   bool forwarding = false;  // WEBHOOK_URL is set: events go to the outbox
   std::optional<int64_t>
       last_heartbeat_ms;  // keep-alive heartbeat (cloud transport)
+  // The session snapshot (SESSION_*).
+  std::string session_name = "default";
+  std::string storage = "file";  // SESSION_STORAGE_TYPE
+  bool encrypted = false;        // SESSION_ENCRYPTION_KEY is set
+  bool backup_enabled = true;    // ENABLE_SESSION_BACKUP
+  uint64_t sequence = 0;         // the last snapshot made
   struct Backup {
     int64_t at_ms = 0;
     std::string store;   // "file", "jsonbin", "mongodb", "postgres"
     std::string result;  // "ok" or the error
+    uint64_t bytes = 0;
+    uint64_t sequence = 0;
   };
+  // The configured store's last backup (the remote store's; the file's when
+  // the store is the file), and the local file's.
   std::optional<Backup> last_backup;
-  std::optional<std::string>
-      restored_from;  // where the session came from at start
+  std::optional<Backup> last_file_backup;
+  // Where the session came from at start: "file", "jsonbin", "postgres",
+  // "mongodb", "local" (DATA_DIR kept it), "fresh"; nullopt before.
+  std::optional<std::string> restored_from;
+  std::string restore_detail;  // one line: what was found, what failed
+  bool store_ok = true;        // the remote store's last call succeeded
+  bool over_cap = false;  // pending messages alone exceed SESSION_MAX_BYTES
 };
 
 // The dispatcher as /api/queue, /health and /metrics show it.

@@ -1143,6 +1143,26 @@ Result<std::vector<OutboundMessage>> MessageQueue::Pending() {
       });
 }
 
+Result<std::vector<OutboundMessage>> MessageQueue::AwaitingStatus(
+    int64_t since_ms, int limit) {
+  return Read(
+      "AwaitingStatus",
+      [&](StatementCache& cache) -> Result<std::vector<OutboundMessage>> {
+        Result<Statement> stmt = Statement::Prepare(
+            cache, context_,
+            std::string("SELECT ") + kColumns +
+                " FROM messages WHERE status IN ('sent', 'delivered') AND "
+                "provider_id IS NOT NULL AND provider_id != '' AND "
+                "updated_ms >= ?1 ORDER BY seq DESC LIMIT ?2");
+        if (!stmt.ok()) return stmt.status();
+        stmt->Bind(1, since_ms);
+        stmt->Bind(2, int64_t{limit < 0 ? 0 : limit});
+        auto messages = CollectMessages(*stmt);
+        if (messages.ok()) std::reverse(messages->begin(), messages->end());
+        return messages;
+      });
+}
+
 Result<std::vector<OutboundMessage>> MessageQueue::DeadLetters(int limit) {
   return Read(
       "DeadLetters",

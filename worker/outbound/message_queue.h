@@ -209,6 +209,11 @@ class MessageQueue {
   // Queued and sending messages, oldest first (the pending queue in the session
   // snapshot).
   common::Result<std::vector<OutboundMessage>> Pending();
+  // Sent or delivered messages with a provider id, last updated at or after
+  // `since_ms` (they may still get a status callback: the session snapshot
+  // carries them), the newest `limit` of them, oldest first.
+  common::Result<std::vector<OutboundMessage>> AwaitingStatus(int64_t since_ms,
+                                                              int limit);
   // At most `limit` failed messages, most recently enqueued first.
   common::Result<std::vector<OutboundMessage>> DeadLetters(int limit);
 

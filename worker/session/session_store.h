@@ -43,12 +43,11 @@ class SessionStore {
   virtual void Load(LoadDone done) = 0;
 
   // Stores `document`, whose snapshot sequence is `sequence`. A store that
-  // can compare (PostgreSQL, MongoDB, the file) never replaces a document of
+  // can compare (PostgreSQL, MongoDB) never replaces a document of
   // a higher sequence: then it answers FailedPrecondition and keeps the
   // newer one. Errors as Load.
   using SaveDone = std::function<void(common::Status)>;
-  virtual void Save(std::string document, uint64_t sequence,
-                    SaveDone done) = 0;
+  virtual void Save(std::string document, uint64_t sequence, SaveDone done) = 0;
 
   // Ends the store's work: calls not started are answered with Unavailable,
   // the one in flight finishes or is cancelled; `done` runs on the loop once

@@ -9,7 +9,7 @@ namespace {
 
 using std::chrono::milliseconds;
 
-TEST_CASE("periodic tasks: each row runs at its period; a 0 period is off",
+TEST_CASE("periodic tasks: each row runs at its period, a 0 period is off",
           "[periodic_tasks]") {
   uv_loop_t loop;
   REQUIRE(uv_loop_init(&loop) == 0);

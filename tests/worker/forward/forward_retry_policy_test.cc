@@ -32,7 +32,7 @@ TEST_CASE("2xx delivers", "[forward]") {
   }
 }
 
-TEST_CASE("network errors, 5xx, 408 and 429 retry; other 4xx are dead",
+TEST_CASE("network errors, 5xx, 408 and 429 retry, other 4xx are dead",
           "[forward]") {
   const ForwardRetryPolicy policy;
   for (int status : {408, 429, 500, 502, 503, 504, 599}) {

@@ -290,7 +290,7 @@ TEST_CASE("forwarder: a chat's events stay in order across a retry",
   CHECK(f.forwarder().status().retried == 2);
 }
 
-TEST_CASE("forwarder: chats go in parallel; a slow chat holds only itself",
+TEST_CASE("forwarder: chats go in parallel, a slow chat holds only itself",
           "[forward]") {
   WebhookReceiver receiver;
   Fixture f(FastOptions(receiver));
@@ -330,7 +330,7 @@ TEST_CASE("forwarder: at most max_in_flight chats at once", "[forward]") {
   CHECK(most == 2);
 }
 
-TEST_CASE("forwarder: a 4xx is a dead letter at once; the chat goes on",
+TEST_CASE("forwarder: a 4xx is a dead letter at once, the chat goes on",
           "[forward]") {
   WebhookReceiver receiver;
   Fixture f(FastOptions(receiver));
@@ -486,7 +486,7 @@ TEST_CASE("forwarder: a restart resumes from the outbox", "[forward]") {
         std::vector<std::string>{"a1", "a2", "a3"});
 }
 
-TEST_CASE("forwarder: Stop cancels a POST in flight; it stays pending",
+TEST_CASE("forwarder: Stop cancels a POST in flight, it stays pending",
           "[forward]") {
   WebhookReceiver receiver;
   Fixture f(FastOptions(receiver));

@@ -246,7 +246,7 @@ TEST_CASE("media routes: upload a file, download it back byte-identical",
 }
 
 TEST_CASE(
-    "media routes: the type field overrides the part's MIME type; a "
+    "media routes: the type field overrides the part's MIME type, a "
     "chunked upload works",
     "[media]") {
   Fixture f;

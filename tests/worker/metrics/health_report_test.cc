@@ -31,6 +31,7 @@ HealthFigures SeedFigures() {
   f.limit = 536870912;
   f.memory_optimization = true;
   f.database_connected = true;
+  f.queue_ok = true;
   f.transport = "sandbox";
   f.state = ConnectionState::kConnected;
   f.queue_depth = 3;
@@ -112,8 +113,13 @@ TEST_CASE("session status: heartbeat, backup and restore source",
   s.state = ConnectionState::kConnected;
   s.started_ms = 1743873212189;
   s.last_heartbeat_ms = 1743873213000;
-  s.last_backup = SessionStatus::Backup{1743873214005, "jsonbin", "ok"};
+  s.last_backup =
+      SessionStatus::Backup{1743873214005, "jsonbin", "ok", 2048, 7};
   s.restored_from = "file";
+  s.storage = "jsonbin";
+  s.encrypted = true;
+  s.sequence = 7;
+  s.restore_detail = "sequence 6: 2 pending restored";
   rapidjson::Document doc = Parse(SessionStatusJson(s));
   CHECK(std::string(doc["startedAt"].GetString()) ==
         "2025-04-05T17:13:32.189Z");
@@ -124,6 +130,36 @@ TEST_CASE("session status: heartbeat, backup and restore source",
   CHECK(std::string(doc["lastBackup"]["store"].GetString()) == "jsonbin");
   CHECK(std::string(doc["lastBackup"]["result"].GetString()) == "ok");
   CHECK(std::string(doc["restoredFrom"].GetString()) == "file");
+  CHECK(doc["lastBackup"]["bytes"].GetUint64() == 2048);
+  CHECK(doc["lastBackup"]["sequence"].GetUint64() == 7);
+  const auto& store = doc["sessionStore"];
+  CHECK(std::string(store["name"].GetString()) == "default");
+  CHECK(std::string(store["storage"].GetString()) == "jsonbin");
+  CHECK(store["encrypted"].GetBool());
+  CHECK(store["connected"].GetBool());
+  CHECK(store["sequence"].GetUint64() == 7);
+  CHECK_FALSE(store["overCap"].GetBool());
+  CHECK(std::string(store["restoreDetail"].GetString()) ==
+        "sequence 6: 2 pending restored");
+  CHECK(store["lastFileBackup"].IsNull());
+}
+
+TEST_CASE(
+    "health: a failing session store clears databaseConnected, not the "
+    "status",
+    "[health_report]") {
+  HealthFigures f = SeedFigures();
+  f.database_connected = false;  // the store failed; the queue is fine
+  f.backup_store = "postgres";
+  f.backup_result = "postgres: unreachable";
+  f.restored_from = "fresh";
+  rapidjson::Document doc = Parse(HealthJson(f));
+  CHECK(std::string(doc["status"].GetString()) == "ok");
+  CHECK_FALSE(doc["databaseConnected"].GetBool());
+  CHECK(std::string(doc["session"]["store"].GetString()) == "postgres");
+  CHECK(std::string(doc["session"]["lastBackup"].GetString()) ==
+        "postgres: unreachable");
+  CHECK(std::string(doc["session"]["restoredFrom"].GetString()) == "fresh");
 }
 
 }  // namespace

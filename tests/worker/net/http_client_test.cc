@@ -399,7 +399,7 @@ TEST_CASE("HttpClient: GET returns status, case-insensitive headers and body",
   CHECK(client->in_flight() == 0);
 }
 
-TEST_CASE("HttpClient: POST sends headers and a JSON body; PUT and DELETE too",
+TEST_CASE("HttpClient: POST sends headers and a JSON body, PUT and DELETE too",
           "[http_client]") {
   TestServer server;
   TestLoop loop;

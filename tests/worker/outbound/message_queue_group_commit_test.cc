@@ -363,7 +363,7 @@ TEST_CASE("MessageQueue: a failing write in a batch fails only its caller",
 
 TEST_CASE(
     "MessageQueue: a write that loses the whole transaction fails "
-    "alone; the others are run again",
+    "alone, the others are run again",
     "[message_queue][queue]") {
   // RAISE(ROLLBACK): SQLite rolls the whole transaction back, as it may at
   // SQLITE_FULL or an I/O error: the writes before it must be redone.
@@ -425,7 +425,7 @@ TEST_CASE(
   CHECK(queue->health().ok);
 }
 
-TEST_CASE("MessageQueue: Close waits for queued writes; later ones fail",
+TEST_CASE("MessageQueue: Close waits for queued writes, later ones fail",
           "[message_queue][queue]") {
   TempDir dir;
   const std::string path = dir.File("queue.db");
@@ -572,7 +572,7 @@ namespace dynoguard::worker {
 namespace {
 
 TEST_CASE(
-    "MessageQueue: a disk that fills up mid-batch shows in health(); "
+    "MessageQueue: a disk that fills up mid-batch shows in health(), "
     "what was acknowledged survives",
     "[message_queue][queue][health]") {
   TempDir dir;

@@ -356,7 +356,7 @@ TEST_CASE("message request: the Cloud text form", "[message-request]") {
   CHECK(RefusedField(R"("type":"text","text":[1])") == "text");
 }
 
-TEST_CASE("message request: type picks the kind; unknown types are listed",
+TEST_CASE("message request: type picks the kind, unknown types are listed",
           "[message-request]") {
   RequestError unknown =
       ErrorOf(ParseMessageRequest(Body(R"("type":"carousel","text":"a")")));
