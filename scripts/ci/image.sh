@@ -9,7 +9,10 @@
 #      set: /health answers, the HEALTHCHECK command passes inside the image, a sandbox message
 #      posted to /api/messages reaches /api/sandbox/outbox, and SIGTERM stops it cleanly
 #      (exit 0, the supervisor's `stopped` line);
-#   5. the Procfile's web line, run the same way, serves /health and stops cleanly when SIGTERM
+#   5. each session store module in the image (dynoguard-postgres.so, dynoguard-mongodb.so)
+#      loads with its libraries: a worker with that store, pointed at a closed port, starts and
+#      says the store is unreachable;
+#   6. the Procfile's web line, run the same way, serves /health and stops cleanly when SIGTERM
 #      reaches every process at once, as on Heroku; and so does the same line from the checkout
 #      after scripts/setup.sh (what `heroku local` runs; build/ is reused when present).
 # Container storage lives in .ci-cache/containers (gitignored; reused by a later run of the same
@@ -207,6 +210,36 @@ wait_for 30 outbox_has_it || fail "the message never reached /api/sandbox/outbox
 step "a sandbox message went through: $sent"
 stop_server "$log" pid1
 step "SIGTERM to the supervisor (docker stop): exit 0 and the supervisor's stop line"
+
+# The session store modules the image carries load with their libraries: a worker with each
+# remote store pointed at a closed port starts, says the store is unreachable (the driver ran),
+# and stops on SIGTERM.
+modules=$(buildah run --isolation=chroot "$ctr" -- ls /app/build | sed -n 's/^dynoguard-\(.*\)\.so$/\1/p')
+[ -n "$modules" ] || fail "no session store module in /app/build"
+for module in $modules; do
+  case "$module" in
+    postgres) url=DATABASE_URL=postgres://dynoguard@127.0.0.1:1/dynoguard ;;
+    mongodb) url=MONGODB_URI=mongodb://127.0.0.1:1/dynoguard ;;
+    *) fail "unknown store module dynoguard-$module.so in the image" ;;
+  esac
+  port=$(free_port)
+  log=$cache/module-$module.log
+  buildah run --isolation=chroot --env PORT="$port" --env SESSION_STORAGE_TYPE="$module" \
+    --env "$url" "$ctr" -- worker >"$log" 2>&1 &
+  server_pid=$!
+  store_ran() { grep -q "session-store-unreachable store=$module" "$log"; }
+  wait_for 30 store_ran || { tail -n 20 "$log" >&2; fail "the $module store module did not run"; }
+  worker_pid=$(descendants "$server_pid" | awk '$2 == "worker" { print $1; exit }')
+  kill -TERM "$worker_pid"
+  deadline=$((SECONDS + 30))
+  while kill -0 "$server_pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.2; done
+  kill -0 "$server_pid" 2>/dev/null && fail "the worker with the $module store ignored SIGTERM"
+  rc=0
+  wait "$server_pid" || rc=$?
+  server_pid=""
+  ((rc == 0)) || { tail -n 20 "$log" >&2; fail "the worker with the $module store exited $rc"; }
+  step "dynoguard-$module.so loads in the image (SESSION_STORAGE_TYPE=$module)"
+done
 
 step "buildah run: the Procfile's web line"
 web=$(sed -n 's/^web: *//p' Procfile)
