@@ -108,7 +108,7 @@ def main():
     ap.add_argument("--build", default="build")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--requests", type=int, default=3000)
-    ap.add_argument("--messages", type=int, default=1800,
+    ap.add_argument("--messages", type=int, default=750,
                     help="pending messages per worker (about 512 KB of raw session JSON)")
     args = ap.parse_args()
     binary = os.path.join(args.build, "worker")

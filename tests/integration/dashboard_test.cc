@@ -144,8 +144,10 @@ TEST_CASE("dashboard: the supervisor's history, a cleanup marked, no content",
   bool marked = t::WaitUntil(
       [&] {
         page = gw.Dashboard();
+        // The cleanup is in the history and the supervisor's samples too.
         return page.find("standard cleanup</td><td>control</td>") !=
-               std::string::npos;
+                   std::string::npos &&
+               page.find("of 200.0 MB") != std::string::npos;
       },
       kWait, 200ms);
   INFO(page);
@@ -215,8 +217,12 @@ TEST_CASE("dashboard: headless Chromium draws the thresholds and a marker",
   REQUIRE(cleanup.exit_code == 0);
   REQUIRE(t::WaitUntil(
       [&] {
-        return gw.Dashboard().find("standard cleanup</td><td>control</td>") !=
-               std::string::npos;
+        const std::string page = gw.Dashboard();
+        return page.find("standard cleanup</td><td>control</td>") !=
+                   std::string::npos &&
+               page.find("of 200.0 MB") != std::string::npos &&
+               page.find("memory as the supervisor measures it") !=
+                   std::string::npos;
       },
       kWait, 200ms));
 

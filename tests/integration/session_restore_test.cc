@@ -371,9 +371,10 @@ TEST_CASE("snapshots refused at start: garbage, another version, a wrong key",
   }
 }
 
-TEST_CASE("an oversized local snapshot is refused with one line, the worker "
-          "starts fresh",
-          "[session][integration]") {
+TEST_CASE(
+    "an oversized local snapshot is refused with one line, the worker "
+    "starts fresh",
+    "[session][integration]") {
   TempDir dir;
   {
     std::ofstream big(dir.File("session.snapshot"), std::ios::binary);

@@ -61,8 +61,8 @@ Result<std::unique_ptr<SessionStore>> MakeRemoteStore(const Config& config,
       const bool postgres =
           config.session_storage == SessionStorageKind::kPostgres;
       StoreModuleArgs args;
-      args.url = postgres ? config.database_url.Reveal()
-                          : config.mongodb_uri.Reveal();
+      args.url =
+          postgres ? config.database_url.Reveal() : config.mongodb_uri.Reveal();
       args.session_name = config.session_name;
       args.timeout = timeout;
       args.log = &log;

@@ -22,6 +22,9 @@ constexpr auto kSupervisorTtl = std::chrono::seconds(1);
 // After a failed request (no supervisor: the worker runs alone) the own
 // samples are shown this long before the supervisor is asked again.
 constexpr auto kRetryAfterFailure = std::chrono::seconds(5);
+// A failed request after a successful one keeps showing that answer this
+// long (a slow moment of the supervisor is not "no supervisor").
+constexpr auto kKeepAfterFailure = std::chrono::seconds(30);
 
 constexpr std::string_view kContentSecurityPolicy =
     "default-src 'none'; style-src 'unsafe-inline'; img-src 'none'; "
@@ -81,6 +84,11 @@ class DashboardRoutes {
           cached_ = std::move(fetched.value());
           fetched_at_ = now;
           failed_at_.reset();
+        } else if (cached_ && fetched_at_ &&
+                   now - *fetched_at_ < kKeepAfterFailure) {
+          // A supervisor that answered a moment ago and is slow now (a busy
+          // box): its last answer is still the truer picture.
+          failed_at_ = now;
         } else {
           cached_.reset();
           fetched_at_.reset();

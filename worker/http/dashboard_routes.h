@@ -28,7 +28,7 @@ struct DashboardRouteDeps {
   // The supervisor's control socket; "": DATA_DIR/supervisor.sock.
   std::string supervisor_socket;
   // How long one `history` request may take (on the HTTP thread).
-  std::chrono::milliseconds supervisor_timeout{300};
+  std::chrono::milliseconds supervisor_timeout{1000};
 };
 
 // `?window=10m|1h|6h|24h` picks the span (default: since the oldest sample,

@@ -89,9 +89,10 @@ std::string_view ToString(InboxSource source) {
   return source == InboxSource::kSandbox ? "sandbox" : "webhook";
 }
 
-InboundStore::InboundStore(sqlite3* writer, sqlite3* reader,
+InboundStore::InboundStore(sqlite3* writer, sqlite3* reader, std::string path,
                            std::string context, const common::Logger* log)
-    : context_(std::move(context)),
+    : path_(std::move(path)),
+      context_(std::move(context)),
       log_(log),
       writer_(writer),
       reader_(reader) {}
@@ -116,7 +117,7 @@ Result<std::unique_ptr<InboundStore>> InboundStore::Open(
     return reader.status();
   }
   return std::unique_ptr<InboundStore>(
-      new InboundStore(*writer, *reader, context, log));
+      new InboundStore(*writer, *reader, path, context, log));
 }
 
 Result<int64_t> InboundStore::Append(InboxSource source, std::string_view body,
@@ -268,8 +269,13 @@ Status InboundStore::RestoreSeen(
 // The rows of a two-column (text, integer) query, in its order.
 Result<std::vector<std::pair<std::string, int64_t>>> InboundStore::TextTimes(
     const char* sql, int64_t bound, size_t limit) {
-  std::lock_guard lock(read_mu_);
-  Result<Statement> stmt = Statement::Prepare(reader_, context_, sql);
+  // A connection of its own: a snapshot's whole-table read never holds the
+  // reader that the 24-hour rule of every send uses.
+  Result<sqlite3*> db =
+      storage::OpenReadOnlyDatabase(path_, context_, kBusyTimeoutMs);
+  if (!db.ok()) return db.status();
+  std::unique_ptr<sqlite3, int (*)(sqlite3*)> closer(*db, sqlite3_close_v2);
+  Result<Statement> stmt = Statement::Prepare(*db, context_, sql);
   if (!stmt.ok()) return stmt.status();
   stmt->Bind(1, bound);
   stmt->Bind(2, static_cast<int64_t>(limit));

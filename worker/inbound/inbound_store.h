@@ -133,14 +133,15 @@ class InboundStore {
   common::Result<InboundStoreCounts> Counts();
 
  private:
-  InboundStore(sqlite3* writer, sqlite3* reader, std::string context,
-               const common::Logger* log);
+  InboundStore(sqlite3* writer, sqlite3* reader, std::string path,
+               std::string context, const common::Logger* log);
   // Rows (text, integer) of `sql` with ?1 = bound and ?2 = limit, reversed
-  // (the queries select newest first), on the read connection.
+  // (the queries select newest first), on a connection of its own.
   common::Result<std::vector<std::pair<std::string, int64_t>>> TextTimes(
       const char* sql, int64_t bound, size_t limit);
 
   // Constant after construction.
+  const std::string path_;
   const std::string context_;
   const common::Logger* const log_;
 

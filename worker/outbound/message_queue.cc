@@ -879,6 +879,33 @@ auto MessageQueue::Read(std::string_view op, Fn&& fn)
   return result;
 }
 
+template <typename Fn>
+auto MessageQueue::BulkRead(std::string_view op, Fn&& fn)
+    -> decltype(fn(std::declval<StatementCache&>())) {
+  using R = decltype(fn(std::declval<StatementCache&>()));
+  if (Status fault = Fault(op); !fault.ok()) {
+    Track(fault, false);
+    return R(fault);
+  }
+  {
+    std::lock_guard<std::mutex> lock(read_mu_);
+    if (!read_db_) return R(Closed());
+  }
+  Result<sqlite3*> opened =
+      storage::OpenReadOnlyDatabase(path_, context_, kBusyTimeoutMs);
+  if (!opened.ok()) {
+    Track(opened.status(), false);
+    return R(opened.status());
+  }
+  DbPtr db(*opened);
+  R result = [&]() -> R {
+    StatementCache cache(db.get());  // finalized before the close below
+    return fn(cache);
+  }();
+  Track(TrackedStatus(result), false);
+  return result;
+}
+
 // --- Writes: each is a WriteOp run by the group commit (the fault runs
 // there too); the caller records the outcome for health(). ---
 
@@ -1130,7 +1157,7 @@ SELECT
 }
 
 Result<std::vector<OutboundMessage>> MessageQueue::Pending() {
-  return Read(
+  return BulkRead(
       "Pending",
       [&](StatementCache& cache) -> Result<std::vector<OutboundMessage>> {
         Result<Statement> stmt = Statement::Prepare(
@@ -1145,7 +1172,7 @@ Result<std::vector<OutboundMessage>> MessageQueue::Pending() {
 
 Result<std::vector<OutboundMessage>> MessageQueue::AwaitingStatus(
     int64_t since_ms, int limit) {
-  return Read(
+  return BulkRead(
       "AwaitingStatus",
       [&](StatementCache& cache) -> Result<std::vector<OutboundMessage>> {
         Result<Statement> stmt = Statement::Prepare(

@@ -207,7 +207,7 @@ class MessageQueue {
 
   common::Result<QueueStats> Stats();
   // Queued and sending messages, oldest first (the pending queue in the session
-  // snapshot).
+  // snapshot). Read on a connection of its own (BulkRead).
   common::Result<std::vector<OutboundMessage>> Pending();
   // Sent or delivered messages with a provider id, last updated at or after
   // `since_ms` (they may still get a status callback: the session snapshot
@@ -298,6 +298,12 @@ class MessageQueue {
   // read_mu_ (Unavailable once closed), its outcome recorded for health().
   template <typename Fn>
   auto Read(std::string_view op, Fn&& fn)
+      -> decltype(fn(std::declval<storage::StatementCache&>()));
+  // A read on a connection of its own, opened for it and closed after:
+  // the session snapshot's whole-table reads (Pending, AwaitingStatus) never
+  // hold the read connection that /health and the routes use.
+  template <typename Fn>
+  auto BulkRead(std::string_view op, Fn&& fn)
       -> decltype(fn(std::declval<storage::StatementCache&>()));
   common::Status CloseNow();
 

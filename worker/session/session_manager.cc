@@ -174,8 +174,9 @@ void SessionManager::FinishLoads() {
       if (!loaded_doc.ok() && store == "file") {
         // The local file: unreadable or too large, not "unreachable".
         notes.push_back("file refused: " + loaded_doc.status().message());
-        log_.Error("session-snapshot-invalid",
-                   {{"store", store}, {"error", loaded_doc.status().message()}});
+        log_.Error(
+            "session-snapshot-invalid",
+            {{"store", store}, {"error", loaded_doc.status().message()}});
         return;
       }
       if (!loaded_doc.ok()) {

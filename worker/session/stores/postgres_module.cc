@@ -9,7 +9,8 @@
 extern "C" void dynoguard_make_session_store(
     const dynoguard::worker::StoreModuleArgs* args,
     std::optional<dynoguard::worker::StoreResult>* out) {
-  if (auto status = dynoguard::worker::PostgresSessionStore::CheckUrl(args->url);
+  if (auto status =
+          dynoguard::worker::PostgresSessionStore::CheckUrl(args->url);
       !status.ok()) {
     out->emplace(status);
     return;

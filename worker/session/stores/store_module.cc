@@ -21,7 +21,8 @@ namespace {
 // then ../lib/dynoguard beside it (an installed layout).
 std::vector<std::filesystem::path> ModuleDirectories() {
   std::error_code ec;
-  std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  std::filesystem::path exe =
+      std::filesystem::read_symlink("/proc/self/exe", ec);
   if (ec) return {"."};
   std::filesystem::path dir = exe.parent_path();
   return {dir, dir.parent_path() / "lib" / "dynoguard"};
@@ -29,7 +30,8 @@ std::vector<std::filesystem::path> ModuleDirectories() {
 
 }  // namespace
 
-StoreResult LoadStoreModule(std::string_view kind, const StoreModuleArgs& args) {
+StoreResult LoadStoreModule(std::string_view kind,
+                            const StoreModuleArgs& args) {
   const std::string file = StoreModuleFile(kind);
   std::string errors;
   void* handle = nullptr;
@@ -45,16 +47,14 @@ StoreResult LoadStoreModule(std::string_view kind, const StoreModuleArgs& args) 
   }
   if (handle == nullptr) {
     return Status::Internal(
-        "session: cannot load " + file +
-        " (the " + std::string(kind) +
+        "session: cannot load " + file + " (the " + std::string(kind) +
         " store; it is installed beside the worker)" +
         (errors.empty() ? std::string(": not found") : errors));
   }
-  auto make = reinterpret_cast<MakeStoreFunction>(
-      dlsym(handle, kMakeStoreSymbol));
+  auto make =
+      reinterpret_cast<MakeStoreFunction>(dlsym(handle, kMakeStoreSymbol));
   if (make == nullptr) {
-    return Status::Internal("session: " + file + " has no " +
-                            kMakeStoreSymbol);
+    return Status::Internal("session: " + file + " has no " + kMakeStoreSymbol);
   }
   std::optional<StoreResult> out;
   make(&args, &out);
