@@ -174,6 +174,7 @@ ctr=$(buildah from --quiet localhost/dynoguard:ci)
 port=$(free_port)
 cmd=$(inspect '{{range .Config.Cmd}}{{.}} {{end}}')
 log=$cache/run.log
+: >"$log"  # emptied before the command starts: a check never reads a previous run's lines
 # shellcheck disable=SC2086 # the CMD's words
 buildah run --isolation=chroot --env PORT="$port" "$ctr" -- $cmd >"$log" 2>&1 &
 server_pid=$!
@@ -224,12 +225,14 @@ for module in $modules; do
   esac
   port=$(free_port)
   log=$cache/module-$module.log
+  : >"$log"
   buildah run --isolation=chroot --env PORT="$port" --env SESSION_STORAGE_TYPE="$module" \
     --env "$url" "$ctr" -- worker >"$log" 2>&1 &
   server_pid=$!
   store_ran() { grep -q "session-store-unreachable store=$module" "$log"; }
   wait_for 30 store_ran || { tail -n 20 "$log" >&2; fail "the $module store module did not run"; }
   worker_pid=$(descendants "$server_pid" | awk '$2 == "worker" { print $1; exit }')
+  [ -n "$worker_pid" ] || fail "no worker process under buildah run (log: $log)"
   kill -TERM "$worker_pid"
   deadline=$((SECONDS + 30))
   while kill -0 "$server_pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.2; done
@@ -247,6 +250,7 @@ web=$(sed -n 's/^web: *//p' Procfile)
 port=$(free_port)
 base=http://127.0.0.1:$port
 log=$cache/procfile.log
+: >"$log"
 buildah run --isolation=chroot --env PORT="$port" "$ctr" -- sh -c "exec $web" >"$log" 2>&1 &
 server_pid=$!
 wait_for 60 curl -fsS "$base/health" ||
@@ -260,6 +264,7 @@ step "the Procfile's web line in the checkout"
 port=$(free_port)
 base=http://127.0.0.1:$port
 log=$cache/procfile-local.log
+: >"$log"
 local_data=$(mktemp -d)
 trap 'cleanup; rm -rf "$local_data"' EXIT
 PORT=$port DATA_DIR=$local_data/data sh -c "exec $web" >"$log" 2>&1 &
