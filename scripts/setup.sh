@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Debian packages dynoguard needs (only the missing ones; apt-get, with sudo when
 # not root) and builds the two programs, supervisor and worker.
-# Usage: scripts/setup.sh [--tests] [--werror] [--sanitize | --tsan]
+# Usage: scripts/setup.sh [--tests] [--werror] [--sanitize | --tsan] [--deps-only]
 #   (default)    → build/        (RelWithDebInfo): supervisor, worker
 #   --tests      → also the test suite (what scripts/test.sh uses)
 #   --werror     → warnings are errors (the test command and CI)
 #   --sanitize   → build-asan/   (AddressSanitizer + UndefinedBehaviorSanitizer)
 #   --tsan       → build-tsan/   (ThreadSanitizer)
+#   --deps-only  → install the packages and stop (the Dockerfile's cached layer)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,13 +15,15 @@ build_dir=build
 build_type=RelWithDebInfo
 cmake_args=()
 targets=(supervisor worker)
+deps_only=""
 for arg in "$@"; do
   case "$arg" in
     --tests) targets=(all) ;;
     --werror) cmake_args+=(-DDYNOGUARD_WERROR=ON) ;;
     --sanitize) build_dir=build-asan; build_type=Debug; cmake_args+=(-DDYNOGUARD_SANITIZE=ON) ;;
     --tsan) build_dir=build-tsan; build_type=RelWithDebInfo; cmake_args+=(-DDYNOGUARD_TSAN=ON) ;;
-    *) echo "setup.sh: unknown option '$arg' (allowed: --tests, --werror, --sanitize, --tsan)" >&2
+    --deps-only) deps_only=1 ;;
+    *) echo "setup.sh: unknown option '$arg' (allowed: --tests, --werror, --sanitize, --tsan, --deps-only)" >&2
        exit 2 ;;
   esac
 done
@@ -42,6 +45,7 @@ if ((${#missing[@]})); then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
+[ -z "$deps_only" ] || exit 0
 
 if [ "${targets[0]}" = all ]; then
   echo "setup.sh: building the programs and the test suite into $build_dir/ (about 4 minutes on 2 cores)"

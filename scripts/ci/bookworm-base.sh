@@ -16,7 +16,7 @@ if [ ! -s "$out" ]; then
   fi
   mkdir -p "$(dirname "$out")"
   echo "bookworm-base.sh: making a minimal bookworm root in $out (about 30 s)" >&2
-  mmdebstrap --quiet --variant=minbase bookworm "$out.partial" http://deb.debian.org/debian
+  mmdebstrap --quiet --variant=minbase --format=tar bookworm "$out.partial" http://deb.debian.org/debian
   mv "$out.partial" "$out"
 fi
 echo "$out"
