@@ -289,9 +289,13 @@ TEST_CASE(
   std::atomic<bool> stop{false};
   std::atomic<int> slow_closed{0};
   std::vector<std::thread> slow;
+  // Connected here: Catch's assertions are for the main thread only.
+  std::vector<UniqueFd> slow_fds;
+  for (int i = 0; i < 8; ++i)
+    slow_fds.push_back(ConnectTo(w.port, milliseconds(100)));
   for (int i = 0; i < 8; ++i) {
-    slow.emplace_back([&] {
-      UniqueFd fd = ConnectTo(w.port, milliseconds(100));
+    slow.emplace_back([&, i] {
+      UniqueFd& fd = slow_fds[static_cast<size_t>(i)];
       std::string head = "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ";
       for (size_t sent = 0; !stop; ++sent) {
         char byte = sent < head.size() ? head[sent] : 'a';
