@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <utility>
 
+#include "worker/outbound/message_request.h"
+
 namespace dynoguard::worker {
 
 using common::Result;
@@ -18,41 +20,11 @@ namespace {
 // Deeper JSON than this is refused before RapidJSON sees it: its Writer (and
 // its default parser) recurse once per level, so a hostile answer of a
 // million '[' would overflow the stack. A snapshot is a few levels deep.
-constexpr int kMaxJsonDepth = 64;
+constexpr size_t kMaxAnswerDepth = 64;
 // A created bin's name: JSONBin takes 1–128 characters.
 constexpr size_t kMaxBinName = 128;
 // Room for JSONBin's wrapper and escapes around a record in an answer.
 constexpr uint64_t kAnswerSlack = 64 * 1024;
-
-// The deepest nesting of `text` (brackets outside strings), or -1 when over
-// `limit`.
-int JsonDepth(std::string_view text, int limit) {
-  int depth = 0;
-  int deepest = 0;
-  bool in_string = false;
-  bool escaped = false;
-  for (char c : text) {
-    if (in_string) {
-      if (escaped) {
-        escaped = false;
-      } else if (c == '\\') {
-        escaped = true;
-      } else if (c == '"') {
-        in_string = false;
-      }
-      continue;
-    }
-    if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      if (++depth > limit) return -1;
-      deepest = std::max(deepest, depth);
-    } else if (c == ']' || c == '}') {
-      --depth;
-    }
-  }
-  return deepest;
-}
 
 // JSONBin bin ids are 24 hex digits (MongoDB ObjectIds); anything made of
 // URL-safe characters is accepted so that the id never changes the path.
@@ -76,10 +48,10 @@ Status Stopped() { return Status::Unavailable("jsonbin store: stopped"); }
 // Parses `body` as one JSON value, refusing deep nesting.
 Result<rapidjson::Document> ParseAnswer(std::string_view body,
                                         std::string_view what) {
-  if (JsonDepth(body, kMaxJsonDepth) < 0) {
+  if (JsonNestingDepth(body) > kMaxAnswerDepth) {
     return Status::Unavailable("jsonbin store: " + std::string(what) +
                                " answered JSON nested deeper than " +
-                               std::to_string(kMaxJsonDepth) + " levels");
+                               std::to_string(kMaxAnswerDepth) + " levels");
   }
   rapidjson::Document doc;
   doc.Parse<rapidjson::kParseFullPrecisionFlag>(body.data(), body.size());
