@@ -10,11 +10,14 @@
 
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tests/support/cloud_worker.h"
@@ -424,20 +427,29 @@ TEST_CASE("two SESSION_NAMEs on one database keep their own sessions",
 }
 
 TEST_CASE(
-    "pending messages over SESSION_MAX_BYTES are kept whole in the "
-    "local file, never dropped",
+    "pending messages over SESSION_MAX_BYTES: no snapshot is made (none "
+    "dropped), the queue keeps them all",
     "[session][integration][jsonbin]") {
   JsonBinServer jsonbin;
   const std::string bin = jsonbin.AddBin("{}");
   TempDir dir;
   std::vector<std::string> ids;
+  auto seq = [](const std::string& doc) {
+    auto d = Json(doc);
+    return d.IsObject() && d.HasMember("sequence") && d["sequence"].IsUint64()
+               ? d["sequence"].GetUint64()
+               : 0;
+  };
+  const Env env = {{"SESSION_STORAGE_TYPE", "jsonbin"},
+                   {"JSONBIN_BASE_URL", jsonbin.base_url()},
+                   {"JSONBIN_MASTER_KEY", jsonbin.options().master_key},
+                   {"JSONBIN_BIN_ID", bin},
+                   {"SESSION_MAX_BYTES", "1k"}};
   {
-    SandboxWorker worker(dir,
-                         {{"SESSION_STORAGE_TYPE", "jsonbin"},
-                          {"JSONBIN_BASE_URL", jsonbin.base_url()},
-                          {"JSONBIN_MASTER_KEY", jsonbin.options().master_key},
-                          {"JSONBIN_BIN_ID", bin},
-                          {"SESSION_MAX_BYTES", "1k"}});
+    SandboxWorker worker(dir, env);
+    // The start's snapshot (nothing pending) fits and is written.
+    REQUIRE(
+        WaitUntil([&] { return worker.StoreResult() == "ok"; }, seconds(20)));
     for (int i = 0; i < 30; ++i) {
       ids.push_back(worker.Template("155566600" + std::to_string(10 + i)));
       REQUIRE_FALSE(ids.back().empty());
@@ -450,40 +462,87 @@ TEST_CASE(
                  doc["sessionStore"]["overCap"].GetBool();
         },
         seconds(20)));
+    CHECK(worker.StoreResult().find("skipped") != std::string::npos);
     worker.Stop();
-    CHECK(worker.process().LogText().find("session-over-cap") !=
-          std::string::npos);
+    const std::string log = worker.process().LogText();
+    INFO(log);
+    // Once per spell, the final backup's attempt included.
+    const size_t first = log.find("session-over-cap");
+    REQUIRE(first != std::string::npos);
+    CHECK(log.find("session-over-cap", first + 1) == std::string::npos);
   }
-  // The store kept the last snapshot that fitted (the empty one of the
-  // start), older than the file's.
+  // The store and the file both kept the last snapshot that fitted.
   auto record = jsonbin.Record(bin);
   REQUIRE(record.has_value());
   auto file = ReadFileText(dir.File("session.snapshot"));
   REQUIRE(file.has_value());
-  auto seq = [](const std::string& doc) {
-    auto d = Json(doc);
-    return d.IsObject() && d.HasMember("sequence") && d["sequence"].IsUint64()
-               ? d["sequence"].GetUint64()
-               : 0;
-  };
-  CHECK(seq(*record) < seq(*file));
+  CHECK(seq(*record) == seq(*file));
   CHECK(record->size() < 1024);
-  // The file alone carries all of them to an empty disk.
-  TempDir fresh;
-  std::filesystem::copy_file(dir.File("session.snapshot"),
-                             fresh.File("session.snapshot"));
-  SandboxWorker restored(fresh, {{"SESSION_MAX_BYTES", "1k"}});
-  INFO(restored.process().LogText());
-  CHECK(restored.process().LogText().find("session-restored from=file") !=
-        std::string::npos);
-  // ids[0] was sent at once (not pending: a non-essential "awaiting a
-  // status" entry, which the cap drops); every pending one is there.
+  CHECK(file->size() < 1024);
+  // The worker restarted on its DATA_DIR has every pending message.
+  SandboxWorker again(dir, env, "again.log");
+  INFO(again.process().LogText());
+  // ids[0] went at once, the next one goes as this worker starts; every
+  // other one is still queued.
   for (size_t i = 1; i < ids.size(); ++i) {
-    auto r = restored.client().Get(("/api/messages/" + ids[i]).c_str());
+    auto r = again.client().Get(("/api/messages/" + ids[i]).c_str());
     REQUIRE(r);
     CHECK(r->status == 200);
   }
-  restored.Stop();
+  CHECK(QueueDepth(again.client()) >= static_cast<int64_t>(ids.size() - 2));
+  again.Stop();
+}
+
+// VmHWM and VmRSS of `pid`, kB (0 when unreadable).
+std::pair<int64_t, int64_t> PeakAndRssKb(pid_t pid) {
+  auto text = ReadFileText("/proc/" + std::to_string(pid) + "/status");
+  auto field = [&](const std::string& name) -> int64_t {
+    if (!text) return 0;
+    size_t at = text->find(name + ":");
+    return at == std::string::npos
+               ? 0
+               : std::strtoll(text->c_str() + at + name.size() + 1, nullptr,
+                              10);
+  };
+  return {field("VmHWM"), field("VmRSS")};
+}
+
+TEST_CASE(
+    "a backlog far over SESSION_MAX_BYTES is not read into memory at each "
+    "autosave",
+    "[session][integration][rss]") {
+#if defined(__SANITIZE_ADDRESS__)
+  // AddressSanitizer keeps freed memory in quarantine: peaks measure it.
+  WARN("not measured under AddressSanitizer");
+  return;
+#endif
+  TempDir dir;
+  SandboxWorker worker(dir, {{"SESSION_MAX_BYTES", "64k"}});
+  const int64_t ready_rss_kb = PeakAndRssKb(worker.process().pid()).second;
+  // Over the cap from about the 1,500th message on.
+  httplib::Client client("127.0.0.1", ListenPort(worker.process()));
+  client.set_keep_alive(true);
+  client.set_tcp_nodelay(true);
+  for (int i = 0; i < 20000; ++i) {
+    auto r = client.Post(
+        "/api/messages",
+        R"({"to":"1555)" + std::to_string(1000000 + i) +
+            R"(","template":{"name":"hello_world","language":{"code":"en_US"},"components":[{"type":"body","parameters":[{"type":"text","text":")" +
+            std::to_string(std::hash<int>()(i) * 2654435761u) + R"("}]}]}})",
+        "application/json");
+    REQUIRE(r);
+    REQUIRE(r->status == 202);
+  }
+  REQUIRE(worker.process().WaitForLog("session-over-cap", seconds(30)));
+  // Two more autosaves while over the cap.
+  std::this_thread::sleep_for(seconds(3));
+  const auto [peak_kb, rss_kb] = PeakAndRssKb(worker.process().pid());
+  INFO("rss at ready " << ready_rss_kb << " kB, peak " << peak_kb << " kB, now "
+                       << rss_kb << " kB");
+  // Reading the 20,000 messages into a snapshot took 20 MB more at each
+  // autosave; the HTTP requests and SQLite's caches take a few MB.
+  CHECK(peak_kb - ready_rss_kb < 16 * 1024);
+  worker.Stop();
 }
 
 }  // namespace

@@ -52,6 +52,8 @@ constexpr int kInlineCheckpointPages = 20000;
 
 // The read-only connection's page cache, KiB.
 constexpr int kReadCacheKib = 512;
+// The page cache of a bulk read's own connection (BulkRead), KiB.
+constexpr int kBulkReadCacheKib = 256;
 
 // Random ids collide with probability ~2^-96; a few tries make that case a
 // non-issue.
@@ -860,6 +862,7 @@ template <typename T>
 Status TrackedStatus(const Result<T>& result) {
   return result.status();
 }
+Status TrackedStatus(const Status& status) { return status; }
 }  // namespace
 
 template <typename Fn>
@@ -898,6 +901,14 @@ auto MessageQueue::BulkRead(std::string_view op, Fn&& fn)
     return R(opened.status());
   }
   DbPtr db(*opened);
+  // Whole-table reads pass every page once: a small cache does as well.
+  const std::string bulk_cache =
+      "PRAGMA cache_size = -" + std::to_string(kBulkReadCacheKib);
+  if (Status status = Exec(db.get(), context_, bulk_cache.c_str());
+      !status.ok()) {
+    Track(status, false);
+    return R(status);
+  }
   R result = [&]() -> R {
     StatementCache cache(db.get());  // finalized before the close below
     return fn(cache);
@@ -1157,17 +1168,33 @@ SELECT
 }
 
 Result<std::vector<OutboundMessage>> MessageQueue::Pending() {
-  return BulkRead(
-      "Pending",
-      [&](StatementCache& cache) -> Result<std::vector<OutboundMessage>> {
-        Result<Statement> stmt = Statement::Prepare(
-            cache, context_,
-            std::string("SELECT ") + kColumns +
-                " FROM messages WHERE status IN ('queued', 'sending') "
-                "ORDER BY seq");
-        if (!stmt.ok()) return stmt.status();
-        return CollectMessages(*stmt);
-      });
+  std::vector<OutboundMessage> messages;
+  Status status = ForEachPending([&](OutboundMessage&& message) {
+    messages.push_back(std::move(message));
+    return true;
+  });
+  if (!status.ok()) return status;
+  return messages;
+}
+
+Status MessageQueue::ForEachPending(
+    const std::function<bool(OutboundMessage&&)>& visit) {
+  return BulkRead("Pending", [&](StatementCache& cache) -> Status {
+    Result<Statement> stmt = Statement::Prepare(
+        cache, context_,
+        std::string("SELECT ") + kColumns +
+            " FROM messages WHERE status IN ('queued', 'sending') "
+            "ORDER BY seq");
+    if (!stmt.ok()) return stmt.status();
+    while (true) {
+      Result<bool> row = stmt->Step();
+      if (!row.ok()) return row.status();
+      if (!*row) return Status::Ok();
+      Result<OutboundMessage> message = ReadMessage(*stmt);
+      if (!message.ok()) return message.status();
+      if (!visit(std::move(*message))) return Status::Ok();
+    }
+  });
 }
 
 Result<std::vector<OutboundMessage>> MessageQueue::AwaitingStatus(

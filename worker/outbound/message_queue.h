@@ -209,6 +209,11 @@ class MessageQueue {
   // Queued and sending messages, oldest first (the pending queue in the session
   // snapshot). Read on a connection of its own (BulkRead).
   common::Result<std::vector<OutboundMessage>> Pending();
+  // The same messages in the same order, handed to `visit` one at a time
+  // (only the current one is in memory) until it returns false. Read on a
+  // connection of its own (BulkRead).
+  common::Status ForEachPending(
+      const std::function<bool(OutboundMessage&&)>& visit);
   // Sent or delivered messages with a provider id, last updated at or after
   // `since_ms` (they may still get a status callback: the session snapshot
   // carries them), the newest `limit` of them, oldest first.

@@ -3,17 +3,38 @@
 #include <utility>
 
 #include "worker/inbound/inbound_policy.h"
+#include "worker/session/compressed_size.h"
+#include "worker/session/snapshot_json.h"
 
 namespace dynoguard::worker {
 
 using common::Result;
+using common::Status;
 
 Result<SessionState> CollectSession(const SessionSources& sources,
-                                    int64_t now_ms,
-                                    const CollectLimits& limits) {
+                                    int64_t now_ms, const CollectLimits& limits,
+                                    CollectReport* report) {
   SessionState state;
   state.saved_ms = now_ms;
+  CollectReport unused;
+  if (report == nullptr) report = &unused;
+  *report = CollectReport();
 
+  if (limits.pending_max_bytes != 0) {
+    // A first pass that keeps nothing: only when they fit are the messages
+    // read again to be kept (then they are at most a snapshot's worth).
+    CompressedSize size;
+    Status read = sources.queue->ForEachPending([&](OutboundMessage&& m) {
+      size.Add(MessageToJson(m));
+      return size.encoded_bytes() <= limits.pending_max_bytes;
+    });
+    if (!read.ok()) return read;
+    size.Finish();
+    if (size.encoded_bytes() > limits.pending_max_bytes) {
+      report->pending_over_cap = true;
+      return state;
+    }
+  }
   auto pending = sources.queue->Pending();
   if (!pending.ok()) return pending.status();
   state.pending = std::move(pending.value());

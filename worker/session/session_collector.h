@@ -13,13 +13,22 @@
 
 namespace dynoguard::worker {
 
+// What CollectSession found beside the state.
+struct CollectReport {
+  // limits.pending_max_bytes was passed by the pending messages alone: the
+  // collect stopped there, and the state it returned is incomplete (never
+  // to be saved).
+  bool pending_over_cap = false;
+};
+
 // The state at `now_ms` (name, transport and sequence are the caller's:
 // they are left empty and 0; saved_ms = now_ms). Messages awaiting a status
 // are those updated in the last 7 days (Meta's redelivery window). Errors:
-// the first store read that failed.
+// the first store read that failed. `report` may be null.
 common::Result<SessionState> CollectSession(const SessionSources& sources,
                                             int64_t now_ms,
-                                            const CollectLimits& limits = {});
+                                            const CollectLimits& limits = {},
+                                            CollectReport* report = nullptr);
 
 }  // namespace dynoguard::worker
 

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "common/byte_size.h"
+#include "worker/memory/malloc_tuning.h"
 #include "worker/session/session_collector.h"
 #include "worker/session/session_merge.h"
 #include "worker/session/snapshot_budget.h"
@@ -36,6 +37,9 @@ struct SessionManager::Encoded {
   uint64_t sequence = 0;
   FitReport fit;
   size_t pending = 0;
+  // The pending messages alone passed SESSION_MAX_BYTES while they were
+  // read: nothing was encoded (`pending` is the queue's depth).
+  bool pending_over_cap = false;
 };
 
 namespace {
@@ -358,9 +362,16 @@ void SessionManager::Cycle(bool final, std::function<void()> done) {
   bool submitted = thread_->Submit([this, final, done, now, remote_wanted,
                                     file_digest, remote_digest, sequence] {
     auto encoded = std::make_shared<Encoded>();
-    auto state = CollectSession(sources_, now);
+    CollectLimits limits;
+    limits.pending_max_bytes = options_.max_bytes;
+    CollectReport collected;
+    auto state = CollectSession(sources_, now, limits, &collected);
     if (!state.ok()) {
       encoded->error = state.status();
+    } else if (collected.pending_over_cap) {
+      encoded->pending_over_cap = true;
+      auto stats = sources_.queue->Stats();
+      if (stats.ok()) encoded->pending = static_cast<size_t>(stats->depth);
     } else {
       state->name = options_.name;
       state->transport = options_.transport;
@@ -389,6 +400,11 @@ void SessionManager::Cycle(bool final, std::function<void()> done) {
         }
       }
     }
+    // The state and its document were freed above; hand their pages back
+    // (a snapshot of thousands of messages is megabytes, made every
+    // autosave while the queue changes).
+    if (state.ok()) *state = SessionState();
+    (void)ReleaseFreeHeap();
     Post([this, encoded, final, done] { OnEncoded(encoded, final, done); });
   });
   if (!submitted) CycleDone(std::move(done));
@@ -414,6 +430,11 @@ void SessionManager::OnEncoded(std::shared_ptr<Encoded> encoded, bool final,
     return;
   }
   collect_failing_ = false;
+  if (encoded->pending_over_cap) {
+    OnPendingOverCap(*encoded);
+    CycleDone(std::move(done));
+    return;
+  }
   if (!encoded->need_file && !encoded->need_remote) {
     CycleDone(std::move(done));
     return;
@@ -472,6 +493,32 @@ void SessionManager::OnEncoded(std::shared_ptr<Encoded> encoded, bool final,
                 }
                 after_file();
               });
+}
+
+void SessionManager::OnPendingOverCap(const Encoded& encoded) {
+  const int64_t now = options_.now_ms();
+  constexpr const char* kSkipped =
+      "skipped: the pending messages exceed SESSION_MAX_BYTES";
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    report_.over_cap = true;
+    report_.last_file =
+        SessionReport::Backup{now, "file", kSkipped, 0, next_sequence_};
+    if (remote_ != nullptr) {
+      report_.last_remote = SessionReport::Backup{
+          now, std::string(remote_->kind()), kSkipped, 0, next_sequence_};
+    }
+  }
+  if (over_cap_logged_) return;
+  over_cap_logged_ = true;
+  log_.Error("session-over-cap",
+             {{"pending", static_cast<int64_t>(encoded.pending)},
+              {"max", common::FormatByteSize(options_.max_bytes)},
+              {"",
+               "the pending messages alone exceed SESSION_MAX_BYTES: no "
+               "snapshot is made until the queue is back under it (DATA_DIR's "
+               "queue still holds every message; a new dyno would start "
+               "without them)"}});
 }
 
 void SessionManager::SaveRemote(std::shared_ptr<Encoded> encoded,

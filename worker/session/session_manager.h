@@ -67,8 +67,9 @@ struct SessionReport {
   // The last remote store call failed (restore or save): /health's
   // databaseConnected turns false.
   bool remote_failing = false;
-  // The pending messages alone exceed SESSION_MAX_BYTES: the snapshot is
-  // kept whole in the local file only.
+  // The pending messages alone exceed SESSION_MAX_BYTES: no snapshot is
+  // made (or, when only the header tips them over, it is kept whole in the
+  // local file only).
   bool over_cap = false;
   SessionCounts dropped;  // left out of the last snapshot to fit the cap
 };
@@ -133,6 +134,9 @@ class SessionManager {
   void Cycle(bool final, std::function<void()> done);
   void OnEncoded(std::shared_ptr<Encoded> encoded, bool final,
                  std::function<void()> done);
+  // The pending messages alone are over SESSION_MAX_BYTES: reported (and
+  // logged once per spell); nothing is written.
+  void OnPendingOverCap(const Encoded& encoded);
   void SaveRemote(std::shared_ptr<Encoded> encoded, std::function<void()> done);
   void CycleDone(std::function<void()> done);
   bool Post(std::function<void()> task);

@@ -34,6 +34,11 @@ struct CollectLimits {
   int awaiting_status = 5000;
   size_t inbox = 5000;
   int outbox = 50000;
+  // When set, the pending messages are measured as they are read (as a
+  // snapshot's payload would hold them: compressed, base64) and the collect
+  // stops once they alone pass this many bytes: no snapshot could hold
+  // them, and reading on would hold the whole queue in memory.
+  size_t pending_max_bytes = 0;
 };
 
 }  // namespace dynoguard::worker

@@ -31,7 +31,6 @@ constexpr size_t kTagBytes = 16;
 // zlib's fastest setting: a 512 KB state compresses almost as well at 1 as
 // at 6 (it is JSON with repeated keys) in a third of the time, and the
 // autosave runs every few seconds (docs/benchmarks.md).
-constexpr int kCompressionLevel = 1;
 // Deflate never expands data by more than this factor when inflated back
 // (zlib's documented limit is 1032:1), so a payload claiming more is refused
 // before anything is allocated for it.
@@ -80,9 +79,10 @@ std::string AssociatedData(int version, uint64_t sequence,
 Result<std::string> Deflate(std::string_view raw) {
   uLongf size = compressBound(static_cast<uLong>(raw.size()));
   std::string out(size, '\0');
-  const int rc = compress2(reinterpret_cast<Bytef*>(out.data()), &size,
-                           reinterpret_cast<const Bytef*>(raw.data()),
-                           static_cast<uLong>(raw.size()), kCompressionLevel);
+  const int rc =
+      compress2(reinterpret_cast<Bytef*>(out.data()), &size,
+                reinterpret_cast<const Bytef*>(raw.data()),
+                static_cast<uLong>(raw.size()), kSnapshotCompressionLevel);
   if (rc != Z_OK) {
     return Status::Internal("session snapshot: zlib compress2 failed (" +
                             std::to_string(rc) + ")");

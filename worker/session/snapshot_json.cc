@@ -381,6 +381,12 @@ std::string SessionContentToJson(const SessionState& state) {
   return WriteState(state, /*with_sequence_and_time=*/false);
 }
 
+std::string MessageToJson(const OutboundMessage& message) {
+  JsonWriter w;
+  WriteMessage(w, message);
+  return w.str();
+}
+
 EntrySizes JsonEntrySizes(const SessionState& s) {
   EntrySizes sizes;
   sizes.awaiting_status = SizesOf(s.awaiting_status, WriteMessage);

@@ -36,6 +36,11 @@ std::string SessionStateToJson(const SessionState& state);
 // (snapshot_codec.h) hashes. Pure, thread-safe.
 std::string SessionContentToJson(const SessionState& state);
 
+// One message's object (M above), as SessionStateToJson writes it in
+// "pending": what the pending-size probe (pending_probe.h) measures. Pure,
+// thread-safe.
+std::string MessageToJson(const OutboundMessage& message);
+
 // The inverse of SessionStateToJson. InvalidArgument with one line naming the
 // first bad field ("session snapshot: field pending[3].attempts must be an
 // integer"; never its value): not an object, a field missing or of the wrong

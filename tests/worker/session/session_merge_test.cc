@@ -102,6 +102,52 @@ TEST_CASE(
   CHECK(state->saved_ms == kT + 10);
 }
 
+TEST_CASE(
+    "session: pending messages past pending_max_bytes stop the collect "
+    "early and mark it over the cap",
+    "[session]") {
+  testing::TempDir dir;
+  Stores stores(dir);
+  for (int i = 0; i < 3000; ++i) {
+    REQUIRE(stores.queue
+                ->Enqueue(Text("1555" + std::to_string(i),
+                               "hello " + std::to_string(i)),
+                          kT + i)
+                .ok());
+  }
+  SECTION("a cap they fit under: every one, not over") {
+    CollectLimits limits;
+    limits.pending_max_bytes = 4 << 20;
+    CollectReport report;
+    auto state = CollectSession(stores.Sources(), kT, limits, &report);
+    REQUIRE(state.ok());
+    CHECK_FALSE(report.pending_over_cap);
+    CHECK(state->pending.size() == 3000);
+  }
+  SECTION("a cap they pass: over, and none kept") {
+    CollectLimits limits;
+    limits.pending_max_bytes = 16 << 10;
+    CollectReport report;
+    size_t visited = 0;
+    auto state = CollectSession(stores.Sources(), kT, limits, &report);
+    REQUIRE(state.ok());
+    CHECK(report.pending_over_cap);
+    CHECK(state->pending.empty());
+    REQUIRE(
+        stores.queue
+            ->ForEachPending([&](OutboundMessage&&) { return ++visited < 10; })
+            .ok());
+    CHECK(visited == 10);  // ForEachPending stops when asked
+  }
+  SECTION("no cap: every one") {
+    CollectReport report;
+    auto state = CollectSession(stores.Sources(), kT, {}, &report);
+    REQUIRE(state.ok());
+    CHECK_FALSE(report.pending_over_cap);
+    CHECK(state->pending.size() == 3000);
+  }
+}
+
 TEST_CASE("session: a merge into an empty DATA_DIR restores everything once",
           "[session]") {
   testing::TempDir old_dir;
