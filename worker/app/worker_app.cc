@@ -272,7 +272,7 @@ Status WorkerApp::Start() {
 
   http_ = std::make_unique<HttpServer>(config_, log_, *metrics_);
   LoopHooks hooks;
-  hooks.wake_dispatcher = [this] { dispatcher_->Wake(); };
+  hooks.wake_dispatcher = [this] { dispatcher_->OnEnqueued(); };
   hooks.dispatcher_status = [this] { return dispatcher_->Status(); };
   hooks.stall_loop = [this](std::chrono::milliseconds ms) {
     stall_ms_.store(ms.count());

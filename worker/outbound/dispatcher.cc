@@ -75,6 +75,10 @@ void Dispatcher::Start() { Pump(); }
 
 void Dispatcher::Wake() { uv_async_send(&wake_); }
 
+void Dispatcher::OnEnqueued() {
+  if (wants_enqueue_wake_.exchange(false)) uv_async_send(&wake_);
+}
+
 DispatcherStatus Dispatcher::Status() const {
   std::lock_guard lock(mu_);
   return status_;
@@ -218,21 +222,28 @@ void Dispatcher::Pump() {
     const SendPolicy::Decision decision = policy_.MayStart(steady);
     switch (decision.verdict) {
       case SendPolicy::Verdict::kDisconnected:
-        // No next send time to show: it depends on the connection.
+        // No next send time to show: it depends on the connection (whose
+        // change wakes the dispatcher, as does the recheck timer).
+        wants_enqueue_wake_.store(false);
         ScheduleIn(kDisconnectedRecheckMs, std::nullopt);
         PublishStatus(steady);
         return;
       case SendPolicy::Verdict::kFull:
         // The next answer pumps again.
+        wants_enqueue_wake_.store(false);
         PublishStatus(steady);
         return;
       case SendPolicy::Verdict::kWait:
+        // The timer pumps again, and reads the queue then.
+        wants_enqueue_wake_.store(false);
         ScheduleIn(decision.wait_ms, now + decision.wait_ms);
         PublishStatus(steady);
         return;
       case SendPolicy::Verdict::kStart:
         break;
     }
+    // Before the read: a message committed after it finds the flag set.
+    wants_enqueue_wake_.store(true);
     auto due = queue_.NextDue(now);
     if (!due.ok()) {
       // The database is local; an error here is rare and usually transient

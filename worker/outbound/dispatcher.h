@@ -32,6 +32,7 @@
 
 #include <uv.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -109,6 +110,12 @@ class Dispatcher {
   // Look for work now: a message was enqueued, or the transport's connection
   // changed (the worker calls it on every OnConnection). Thread-safe.
   void Wake();
+  // A message was committed to the queue. Wakes the dispatcher only when it
+  // would otherwise not look at the queue soon: it is waiting with nothing
+  // due. While a timer (SEND_DELAY_MS, a reconnect check) or a send in
+  // flight will pump anyway, this costs one atomic exchange, not a wake-up
+  // of the loop per enqueue. Thread-safe.
+  void OnEnqueued();
   // Stop starting sends; `on_drained` runs on the loop once no send is in
   // flight (at once, from within this call, if none is). Answers still kept
   // in memory get one more try; those that fail are logged (their messages
@@ -182,6 +189,10 @@ class Dispatcher {
   std::vector<Outcome> unrecorded_;
   bool queue_failing_ = false;  // the last queue read failed: warned once
   bool stopping_ = false;
+  // True from the moment Pump is about to read the queue until it knows a
+  // timer or an answer will pump again: an enqueue meanwhile must wake it
+  // (set before the read, so a commit the read missed sees it set).
+  std::atomic<bool> wants_enqueue_wake_{true};
   bool was_paused_ = false;  // for the send-paused / send-resumed lines
   std::function<void()> on_drained_;
   std::mt19937_64 random_{std::random_device{}()};

@@ -205,6 +205,10 @@ class MessageQueue {
                                      const std::optional<ProviderError>& error,
                                      int64_t now_ms);
 
+  // NextDue's statement (?1 = now_ms): for the test that its plan reads
+  // queued messages oldest first and stops at the first due head, whatever
+  // the backlog.
+  static std::string NextDueSql();
   common::Result<QueueStats> Stats();
   // Queued and sending messages, oldest first (the pending queue in the session
   // snapshot). Read on a connection of its own (BulkRead).

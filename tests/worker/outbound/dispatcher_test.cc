@@ -10,7 +10,9 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "worker/model/provider_error.h"
@@ -685,6 +687,45 @@ TEST_CASE(
   CHECK(transport.TextsTo("15550000001") ==
         std::vector<std::string>{"first", "first"});
   CHECK_FALSE(f.dispatcher().Status().paused);
+}
+
+TEST_CASE(
+    "dispatcher: enqueues from many threads, each followed by OnEnqueued, are "
+    "all sent (no wake-up is lost while the dispatcher goes idle)",
+    "[dispatcher]") {
+  Dispatcher::Options options;
+  options.send_delay = std::chrono::milliseconds(0);
+  options.concurrency = 4;
+  Fixture f(options);
+  constexpr int kThreads = 4;
+  constexpr int kEach = 150;
+  std::atomic<int> enqueued{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      std::mt19937 rng(static_cast<unsigned>(t));
+      for (int i = 0; i < kEach; ++i) {
+        NewMessage message;
+        message.to = "1555" + std::to_string(t * 1000 + i);
+        message.content_json = R"({"body":"x"})";
+        message.text = "x";
+        if (!f.queue().Enqueue(message, WallMs()).ok()) return;
+        f.dispatcher().OnEnqueued();
+        enqueued.fetch_add(1);
+        // Now and then the dispatcher catches up and goes idle in between.
+        if (rng() % 8 == 0) {
+          std::this_thread::sleep_for(std::chrono::microseconds(rng() % 2000));
+        }
+      }
+    });
+  }
+  f.RunUntil([&] {
+    return enqueued.load() == kThreads * kEach &&
+           f.sandbox().Outbox().size() == static_cast<size_t>(kThreads * kEach);
+  });
+  for (auto& thread : threads) thread.join();
+  CHECK(enqueued.load() == kThreads * kEach);
+  CHECK(f.sandbox().Outbox().size() == static_cast<size_t>(kThreads * kEach));
 }
 
 TEST_CASE("dispatcher: nothing starts while the transport is not connected",
