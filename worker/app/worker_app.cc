@@ -232,6 +232,13 @@ Status WorkerApp::Start() {
   dispatch.concurrency = config_.send_concurrency;
   dispatch.retry.max_attempts = config_.send_max_attempts;
   dispatch.retry.base = config_.send_retry_base;
+  // A burst of sends filled the queue's page caches and malloc's free
+  // lists: once it is over, the worker goes back to its idle footprint.
+  dispatch.on_idle = [this] {
+    const uint64_t cache = queue_->ReleaseMemory();
+    ReleaseFreeHeap();
+    log_.Debug("queue-idle", {{"released_cache", static_cast<int64_t>(cache)}});
+  };
   dispatcher_ = std::make_unique<Dispatcher>(
       &loop_, dispatch, log_, *queue_, *transport_, [this] { return NowMs(); },
       [this](DispatchResult result, const SendRequest& request,

@@ -269,6 +269,10 @@ void Dispatcher::Pump() {
         status_.next_send_ms.reset();
       }
       PublishStatus(steady);
+      if (in_flight_.empty() && busy_since_idle_) {
+        busy_since_idle_ = false;
+        if (options_.on_idle) options_.on_idle();
+      }
       return;
     }
     const OutboundMessage& message = *due.value();
@@ -296,6 +300,7 @@ void Dispatcher::Pump() {
 }
 
 void Dispatcher::StartSend(const OutboundMessage& message) {
+  busy_since_idle_ = true;
   // The start is now, after the queue's write: SEND_DELAY_MS counts from
   // here.
   const int64_t steady_now = SteadyMs();

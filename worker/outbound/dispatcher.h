@@ -88,6 +88,10 @@ class Dispatcher {
     int record_tries = 3;
     // How often answers kept in memory are tried again.
     std::chrono::milliseconds record_retry{1000};
+    // Called on the loop once the dispatcher went from sending to having
+    // nothing to do (no send in flight, nothing due): a burst is over. May
+    // be empty.
+    std::function<void()> on_idle;
   };
   // Called on the loop after each answer was recorded (or kept in memory):
   // what became of it, the request and the transport's answer (the
@@ -193,6 +197,8 @@ class Dispatcher {
   // timer or an answer will pump again: an enqueue meanwhile must wake it
   // (set before the read, so a commit the read missed sees it set).
   std::atomic<bool> wants_enqueue_wake_{true};
+  // A send started since on_idle last ran.
+  bool busy_since_idle_ = false;
   bool was_paused_ = false;  // for the send-paused / send-resumed lines
   std::function<void()> on_drained_;
   std::mt19937_64 random_{std::random_device{}()};

@@ -812,6 +812,27 @@ Status MessageQueue::RunTransaction(const std::vector<Writer*>& batch,
   return abandon(commit);
 }
 
+uint64_t MessageQueue::ReleaseMemory() {
+  auto release = [](sqlite3* db) -> uint64_t {
+    if (db == nullptr) return 0;
+    int used = 0;
+    int highwater = 0;
+    (void)sqlite3_db_status(db, SQLITE_DBSTATUS_CACHE_USED, &used, &highwater,
+                            0);
+    (void)sqlite3_db_release_memory(db);
+    return used > 0 ? static_cast<uint64_t>(used) : 0;
+  };
+  uint64_t bytes = 0;
+  const WriteOp op = [&](StatementCache&) {
+    bytes += release(db_.get());
+    return Status::Ok();
+  };
+  (void)Write("ReleaseMemory", op, /*exclusive=*/true);
+  std::lock_guard<std::mutex> lock(read_mu_);
+  bytes += release(read_db_.get());
+  return bytes;
+}
+
 WriteStats MessageQueue::write_stats() const {
   std::lock_guard<std::mutex> lock(write_mu_);
   WriteStats stats = write_stats_;

@@ -209,6 +209,11 @@ class MessageQueue {
   // queued messages oldest first and stops at the first due head, whatever
   // the backlog.
   static std::string NextDueSql();
+  // Hands back the page caches of the queue's connections (what a burst of
+  // sends filled; SQLite reads the pages again from the OS's cache when they
+  // are needed). Returns the bytes they held before. Thread-safe; runs as
+  // an exclusive write (after the writes queued before it).
+  uint64_t ReleaseMemory();
   common::Result<QueueStats> Stats();
   // Queued and sending messages, oldest first (the pending queue in the session
   // snapshot). Read on a connection of its own (BulkRead).

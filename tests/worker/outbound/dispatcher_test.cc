@@ -728,6 +728,30 @@ TEST_CASE(
   CHECK(f.sandbox().Outbox().size() == static_cast<size_t>(kThreads * kEach));
 }
 
+TEST_CASE("dispatcher: on_idle runs once when a burst of sends is over",
+          "[dispatcher]") {
+  Dispatcher::Options options = FastOptions();
+  options.send_delay = std::chrono::milliseconds(0);
+  int idles = 0;
+  size_t sent_at_idle = 0;
+  Fixture* fixture = nullptr;
+  options.on_idle = [&] {
+    ++idles;
+    sent_at_idle = fixture->sandbox().Outbox().size();
+  };
+  Fixture f(options);
+  fixture = &f;
+  for (int i = 0; i < 5; ++i) f.Enqueue("m" + std::to_string(i));
+  f.RunUntil([&] { return idles > 0; });
+  CHECK(idles == 1);
+  CHECK(sent_at_idle == 5);  // after the last answer, not between sends
+  // Woken with nothing to send: not idle again.
+  f.dispatcher().Wake();
+  const int64_t until = WallMs() + 300;
+  f.RunUntil([&] { return WallMs() > until; });
+  CHECK(idles == 1);
+}
+
 TEST_CASE("dispatcher: nothing starts while the transport is not connected",
           "[dispatcher][pause]") {
   ScriptedTransport transport([](const ScriptedTransport::Sent& sent) {

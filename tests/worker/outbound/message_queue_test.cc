@@ -161,6 +161,24 @@ TEST_CASE(
   CHECK((*due)->to == "15550");
 }
 
+TEST_CASE("MessageQueue: ReleaseMemory hands back the page caches",
+          "[message_queue]") {
+  TempDir dir;
+  auto queue = OpenQueue(dir.File("queue.db"));
+  std::vector<std::string> ids;
+  for (int i = 0; i < 500; ++i) {
+    ids.push_back(
+        MustEnqueue(*queue, Text("1555" + std::to_string(i), "m"), 1000 + i));
+  }
+  MustStats(*queue);  // the read connection's cache too
+  CHECK(queue->ReleaseMemory() > 0);
+  // Released, the caches hold (almost) nothing; the queue works on.
+  CHECK(queue->ReleaseMemory() < 16 * 1024);
+  CHECK(MustGet(*queue, ids[250]).to == "1555250");
+  MustEnqueue(*queue, Text("15559999", "after"), 5000);
+  CHECK(MustStats(*queue).depth == 501);
+}
+
 TEST_CASE("MessageQueue: ids are distinct", "[message_queue]") {
   TempDir dir;
   auto queue = OpenQueue(dir.File("queue.db"));
