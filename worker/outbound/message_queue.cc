@@ -533,7 +533,11 @@ int MessageQueue::WalHook(void* self, sqlite3* db, const char* name,
                           int pages) {
   auto* queue = static_cast<MessageQueue*>(self);
   if (queue->checkpointer_) queue->checkpointer_->Notify(pages);
-  if (pages >= kInlineCheckpointPages) {
+  // After a checkpoint of the thread: the few frames appended during it
+  // (see WalCheckpointer::TakeFinished). Then the next batch rewinds the WAL.
+  const bool finish =
+      queue->checkpointer_ && queue->checkpointer_->TakeFinished();
+  if (finish || pages >= kInlineCheckpointPages) {
     (void)sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE,
                                     nullptr, nullptr);
   }

@@ -70,8 +70,10 @@ void WalCheckpointer::Run() {
     // Errors (a full disk, a busy lock) leave the pages in the WAL: the next
     // commit asks again, and the writer's own fallback checkpoint bounds the
     // WAL's growth.
-    (void)sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_PASSIVE,
-                                    nullptr, nullptr);
+    if (sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_PASSIVE,
+                                  nullptr, nullptr) == SQLITE_OK) {
+      finished_.store(true);
+    }
     lock.lock();
     ++checkpoints_;
   }

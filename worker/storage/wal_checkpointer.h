@@ -7,6 +7,7 @@
 
 #include <sqlite3.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
@@ -39,6 +40,15 @@ class WalCheckpointer {
   // when that reaches the threshold; never blocks on a checkpoint.
   void Notify(int wal_pages);
 
+  // True once after each checkpoint this thread completed. A PASSIVE
+  // checkpoint beside a writer that never pauses copies what was committed
+  // when it began, never the frames appended meanwhile, so the WAL can never
+  // start over and grows until the writer's own fallback (80 MB), which then
+  // runs at every commit. The writer therefore finishes each one inline,
+  // right after its next commit (wal hook): only the frames appended during
+  // this thread's run are left to copy, and the next write rewinds the WAL.
+  bool TakeFinished() { return finished_.exchange(false); }
+
   // Checkpoints run so far (successful or not).
   int64_t checkpoints() const;
 
@@ -58,6 +68,7 @@ class WalCheckpointer {
   bool wanted_ = false;      // guarded by mu_
   bool stopping_ = false;    // guarded by mu_
   int64_t checkpoints_ = 0;  // guarded by mu_
+  std::atomic<bool> finished_{false};
   std::thread thread_;
 };
 

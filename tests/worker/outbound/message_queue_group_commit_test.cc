@@ -179,6 +179,48 @@ TEST_CASE(
   }
 }
 
+TEST_CASE(
+    "MessageQueue: under writes that never pause the WAL still starts over "
+    "(it stays near the checkpoint threshold, not the 80 MB fallback)",
+    "[message_queue][queue]") {
+  TempDir dir;
+  const std::string path = dir.File("queue.db");
+  auto queue = OpenQueue(path);
+  constexpr int kThreads = 8;
+  constexpr int kEach = 3000;
+  // 3 KB each: about 75 MB of rows, in batches that never leave the writer
+  // idle.
+  const std::string text(3000, 'x');
+  std::atomic<int> failures{0};
+  std::atomic<int64_t> largest_wal{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kEach; ++i) {
+        NewMessage m;
+        m.to = "1555" + std::to_string(t * 100000 + i);
+        m.text = text;
+        if (!queue->Enqueue(m, 1000 + i).ok()) failures.fetch_add(1);
+        if (i % 100 == 0) {
+          struct stat st {};
+          if (::stat((path + "-wal").c_str(), &st) == 0) {
+            int64_t seen = largest_wal.load();
+            while (st.st_size > seen &&
+                   !largest_wal.compare_exchange_weak(seen, st.st_size)) {
+            }
+          }
+        }
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  CHECK(failures.load() == 0);
+  INFO("largest WAL " << largest_wal.load() << " bytes");
+  // The threshold is 16 MB; a checkpoint thread that never finished grew it
+  // to the writer's own 80 MB fallback.
+  CHECK(largest_wal.load() < 48 * 1024 * 1024);
+}
+
 TEST_CASE("MessageQueue: one idempotency key from 16 threads is one message",
           "[message_queue][queue][idempotency]") {
   TempDir dir;
