@@ -2,17 +2,16 @@
 
 #include <openssl/evp.h>
 #include <sqlite3.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 
 #include <algorithm>
 #include <array>
-#include <cerrno>
 #include <condition_variable>
 #include <cstring>
 #include <initializer_list>
 #include <utility>
 
+#include "worker/outbound/message_id.h"
 #include "worker/storage/private_files.h"
 #include "worker/storage/sqlite.h"
 #include "worker/storage/wal_checkpointer.h"
@@ -156,30 +155,6 @@ void BindError(Statement& stmt, int code_index,
     stmt.BindNull(code_index + 1);
     stmt.BindNull(code_index + 2);
   }
-}
-
-// 96 random bits from the kernel's CSPRNG (getrandom(2) blocks only before
-// the pool is first seeded at boot). Not OpenSSL's DRBG: its first use
-// initialises ~1.6 MB of libcrypto the sandbox otherwise never touches.
-Result<std::string> NewId() {
-  std::array<unsigned char, 12> bytes;
-  size_t filled = 0;
-  while (filled < bytes.size()) {
-    ssize_t n = ::getrandom(bytes.data() + filled, bytes.size() - filled, 0);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      return Status::Internal(std::string("message id: getrandom: ") +
-                              std::strerror(errno));
-    }
-    filled += static_cast<size_t>(n);
-  }
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string id = "msg_";
-  for (unsigned char byte : bytes) {
-    id += kHex[byte >> 4];
-    id += kHex[byte & 0xf];
-  }
-  return id;
 }
 
 // "sha256:" + hex of the SHA-256 of `fields`, length-prefixed so that no two
@@ -345,7 +320,7 @@ Status InsertNew(StatementCache& cache, std::string_view context,
                  const NewMessage& message, const std::string& request_hash,
                  int64_t now_ms, MessageQueue::EnqueueResult* result) {
   for (int attempt = 0; attempt < kMaxIdTries; ++attempt) {
-    Result<std::string> id = NewId();
+    Result<std::string> id = NewMessageId(now_ms);
     if (!id.ok()) return id.status();
     // DO NOTHING on any uniqueness conflict: the idempotency key (the expected
     // case) or, with negligible probability, the random id. The SELECT below

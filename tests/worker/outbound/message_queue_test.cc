@@ -179,6 +179,17 @@ TEST_CASE("MessageQueue: ReleaseMemory hands back the page caches",
   CHECK(MustStats(*queue).depth == 501);
 }
 
+TEST_CASE("MessageQueue: ids carry the enqueue time, so they sort by it",
+          "[message_queue]") {
+  TempDir dir;
+  auto queue = OpenQueue(dir.File("queue.db"));
+  const std::string early = MustEnqueue(*queue, Text("1555", "a"), 0x10000);
+  const std::string late = MustEnqueue(*queue, Text("1555", "b"), 0x10001);
+  CHECK(early.rfind("msg_000000010000", 0) == 0);
+  CHECK(late.rfind("msg_000000010001", 0) == 0);
+  CHECK(early < late);
+}
+
 TEST_CASE("MessageQueue: ids are distinct", "[message_queue]") {
   TempDir dir;
   auto queue = OpenQueue(dir.File("queue.db"));
