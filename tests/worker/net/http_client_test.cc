@@ -34,53 +34,18 @@
 #include "common/unique_fd.h"
 #include "tests/support/net.h"
 #include "tests/support/temp_dir.h"
+#include "tests/support/test_loop.h"
 #include "tests/support/wait.h"
 #include "worker/net/curl_global.h"
 
 namespace dynoguard::worker {
 namespace {
 
+using dynoguard::testing::TestLoop;
+
 using std::chrono::milliseconds;
 
 constexpr int kRequests = 50;
-
-// A libuv loop run on the test thread. The destructor closes what is left and
-// checks that every handle was closed (uv_loop_close succeeds).
-class TestLoop {
- public:
-  TestLoop() {
-    REQUIRE(uv_loop_init(&loop_) == 0);
-    REQUIRE(uv_timer_init(&loop_, &tick_) == 0);
-  }
-  ~TestLoop() {
-    uv_close(reinterpret_cast<uv_handle_t*>(&tick_), nullptr);
-    uv_run(&loop_, UV_RUN_DEFAULT);
-    CHECK(uv_loop_close(&loop_) == 0);
-  }
-  uv_loop_t* get() { return &loop_; }
-
-  // Runs the loop until `done` holds (true) or `timeout` passes (false). A
-  // 5 ms tick makes each uv_run return so the condition is checked.
-  bool RunUntil(const std::function<bool()>& done,
-                milliseconds timeout = milliseconds(5000)) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    uv_timer_start(
-        &tick_, [](uv_timer_t*) {}, 5, 5);
-    bool held = done();
-    while (!held && std::chrono::steady_clock::now() < deadline) {
-      uv_run(&loop_, UV_RUN_ONCE);
-      held = done();
-    }
-    uv_timer_stop(&tick_);
-    return held;
-  }
-  // Runs the pending close callbacks and whatever is ready.
-  void Settle() { uv_run(&loop_, UV_RUN_NOWAIT); }
-
- private:
-  uv_loop_t loop_;
-  uv_timer_t tick_;
-};
 
 std::unique_ptr<HttpClient> MakeClient(uv_loop_t* loop,
                                        HttpClient::Options options = {}) {
@@ -382,7 +347,7 @@ void WriteFile(const std::string& path, const std::string& contents) {
 TEST_CASE("HttpClient: GET returns status, case-insensitive headers and body",
           "[http_client]") {
   TestServer server;
-  TestLoop loop;
+  TestLoop loop(milliseconds(5000));
   auto client = MakeClient(loop.get());
   CHECK(CurlInitialized());
 
@@ -402,7 +367,7 @@ TEST_CASE("HttpClient: GET returns status, case-insensitive headers and body",
 TEST_CASE("HttpClient: POST sends headers and a JSON body, PUT and DELETE too",
           "[http_client]") {
   TestServer server;
-  TestLoop loop;
+  TestLoop loop(milliseconds(5000));
   auto client = MakeClient(loop.get());
 
   HttpRequest post = Get(server.Url("/echo"));
@@ -444,7 +409,7 @@ TEST_CASE("HttpClient: POST sends headers and a JSON body, PUT and DELETE too",
 TEST_CASE("HttpClient: a sink callback cannot call into the client",
           "[http_client]") {
   TestServer server;
-  TestLoop loop;
+  TestLoop loop(milliseconds(5000));
   auto client = MakeClient(loop.get());
   std::optional<common::Status> nested;
   HttpRequest request = Get(server.Url("/big?n=10"));
@@ -463,7 +428,7 @@ TEST_CASE("HttpClient: a sink callback cannot call into the client",
 TEST_CASE("HttpClient: a collected body above the cap fails with too_large",
           "[http_client]") {
   TestServer server;
-  TestLoop loop;
+  TestLoop loop(milliseconds(5000));
   auto client = MakeClient(loop.get());
 
   HttpRequest fits = Get(server.Url("/big?n=1000"));
@@ -500,7 +465,7 @@ TEST_CASE(
     "HttpClient: a streamed download arrives in chunks, no cap, no body kept",
     "[http_client]") {
   TestServer server;
-  TestLoop loop;
+  TestLoop loop(milliseconds(5000));
   HttpClient::Options options;
   options.max_body_bytes = 1000;  // does not apply to a streaming sink
   auto client = MakeClient(loop.get(), options);
@@ -546,7 +511,7 @@ TEST_CASE(
 TEST_CASE("HttpClient: a multipart upload streams a file part byte for byte",
           "[http_client]") {
   TestServer server;
-  TestLoop loop;
+  TestLoop loop(milliseconds(5000));
   testing::TempDir dir;
   auto client = MakeClient(loop.get());
   const std::string contents = RandomBytes(700 * 1024 + 17);
@@ -578,7 +543,7 @@ TEST_CASE("HttpClient: a multipart upload streams a file part byte for byte",
 TEST_CASE("HttpClient: a raw body file is streamed byte for byte",
           "[http_client]") {
   TestServer server;
-  TestLoop loop;
+  TestLoop loop(milliseconds(5000));
   testing::TempDir dir;
   auto client = MakeClient(loop.get());
   const std::string contents = RandomBytes(2 * 1024 * 1024 + 3);
@@ -600,7 +565,7 @@ TEST_CASE("HttpClient: a raw body file is streamed byte for byte",
 
 TEST_CASE("HttpClient: requests that cannot be sent are refused at Start",
           "[http_client]") {
-  TestLoop loop;
+  TestLoop loop(milliseconds(5000));
   testing::TempDir dir;
   auto client = MakeClient(loop.get());
   bool called = false;
@@ -647,7 +612,7 @@ TEST_CASE("HttpClient: requests that cannot be sent are refused at Start",
 }
 
 TEST_CASE("HttpClient: a closed port gives a connect error", "[http_client]") {
-  TestLoop loop;
+  TestLoop loop(milliseconds(5000));
   auto client = MakeClient(loop.get());
   const int port = testing::FreePort();
   HttpRequest request = Get("http://127.0.0.1:" + std::to_string(port) +
@@ -668,7 +633,7 @@ TEST_CASE("HttpClient: a closed port gives a connect error", "[http_client]") {
 TEST_CASE("HttpClient: https to a plain http server fails with a TLS error",
           "[http_client]") {
   TestServer server;
-  TestLoop loop;
+  TestLoop loop(milliseconds(5000));
   auto client = MakeClient(loop.get());
   HttpResponse response = Fetch(
       loop, *client,
@@ -680,7 +645,7 @@ TEST_CASE("HttpClient: https verifies the server's certificate",
           "[http_client]") {
   testing::TempDir dir;
   auto server = TlsServer(dir);
-  TestLoop loop;
+  TestLoop loop(milliseconds(5000));
 
   SECTION("trusted: the exchange works and reuses its connection") {
     HttpClient::Options options;
@@ -715,7 +680,7 @@ TEST_CASE("HttpClient: https verifies the server's certificate",
 TEST_CASE("HttpClient: a server that never answers hits the total timeout",
           "[http_client]") {
   RawServer server(RawServer::Behaviour::kSilent);
-  TestLoop loop;
+  TestLoop loop(milliseconds(5000));
   auto client = MakeClient(loop.get());
 
   HttpRequest request = Get(server.Url("/slow"));
@@ -765,7 +730,7 @@ TEST_CASE("HttpClient: a server that never accepts hits the connect timeout",
       },
       milliseconds(2000)));
 
-  TestLoop loop;
+  TestLoop loop(milliseconds(5000));
   auto client = MakeClient(loop.get());
   HttpRequest request = Get(
       "http://127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) + "/never");
@@ -779,7 +744,7 @@ TEST_CASE("HttpClient: a server that never accepts hits the connect timeout",
 TEST_CASE("HttpClient: a connection dropped mid-response is an error",
           "[http_client]") {
   RawServer server(RawServer::Behaviour::kDropMidBody);
-  TestLoop loop;
+  TestLoop loop(milliseconds(5000));
   auto client = MakeClient(loop.get());
   HttpResponse response = Fetch(loop, *client, Get(server.Url("/media")));
   CHECK(response.error.kind == HttpErrorKind::kConnectionLost);
@@ -789,7 +754,7 @@ TEST_CASE("HttpClient: a connection dropped mid-response is an error",
 TEST_CASE("HttpClient: 50 concurrent requests all complete on one loop",
           "[http_client]") {
   TestServer server;
-  TestLoop loop;
+  TestLoop loop(milliseconds(5000));
   HttpClient::Options options;
   size_t max_connections = kRequests;
   SECTION("one connection each") {}
@@ -829,7 +794,7 @@ TEST_CASE("HttpClient: 50 concurrent requests all complete on one loop",
 TEST_CASE("HttpClient: sequential requests reuse one connection",
           "[http_client]") {
   TestServer server;
-  TestLoop loop;
+  TestLoop loop(milliseconds(5000));
   auto client = MakeClient(loop.get());
   for (int i = 0; i < 10; ++i) {
     HttpResponse response =
@@ -843,7 +808,7 @@ TEST_CASE("HttpClient: sequential requests reuse one connection",
 TEST_CASE("HttpClient: Cancel and CancelAll run the callbacks with cancelled",
           "[http_client]") {
   RawServer server(RawServer::Behaviour::kSilent);
-  TestLoop loop;
+  TestLoop loop(milliseconds(5000));
   auto client = MakeClient(loop.get());
   std::vector<std::optional<HttpResponse>> responses(3);
   std::vector<HttpRequestId> ids;
@@ -885,7 +850,7 @@ TEST_CASE(
     "HttpClient: destroyed with requests in flight, callbacks get cancelled",
     "[http_client]") {
   RawServer server(RawServer::Behaviour::kSilent);
-  TestLoop loop;
+  TestLoop loop(milliseconds(5000));
   auto client = MakeClient(loop.get());
   int cancelled = 0;
   int other = 0;
@@ -905,7 +870,7 @@ TEST_CASE(
 TEST_CASE("HttpClient: a callback may close the client", "[http_client]") {
   RawServer silent(RawServer::Behaviour::kSilent);
   TestServer server;
-  TestLoop loop;
+  TestLoop loop(milliseconds(5000));
   auto client = MakeClient(loop.get());
   std::vector<HttpErrorKind> kinds;
   auto closing = [&](HttpResponse r) {
@@ -939,7 +904,7 @@ TEST_CASE("HttpClient: a callback may close the client", "[http_client]") {
 }
 
 TEST_CASE("HttpClient: Close refuses new requests and Post", "[http_client]") {
-  TestLoop loop;
+  TestLoop loop(milliseconds(5000));
   auto client = MakeClient(loop.get());
   client->Close();
   CHECK(client->closed());
@@ -952,7 +917,7 @@ TEST_CASE("HttpClient: Close refuses new requests and Post", "[http_client]") {
 TEST_CASE("HttpClient: CloseIdleConnections closes the kept connections",
           "[http_client]") {
   TestServer server;
-  TestLoop loop;
+  TestLoop loop(milliseconds(5000));
   auto client = MakeClient(loop.get());
   REQUIRE(Fetch(loop, *client, Get(server.Url("/hello?i=1"))).ok());
   REQUIRE(Fetch(loop, *client, Get(server.Url("/hello?i=2"))).ok());
@@ -994,7 +959,7 @@ TEST_CASE("HttpClient: CloseIdleConnections closes the kept connections",
 TEST_CASE("HttpClient: a completion callback can start the next request",
           "[http_client]") {
   TestServer server;
-  TestLoop loop;
+  TestLoop loop(milliseconds(5000));
   auto client = MakeClient(loop.get());
   std::vector<std::string> bodies;
   std::function<void(int)> chain = [&](int i) {
@@ -1015,7 +980,7 @@ TEST_CASE("HttpClient: a completion callback can start the next request",
 TEST_CASE("HttpClient: Post runs a task from another thread on the loop",
           "[http_client]") {
   TestServer server;
-  TestLoop loop;
+  TestLoop loop(milliseconds(5000));
   auto client = MakeClient(loop.get());
   const std::thread::id loop_thread = std::this_thread::get_id();
   std::optional<HttpResponse> got;

@@ -18,10 +18,13 @@
 #include "common/log.h"
 #include "tests/support/jsonbin_server.h"
 #include "tests/support/temp_dir.h"
+#include "tests/support/test_loop.h"
 #include "worker/session/stores/jsonbin_errors.h"
 
 namespace dynoguard::worker {
 namespace {
+
+using dynoguard::testing::TestLoop;
 
 using common::Result;
 using common::Status;
@@ -36,39 +39,6 @@ using std::chrono::milliseconds;
 const std::string kDocument =
     R"({"format":"dynoguard-session","version":1,"name":"test","sequence":7,)"
     R"("payload":"eJzLSM3JyVcozy/KSQEAGgQEXQ=="})";
-
-// A libuv loop on the test thread (as in http_client_test.cc).
-class TestLoop {
- public:
-  TestLoop() {
-    REQUIRE(uv_loop_init(&loop_) == 0);
-    REQUIRE(uv_timer_init(&loop_, &tick_) == 0);
-  }
-  ~TestLoop() {
-    uv_close(reinterpret_cast<uv_handle_t*>(&tick_), nullptr);
-    uv_run(&loop_, UV_RUN_DEFAULT);
-    CHECK(uv_loop_close(&loop_) == 0);
-  }
-  uv_loop_t* get() { return &loop_; }
-
-  bool RunUntil(const std::function<bool()>& done,
-                milliseconds timeout = milliseconds(10000)) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    uv_timer_start(
-        &tick_, [](uv_timer_t*) {}, 5, 5);
-    bool held = done();
-    while (!held && std::chrono::steady_clock::now() < deadline) {
-      uv_run(&loop_, UV_RUN_ONCE);
-      held = done();
-    }
-    uv_timer_stop(&tick_);
-    return held;
-  }
-
- private:
-  uv_loop_t loop_{};
-  uv_timer_t tick_{};
-};
 
 // Everything a test needs: the server, a loop, a client, a log file, and a
 // store made on demand. Destroyed in the right order (store, client, loop).

@@ -23,10 +23,13 @@
 #include "common/log.h"
 #include "tests/support/graph_api_server.h"
 #include "tests/support/temp_dir.h"
+#include "tests/support/test_loop.h"
 #include "worker/transport/cloud/cloud_request_builder.h"
 
 namespace dynoguard::worker {
 namespace {
+
+using dynoguard::testing::TestLoop;
 
 using std::chrono::milliseconds;
 using testing::GraphAnswer;
@@ -40,40 +43,6 @@ int64_t NowMs() {
              std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
-
-// A libuv loop run on the test thread until a condition holds.
-class TestLoop {
- public:
-  TestLoop() {
-    REQUIRE(uv_loop_init(&loop_) == 0);
-    REQUIRE(uv_timer_init(&loop_, &tick_) == 0);
-  }
-  ~TestLoop() {
-    uv_close(reinterpret_cast<uv_handle_t*>(&tick_), nullptr);
-    uv_run(&loop_, UV_RUN_DEFAULT);
-    CHECK(uv_loop_close(&loop_) == 0);
-  }
-  uv_loop_t* get() { return &loop_; }
-
-  // Runs the loop until `done` holds (true) or `timeout` passes (false).
-  bool RunUntil(const std::function<bool()>& done,
-                milliseconds timeout = milliseconds(10000)) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    uv_timer_start(
-        &tick_, [](uv_timer_t*) {}, 5, 5);
-    bool held = done();
-    while (!held && std::chrono::steady_clock::now() < deadline) {
-      uv_run(&loop_, UV_RUN_ONCE);
-      held = done();
-    }
-    uv_timer_stop(&tick_);
-    return held;
-  }
-
- private:
-  uv_loop_t loop_;
-  uv_timer_t tick_;
-};
 
 // Records what the transport reports, and in which order relative to the
 // callbacks (`trace`).
