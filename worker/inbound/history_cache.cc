@@ -22,9 +22,11 @@ constexpr uint64_t kDequeFixedBytes = 512 + 8 * sizeof(void*) + 2 * 16;
 
 }  // namespace
 
-HistoryCache::HistoryCache(size_t per_chat, size_t max_chats)
+HistoryCache::HistoryCache(size_t per_chat, size_t max_chats,
+                           uint64_t max_bytes)
     : per_chat_(std::max<size_t>(per_chat, 1)),
-      max_chats_(std::max<size_t>(max_chats, 1)) {}
+      max_chats_(std::max<size_t>(max_chats, 1)),
+      max_bytes_(std::max<uint64_t>(max_bytes, 1)) {}
 
 uint64_t HistoryCache::EntryBytes(const ChatEntry& entry) {
   // Deque slots are allocated in blocks, so sizeof is close to the real
@@ -101,6 +103,7 @@ void HistoryCache::Upsert(ChatEntry entry, bool keep_time_and_blank_fields) {
     }
     existing = std::move(entry);
     bytes_ += EntryBytes(existing);
+    FitBytesLocked();
     return;
   }
   // Keep timestamp order: a late redelivery or a status for an older message
@@ -116,6 +119,12 @@ void HistoryCache::Upsert(ChatEntry entry, bool keep_time_and_blank_fields) {
     messages.pop_front();
     --messages_;
   }
+  FitBytesLocked();
+}
+
+void HistoryCache::FitBytesLocked() {
+  // The chat just written to is at the front of lru_: it stays.
+  while (bytes_ > max_bytes_ && chats_.size() > 1) EvictOldestChatLocked();
 }
 
 std::vector<ChatEntry> HistoryCache::Recent(const std::string& wa_id,

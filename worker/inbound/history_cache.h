@@ -37,9 +37,14 @@ struct ChatEntry {
 // Thread-safe (one mutex).
 class HistoryCache : public Cleanable {
  public:
-  // At most `per_chat` messages per chat and `max_chats` chats (least recently
-  // active dropped). Zero is taken as 1.
-  HistoryCache(size_t per_chat = 50, size_t max_chats = 1000);
+  // At most `per_chat` messages per chat, `max_chats` chats and `max_bytes`
+  // (bytes(), the estimate of its heap): beyond either of the last two the
+  // least recently active chats are dropped (never the one just written to).
+  // Zero is taken as 1. 512 KiB holds about 2,000 messages: without it a
+  // busy worker's view of its chats alone could reach 50,000 entries
+  // (~12 MB), and 10,000 sends left 2.5 MB of it behind.
+  HistoryCache(size_t per_chat = 50, size_t max_chats = 1000,
+               uint64_t max_bytes = uint64_t{512} << 10);
 
   // An inbound message (its sender's chat). Called by the inbound processor;
   // a repeat of the same id updates the entry in place.
@@ -78,11 +83,15 @@ class HistoryCache : public Cleanable {
   static uint64_t ChatOverheadBytes(const std::string& wa_id);
   // Drops the least recently active chat. REQUIRES: mu_ held, chats_ non-empty.
   void EvictOldestChatLocked();
+  // Drops least recently active chats while bytes_ > max_bytes_, keeping at
+  // least the most recent one. REQUIRES: mu_ held.
+  void FitBytesLocked();
   void EraseChatLocked(std::unordered_map<std::string, Chat>::iterator it);
 
   // Constant after construction.
   const size_t per_chat_;
   const size_t max_chats_;
+  const uint64_t max_bytes_;
 
   mutable std::mutex mu_;
   // Guarded by mu_.

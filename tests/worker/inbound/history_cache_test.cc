@@ -84,6 +84,26 @@ TEST_CASE("bytes grows with the content", "[history_cache]") {
   CHECK(cache.bytes() >= one + 6000);
 }
 
+TEST_CASE(
+    "beyond max_bytes the least recently active chats go, never the one "
+    "just written",
+    "[history_cache]") {
+  HistoryCache cache(50, 1000, 64 * 1024);
+  for (int chat = 0; chat < 200; ++chat) {
+    cache.Add(Message(std::to_string(chat), chat + 1, std::string(1000, 'x')));
+    CHECK(cache.bytes() <= 64 * 1024);
+  }
+  CHECK(cache.chats() < 200);
+  CHECK(cache.chats() > 10);
+  // The newest chats are the ones kept.
+  CHECK(cache.Recent("199", 10).size() == 1);
+  CHECK(cache.Recent("0", 10).empty());
+  // One chat larger than the whole budget keeps its newest message.
+  cache.Add(Message("big", 1000, std::string(100 * 1024, 'y')));
+  CHECK(cache.chats() == 1);
+  CHECK(cache.Recent("big", 10).size() == 1);
+}
+
 TEST_CASE("standard trim halves every chat and shrinks bytes",
           "[history_cache]") {
   HistoryCache cache(50, 100);
