@@ -13,6 +13,25 @@
 
 namespace dynoguard::testing {
 
+// Runs `loop` until `done` holds (true) or `timeout` passes (false). `tick`,
+// an initialised timer of that loop, ticks every 5 ms meanwhile so that each
+// uv_run returns and the condition is checked; it is stopped after. For
+// fixtures that own their loop; TestLoop is the loop and its tick in one.
+inline bool RunLoopUntil(uv_loop_t* loop, uv_timer_t* tick,
+                         const std::function<bool()>& done,
+                         std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  uv_timer_start(
+      tick, [](uv_timer_t*) {}, 5, 5);
+  bool held = done();
+  while (!held && std::chrono::steady_clock::now() < deadline) {
+    uv_run(loop, UV_RUN_ONCE);
+    held = done();
+  }
+  uv_timer_stop(tick);
+  return held;
+}
+
 class TestLoop {
  public:
   // `default_timeout`: how long RunUntil waits when not told.
@@ -32,23 +51,13 @@ class TestLoop {
 
   uv_loop_t* get() { return &loop_; }
 
-  // Runs the loop until `done` holds (true) or the timeout passes (false).
-  // A 5 ms tick makes each uv_run return so the condition is checked.
+  // RunLoopUntil on this loop, with the default timeout or `timeout`.
   bool RunUntil(const std::function<bool()>& done) {
     return RunUntil(done, default_timeout_);
   }
   bool RunUntil(const std::function<bool()>& done,
                 std::chrono::milliseconds timeout) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    uv_timer_start(
-        &tick_, [](uv_timer_t*) {}, 5, 5);
-    bool held = done();
-    while (!held && std::chrono::steady_clock::now() < deadline) {
-      uv_run(&loop_, UV_RUN_ONCE);
-      held = done();
-    }
-    uv_timer_stop(&tick_);
-    return held;
+    return RunLoopUntil(&loop_, &tick_, done, timeout);
   }
   // Runs the pending close callbacks and whatever is ready.
   void Settle() { uv_run(&loop_, UV_RUN_NOWAIT); }

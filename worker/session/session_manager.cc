@@ -400,9 +400,9 @@ void SessionManager::Cycle(bool final, std::function<void()> done) {
         }
       }
     }
-    // The state and its document were freed above; hand their pages back
-    // (a snapshot of thousands of messages is megabytes, made every
-    // autosave while the queue changes).
+    // Free the collected state (the document lives on in `encoded`) and
+    // hand the pages back: a snapshot of thousands of messages is
+    // megabytes, made every autosave while the queue changes.
     if (state.ok()) *state = SessionState();
     (void)ReleaseFreeHeap();
     Post([this, encoded, final, done] { OnEncoded(encoded, final, done); });

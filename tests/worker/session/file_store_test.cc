@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "tests/support/temp_dir.h"
+#include "tests/support/test_loop.h"
 
 namespace dynoguard::worker {
 namespace {
@@ -70,16 +71,7 @@ class TestLoop {
 
   bool RunUntil(const std::function<bool()>& done,
                 milliseconds timeout = milliseconds(10000)) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    uv_timer_start(
-        &tick_, [](uv_timer_t*) {}, 5, 5);
-    bool held = done();
-    while (!held && std::chrono::steady_clock::now() < deadline) {
-      uv_run(&loop_, UV_RUN_ONCE);
-      held = done();
-    }
-    uv_timer_stop(&tick_);
-    return held;
+    return dynoguard::testing::RunLoopUntil(&loop_, &tick_, done, timeout);
   }
 
  private:
