@@ -1,50 +1,42 @@
 #include "worker/forward/forward_event.h"
 
-#include <openssl/evp.h>
 #include <rapidjson/document.h>
 #include <sys/random.h>
 
 #include <array>
 #include <cerrno>
+#include <optional>
 #include <random>
 
 #include "common/json_writer.h"
+#include "worker/crypto/digest.h"
 
 namespace dynoguard::worker {
 
 namespace {
 
-constexpr char kHex[] = "0123456789abcdef";
 // 12 bytes → 24 hex digits: 96 bits, as the queue's message ids.
 constexpr size_t kIdBytes = 12;
 
 std::string HexId(const unsigned char* bytes) {
-  std::string id = "evt_";
-  for (size_t i = 0; i < kIdBytes; ++i) {
-    id += kHex[bytes[i] >> 4];
-    id += kHex[bytes[i] & 0xf];
-  }
-  return id;
+  return "evt_" + HexLower(bytes, kIdBytes);
 }
 
 std::string DigestId(std::string_view input) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  if (EVP_Digest(input.data(), input.size(), digest, &length, EVP_sha256(),
-                 nullptr) != 1 ||
-      length < kIdBytes) {
-    // Not expected (out of memory). FNV-1a over the input keeps the id
-    // deterministic, which is what deduplication needs.
-    uint64_t h1 = 14695981039346656037ULL;
-    uint64_t h2 = 1099511628211ULL;
-    for (char c : input) {
-      h1 = (h1 ^ static_cast<unsigned char>(c)) * 1099511628211ULL;
-      h2 = (h2 ^ static_cast<unsigned char>(c)) * 14695981039346656037ULL;
-    }
-    for (size_t i = 0; i < 8; ++i) digest[i] = (h1 >> (8 * i)) & 0xff;
-    for (size_t i = 0; i < 4; ++i) digest[8 + i] = (h2 >> (8 * i)) & 0xff;
+  std::optional<Sha256Digest> sha = Sha256(input);
+  if (sha) return HexId(sha->data());
+  // Not expected (out of memory). FNV-1a over the input keeps the id
+  // deterministic, which is what deduplication needs.
+  std::array<unsigned char, kIdBytes> digest{};
+  uint64_t h1 = 14695981039346656037ULL;
+  uint64_t h2 = 1099511628211ULL;
+  for (char c : input) {
+    h1 = (h1 ^ static_cast<unsigned char>(c)) * 1099511628211ULL;
+    h2 = (h2 ^ static_cast<unsigned char>(c)) * 14695981039346656037ULL;
   }
-  return HexId(digest);
+  for (size_t i = 0; i < 8; ++i) digest[i] = (h1 >> (8 * i)) & 0xff;
+  for (size_t i = 0; i < 4; ++i) digest[8 + i] = (h2 >> (8 * i)) & 0xff;
+  return HexId(digest.data());
 }
 
 // The common head of every event: "id", "type", "timestamp", "session".

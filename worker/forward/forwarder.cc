@@ -1,11 +1,10 @@
 #include "worker/forward/forwarder.h"
 
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-
 #include <algorithm>
+#include <optional>
 #include <utility>
 
+#include "worker/crypto/digest.h"
 #include "worker/net/http_error.h"
 
 namespace dynoguard::worker {
@@ -30,26 +29,9 @@ std::string OriginOf(std::string_view url) {
 
 // "sha256=" + lowercase hex HMAC-SHA256(secret, body); "" if OpenSSL fails.
 std::string Signature(std::string_view secret, std::string_view body) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  // A zero-length key is legal for HMAC, but OpenSSL wants a pointer.
-  static const unsigned char kEmpty = 0;
-  const void* key = secret.empty() ? static_cast<const void*>(&kEmpty)
-                                   : static_cast<const void*>(secret.data());
-  const unsigned char* data =
-      body.empty() ? &kEmpty
-                   : reinterpret_cast<const unsigned char*>(body.data());
-  if (HMAC(EVP_sha256(), key, static_cast<int>(secret.size()), data,
-           body.size(), digest, &length) == nullptr) {
-    return "";
-  }
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out = "sha256=";
-  for (unsigned int i = 0; i < length; ++i) {
-    out += kHex[digest[i] >> 4];
-    out += kHex[digest[i] & 0xf];
-  }
-  return out;
+  std::optional<Sha256Digest> digest = HmacSha256(secret, body);
+  if (!digest) return "";
+  return "sha256=" + HexLower(*digest);
 }
 
 Forwarder* Self(void* data) { return static_cast<Forwarder*>(data); }

@@ -2,24 +2,17 @@
 
 #include <arpa/inet.h>
 #include <openssl/crypto.h>
-#include <openssl/sha.h>
 
 #include <algorithm>
-#include <array>
 #include <cstring>
+#include <optional>
 #include <string>
 
 #include "common/ascii.h"
+#include "worker/crypto/digest.h"
 
 namespace dynoguard::worker {
 namespace {
-
-std::array<unsigned char, SHA256_DIGEST_LENGTH> Digest(std::string_view text) {
-  std::array<unsigned char, SHA256_DIGEST_LENGTH> digest{};
-  SHA256(reinterpret_cast<const unsigned char*>(text.data()), text.size(),
-         digest.data());
-  return digest;
-}
 
 // The token of "Bearer <token>", or "" when the header is something else.
 std::string_view BearerToken(std::string_view header) {
@@ -129,10 +122,12 @@ AuthDecision Authorize(const common::Redacted& api_key,
 
 bool SecretEquals(std::string_view presented, std::string_view expected) {
   // Hashing first gives both sides the same length, so CRYPTO_memcmp runs
-  // over 32 bytes whatever was presented.
-  auto a = Digest(presented);
-  auto b = Digest(expected);
-  return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+  // over 32 bytes whatever was presented. A digest that failed (out of
+  // memory) matches nothing.
+  std::optional<Sha256Digest> a = Sha256(presented);
+  std::optional<Sha256Digest> b = Sha256(expected);
+  if (!a || !b) return false;
+  return CRYPTO_memcmp(a->data(), b->data(), a->size()) == 0;
 }
 
 bool IsLoopbackAddress(std::string_view remote_addr) {

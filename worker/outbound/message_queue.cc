@@ -1,6 +1,5 @@
 #include "worker/outbound/message_queue.h"
 
-#include <openssl/evp.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
 
@@ -11,6 +10,7 @@
 #include <initializer_list>
 #include <utility>
 
+#include "worker/crypto/digest.h"
 #include "worker/outbound/message_id.h"
 #include "worker/storage/private_files.h"
 #include "worker/storage/sqlite.h"
@@ -167,20 +167,12 @@ std::string HashFields(std::initializer_list<const std::string*> fields) {
     canonical += *field;
     canonical += ';';
   }
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  if (EVP_Digest(canonical.data(), canonical.size(), digest, &length,
-                 EVP_sha256(), nullptr) != 1) {
+  std::string hex = Sha256Hex(canonical);
+  if (hex.empty()) {
     // Not expected; the canonical form itself still detects a different body.
     return "raw:" + canonical;
   }
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string hex = "sha256:";
-  for (unsigned int i = 0; i < length; ++i) {
-    hex += kHex[digest[i] >> 4];
-    hex += kHex[digest[i] & 0xf];
-  }
-  return hex;
+  return "sha256:" + hex;
 }
 
 // The hash schema 2 stored: recipient, text, template and replyTo only.

@@ -385,8 +385,11 @@ void SessionManager::Cycle(bool final, std::function<void()> done) {
       encoded->digest = StateDigest(*state);
       state->connection = std::move(facts);
       state->counters = std::move(counters);
-      encoded->need_file = encoded->digest != file_digest;
-      encoded->need_remote = remote_wanted && encoded->digest != remote_digest;
+      // An empty digest (SHA-256 failed) is unknown: save.
+      const bool unknown = encoded->digest.empty();
+      encoded->need_file = unknown || encoded->digest != file_digest;
+      encoded->need_remote =
+          remote_wanted && (unknown || encoded->digest != remote_digest);
       encoded->pending = state->pending.size();
       if (encoded->need_file || encoded->need_remote) {
         const SnapshotKey* key = options_.key ? &*options_.key : nullptr;

@@ -2,17 +2,16 @@
 
 #include <openssl/evp.h>
 #include <openssl/rand.h>
-#include <openssl/sha.h>
 #include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
 #include <zlib.h>
 
 #include <algorithm>
-#include <array>
 #include <memory>
 #include <optional>
 
 #include "common/json_writer.h"
+#include "worker/crypto/digest.h"
 #include "worker/session/snapshot_base64.h"
 #include "worker/session/snapshot_json.h"
 
@@ -49,23 +48,6 @@ std::string Printable(std::string_view name) {
   }
   if (name.size() > 64) out += "...";
   return out;
-}
-
-std::string Hex(const unsigned char* bytes, size_t size) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out(2 * size, '\0');
-  for (size_t i = 0; i < size; ++i) {
-    out[2 * i] = kDigits[bytes[i] >> 4];
-    out[2 * i + 1] = kDigits[bytes[i] & 0x0f];
-  }
-  return out;
-}
-
-std::string Sha256Hex(std::string_view data) {
-  std::array<unsigned char, SHA256_DIGEST_LENGTH> digest{};
-  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(),
-         digest.data());
-  return Hex(digest.data(), digest.size());
 }
 
 std::string AssociatedData(int version, uint64_t sequence,
@@ -370,7 +352,7 @@ Status ParseHeader(const rapidjson::Document& doc, ParsedHeader* out) {
   std::optional<std::string_view> checksum =
       StringField(doc, "checksum", &error);
   if (!checksum) return error;
-  if (checksum->size() != kChecksumPrefix.size() + 2 * SHA256_DIGEST_LENGTH ||
+  if (checksum->size() != kChecksumPrefix.size() + 2 * kSha256Bytes ||
       checksum->substr(0, kChecksumPrefix.size()) != kChecksumPrefix ||
       !IsLowerHex(checksum->substr(kChecksumPrefix.size()))) {
     return Invalid(
@@ -408,6 +390,10 @@ Result<std::string> EncodeSnapshot(const SessionState& state,
                                    std::to_string(raw.size()) +
                                    " bytes of JSON, above the 64 MiB cap");
   }
+  const std::string checksum = Sha256Hex(raw);
+  if (checksum.empty()) {
+    return Status::Internal("session snapshot: SHA-256 failed (out of memory)");
+  }
   Result<std::string> compressed = Deflate(raw);
   if (!compressed.ok()) return compressed.status();
 
@@ -439,7 +425,7 @@ Result<std::string> EncodeSnapshot(const SessionState& state,
   w.Key("savedAt").Int(state.saved_ms);
   w.Key("encoding").String(key != nullptr ? kEncrypted : kPlain);
   w.Key("rawBytes").Uint(raw.size());
-  w.Key("checksum").String(std::string(kChecksumPrefix) + Sha256Hex(raw));
+  w.Key("checksum").String(std::string(kChecksumPrefix) + checksum);
   if (key != nullptr) w.Key("nonce").String(Base64Encode(nonce));
   w.Key("payload").String(payload);
   w.EndObject();
@@ -478,7 +464,11 @@ Result<SessionState> DecodeSnapshot(std::string_view document,
   }
   Result<std::string> raw = Inflate(*bytes, h.raw_bytes);
   if (!raw.ok()) return raw.status();
-  if (Sha256Hex(*raw) != parsed.checksum) {
+  const std::string checksum = Sha256Hex(*raw);
+  if (checksum.empty()) {
+    return Status::Internal("session snapshot: SHA-256 failed (out of memory)");
+  }
+  if (checksum != parsed.checksum) {
     return Invalid(": bad checksum (the state does not match its sha256)");
   }
   Result<SessionState> state = SessionStateFromJson(*raw);

@@ -74,14 +74,16 @@ common::Result<SnapshotHeader> ReadSnapshotHeader(std::string_view document);
 //  - a checksum that does not match the raw JSON; a state field missing or
 //    of the wrong type (snapshot_json.h); a header that disagrees with the
 //    state's name, sequence or savedAt.
-// Never crashes, never allocates more than a small multiple of the document
-// plus kSnapshotMaxRawBytes. Pure, thread-safe.
+// Internal when zlib or OpenSSL fail (out of memory). Never crashes, never
+// allocates more than a small multiple of the document plus
+// kSnapshotMaxRawBytes. Pure, thread-safe.
 common::Result<SessionState> DecodeSnapshot(std::string_view document,
                                             const SnapshotKey* key);
 
 // Lowercase hex SHA-256 of the state's content, without sequence and
 // saved_ms: equal digests mean nothing changed (the session manager skips
-// such an autosave). Pure, thread-safe.
+// such an autosave). "" if OpenSSL fails (out of memory): the content is then
+// unknown, and the session manager saves it. Pure, thread-safe.
 std::string StateDigest(const SessionState& state);
 
 }  // namespace dynoguard::worker
