@@ -12,6 +12,7 @@
 #include "common/config.h"
 #include "common/log.h"
 #include "worker/app/worker_app.h"
+#include "worker/storage/sqlite.h"
 
 namespace {
 
@@ -40,6 +41,7 @@ void IgnoreEarlySignals() {
 int Main(int argc, char** argv) {
   using namespace dynoguard;
   IgnoreEarlySignals();
+  dynoguard::worker::storage::ConfigureSqliteMemory();
   if (argc > 1) {
     if (std::strcmp(argv[1], "--version") == 0) {
       std::printf("worker (dynoguard) %s\n", DYNOGUARD_VERSION);

@@ -265,4 +265,46 @@ TEST_CASE(
   CHECK(worker->WaitExit(seconds(20)) == std::optional<int>(0));
 }
 
+TEST_CASE(
+    "the worker unmaps the code pages its start touched and keeps serving",
+    "[worker_start]") {
+  TempDir dir;
+  SpawnOptions options;
+  options.env = BaseEnv(dir, 0);
+  options.log_path = dir.File("worker.log");
+  auto worker = Process::Spawn(DYNOGUARD_WORKER_BIN, options);
+  REQUIRE(worker.ok());
+  auto unmapped = worker->WaitForLogMatch(
+      R"(info worker: image-pages-unmapped mappings=(\d+) )"
+      R"(rss_before=([0-9.]+)MB rss_after=([0-9.]+)MB trigger=start)",
+      seconds(20));
+  INFO(worker->LogText());
+  REQUIRE(unmapped.has_value());
+  CHECK(std::stoi((*unmapped)[1]) >= 10);  // the worker and its libraries
+  CHECK(std::stod((*unmapped)[3]) < std::stod((*unmapped)[2]));
+  REQUIRE(worker->WaitForLog("worker: ready", seconds(20)));
+
+  // Every route still runs: code comes back on its first touch.
+  httplib::Client client("127.0.0.1", ListenPort(*worker));
+  REQUIRE(OpenSandboxWindow(client, "15551234567"));
+  auto sent = client.Post("/api/messages", R"({"to":"15551234567","text":"x"})",
+                          "application/json");
+  REQUIRE(sent);
+  CHECK(sent->status == 202);
+  // A cleanup unmaps them again (a cleanup step), and the worker goes on.
+  auto cleaned = client.Post("/cleanup?level=standard", "", "text/plain");
+  REQUIRE(cleaned);
+  CHECK(cleaned->status == 200);
+  auto health = client.Get("/health");
+  REQUIRE(health);
+  CHECK(health->status == 200);
+  auto again =
+      client.Post("/api/messages", R"({"to":"15551234567","text":"y"})",
+                  "application/json");
+  REQUIRE(again);
+  CHECK(again->status == 202);
+  REQUIRE(worker->Signal(SIGTERM).ok());
+  CHECK(worker->WaitExit(seconds(20)) == std::optional<int>(0));
+}
+
 }  // namespace dynoguard::testing

@@ -23,6 +23,7 @@
 #include "worker/memory/malloc_tuning.h"
 #include "worker/memory/memory_manager.h"
 #include "worker/memory/temp_file_sweeper.h"
+#include "worker/crypto/digest.h"
 #include "worker/memory/unused_library_pages.h"
 #include "worker/metrics/metrics.h"
 #include "worker/net/http_client.h"
@@ -215,6 +216,9 @@ Status WorkerApp::Start() {
   // trigger: signal, /cleanup).
   memory_->AddCleanupStep("temp-files",
                           [this](CleanupLevel) { SweepTempFiles("cleanup"); });
+  memory_->AddCleanupStep("image-pages", [this](CleanupLevel) {
+    ReleaseIdleImagePages("cleanup");
+  });
   if (http_client_) {
     // SPEC §6: a cleanup drops idle connections (on the loop: a cleanup may
     // run on an HTTP thread).
@@ -331,8 +335,10 @@ void WorkerApp::FinishStart() {
   LogForwardingAndWebhook();
   // Linking libcurl loads its dependencies, whose constructors (GnuTLS's
   // among them) touch pages at every start: handed back on every transport.
+  PrefetchSha256();  // the autosave's hash, fetched before the release
   if (!http_client_) ReleaseUnusedTlsPages();
   ReleaseUnusedCurlDependencyPages(/*with_curl=*/!http_client_);
+  ReleaseIdleImagePages("start");
   auto stats = queue_->Stats();
   log_.Info("ready", {{"transport", transport_->name()},
                       {"limit", FormatMegabytes(limit_bytes_)},
@@ -458,6 +464,21 @@ void WorkerApp::ReleaseUnusedCurlDependencyPages(bool with_curl) {
             {{"mappings", released->mappings},
              {"rss_before", FormatMegabytes(released->rss_before)},
              {"rss_after", FormatMegabytes(released->rss_after)}});
+}
+
+void WorkerApp::ReleaseIdleImagePages(std::string_view trigger) {
+  auto unmapped = UnmapIdleImagePages(procfs_);
+  if (!unmapped.ok()) {
+    log_.Debug("image-pages-kept", {{"error", unmapped.status().message()}});
+    return;
+  }
+  log_.Log(
+      trigger == "start" ? common::LogLevel::kInfo : common::LogLevel::kDebug,
+      "image-pages-unmapped",
+      {{"mappings", unmapped->mappings},
+       {"rss_before", FormatMegabytes(unmapped->rss_before)},
+       {"rss_after", FormatMegabytes(unmapped->rss_after)},
+       {"trigger", trigger}});
 }
 
 Status WorkerApp::OpenListener() {

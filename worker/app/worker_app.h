@@ -81,6 +81,11 @@ class WorkerApp {
   // LDAP, SSH, …).
   // `with_curl`: libcurl and libnghttp2 too (no HTTP client was made).
   void ReleaseUnusedCurlDependencyPages(bool with_curl);
+  // Unmaps the clean pages of the worker's program and libraries
+  // (worker/memory/unused_library_pages.h): after the start, which touched
+  // far more code than the running worker uses, and at each cleanup. Logs
+  // `image-pages-unmapped` (at debug level for a cleanup). Thread-safe.
+  void ReleaseIdleImagePages(std::string_view trigger);
   // Deletes DATA_DIR/tmp files older than 10 minutes; logs what it removed.
   // Thread-safe (a cleanup may run it on an HTTP thread).
   void SweepTempFiles(std::string_view trigger);

@@ -2,9 +2,11 @@
 
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
+#include <set>
 
 #include "common/proc_parsers.h"
 
@@ -42,6 +44,25 @@ uint64_t OwnRss(const common::ProcFs& procfs) {
   if (!status.ok()) return 0;
   auto memory = common::ParseProcStatusMemory(*status);
   return memory.ok() ? memory->rss_bytes : 0;
+}
+
+// madvise(`advice`) on each of `mappings`, with this process's RSS before and
+// after.
+common::Result<PageOutReport> Advise(const common::ProcFs& procfs,
+                                     const std::vector<Mapping>& mappings,
+                                     int advice, std::string_view name) {
+  PageOutReport report;
+  report.rss_before = OwnRss(procfs);
+  for (const Mapping& m : mappings) {
+    if (::madvise(reinterpret_cast<void*>(m.start), m.end - m.start, advice) !=
+        0) {
+      return common::Status::IOError(
+          "madvise(" + std::string(name) + ") " + m.path, std::strerror(errno));
+    }
+    ++report.mappings;
+  }
+  report.rss_after = OwnRss(procfs);
+  return report;
 }
 
 }  // namespace
@@ -93,23 +114,65 @@ std::vector<Mapping> ReclaimableLibraryMappings(
   return out;
 }
 
+std::vector<Mapping> UnmappableImageMappings(std::string_view smaps) {
+  // Each mapping's header line (a maps line) is followed by "Key: value kB"
+  // lines. "Anonymous:" counts the resident copied pages, "Swap:" (later) the
+  // copied pages swapped out: a mapping can be dropped when both are 0.
+  std::vector<Mapping> clean;
+  std::set<std::string> images;
+  std::optional<Mapping> current;
+  bool no_anonymous = false;
+  while (!smaps.empty()) {
+    size_t newline = smaps.find('\n');
+    std::string_view line = smaps.substr(0, newline);
+    smaps.remove_prefix(newline == std::string_view::npos ? smaps.size()
+                                                          : newline + 1);
+    std::string_view first = line.substr(0, line.find(' '));
+    if (first.empty()) continue;
+    if (first.back() == ':') {  // a field of the current mapping
+      if (!current) continue;
+      std::string_view value = line.substr(first.size());
+      value.remove_prefix(std::min(value.find_first_not_of(' '), value.size()));
+      const bool zero = value.starts_with("0 ");
+      if (first == "Anonymous:") {
+        no_anonymous = zero;
+      } else if (first == "Swap:") {
+        if (no_anonymous && zero) clean.push_back(std::move(*current));
+        current.reset();
+      }
+      continue;
+    }
+    current = ParseMapsLine(line);  // the next mapping's header
+    no_anonymous = false;
+    if (!current || current->path.empty() || current->path[0] != '/') {
+      current.reset();
+      continue;
+    }
+    if (current->perms == "r-xp") images.insert(current->path);
+    if (current->perms[1] == 'w' || current->perms[3] != 'p') current.reset();
+  }
+  std::vector<Mapping> out;
+  for (Mapping& m : clean) {
+    if (images.count(m.path) != 0) out.push_back(std::move(m));
+  }
+  return out;
+}
+
+common::Result<PageOutReport> UnmapIdleImagePages(
+    const common::ProcFs& procfs) {
+  auto smaps = procfs.ReadFile("/proc/self/smaps");
+  if (!smaps.ok()) return smaps.status();
+  return Advise(procfs, UnmappableImageMappings(*smaps), MADV_DONTNEED,
+                "MADV_DONTNEED");
+}
+
 common::Result<PageOutReport> PageOutUnusedLibraries(
     const common::ProcFs& procfs,
     const std::vector<std::string>& library_prefixes) {
   auto maps = procfs.ReadFile("/proc/self/maps");
   if (!maps.ok()) return maps.status();
-  PageOutReport report;
-  report.rss_before = OwnRss(procfs);
-  for (const Mapping& m : ReclaimableLibraryMappings(*maps, library_prefixes)) {
-    if (::madvise(reinterpret_cast<void*>(m.start), m.end - m.start,
-                  MADV_PAGEOUT) != 0) {
-      return common::Status::IOError("madvise(MADV_PAGEOUT) " + m.path,
-                                     std::strerror(errno));
-    }
-    ++report.mappings;
-  }
-  report.rss_after = OwnRss(procfs);
-  return report;
+  return Advise(procfs, ReclaimableLibraryMappings(*maps, library_prefixes),
+                MADV_PAGEOUT, "MADV_PAGEOUT");
 }
 
 }  // namespace dynoguard::worker

@@ -1,11 +1,17 @@
-// Unused library pages: hands back to the kernel the pages that libraries the
-// running configuration never uses touched while loading. Debian's
-// cpp-httplib is built with OpenSSL support and initialises OpenSSL (error
-// strings, providers) from a static constructor, which leaves ~3 MB of
-// libcrypto resident in every process that links it, TLS or not. On the
-// sandbox transport nothing speaks TLS, so the worker asks the kernel to
-// reclaim those clean, file-backed pages (MADV_PAGEOUT): its RSS drops by that
-// much, and any page that is needed after all is read back on first touch.
+// Unused library pages: hands back to the kernel the pages the worker's start
+// touched but the running worker does not use.
+//  - Libraries the running configuration never calls: Debian's cpp-httplib is
+//    built with OpenSSL support and initialises OpenSSL (error strings,
+//    providers) from a static constructor, which leaves ~3 MB of libcrypto
+//    resident in every process that links it, TLS or not; libcurl's protocol
+//    and auth libraries (GnuTLS, Kerberos, LDAP…) run constructors too. Their
+//    clean, file-backed pages are reclaimed (MADV_PAGEOUT), and any page that
+//    is needed after all is read back on first touch.
+//  - The program's and every library's clean pages: the start runs code the
+//    worker never runs again, and each page fault maps its neighbours too
+//    (fault-around), so RSS holds whole files' worth of code. Unmapping those
+//    pages (MADV_DONTNEED) keeps them in the page cache; what the worker
+//    still runs is mapped back on its next touch, without I/O.
 #ifndef DYNOGUARD_WORKER_MEMORY_UNUSED_LIBRARY_PAGES_H_
 #define DYNOGUARD_WORKER_MEMORY_UNUSED_LIBRARY_PAGES_H_
 
@@ -40,7 +46,16 @@ std::optional<Mapping> ParseMapsLine(std::string_view line);
 std::vector<Mapping> ReclaimableLibraryMappings(
     std::string_view maps, const std::vector<std::string>& library_prefixes);
 
-// What PageOutUnusedLibraries did.
+// The mappings of this program and its shared libraries whose every resident
+// page is a clean copy of the file: private, not writable, no anonymous page
+// (smaps "Anonymous: 0 kB") — code, read-only data, symbol tables. A program
+// or library is a file `smaps` maps executable ("r-xp"); a read-only data file
+// mapped on its own is not one. Relocated read-only data (RELRO) holds
+// anonymous pages and is left alone: dropping them would lose the relocations.
+// `smaps` is /proc/<pid>/smaps. Pure.
+std::vector<Mapping> UnmappableImageMappings(std::string_view smaps);
+
+// What PageOutUnusedLibraries and UnmapIdleImagePages did.
 struct PageOutReport {
   uint64_t mappings = 0;    // mappings advised
   uint64_t rss_before = 0;  // this process's VmRSS, bytes
@@ -53,6 +68,17 @@ struct PageOutReport {
 common::Result<PageOutReport> PageOutUnusedLibraries(
     const common::ProcFs& procfs,
     const std::vector<std::string>& library_prefixes);
+
+// Unmaps (MADV_DONTNEED) the resident pages of this process's
+// UnmappableImageMappings. A file-backed page stays in the page cache: a page
+// still in use is mapped again on its next touch (a minor fault, no I/O), so
+// what stays resident afterwards is what the worker actually runs, not every
+// page starting it touched — and not the neighbours the kernel maps around
+// each fault. Unlike MADV_PAGEOUT this works on pages other processes share
+// and on files the worker may not write (a non-root user's libraries).
+// Errors: IOError when /proc/self/smaps cannot be read or the kernel rejects
+// the advice.
+common::Result<PageOutReport> UnmapIdleImagePages(const common::ProcFs& procfs);
 
 }  // namespace dynoguard::worker
 

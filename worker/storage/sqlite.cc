@@ -9,6 +9,12 @@ namespace dynoguard::worker::storage {
 using common::Result;
 using common::Status;
 
+void ConfigureSqliteMemory() {
+  // pMem = NULL, N = 0: no bulk allocation (sqlite3_config,
+  // SQLITE_CONFIG_PAGECACHE). SQLITE_MISUSE once SQLite has started: ignored.
+  (void)sqlite3_config(SQLITE_CONFIG_PAGECACHE, nullptr, 0, 0);
+}
+
 Status SqlError(sqlite3* db, std::string_view context, std::string_view what) {
   return Status::IOError(std::string(context) + ": " + std::string(what),
                          db != nullptr ? sqlite3_errmsg(db) : "out of memory");

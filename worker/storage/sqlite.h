@@ -21,6 +21,13 @@
 
 namespace dynoguard::worker::storage {
 
+// The process-wide SQLite settings, before any connection opens (a call after
+// SQLite has started changes nothing): no initial bulk page-cache allocation
+// per connection. SQLite's default gives each connection 20 pages up front on
+// its first read (~90 KiB); the worker holds six to eight connections, most
+// of them idle, and a page cache then grows page by page as it is used.
+void ConfigureSqliteMemory();
+
 // Opens (creating when missing) the SQLite database at `path` as a private
 // file: created 0600 whatever the umask, an older 0644 file and its -wal/-shm
 // tightened (SQLite gives -wal and -shm the main file's mode), extended result
