@@ -245,7 +245,9 @@ def post_latency(port, count):
     conn = http.client.HTTPConnection("127.0.0.1", port)
     samples = []
     for i in range(count):
-        body = json.dumps({"to": "15551234567", "text": f"bench {i}"})
+        # A template: a free-form text needs the contact's 24-hour window open.
+        body = json.dumps({"to": "15551234567", "template": {
+            "name": "hello_world", "language": {"code": "en_US"}}})
         t0 = time.perf_counter()
         conn.request("POST", "/api/messages", body, {"Content-Type": "application/json"})
         resp = conn.getresponse()
