@@ -11,6 +11,7 @@
 
 #include <catch2/catch.hpp>
 #include <cstdlib>
+#include <map>
 #include <regex>
 #include <string>
 
@@ -33,6 +34,19 @@ std::map<std::string, std::string> BaseEnv(const TempDir& dir, int port) {
   return {{"HOST", "127.0.0.1"},
           {"PORT", std::to_string(port)},
           {"DATA_DIR", dir.path()}};
+}
+
+// The real worker on its own (it binds PORT=0 itself) in `dir`, logging to
+// worker.log, with `extra` over BaseEnv.
+Process SpawnWorker(const TempDir& dir,
+                    const std::map<std::string, std::string>& extra = {}) {
+  SpawnOptions options;
+  options.env = BaseEnv(dir, 0);
+  for (const auto& [name, value] : extra) options.env[name] = value;
+  options.log_path = dir.File("worker.log");
+  auto worker = Process::Spawn(DYNOGUARD_WORKER_BIN, options);
+  REQUIRE(worker.ok());
+  return std::move(worker).value();
 }
 
 // A TCP socket listening on 127.0.0.1 at a port the kernel picked.
@@ -213,14 +227,10 @@ TEST_CASE(
     "reverse proxy and says so at start",
     "[worker_start]") {
   TempDir dir;
-  SpawnOptions options;
-  options.env = BaseEnv(dir, 0);
-  options.log_path = dir.File("worker.log");
-  auto worker = Process::Spawn(DYNOGUARD_WORKER_BIN, options);
-  REQUIRE(worker.ok());
-  REQUIRE(worker->WaitForLog("worker: ready", seconds(20)));
-  const int port = ListenPort(*worker);
-  CHECK(worker->LogText().find("set API_KEY") != std::string::npos);
+  Process worker = SpawnWorker(dir);
+  REQUIRE(worker.WaitForLog("worker: ready", seconds(20)));
+  const int port = ListenPort(worker);
+  CHECK(worker.LogText().find("set API_KEY") != std::string::npos);
 
   httplib::Client client("127.0.0.1", port);
   // The direct send below is a free-form text: the contact has written.
@@ -250,61 +260,49 @@ TEST_CASE(
     "the queue",
     "[worker_start]") {
   TempDir dir;
-  SpawnOptions options;
-  options.env = BaseEnv(dir, 0);
-  options.env["DYNO"] = "web.1";
-  options.log_path = dir.File("worker.log");
-  auto worker = Process::Spawn(DYNOGUARD_WORKER_BIN, options);
-  REQUIRE(worker.ok());
-  REQUIRE(worker->WaitForLog("worker: ready", seconds(20)));
-  CHECK(worker->WaitForLog(
+  Process worker = SpawnWorker(dir, {{"DYNO", "web.1"}});
+  REQUIRE(worker.WaitForLog("worker: ready", seconds(20)));
+  CHECK(worker.WaitForLog(
       "warn worker: ephemeral-disk platform=heroku .*messages still queued "
       "are lost",
       seconds(1)));
-  REQUIRE(worker->Signal(SIGTERM).ok());
-  CHECK(worker->WaitExit(seconds(20)) == std::optional<int>(0));
+  REQUIRE(worker.Signal(SIGTERM).ok());
+  CHECK(worker.WaitExit(seconds(20)) == std::optional<int>(0));
 }
 
 TEST_CASE(
     "the worker unmaps the code pages its start touched and keeps serving",
     "[worker_start]") {
   TempDir dir;
-  SpawnOptions options;
-  options.env = BaseEnv(dir, 0);
-  options.log_path = dir.File("worker.log");
-  auto worker = Process::Spawn(DYNOGUARD_WORKER_BIN, options);
-  REQUIRE(worker.ok());
-  auto unmapped = worker->WaitForLogMatch(
+  Process worker = SpawnWorker(dir);
+  auto unmapped = worker.WaitForLogMatch(
       R"(info worker: image-pages-unmapped mappings=(\d+) )"
       R"(rss_before=([0-9.]+)MB rss_after=([0-9.]+)MB trigger=start)",
       seconds(20));
-  INFO(worker->LogText());
+  INFO(worker.LogText());
   REQUIRE(unmapped.has_value());
   CHECK(std::stoi((*unmapped)[1]) >= 10);  // the worker and its libraries
   CHECK(std::stod((*unmapped)[3]) < std::stod((*unmapped)[2]));
-  REQUIRE(worker->WaitForLog("worker: ready", seconds(20)));
+  REQUIRE(worker.WaitForLog("worker: ready", seconds(20)));
 
   // Every route still runs: code comes back on its first touch.
-  httplib::Client client("127.0.0.1", ListenPort(*worker));
+  httplib::Client client("127.0.0.1", ListenPort(worker));
   REQUIRE(OpenSandboxWindow(client, "15551234567"));
-  auto sent = client.Post("/api/messages", R"({"to":"15551234567","text":"x"})",
-                          "application/json");
-  REQUIRE(sent);
-  CHECK(sent->status == 202);
+  auto send = [&client](const std::string& text) {
+    auto sent = client.Post("/api/messages",
+                            R"({"to":"15551234567","text":")" + text + R"("})",
+                            "application/json");
+    return sent ? sent->status : -1;
+  };
+  CHECK(send("x") == 202);
   // A cleanup unmaps them again (a cleanup step), and the worker goes on.
   auto cleaned = client.Post("/cleanup?level=standard", "", "text/plain");
-  REQUIRE(cleaned);
-  CHECK(cleaned->status == 200);
+  CHECK((cleaned && cleaned->status == 200));
   auto health = client.Get("/health");
-  REQUIRE(health);
-  CHECK(health->status == 200);
-  auto again =
-      client.Post("/api/messages", R"({"to":"15551234567","text":"y"})",
-                  "application/json");
-  REQUIRE(again);
-  CHECK(again->status == 202);
-  REQUIRE(worker->Signal(SIGTERM).ok());
-  CHECK(worker->WaitExit(seconds(20)) == std::optional<int>(0));
+  CHECK((health && health->status == 200));
+  CHECK(send("y") == 202);
+  REQUIRE(worker.Signal(SIGTERM).ok());
+  CHECK(worker.WaitExit(seconds(20)) == std::optional<int>(0));
 }
 
 }  // namespace dynoguard::testing
