@@ -345,8 +345,7 @@ Status InsertNew(StatementCache& cache, std::string_view context,
       // Also finds a row an earlier write of this same batch inserted: one
       // connection sees its own uncommitted writes.
       Result<Statement> select = Statement::Prepare(
-          cache, context,
-          "SELECT id, request_hash FROM messages WHERE idempotency_key = ?1");
+          cache, context, MessageQueue::ByIdempotencyKeySql());
       if (!select.ok()) return select.status();
       select->Bind(1, message.idempotency_key);
       Result<bool> row = select->Step();
@@ -406,9 +405,7 @@ Status UpdateProviderStatus(StatementCache& cache, std::string_view context,
                             const std::optional<ProviderError>& error,
                             int64_t now_ms, StatusChange* change) {
   Result<Statement> select = Statement::Prepare(
-      cache, context,
-      "SELECT seq, status, id FROM messages WHERE provider_id = ?1 "
-      "ORDER BY seq DESC LIMIT 1");
+      cache, context, MessageQueue::ByProviderIdSql("seq, status, id"));
   if (!select.ok()) return select.status();
   select->Bind(1, provider_id);
   Result<bool> row = select->Step();
@@ -1089,8 +1086,7 @@ Result<std::optional<MessageQueue::EnqueueResult>> MessageQueue::FindRepeat(
         if (message.idempotency_key.empty())
           return std::optional<EnqueueResult>();
         Result<Statement> select = Statement::Prepare(
-            cache, context_,
-            "SELECT id, request_hash FROM messages WHERE idempotency_key = ?1");
+            cache, context_, MessageQueue::ByIdempotencyKeySql());
         if (!select.ok()) return select.status();
         select->Bind(1, message.idempotency_key);
         Result<bool> row = select->Step();
@@ -1111,15 +1107,28 @@ Result<std::optional<OutboundMessage>> MessageQueue::GetByProviderId(
       "GetByProviderId",
       [&](StatementCache& cache) -> Result<std::optional<OutboundMessage>> {
         if (provider_id.empty()) return std::optional<OutboundMessage>();
-        Result<Statement> stmt = Statement::Prepare(
-            cache, context_,
-            std::string("SELECT ") + kColumns +
-                " FROM messages WHERE provider_id = ?1 ORDER BY seq DESC "
-                "LIMIT 1");
+        Result<Statement> stmt =
+            Statement::Prepare(cache, context_, ByProviderIdSql(kColumns));
         if (!stmt.ok()) return stmt.status();
         stmt->Bind(1, provider_id);
         return FirstMessage(*stmt);
       });
+}
+
+// The `<> ''` terms repeat the partial indexes' own: SQLite uses a partial
+// index only when the query's WHERE implies the index's, and `= ?1` alone does
+// not (?1 might be ''). Without them each lookup scanned the whole table: a
+// delivery receipt for an old message read every row newer than it, inside
+// the group commit.
+std::string MessageQueue::ByProviderIdSql(std::string_view columns) {
+  return "SELECT " + std::string(columns) +
+         " FROM messages WHERE provider_id = ?1 AND provider_id <> ''"
+         " ORDER BY seq DESC LIMIT 1";
+}
+
+std::string MessageQueue::ByIdempotencyKeySql() {
+  return "SELECT id, request_hash FROM messages"
+         " WHERE idempotency_key = ?1 AND idempotency_key <> ''";
 }
 
 std::string MessageQueue::NextDueSql() {

@@ -209,6 +209,11 @@ class MessageQueue {
   // queued messages oldest first and stops at the first due head, whatever
   // the backlog.
   static std::string NextDueSql();
+  // The lookups by the provider's id (?1, the newest such message; `columns`
+  // selected) and by idempotency key (?1; id, request_hash): for the test that
+  // they read through their indexes, not the table.
+  static std::string ByProviderIdSql(std::string_view columns);
+  static std::string ByIdempotencyKeySql();
   // Hands back the page caches of the queue's connections (what a burst of
   // sends filled; SQLite reads the pages again from the OS's cache when they
   // are needed). Returns the bytes they held before. Thread-safe; runs as

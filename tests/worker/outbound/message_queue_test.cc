@@ -124,6 +124,59 @@ TEST_CASE("MessageQueue: enqueue then get returns every field",
   CHECK_FALSE(missing->has_value());
 }
 
+// The VM steps of `sql` run once on a read-only connection to `path`, with
+// ?1 = `key`; REQUIREs a row.
+int LookupSteps(const std::string& path, const std::string& sql,
+                const std::string& key) {
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) ==
+          SQLITE_OK);
+  sqlite3_stmt* stmt = nullptr;
+  REQUIRE(sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr) == SQLITE_OK);
+  sqlite3_bind_text(stmt, 1, key.c_str(), -1, SQLITE_TRANSIENT);
+  CHECK(sqlite3_step(stmt) == SQLITE_ROW);
+  const int steps = sqlite3_stmt_status(stmt, SQLITE_STMTSTATUS_VM_STEP, 0);
+  sqlite3_finalize(stmt);
+  sqlite3_close(db);
+  return steps;
+}
+
+TEST_CASE(
+    "MessageQueue: a delivery receipt and an idempotency key are looked up "
+    "through their indexes, not by reading the table",
+    "[message_queue]") {
+  TempDir dir;
+  auto queue = OpenQueue(dir.File("queue.db"));
+  // The oldest message was sent and has keys; 3,000 newer ones wait.
+  NewMessage first = Text("15550000001", "first");
+  first.idempotency_key = "order-1";
+  const std::string id = MustEnqueue(*queue, first, 1000);
+  RequireOk(queue->MarkSending(id, 1001));
+  RequireOk(queue->MarkSent(id, "wamid.OLDEST", 1002));
+  for (int i = 0; i < 3000; ++i) {
+    NewMessage m = Text("1555" + std::to_string(i), "m");
+    m.idempotency_key = "k-" + std::to_string(i);
+    MustEnqueue(*queue, m, 2000 + i);
+  }
+  // Before, `provider_id = ?1` could not use the partial index (?1 might be
+  // ''): the receipt read every row newer than its message (> 3,000 rows).
+  CHECK(LookupSteps(dir.File("queue.db"),
+                    MessageQueue::ByProviderIdSql("seq, status, id"),
+                    "wamid.OLDEST") < 100);
+  // A scan meets the newest key last.
+  CHECK(LookupSteps(dir.File("queue.db"), MessageQueue::ByIdempotencyKeySql(),
+                    "k-2999") < 100);
+  // And they still find what they should: the receipt moves the message on,
+  // the key answers the first id.
+  RequireOk(queue->ApplyProviderStatus("wamid.OLDEST",
+                                       MessageStatus::kDelivered, {}, 1003));
+  CHECK(MustGet(*queue, id).status == MessageStatus::kDelivered);
+  auto repeat = queue->Enqueue(first, 5000);
+  REQUIRE(repeat.ok());
+  CHECK(repeat->id == id);
+  CHECK_FALSE(repeat->created);
+}
+
 TEST_CASE(
     "MessageQueue: NextDue reads the queued oldest first and stops at the "
     "first due head (no sort of the whole backlog)",
