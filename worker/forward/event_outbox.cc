@@ -368,16 +368,35 @@ Result<std::optional<std::string>> EventOutbox::State(std::string_view id) {
   return std::optional<std::string>(stmt->Text(0));
 }
 
+// The `state <> 'pending'` terms repeat events_done's own condition: SQLite
+// uses a partial index only when the query's WHERE implies the index's, and
+// `state = 'dead'` does not count as implying it. Without them each of these
+// read every event kept (delivered ones for days) and sorted them.
+std::string EventOutbox::StatsSql() {
+  return "SELECT "
+         "(SELECT COUNT(*) FROM events WHERE state = 'pending'), "
+         "(SELECT COUNT(*) FROM events WHERE state = 'dead' AND "
+         "state <> 'pending'), "
+         "(SELECT value FROM counters WHERE name = 'delivered_total'), "
+         "(SELECT MIN(created_ms) FROM events WHERE state = 'pending')";
+}
+
+std::string EventOutbox::DeadLettersSql() {
+  return std::string("SELECT ") + kColumns +
+         " FROM events AS e WHERE e.state = 'dead' AND e.state <> 'pending'"
+         " ORDER BY e.updated_ms DESC, e.seq DESC LIMIT ?1";
+}
+
+std::string EventOutbox::PruneSql() {
+  return "DELETE FROM events WHERE seq IN (SELECT seq FROM events "
+         "WHERE state = 'delivered' AND state <> 'pending' AND updated_ms < ?1 "
+         "ORDER BY updated_ms LIMIT ?2)";
+}
+
 Result<OutboxStats> EventOutbox::Stats() {
   OutboxStats stats;
   std::lock_guard lock(mu_);
-  Result<Statement> stmt = Statement::Prepare(
-      db_, context_,
-      "SELECT "
-      "(SELECT COUNT(*) FROM events WHERE state = 'pending'), "
-      "(SELECT COUNT(*) FROM events WHERE state = 'dead'), "
-      "(SELECT value FROM counters WHERE name = 'delivered_total'), "
-      "(SELECT MIN(created_ms) FROM events WHERE state = 'pending')");
+  Result<Statement> stmt = Statement::Prepare(db_, context_, StatsSql());
   if (!stmt.ok()) return stmt.status();
   Result<bool> row = stmt->Step();
   if (!row.ok()) return row.status();
@@ -392,11 +411,7 @@ Result<OutboxStats> EventOutbox::Stats() {
 
 Result<std::vector<StoredEvent>> EventOutbox::DeadLetters(int limit) {
   std::lock_guard lock(mu_);
-  Result<Statement> stmt =
-      Statement::Prepare(db_, context_,
-                         std::string("SELECT ") + kColumns +
-                             " FROM events AS e WHERE e.state = 'dead' "
-                             "ORDER BY e.updated_ms DESC, e.seq DESC LIMIT ?1");
+  Result<Statement> stmt = Statement::Prepare(db_, context_, DeadLettersSql());
   if (!stmt.ok()) return stmt.status();
   stmt->Bind(1, int64_t{limit < 0 ? 0 : limit});
   return Collect(*stmt);
@@ -457,11 +472,7 @@ Result<int> EventOutbox::Restore(std::span<const StoredEvent> events) {
 
 Result<int64_t> EventOutbox::Prune(int64_t before_ms, int limit) {
   std::lock_guard lock(mu_);
-  Result<Statement> stmt = Statement::Prepare(
-      db_, context_,
-      "DELETE FROM events WHERE seq IN (SELECT seq FROM events "
-      "WHERE state = 'delivered' AND updated_ms < ?1 "
-      "ORDER BY updated_ms LIMIT ?2)");
+  Result<Statement> stmt = Statement::Prepare(db_, context_, PruneSql());
   if (!stmt.ok()) return stmt.status();
   stmt->Bind(1, before_ms);
   stmt->Bind(2, int64_t{limit < 0 ? 0 : limit});

@@ -141,6 +141,13 @@ class EventOutbox {
 
   const std::string& path() const { return path_; }
 
+  // The statements of Stats, DeadLetters (?1 = limit) and Prune (?1 =
+  // before_ms, ?2 = limit): for the test that they read through the indexes,
+  // whatever the delivered history kept.
+  static std::string StatsSql();
+  static std::string DeadLettersSql();
+  static std::string PruneSql();
+
  private:
   // One Append call waiting for its batch to be committed.
   struct Writer;
