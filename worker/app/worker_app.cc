@@ -333,9 +333,9 @@ void WorkerApp::FinishStart() {
   }
   LogSessionWarnings();
   LogForwardingAndWebhook();
+  PrefetchSha256();  // the autosave's hash, fetched before the release
   // Linking libcurl loads its dependencies, whose constructors (GnuTLS's
   // among them) touch pages at every start: handed back on every transport.
-  PrefetchSha256();  // the autosave's hash, fetched before the release
   if (!http_client_) ReleaseUnusedTlsPages();
   ReleaseUnusedCurlDependencyPages(/*with_curl=*/!http_client_);
   ReleaseIdleImagePages("start");

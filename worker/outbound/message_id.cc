@@ -5,6 +5,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "worker/crypto/digest.h"
+
 namespace dynoguard::worker {
 
 std::string FormatMessageId(int64_t now_ms,
@@ -15,10 +17,7 @@ std::string FormatMessageId(int64_t now_ms,
   // 48 bits of milliseconds last until the year 10889; before 1970 is 0.
   const uint64_t ms = now_ms < 0 ? 0 : static_cast<uint64_t>(now_ms);
   for (int shift = 44; shift >= 0; shift -= 4) id += kHex[(ms >> shift) & 0xf];
-  for (unsigned char byte : random) {
-    id += kHex[byte >> 4];
-    id += kHex[byte & 0xf];
-  }
+  id += HexLower(random.data(), random.size());
   return id;
 }
 
