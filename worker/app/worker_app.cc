@@ -44,10 +44,11 @@ constexpr uint64_t kTrimPeriodMs = 30000;   // SPEC §6: trim every 30 s
 constexpr uint64_t kSweepPeriodMs = 60000;  // SPEC §6: temp files every 60 s
 constexpr auto kStaleTempAge = std::chrono::minutes(10);
 constexpr uint64_t kStatusPeriodMs = 10000;
-// How long a stopping worker still answers (with `Connection: close`) before
-// it stops accepting: enough for busy keep-alive clients to finish their
-// request and reconnect, short next to any platform's stop timeout.
-constexpr uint64_t kHttpDrainMs = 200;
+// How long a stopping worker waits at most for its keep-alive connections to
+// close (each answer says `Connection: close`; a busy client's next request
+// ends its connection within milliseconds, an idle one is closed after the
+// server's grace of 1 s). The drain usually ends as the last one closes.
+constexpr uint64_t kHttpDrainMaxMs = 1500;
 constexpr uint64_t kTransportPollMs = 100;
 constexpr uint64_t kPrunePeriodMs = 3600 * 1000;
 constexpr int64_t kFinishedRetentionMs =
@@ -640,6 +641,8 @@ void WorkerApp::BeginShutdown(std::string_view why) {
   // allows).
   auto deadline = std::chrono::duration_cast<std::chrono::milliseconds>(
       config_.worker_stop_timeout - std::chrono::seconds(2));
+  uint64_t deadline_ms =
+      static_cast<uint64_t>(std::max<int64_t>(500, deadline.count()));
   uv_timer_start(
       &stop_deadline_timer_,
       [](uv_timer_t* t) {
@@ -650,30 +653,35 @@ void WorkerApp::BeginShutdown(std::string_view why) {
         self->exit_code_ = 0;
         self->FinishShutdown();
       },
-      static_cast<uint64_t>(std::max<int64_t>(500, deadline.count())), 0);
+      deadline_ms, 0);
   // HTTP: accepting stops at once (new connections wait in the supervisor's
-  // backlog for the next worker); for a short window the connections already
-  // accepted are still served, every response saying `Connection: close`, so
-  // busy keep-alive clients reconnect instead of losing their next request to
-  // a closing connection; then the server stops and the requests in flight
+  // backlog for the next worker); the connections already accepted are still
+  // served, every response saying `Connection: close`, so busy keep-alive
+  // clients reconnect instead of losing their next request to a closing
+  // connection; once the last one is closed (or at the drain's deadline, half
+  // the stop deadline at most) the server stops and the requests in flight
   // finish (the pool is joined on the HTTP thread). Meanwhile the loop runs
   // the send in flight to its end.
-  http_->Drain();
+  http_->Drain([this] { RunOnLoop([this] { EndHttpDrain(); }); });
+  // Within the stop deadline, whatever WORKER_STOP_TIMEOUT_S is.
+  uint64_t drain_ms = std::min(kHttpDrainMaxMs, deadline_ms / 2);
   uv_timer_start(
-      &http_drain_timer_,
-      [](uv_timer_t* t) {
-        auto* self = Self(t->data);
-        self->http_->Stop();
-        self->http_stopped_ = true;
-        self->MaybeFinalBackup();
-      },
-      kHttpDrainMs, 0);
+      &http_drain_timer_, [](uv_timer_t* t) { Self(t->data)->EndHttpDrain(); },
+      drain_ms, 0);
   dispatcher_->BeginDrain([this] {
     gateway_->Stop([this] {
       sends_drained_ = true;
       MaybeFinalBackup();
     });
   });
+}
+
+void WorkerApp::EndHttpDrain() {
+  if (http_stopped_ || final_backup_started_) return;
+  uv_timer_stop(&http_drain_timer_);
+  http_->Stop();
+  http_stopped_ = true;
+  MaybeFinalBackup();
 }
 
 void WorkerApp::MaybeFinalBackup() {

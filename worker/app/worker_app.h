@@ -99,6 +99,8 @@ class WorkerApp {
   // ephemeral disk without one.
   void LogSessionWarnings();
   // The final backup once sends and HTTP are drained, then FinishShutdown.
+  // The HTTP drain is over (no connection left, or its deadline): Stop().
+  void EndHttpDrain();
   void MaybeFinalBackup();
   void StartLoopHandles();
   void OnSignal(int signum);
@@ -175,7 +177,7 @@ class WorkerApp {
   bool closing_ = false;        // CloseLoop ran
   bool final_backup_started_ = false;
   std::string pending_shutdown_;  // a signal that came during the restore
-  bool http_stopped_ = false;     // the drain window is over, Stop() called
+  bool http_stopped_ = false;     // the drain is over, Stop() called
   bool sends_drained_ = false;    // the send in flight has finished
   int exit_code_ = 0;
   bool config_refused_ = false;  // Start failed on a bad configuration: exit 2

@@ -47,8 +47,14 @@ constexpr auto kSweepInterval = std::chrono::milliseconds(50);
 // for this long (so it sees the answer instead of a reset), then closed.
 constexpr auto kLingerTime = std::chrono::milliseconds(2000);
 // While draining, a connection answered this recently may still be about to
-// send its next request; it gets this long before it counts as idle.
-constexpr auto kDrainIdleGrace = std::chrono::milliseconds(100);
+// send its next request; it gets this long before it counts as idle. A
+// client busy in a loop sends within microseconds, but on a loaded box its
+// thread can wait far longer than that for a CPU (100 ms lost a request in
+// CI); one that was idle longer before the drain goes at once.
+constexpr auto kDrainIdleGrace = std::chrono::milliseconds(1000);
+// How often the control thread looks at the connections while draining, so
+// the drain ends soon after the last one closes.
+constexpr auto kDrainSweepInterval = std::chrono::milliseconds(5);
 // accept() out of descriptors: the listening socket rests this long.
 constexpr auto kAcceptPause = std::chrono::milliseconds(100);
 constexpr size_t kReadChunk = 16 * 1024;
@@ -122,6 +128,12 @@ std::string ErrorResponse(int status, std::string_view code,
   out += "\r\n";
   out += body;
   return out;
+}
+
+// Whether the peer's next bytes wait unread in the socket.
+bool HasUnreadBytes(int fd) {
+  int pending = 0;
+  return ::ioctl(fd, FIONREAD, &pending) == 0 && pending > 0;
 }
 
 void SetNoDelay(int fd) {
@@ -335,7 +347,11 @@ class HttpServer::Impl {
 
   common::Status Open();
   void Serve();
-  void Drain() {
+  void Drain(std::function<void()> on_drained) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!draining_.load()) on_drained_ = std::move(on_drained);
+    }
     draining_.store(true);
     Wake();
   }
@@ -361,6 +377,8 @@ class HttpServer::Impl {
   void Accept(Clock::time_point now);
   bool MakeRoom(const std::string& ip);
   void Sweep(Clock::time_point now);
+  // While draining: calls Drain()'s callback once no connection is left.
+  void ReportDrained();
 
   // The request threads: wait for a readable connection, read what it sent
   // and, once a request is complete, handle and answer it on the spot.
@@ -416,6 +434,8 @@ class HttpServer::Impl {
   std::unordered_map<int, std::unique_ptr<Connection>> connections_;
   std::map<std::string, size_t, std::less<>> per_client_;
   size_t busy_ = 0;
+  // Drain()'s callback, until the control thread calls it.
+  std::function<void()> on_drained_;
 
   // Control thread only.
   bool accepting_ = false;
@@ -644,9 +664,20 @@ void HttpServer::Impl::ControlLoop() {
     }
     if (now >= next_sweep || draining) {
       Sweep(now);
-      next_sweep = now + kSweepInterval;
+      next_sweep = now + (draining ? kDrainSweepInterval : kSweepInterval);
     }
+    if (draining) ReportDrained();
   }
+}
+
+void HttpServer::Impl::ReportDrained() {
+  std::function<void()> on_drained;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!on_drained_ || !connections_.empty() || busy_ != 0) return;
+    on_drained.swap(on_drained_);
+  }
+  on_drained();
 }
 
 void HttpServer::Impl::Accept(Clock::time_point now) {
@@ -730,8 +761,7 @@ bool HttpServer::Impl::MakeRoom(const std::string& ip) {
     Connection* victim = nullptr;
     for (auto& [fd, c] : connections_) {
       if (!IsIdle(*c) || (same_client && c->ip != ip)) continue;
-      int pending = 0;
-      if (::ioctl(c->fd, FIONREAD, &pending) == 0 && pending > 0) continue;
+      if (HasUnreadBytes(c->fd)) continue;
       if (victim == nullptr || GivesWayBefore(*c, *victim)) victim = c.get();
     }
     if (victim == nullptr) return false;
@@ -759,8 +789,11 @@ void HttpServer::Impl::Sweep(Clock::time_point now) {
       continue;
     }
     if (!c->reader || !c->reader->started()) {
+      // While draining, one whose next request has arrived and waits for a
+      // request thread is not idle: closing it would lose that request.
       if (now - c->idle_since >= limits_.idle_timeout ||
-          (draining && now - c->idle_since >= kDrainIdleGrace))
+          (draining && now - c->idle_since >= kDrainIdleGrace &&
+           !HasUnreadBytes(c->fd)))
         idle.push_back(c.get());
       continue;
     }
@@ -1095,7 +1128,9 @@ common::Status HttpServer::Open() { return impl_->Open(); }
 
 void HttpServer::Serve() { impl_->Serve(); }
 
-void HttpServer::Drain() { impl_->Drain(); }
+void HttpServer::Drain(std::function<void()> on_drained) {
+  impl_->Drain(std::move(on_drained));
+}
 
 void HttpServer::Stop() { impl_->Stop(); }
 

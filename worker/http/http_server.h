@@ -39,6 +39,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -128,11 +129,14 @@ class HttpServer {
 
   // The first step of a graceful stop. Accepting stops (connections wait in
   // the listening socket's backlog for the next worker), connections with no
-  // request in progress are closed (one that has just been answered gets
-  // 100 ms to send its next request), requests in progress are served, and
-  // every answer from now on carries `Connection: close`. Call Stop() a
-  // little later (the worker waits 200 ms). Idempotent; thread-safe.
-  void Drain();
+  // request in progress are closed (one answered less than a second ago may
+  // still be about to send its next request, and is kept that long), requests
+  // in progress are served, and every answer from now on carries
+  // `Connection: close`. `on_drained` is called once, on the I/O thread, when
+  // no connection is left; call Stop() then, or at a deadline of your own
+  // (the worker waits at most 1.5 s). Idempotent (a second call's callback
+  // is dropped); thread-safe.
+  void Drain(std::function<void()> on_drained = {});
 
   // Stops accepting and closes every connection that has no request in the
   // pool; Serve() returns once those requests are answered. Idempotent;
