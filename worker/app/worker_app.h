@@ -98,9 +98,9 @@ class WorkerApp {
   // The session's start warnings: plaintext to a remote store, an
   // ephemeral disk without one.
   void LogSessionWarnings();
-  // The final backup once sends and HTTP are drained, then FinishShutdown.
   // The HTTP drain is over (no connection left, or its deadline): Stop().
   void EndHttpDrain();
+  // The final backup once sends and HTTP are drained, then FinishShutdown.
   void MaybeFinalBackup();
   void StartLoopHandles();
   void OnSignal(int signum);
