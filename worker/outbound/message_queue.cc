@@ -193,6 +193,26 @@ bool IsConflict(std::string_view stored_hash, const NewMessage& message,
   return stored_hash != request_hash;
 }
 
+// The message stored earlier under `message`'s idempotency key, if any, and
+// whether `message` conflicts with it. Also finds a row an earlier write of
+// the same batch inserted: one connection sees its own uncommitted writes.
+Result<std::optional<MessageQueue::EnqueueResult>> FindByIdempotencyKey(
+    StatementCache& cache, std::string_view context, const NewMessage& message,
+    const std::string& request_hash) {
+  using Found = std::optional<MessageQueue::EnqueueResult>;
+  if (message.idempotency_key.empty()) return Found();
+  Result<Statement> select =
+      Statement::Prepare(cache, context, MessageQueue::ByIdempotencyKeySql());
+  if (!select.ok()) return select.status();
+  select->Bind(1, message.idempotency_key);
+  Result<bool> row = select->Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return Found();
+  return Found(MessageQueue::EnqueueResult{
+      select->Text(0), false,
+      IsConflict(select->Text(1), message, request_hash)});
+}
+
 }  // namespace
 
 std::string RequestHash(const NewMessage& message) {
@@ -341,20 +361,12 @@ Status InsertNew(StatementCache& cache, std::string_view context,
       *result = {std::move(*id), true, false};
       return Status::Ok();
     }
-    if (!message.idempotency_key.empty()) {
-      // Also finds a row an earlier write of this same batch inserted: one
-      // connection sees its own uncommitted writes.
-      Result<Statement> select = Statement::Prepare(
-          cache, context, MessageQueue::ByIdempotencyKeySql());
-      if (!select.ok()) return select.status();
-      select->Bind(1, message.idempotency_key);
-      Result<bool> row = select->Step();
-      if (!row.ok()) return row.status();
-      if (*row) {
-        *result = {select->Text(0), false,
-                   IsConflict(select->Text(1), message, request_hash)};
-        return Status::Ok();
-      }
+    Result<std::optional<MessageQueue::EnqueueResult>> earlier =
+        FindByIdempotencyKey(cache, context, message, request_hash);
+    if (!earlier.ok()) return earlier.status();
+    if (earlier->has_value()) {
+      *result = std::move(**earlier);
+      return Status::Ok();
     }
     // The id collided; try another.
   }
@@ -1083,21 +1095,9 @@ Result<std::optional<MessageQueue::EnqueueResult>> MessageQueue::FindRepeat(
   return Read(
       "FindRepeat",
       [&](StatementCache& cache) -> Result<std::optional<EnqueueResult>> {
-        if (message.idempotency_key.empty())
-          return std::optional<EnqueueResult>();
-        Result<Statement> select = Statement::Prepare(
-            cache, context_, MessageQueue::ByIdempotencyKeySql());
-        if (!select.ok()) return select.status();
-        select->Bind(1, message.idempotency_key);
-        Result<bool> row = select->Step();
-        if (!row.ok()) return row.status();
-        if (!*row) return std::optional<EnqueueResult>();
-        // As in Enqueue: a stored hash of '' (schema 1) never conflicts.
-        const std::string stored_hash = select->Text(1);
-        const bool conflict =
-            !stored_hash.empty() && stored_hash != RequestHash(message);
-        return std::optional<EnqueueResult>(
-            EnqueueResult{select->Text(0), false, conflict});
+        // The same comparison as Enqueue's, schema 1 and 2 rows included.
+        return FindByIdempotencyKey(cache, context_, message,
+                                    RequestHash(message));
       });
 }
 

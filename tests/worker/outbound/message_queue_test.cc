@@ -1217,6 +1217,12 @@ PRAGMA user_version = 2;
   CHECK(same->id == "msg_0000000000000000000000a1");
   CHECK_FALSE(same->created);
   CHECK_FALSE(same->conflict);
+  // ... also when only looked up (a closed 24-hour window) ...
+  auto found = queue->FindRepeat(retry);
+  REQUIRE(found.ok());
+  REQUIRE(found->has_value());
+  CHECK((*found)->id == "msg_0000000000000000000000a1");
+  CHECK_FALSE((*found)->conflict);
   // ... and another body with that key is still a conflict.
   auto changed = queue->Enqueue(Text("1555", "new text", "old-key"), 11);
   REQUIRE(changed.ok());
