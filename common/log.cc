@@ -75,7 +75,7 @@ void Logger::SetSecrets(std::vector<std::string> secrets) {
 
 std::string Logger::Format(LogLevel level, std::string_view timestamp,
                            std::string_view event,
-                           std::initializer_list<LogField> fields) const {
+                           std::span<const LogField> fields) const {
   if (format_ == LogFormat::kText) {
     std::string line = fmt::format("{} {} {}: {}", timestamp, ToString(level),
                                    component_, event);
@@ -167,7 +167,7 @@ std::string Logger::Scrub(std::string line) const {
 }
 
 void Logger::Log(LogLevel level, std::string_view event,
-                 std::initializer_list<LogField> fields) const {
+                 std::span<const LogField> fields) const {
   if (static_cast<int>(level) > static_cast<int>(min_level_)) return;
   std::string line = Format(level, FormatIsoUtc(WallClockMs()), event, fields);
   line += '\n';

@@ -16,6 +16,7 @@
 
 #include <cstdint>
 #include <initializer_list>
+#include <span>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -93,7 +94,11 @@ class Logger {
   void SetSecrets(std::vector<std::string> secrets);
 
   void Log(LogLevel level, std::string_view event,
-           std::initializer_list<LogField> fields = {}) const;
+           std::span<const LogField> fields) const;
+  void Log(LogLevel level, std::string_view event,
+           std::initializer_list<LogField> fields = {}) const {
+    Log(level, event, std::span<const LogField>(fields.begin(), fields.size()));
+  }
   void Error(std::string_view event,
              std::initializer_list<LogField> fields = {}) const {
     Log(LogLevel::kError, event, fields);
@@ -115,7 +120,13 @@ class Logger {
   // in place of the current time; pure, for tests.
   std::string Format(LogLevel level, std::string_view timestamp,
                      std::string_view event,
-                     std::initializer_list<LogField> fields) const;
+                     std::span<const LogField> fields) const;
+  std::string Format(LogLevel level, std::string_view timestamp,
+                     std::string_view event,
+                     std::initializer_list<LogField> fields) const {
+    return Format(level, timestamp, event,
+                  std::span<const LogField>(fields.begin(), fields.size()));
+  }
 
  private:
   std::string Scrub(std::string line) const;

@@ -9,11 +9,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <cstdlib>
 #include <map>
 #include <regex>
 #include <string>
+#include <thread>
 
 #include "common/unique_fd.h"
 #include "tests/support/net.h"
@@ -187,6 +190,101 @@ TEST_CASE("SIGUSR1 and SIGUSR2 right after spawn do not kill the worker",
   CHECK(worker->running());
   REQUIRE(worker->Signal(SIGTERM).ok());
   CHECK(worker->WaitExit(seconds(20)) == std::optional<int>(0));
+}
+
+TEST_CASE(
+    "a storm of cleanup signals is paced: the worker gets ready, sends, and "
+    "runs a few merged cleanups",
+    "[worker_start]") {
+  TempDir dir;
+  auto worker_or = Process::Spawn(DYNOGUARD_WORKER_BIN, [&] {
+    SpawnOptions options;
+    options.env = BaseEnv(dir, 0);
+    options.env["SEND_DELAY_MS"] = "10";
+    options.log_path = dir.File("worker.log");
+    return options;
+  }());
+  REQUIRE(worker_or.ok());
+  Process worker = std::move(worker_or).value();
+  const pid_t pid = worker.pid();
+  REQUIRE(WaitUntil(
+      [&] {
+        const uint64_t usr = (1ULL << (SIGUSR1 - 1)) | (1ULL << (SIGUSR2 - 1));
+        return (SignalMask(pid, "SigIgn") & usr) == usr || !worker.running();
+      },
+      seconds(20), milliseconds(1)));
+  // Ten thousand signals a second, alternating, from start-up on: far more
+  // than one cleanup each could keep up with (a cleanup takes milliseconds,
+  // tens under a sanitizer). Before the pacer the loop stayed in its signal
+  // callbacks and never got to READY.
+  std::atomic<bool> storming{true};
+  std::atomic<int> sent{0};
+  const auto began = std::chrono::steady_clock::now();
+  std::thread storm([&] {
+    while (storming.load()) {
+      if (::kill(pid, sent.load() % 2 == 0 ? SIGUSR1 : SIGUSR2) != 0) return;
+      sent.fetch_add(1);
+      std::this_thread::sleep_for(std::chrono::microseconds(100));
+    }
+  });
+  std::optional<int> port;
+  const bool ready = WaitUntil(
+      [&] {
+        std::smatch m;
+        const std::string log = worker.LogText();
+        if (std::regex_search(log, m,
+                              std::regex(R"(listen address=[^:]+:(\d+))")))
+          port = std::stoi(m[1]);
+        return log.find("worker: ready") != std::string::npos ||
+               !worker.running();
+      },
+      seconds(30), milliseconds(5));
+  // While the storm goes on, the loop still does its work: the inbound that
+  // opens the window is processed and a message goes out.
+  bool delivered = false;
+  if (ready && port) {
+    httplib::Client client("127.0.0.1", *port);
+    if (OpenSandboxWindow(client, "15551234567", {}, seconds(20))) {
+      auto posted =
+          client.Post("/api/messages", R"({"to":"15551234567","text":"storm"})",
+                      "application/json");
+      std::smatch m;
+      std::string body = posted ? posted->body : "";
+      if (posted && posted->status == 202 &&
+          std::regex_search(body, m, std::regex(R"re("id":"([^"]+)")re"))) {
+        const std::string path = "/api/messages/" + m[1].str();
+        delivered = WaitUntil(
+            [&] {
+              auto got = client.Get(path.c_str());
+              return got && got->status == 200 &&
+                     std::regex_search(
+                         got->body,
+                         std::regex(R"re("status":"(sent|delivered|read)")re"));
+            },
+            seconds(20), milliseconds(20));
+      }
+    }
+  }
+  // Long enough for signals to come within the pacer's spacing and merge.
+  std::this_thread::sleep_until(began + seconds(2));
+  storming.store(false);
+  storm.join();
+  const auto lasted = std::chrono::duration_cast<milliseconds>(
+      std::chrono::steady_clock::now() - began);
+  const std::string log = worker.LogText();
+  INFO(log);
+  INFO("signals sent: " << sent.load() << " in " << lasted.count() << " ms");
+  CHECK(ready);
+  CHECK(delivered);
+  CHECK(worker.running());
+  // One cleanup per 500 ms at most, plus the emergency that follows the first
+  // standard one at once; each merged cleanup says how many it answered.
+  const size_t cleanups = CountLines(log, "worker: cleanup level=");
+  CHECK(cleanups >= 1);
+  CHECK(cleanups <= static_cast<size_t>(3 + lasted.count() / 500));
+  CHECK(CountLines(log, "worker: cleanup .* requests=[0-9]+") >= 1);
+  REQUIRE(worker.Signal(SIGTERM).ok());
+  CHECK(worker.WaitExit(seconds(20)) == std::optional<int>(0));
 }
 
 TEST_CASE("supervisor and worker both ignore SIGPIPE once running",

@@ -50,6 +50,9 @@ constexpr uint64_t kStatusPeriodMs = 10000;
 // server's grace of 1 s). The drain usually ends as the last one closes.
 constexpr uint64_t kHttpDrainMaxMs = 1500;
 constexpr uint64_t kTransportPollMs = 100;
+// Cleanup signals closer together than this are merged into one cleanup (an
+// emergency after a standard one still runs at once): see CleanupPacer.
+constexpr int64_t kCleanupSpacingMs = 500;
 constexpr uint64_t kPrunePeriodMs = 3600 * 1000;
 constexpr int64_t kFinishedRetentionMs =
     7LL * 24 * 3600 * 1000;  // finished messages kept 7 days
@@ -64,7 +67,7 @@ std::string EnvOr(const char* name, const char* fallback = "") {
 }  // namespace
 
 WorkerApp::WorkerApp(const common::Config& config, const common::Logger& log)
-    : config_(config), log_(log) {}
+    : config_(config), log_(log), cleanup_pacer_(kCleanupSpacingMs) {}
 
 WorkerApp::~WorkerApp() {
   if (http_thread_.joinable()) {
@@ -519,6 +522,8 @@ void WorkerApp::StartLoopHandles() {
   }
   periodic_.Start(&loop_, PeriodicTable());
   if (periodic_watchdog_ms_ > 0) (void)notify_.Send("WATCHDOG=1");
+  uv_timer_init(&loop_, &cleanup_timer_);
+  cleanup_timer_.data = this;
   uv_timer_init(&loop_, &stop_deadline_timer_);
   stop_deadline_timer_.data = this;
   uv_timer_init(&loop_, &http_drain_timer_);
@@ -582,14 +587,36 @@ std::vector<PeriodicTask> WorkerApp::PeriodicTable() {
 void WorkerApp::OnSignal(int signum) {
   switch (signum) {
     case SIGUSR1:
-      cleanup_->Run(CleanupLevel::kStandard, "SIGUSR1");
+      cleanup_pacer_.Request(CleanupLevel::kStandard);
+      RunPacedCleanup();
       break;
     case SIGUSR2:
-      cleanup_->Run(CleanupLevel::kEmergency, "SIGUSR2");
+      cleanup_pacer_.Request(CleanupLevel::kEmergency);
+      RunPacedCleanup();
       break;
     default:
       BeginShutdown(signum == SIGTERM ? "SIGTERM" : "SIGINT");
   }
+}
+
+void WorkerApp::RunPacedCleanup() {
+  // A signal callback stays cheap whatever the sender's rate: it runs at most
+  // one cleanup per spacing, so the loop always gets back to its other work.
+  const auto now = static_cast<int64_t>(uv_now(&loop_));
+  if (std::optional<CleanupLevel> level = cleanup_pacer_.TakeDue(now)) {
+    uv_timer_stop(&cleanup_timer_);
+    cleanup_->Run(*level,
+                  *level == CleanupLevel::kEmergency ? "SIGUSR2" : "SIGUSR1",
+                  cleanup_pacer_.taken_requests());
+    uv_update_time(&loop_);
+    return;
+  }
+  std::optional<int64_t> delay = cleanup_pacer_.DelayMs(now);
+  if (!delay || uv_is_active(reinterpret_cast<uv_handle_t*>(&cleanup_timer_)))
+    return;
+  uv_timer_start(
+      &cleanup_timer_, [](uv_timer_t* t) { Self(t->data)->RunPacedCleanup(); },
+      static_cast<uint64_t>(*delay), 0);
 }
 
 void WorkerApp::OnMemorySample() {

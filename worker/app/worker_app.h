@@ -27,6 +27,7 @@
 #include "common/proc_fs.h"
 #include "common/status.h"
 #include "worker/app/periodic_tasks.h"
+#include "worker/memory/cleanup_pacer.h"
 
 namespace dynoguard::worker {
 
@@ -104,6 +105,9 @@ class WorkerApp {
   void MaybeFinalBackup();
   void StartLoopHandles();
   void OnSignal(int signum);
+  // Runs the cleanup the signals asked for when the pacer lets it, or arms
+  // cleanup_timer_ for when it will.
+  void RunPacedCleanup();
   void OnMemorySample();
   // The periodic tasks (SPEC §6: trim every 30 s, temp files every 60 s; the
   // memory sample, queue prune, STATUS, transport poll and watchdog ping).
@@ -158,6 +162,9 @@ class WorkerApp {
 
   uv_loop_t loop_{};
   uv_signal_t sigusr1_{}, sigusr2_{}, sigterm_{}, sigint_{};
+  // SIGUSR1/SIGUSR2 ask the pacer; cleanup_timer_ runs what it lets through.
+  CleanupPacer cleanup_pacer_;
+  uv_timer_t cleanup_timer_{};
   PeriodicTimers periodic_;
   std::optional<std::chrono::microseconds> watchdog_period_;
   int64_t periodic_watchdog_ms_ = 0;

@@ -27,8 +27,11 @@ class CleanupRunner {
   // on; after any cleanup the flag follows the figure measured after it (on
   // while still at or above the emergency threshold). Logs
   //   cleanup level=… freed=…MB rss=…MB caches=…MB trigger=… ms=…
-  // (`trigger`: "SIGUSR1", "SIGUSR2", "http", …) and returns the figures.
-  CleanupReport Run(CleanupLevel level, std::string_view trigger);
+  // (`trigger`: "SIGUSR1", "SIGUSR2", "http", …), with `requests=…` after
+  // the trigger when the cleanup answers more than one request (signals
+  // merged by the CleanupPacer), and returns the figures.
+  CleanupReport Run(CleanupLevel level, std::string_view trigger,
+                    int requests = 1);
 
  private:
   MemoryManager& memory_;
