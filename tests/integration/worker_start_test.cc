@@ -93,6 +93,19 @@ uint64_t SignalMask(pid_t pid, const std::string& field) {
   return std::strtoull(status->c_str() + at + field.size() + 2, nullptr, 16);
 }
 
+// Waits until `worker` ignores SIGUSR1 and SIGUSR2 (main()'s first lines) or
+// has exited, so the signals sent next cannot meet the kernel's default
+// action, which any program has between exec and main().
+void WaitUntilCleanupSignalsIgnored(Process& worker) {
+  const uint64_t usr = (1ULL << (SIGUSR1 - 1)) | (1ULL << (SIGUSR2 - 1));
+  REQUIRE(WaitUntil(
+      [&] {
+        return (SignalMask(worker.pid(), "SigIgn") & usr) == usr ||
+               !worker.running();
+      },
+      seconds(20), milliseconds(1)));
+}
+
 // A supervisor running the real worker on PORT=0 in `dir`, waited until the
 // worker is ready; `worker_pid` gets the worker's pid.
 Process SupervisedWorker(const TempDir& dir, pid_t& worker_pid) {
@@ -167,13 +180,7 @@ TEST_CASE("SIGUSR1 and SIGUSR2 right after spawn do not kill the worker",
   // loop handles them. Wait for that (before the fix SIGUSR1 was never
   // ignored, only caught once the queue had opened, ms later), then keep the
   // signals coming until READY, as from a supervisor over its thresholds.
-  REQUIRE(WaitUntil(
-      [&] {
-        const uint64_t usr = (1ULL << (SIGUSR1 - 1)) | (1ULL << (SIGUSR2 - 1));
-        return (SignalMask(worker->pid(), "SigIgn") & usr) == usr ||
-               !worker->running();
-      },
-      seconds(20), milliseconds(1)));
+  WaitUntilCleanupSignalsIgnored(*worker);
   int sent = 0;
   bool ready = WaitUntil(
       [&] {
@@ -197,22 +204,9 @@ TEST_CASE(
     "runs a few merged cleanups",
     "[worker_start][signal_storm]") {
   TempDir dir;
-  auto worker_or = Process::Spawn(DYNOGUARD_WORKER_BIN, [&] {
-    SpawnOptions options;
-    options.env = BaseEnv(dir, 0);
-    options.env["SEND_DELAY_MS"] = "10";
-    options.log_path = dir.File("worker.log");
-    return options;
-  }());
-  REQUIRE(worker_or.ok());
-  Process worker = std::move(worker_or).value();
+  Process worker = SpawnWorker(dir, {{"SEND_DELAY_MS", "10"}});
   const pid_t pid = worker.pid();
-  REQUIRE(WaitUntil(
-      [&] {
-        const uint64_t usr = (1ULL << (SIGUSR1 - 1)) | (1ULL << (SIGUSR2 - 1));
-        return (SignalMask(pid, "SigIgn") & usr) == usr || !worker.running();
-      },
-      seconds(20), milliseconds(1)));
+  WaitUntilCleanupSignalsIgnored(worker);
   // (Not in the TSan build: tests/CMakeLists.txt says why [signal_storm]
   // tests are left out there.)
   // Ten thousand signals a second, alternating, from start-up on: far more
