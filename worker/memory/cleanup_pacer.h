@@ -41,8 +41,8 @@ class CleanupPacer {
 
  private:
   const int64_t spacing_ms_;
-  std::optional<CleanupLevel> pending_;
-  int pending_requests_ = 0;
+  int pending_requests_ = 0;  // none pending while 0
+  CleanupLevel pending_level_ = CleanupLevel::kStandard;
   int taken_requests_ = 0;
   std::optional<int64_t> last_run_ms_;
   CleanupLevel last_level_ = CleanupLevel::kStandard;
