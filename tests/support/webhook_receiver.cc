@@ -230,6 +230,7 @@ void WebhookReceiver::Handle(const httplib::Request& request,
     post.headers.emplace_back(name, value);
   }
   post.body = request.body;
+  post.remote_port = request.remote_port;
   ReceiverAnswer answer = TakeAnswer(post.event_id());
   if (answer.delay.count() > 0 && !Sleep(answer.delay)) {
     // Stopped while waiting: the connection goes away unanswered.

@@ -69,6 +69,9 @@ struct ReceivedPost {
   std::vector<std::pair<std::string, std::string>> headers;  // as sent
   std::string body;                                          // raw bytes
   int status = 0;  // the status answered; 0 for a dropped connection
+  // The client's port: two requests with the same one came on one kept
+  // connection.
+  int remote_port = 0;
 
   // The first header named `name` (any case); "" when absent.
   std::string Header(std::string_view name) const;

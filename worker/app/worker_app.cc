@@ -224,10 +224,12 @@ Status WorkerApp::Start() {
     ReleaseIdleImagePages("cleanup");
   });
   if (http_client_) {
-    // SPEC §6: a cleanup drops idle connections (on the loop: a cleanup may
-    // run on an HTTP thread).
+    // SPEC §6: a cleanup drops the idle connections of every caller of the
+    // client (Graph API, forwarding, the session store), on the loop: a
+    // cleanup may run on an HTTP thread.
     memory_->AddCleanupStep("idle-connections", [this](CleanupLevel) {
-      (void)http_client_->Post([this] { transport_->CloseIdleConnections(); });
+      (void)http_client_->Post(
+          [this] { http_client_->CloseIdleConnections(); });
     });
   }
   if (config_.debug_endpoints) {

@@ -8,7 +8,7 @@
 //
 //   auto client = HttpClient::Create(loop, {});
 //   HttpRequest request;
-//   request.url = "https://graph.facebook.com/v21.0/123";
+//   request.url = "https://graph.facebook.com/v25.0/123";
 //   request.headers.Add("Authorization", "Bearer " + token);
 //   request.total_timeout = std::chrono::seconds(10);
 //   (*client)->Start(std::move(request), [](HttpResponse response) { … });

@@ -81,9 +81,6 @@ class Transport {
   // periodic task is its one caller.
   virtual void Poll(int64_t now_ms) = 0;
 
-  // The standard cleanup's "drop idle connections" step.
-  virtual void CloseIdleConnections() = 0;
-
   // Graceful stop: no new heartbeat; `on_stopped` runs once nothing started
   // here is in flight (sends in flight finish or time out; their callbacks run
   // first).

@@ -120,7 +120,6 @@ class SilentTransport : public Transport {
   void DownloadMedia(const std::string&, const std::string&, uint64_t,
                      DownloadCallback) override {}
   void Poll(int64_t) override {}
-  void CloseIdleConnections() override {}
   void Stop(std::function<void()> on_stopped) override { on_stopped(); }
 };
 

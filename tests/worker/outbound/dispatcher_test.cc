@@ -105,7 +105,6 @@ class ScriptedTransport : public Transport {
     });
   }
   void Poll(int64_t) override {}
-  void CloseIdleConnections() override {}
   void Stop(std::function<void()> on_stopped) override {
     Later(0, std::move(on_stopped));
   }

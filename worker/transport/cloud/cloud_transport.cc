@@ -705,8 +705,6 @@ void CloudTransport::FetchMedia(const std::string& media_id,
 
 void CloudTransport::Poll(int64_t) {}
 
-void CloudTransport::CloseIdleConnections() { client_.CloseIdleConnections(); }
-
 void CloudTransport::Stop(std::function<void()> on_stopped) {
   if (!stopping_) {
     stopping_ = true;

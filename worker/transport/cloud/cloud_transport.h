@@ -154,9 +154,6 @@ class CloudTransport : public Transport {
   // Nothing is time-driven here: statuses arrive by webhook.
   void Poll(int64_t now_ms) override;
 
-  // The client's CloseIdleConnections.
-  void CloseIdleConnections() override;
-
   // Cancels the timers and a heartbeat in flight (no new one starts); sends
   // and other requests in flight finish or time out, their callbacks first;
   // then `on_stopped` runs. Calls after Stop are answered with errors

@@ -89,7 +89,6 @@ class SandboxTransport : public Transport {
   // Emits the receipts due at `now_ms` to the events given to Start (nothing
   // before Start).
   void Poll(int64_t now_ms) override;
-  void CloseIdleConnections() override {}  // no connection to drop
   // `on_stopped` runs on the loop once every write started here has finished.
   void Stop(std::function<void()> on_stopped) override;
 
