@@ -159,6 +159,28 @@ Gateway::~Gateway() {
   }
 }
 
+common::Result<Gateway::Pruned> Gateway::PruneFinished(int64_t now_ms,
+                                                       int limit) {
+  Pruned pruned;
+  common::Status first = common::Status::Ok();
+  auto take = [&first](common::Result<int64_t> removed, int64_t* count) {
+    if (removed.ok()) {
+      *count = removed.value();
+    } else if (first.ok()) {
+      first = removed.status();
+    }
+  };
+  take(queue_->Prune(now_ms - kFinishedRetentionMs, limit), &pruned.messages);
+  if (outbox_) {
+    take(outbox_->Prune("delivered", now_ms - kFinishedRetentionMs, limit),
+         &pruned.delivered_events);
+    take(outbox_->Prune("dead", now_ms - kDeadEventRetentionMs, limit),
+         &pruned.dead_events);
+  }
+  if (!first.ok()) return first;
+  return pruned;
+}
+
 SessionStatus Gateway::Session() const {
   SessionStatus s;
   s.transport = std::string(transport_->name());

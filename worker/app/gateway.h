@@ -125,6 +125,22 @@ class Gateway {
   // supervisor); the owner of the memory sampling adds the samples.
   common::MemoryHistory& own_memory() { return *own_memory_; }
 
+  // How long what is finished stays on disk: sent/failed messages and
+  // delivered events (GET /api/messages/{id}, a late status, the history of
+  // a chat's forwarding), dead letters (for an operator to look at).
+  static constexpr int64_t kFinishedRetentionMs = 7LL * 24 * 3600 * 1000;
+  static constexpr int64_t kDeadEventRetentionMs = 30LL * 24 * 3600 * 1000;
+  struct Pruned {
+    int64_t messages = 0;
+    int64_t delivered_events = 0;
+    int64_t dead_events = 0;
+  };
+  // Deletes, at most `limit` of each, the messages finished and the events
+  // delivered before now_ms - kFinishedRetentionMs, and the dead letters
+  // before now_ms - kDeadEventRetentionMs, so queue.db and events.db do not
+  // grow for ever. Errors: the first failure (the other prunes still run).
+  common::Result<Pruned> PruneFinished(int64_t now_ms, int limit);
+
   // The session as /health and /session-status report it.
   SessionStatus Session() const;
   // The session manager whose report Session() includes (null: none; the

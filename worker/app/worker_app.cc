@@ -54,8 +54,6 @@ constexpr uint64_t kTransportPollMs = 100;
 // emergency after a standard one still runs at once): see CleanupPacer.
 constexpr int64_t kCleanupSpacingMs = 500;
 constexpr uint64_t kPrunePeriodMs = 3600 * 1000;
-constexpr int64_t kFinishedRetentionMs =
-    7LL * 24 * 3600 * 1000;  // finished messages kept 7 days
 
 WorkerApp* Self(void* data) { return static_cast<WorkerApp*>(data); }
 
@@ -571,9 +569,17 @@ std::vector<PeriodicTask> WorkerApp::PeriodicTable() {
        [this] { SweepTempFiles("timer"); }},
       {"queue-prune", milliseconds(kPrunePeriodMs),
        [this] {
-         auto pruned = queue_->Prune(NowMs() - kFinishedRetentionMs, 10000);
-         if (pruned.ok() && pruned.value() > 0) {
-           log_.Info("queue-prune", {{"removed", pruned.value()}});
+         auto pruned = gateway_->PruneFinished(NowMs(), 10000);
+         if (!pruned.ok()) {
+           log_.Warn("prune-failed", {{"error", pruned.status().ToString()}});
+           return;
+         }
+         if (pruned->messages > 0) {
+           log_.Info("queue-prune", {{"removed", pruned->messages}});
+         }
+         if (pruned->delivered_events > 0 || pruned->dead_events > 0) {
+           log_.Info("outbox-prune", {{"delivered", pruned->delivered_events},
+                                      {"dead", pruned->dead_events}});
          }
        }},
       {"status", milliseconds(kStatusPeriodMs), [this] { SendStatus(); }},

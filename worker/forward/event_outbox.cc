@@ -389,7 +389,7 @@ std::string EventOutbox::DeadLettersSql() {
 
 std::string EventOutbox::PruneSql() {
   return "DELETE FROM events WHERE seq IN (SELECT seq FROM events "
-         "WHERE state = 'delivered' AND state <> 'pending' AND updated_ms < ?1 "
+         "WHERE state = ?3 AND state <> 'pending' AND updated_ms < ?1 "
          "ORDER BY updated_ms LIMIT ?2)";
 }
 
@@ -470,12 +470,18 @@ Result<int> EventOutbox::Restore(std::span<const StoredEvent> events) {
   return inserted;
 }
 
-Result<int64_t> EventOutbox::Prune(int64_t before_ms, int limit) {
+Result<int64_t> EventOutbox::Prune(std::string_view state, int64_t before_ms,
+                                   int limit) {
+  if (state != "delivered" && state != "dead") {
+    return Status::InvalidArgument(
+        context_ + ": cannot prune events in state " + std::string(state));
+  }
   std::lock_guard lock(mu_);
   Result<Statement> stmt = Statement::Prepare(db_, context_, PruneSql());
   if (!stmt.ok()) return stmt.status();
   stmt->Bind(1, before_ms);
   stmt->Bind(2, int64_t{limit < 0 ? 0 : limit});
+  stmt->Bind(3, state);
   if (Status status = stmt->Run(); !status.ok()) return status;
   return static_cast<int64_t>(sqlite3_changes(db_));
 }

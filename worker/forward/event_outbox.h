@@ -133,17 +133,19 @@ class EventOutbox {
   // InvalidArgument for an event without id or json (nothing stored).
   common::Result<int> Restore(std::span<const StoredEvent> events);
 
-  // Deletes delivered events last updated before `before_ms`, at most
-  // `limit`, oldest first; their ids are then forgotten (a repeat would be
-  // appended again — the inbound path deduplicates for 7 days before that).
-  // Returns the number deleted.
-  common::Result<int64_t> Prune(int64_t before_ms, int limit);
+  // Deletes events in `state` ("delivered" or "dead"; InvalidArgument for
+  // any other) last updated before `before_ms`, at most `limit`, oldest
+  // first; their ids are then forgotten (a repeat would be appended again —
+  // the inbound path deduplicates for 7 days before that). The totals of
+  // Stats() keep counting them. Returns the number deleted.
+  common::Result<int64_t> Prune(std::string_view state, int64_t before_ms,
+                                int limit);
 
   const std::string& path() const { return path_; }
 
   // The statements of Stats, DeadLetters (?1 = limit) and Prune (?1 =
-  // before_ms, ?2 = limit): for the test that they read through the indexes,
-  // whatever the delivered history kept.
+  // before_ms, ?2 = limit, ?3 = state): for the test that they read through the
+  // indexes, whatever the delivered history kept.
   static std::string StatsSql();
   static std::string DeadLettersSql();
   static std::string PruneSql();

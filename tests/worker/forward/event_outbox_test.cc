@@ -233,7 +233,7 @@ TEST_CASE("outbox: dead letters newest first, with their error", "[forward]") {
   CHECK((*dead)[0].attempts == 1);
 }
 
-TEST_CASE("outbox: prune drops old delivered events, keeps the count",
+TEST_CASE("outbox: prune drops old delivered or dead events, keeps the count",
           "[forward]") {
   TempDir dir;
   auto outbox = Open(dir);
@@ -244,17 +244,22 @@ TEST_CASE("outbox: prune drops old delivered events, keeps the count",
   REQUIRE(outbox->MarkDelivered("e2", kNow + 2).ok());
   REQUIRE(outbox->MarkDelivered("e3", kNow + 100).ok());
   REQUIRE(outbox->MarkDead("e4", "http_400", kNow + 1).ok());
-  auto pruned = outbox->Prune(kNow + 50, 1);
+  auto pruned = outbox->Prune("delivered", kNow + 50, 1);
   REQUIRE(pruned.ok());
   CHECK(*pruned == 1);
   CHECK_FALSE(outbox->Get("e1")->has_value());
-  CHECK(*outbox->Prune(kNow + 50, 100) == 1);
+  CHECK(*outbox->Prune("delivered", kNow + 50, 100) == 1);
   CHECK_FALSE(outbox->Get("e2")->has_value());
-  CHECK(outbox->Get("e3")->has_value());  // too recent
-  CHECK(outbox->Get("e4")->has_value());  // dead letters stay
+  CHECK(outbox->Get("e3")->has_value());          // too recent
+  CHECK(outbox->Get("e4")->has_value());          // dead letters have their own
+  CHECK(*outbox->Prune("dead", kNow, 100) == 0);  // not before its update
+  CHECK(*outbox->Prune("dead", kNow + 50, 100) == 1);
+  CHECK_FALSE(outbox->Get("e4")->has_value());
+  CHECK(outbox->Prune("pending", kNow + 50, 100).status().code() ==
+        common::Status::Code::kInvalidArgument);
   auto stats = outbox->Stats();
-  CHECK(stats->delivered_total == 3);
-  CHECK(stats->dead == 1);
+  CHECK(stats->delivered_total == 3);  // delivered ever, pruned or not
+  CHECK(stats->dead == 0);             // the dead letters kept
 }
 
 TEST_CASE("outbox: concurrent appends lose nothing, each in order",
