@@ -1,7 +1,8 @@
 #include "worker/app/gateway.h"
 
-#include <algorithm>
 #include <utility>
+
+#include "worker/app/call_timeouts.h"
 
 namespace dynoguard::worker {
 
@@ -66,17 +67,10 @@ common::Result<std::unique_ptr<Gateway>> Gateway::Open(
     cloud.token = config.whatsapp_token.Reveal();
     cloud.heartbeat_interval = config.heartbeat;
     cloud.connection_check = config.connection_check;
-    // Every Graph call ends well inside the stop timeout (SPEC §4), so a
-    // graceful stop never waits on a hung call.
-    const auto stop_budget =
-        std::chrono::duration_cast<std::chrono::milliseconds>(
-            config.worker_stop_timeout) -
-        std::chrono::milliseconds(3000);
-    cloud.total_timeout =
-        std::clamp(stop_budget, std::chrono::milliseconds(1000),
-                   std::chrono::milliseconds(10000));
-    cloud.connect_timeout =
-        std::min(cloud.connect_timeout, cloud.total_timeout);
+    // Every Graph call ends well inside the stop timeout (SPEC §4).
+    const CallTimeouts timeouts = CallTimeoutsFor(config.worker_stop_timeout);
+    cloud.total_timeout = timeouts.graph_total;
+    cloud.connect_timeout = timeouts.graph_connect;
     cloud.now_ms = o.now_ms;
     g->cloud_ =
         std::make_unique<CloudTransport>(std::move(cloud), *o.http, log);

@@ -11,6 +11,7 @@
 #include "common/listen_fds.h"
 #include "common/memory_probe.h"
 #include "common/time_format.h"
+#include "worker/app/call_timeouts.h"
 #include "worker/app/gateway.h"
 #include "worker/app/process_environment.h"
 #include "worker/app/session_setup.h"
@@ -170,11 +171,8 @@ Status WorkerApp::Start() {
       !config_.webhook_url.empty() || SessionNeedsHttp(config_)) {
     HttpClient::Options client;
     // Below WORKER_STOP_TIMEOUT_S: a stop never waits on a hung call.
-    client.max_timeout = std::clamp(
-        std::chrono::duration_cast<std::chrono::milliseconds>(
-            config_.worker_stop_timeout) -
-            std::chrono::milliseconds(3000),
-        std::chrono::milliseconds(1000), std::chrono::milliseconds(15000));
+    client.max_timeout =
+        CallTimeoutsFor(config_.worker_stop_timeout).client_max;
     auto http_client = HttpClient::Create(&loop_, std::move(client));
     if (!http_client.ok()) return http_client.status();
     http_client_ = std::move(http_client.value());
