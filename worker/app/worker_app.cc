@@ -27,6 +27,7 @@
 #include "worker/memory/temp_file_sweeper.h"
 #include "worker/memory/unused_library_pages.h"
 #include "worker/metrics/metrics.h"
+#include "worker/net/curl_global.h"
 #include "worker/net/http_client.h"
 #include "worker/outbound/dispatcher.h"
 #include "worker/outbound/message_queue.h"
@@ -345,7 +346,10 @@ void WorkerApp::FinishStart() {
   log_.Info("ready", {{"transport", transport_->name()},
                       {"limit", FormatMegabytes(limit_bytes_)},
                       {"rss", FormatMegabytes(ReadRss())},
-                      {"pending", stats.ok() ? stats->depth : -1}});
+                      {"pending", stats.ok() ? stats->depth : -1},
+                      // Whether libcurl and OpenSSL were initialised: only
+                      // when a configuration calls out.
+                      {"curl", CurlInitialized() ? "on" : "off"}});
   (void)notify_.Send("READY=1");
   SendStatus();
   session_->StartAutosave();

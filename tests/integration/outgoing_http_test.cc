@@ -1,11 +1,13 @@
-// The standard cleanup drops the worker's idle outgoing connections whatever
-// calls out: here a sandbox worker that forwards to a bot. The kept
-// connection serves the next event until a cleanup closes it; the event
-// after the cleanup comes on a new connection.
+// The worker's outgoing HTTP: libcurl and OpenSSL are initialised only when
+// a configuration calls out, and the standard cleanup drops the idle
+// connections whatever calls out (here a sandbox worker that forwards to a
+// bot: the kept connection serves the next event until a cleanup closes it;
+// the event after the cleanup comes on a new connection).
 #include <httplib.h>
 #include <signal.h>
 
 #include <catch2/catch.hpp>
+#include <map>
 #include <set>
 #include <string>
 #include <thread>
@@ -35,6 +37,30 @@ int InboundAndWait(httplib::Client& client, WebhookReceiver& bot,
       WaitUntil([&] { return bot.delivered().size() >= count; }, seconds(20)));
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   return bot.delivered().back().remote_port;
+}
+
+TEST_CASE("libcurl is initialised only when a configuration calls out",
+          "[sandbox][integration]") {
+  auto ready_line = [](std::map<std::string, std::string> extra) {
+    TempDir dir;
+    SpawnOptions options;
+    options.env = {
+        {"HOST", "127.0.0.1"}, {"PORT", "0"}, {"DATA_DIR", dir.path()}};
+    for (auto& [k, v] : extra) options.env[k] = v;
+    options.log_path = dir.File("worker.log");
+    auto worker = Process::Spawn(DYNOGUARD_WORKER_BIN, options);
+    REQUIRE(worker.ok());
+    auto ready = worker->WaitForLogMatch("worker: ready .*", seconds(20));
+    REQUIRE(worker->Signal(SIGTERM).ok());
+    CHECK(worker->WaitExit(seconds(20)) == std::optional<int>(0));
+    REQUIRE(ready);
+    return (*ready)[0];
+  };
+  // The sandbox alone: never.
+  CHECK_THAT(ready_line({}), Catch::Contains("curl=off"));
+  // Forwarding to a bot: at start (nothing is sent yet).
+  CHECK_THAT(ready_line({{"WEBHOOK_URL", "http://127.0.0.1:9/events"}}),
+             Catch::Contains("curl=on"));
 }
 
 TEST_CASE("a cleanup closes the idle forwarding connection of a sandbox worker",
