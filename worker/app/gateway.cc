@@ -256,6 +256,9 @@ ApiRoutes Gateway::Routes(const LoopHooks& hooks) {
       if (!stats.ok()) return std::nullopt;
       return stats.value();
     };
+    r.messages.forwarding_dead_letters = [outbox](int limit) {
+      return outbox->DeadLetters(limit);
+    };
   }
 
   InboundProcessor* processor = processor_.get();

@@ -217,6 +217,27 @@ void MessageRoutes::Queue(const Request&, Response& res) {
     j.Key("pending").Int(forwarding->pending);
     j.Key("deadLetters").Int(forwarding->dead);
     j.Key("delivered").Int(forwarding->delivered_total);
+    // Which events died and why, newest first (the count above is all).
+    j.Key("recentDeadLetters").StartArray();
+    if (d_.forwarding_dead_letters) {
+      auto recent = d_.forwarding_dead_letters(kDeadLettersShown);
+      if (recent.ok()) {
+        for (const StoredEvent& e : *recent) {
+          j.StartObject();
+          j.Key("id").String(e.event.id);
+          j.Key("type").String(e.event.type);
+          j.Key("chat").String(e.event.chat);
+          j.Key("attempts").Int(e.attempts);
+          j.Key("error").String(e.last_error);
+          j.Key("failedAt").Int(e.updated_ms);
+          j.EndObject();
+        }
+      } else {
+        ctx_.log->Warn("outbox-read-failed",
+                       {{"error", recent.status().ToString()}});
+      }
+    }
+    j.EndArray();
     j.EndObject();
   } else {
     j.Null();

@@ -18,6 +18,7 @@
 #include <functional>
 #include <optional>
 #include <string_view>
+#include <vector>
 
 #include "worker/forward/event_outbox.h"
 #include "worker/http/route.h"
@@ -42,6 +43,10 @@ struct MessageRouteDeps {
   // The forwarding outbox's figures for /api/queue; empty or nullopt: not
   // forwarding (WEBHOOK_URL unset) or unreadable. Thread-safe.
   std::function<std::optional<OutboxStats>()> forwarding_stats;
+  // The outbox's most recent dead letters (at most `limit`), for /api/queue;
+  // empty when not forwarding. Thread-safe.
+  std::function<common::Result<std::vector<StoredEvent>>(int limit)>
+      forwarding_dead_letters;
 };
 
 void InstallMessageRoutes(httplib::Server& server, const RouteContext& context,

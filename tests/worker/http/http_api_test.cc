@@ -27,6 +27,7 @@
 #include "tests/support/wait.h"
 #include "tests/worker/transport/sandbox/sandbox_driver.h"
 #include "worker/app/gateway.h"
+#include "worker/forward/event_outbox.h"
 #include "worker/http/api_auth.h"
 #include "worker/http/http_api.h"
 #include "worker/http/http_server.h"
@@ -49,6 +50,7 @@ struct Options {
   bool ballast = true;        // DEBUG_ENDPOINTS
   uint64_t max_body = 16384;  // MAX_BODY_BYTES
   common::LogRequests log_requests = common::LogRequests::kErrors;
+  std::string webhook_url;  // WEBHOOK_URL: an outbox (nothing is POSTed)
 };
 
 common::Config MakeConfig(const Options& options) {
@@ -56,6 +58,7 @@ common::Config MakeConfig(const Options& options) {
   config.api_key = common::Redacted(options.api_key);
   config.max_body_bytes = options.max_body;
   config.log_requests = options.log_requests;
+  config.webhook_url = options.webhook_url;
   return config;
 }
 
@@ -132,6 +135,7 @@ class TestServer {
   }
 
   MessageQueue& queue() { return gateway_->queue(); }
+  EventOutbox* outbox() { return gateway_->outbox(); }
   MemoryManager& memory() { return gateway_->memory(); }
   SandboxTransport& sandbox() { return *gateway_->sandbox(); }
   HistoryCache& history() { return gateway_->history(); }
@@ -815,6 +819,40 @@ TEST_CASE("http api: GET /api/queue shows depth, next send and dead letters",
   const auto& dead = doc["deadLetters"]["recent"][0];
   CHECK(Str(dead["id"]) == dead_id);
   CHECK(Str(dead["error"]["code"]) == "131047");
+}
+
+TEST_CASE(
+    "http api: a forwarding dead letter shows in /api/queue, with why, and in "
+    "/metrics",
+    "[http_api][forward]") {
+  Options options;
+  options.webhook_url = "http://127.0.0.1:9/events";
+  TestServer server(options);
+  REQUIRE(server.outbox() != nullptr);
+  auto client = server.Client();
+  const ForwardEvent event{"evt_dead1", "message", "15551234567", 1700000000000,
+                           R"({"id":"evt_dead1"})"};
+  REQUIRE(server.outbox()->Append(event, 1700000000000).ok());
+  REQUIRE(
+      server.outbox()->MarkDead("evt_dead1", "http_410", 1700000000900).ok());
+
+  auto res = client.Get("/api/queue");
+  REQUIRE(res);
+  rapidjson::Document doc = Json(res->body);
+  REQUIRE(doc["forwarding"].IsObject());
+  CHECK(doc["forwarding"]["deadLetters"].GetInt() == 1);
+  REQUIRE(doc["forwarding"]["recentDeadLetters"].GetArray().Size() == 1);
+  const auto& dead = doc["forwarding"]["recentDeadLetters"][0];
+  CHECK(Str(dead["id"]) == "evt_dead1");
+  CHECK(Str(dead["type"]) == "message");
+  CHECK(Str(dead["chat"]) == "15551234567");
+  CHECK(Str(dead["error"]) == "http_410");
+  CHECK(dead["failedAt"].GetInt64() == 1700000000900);
+
+  auto metrics = client.Get("/metrics");
+  REQUIRE(metrics);
+  CHECK_THAT(metrics->body,
+             Catch::Contains("\ndynoguard_forward_dead_letters 1\n"));
 }
 
 // ---------------------------------------------------------------------------
