@@ -759,6 +759,16 @@ bool GraphApiServer::Sleep(std::chrono::milliseconds delay) {
   return !stop_cv_.wait_for(lock, delay, [this] { return stopping_; });
 }
 
+int GraphApiServer::max_concurrent_sends() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return max_sends_in_flight_;
+}
+
+int GraphApiServer::max_concurrent_sends_to_one_recipient() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return max_sends_in_flight_to_one_;
+}
+
 void GraphApiServer::DropConnection(int remote_port) {
   // cpp-httplib 0.11 gives handlers no socket; find ours by its peer port.
   ForEachAccepted(port_, [remote_port](int fd, int peer_port) {
@@ -823,12 +833,31 @@ void GraphApiServer::Handle(GraphRoute route, const httplib::Request& request,
 
   size_t index = 0;
   std::chrono::milliseconds delay{0};
+  const bool is_send = route == GraphRoute::kMessages && !to.empty();
   {
     std::lock_guard<std::mutex> lock(mu_);
     index = requests_.size();
     requests_.push_back(record);
     delay = delay_;
+    if (is_send) {
+      max_sends_in_flight_ = std::max(max_sends_in_flight_, ++sends_in_flight_);
+      max_sends_in_flight_to_one_ =
+          std::max(max_sends_in_flight_to_one_, ++sends_in_flight_to_[to]);
+    }
   }
+  // Counts the send as finished however this handler returns.
+  struct SendDone {
+    GraphApiServer* self;
+    bool is_send;
+    const std::string& to;
+    ~SendDone() {
+      if (!is_send) return;
+      std::lock_guard<std::mutex> lock(self->mu_);
+      --self->sends_in_flight_;
+      if (--self->sends_in_flight_to_[to] == 0)
+        self->sends_in_flight_to_.erase(to);
+    }
+  } send_done{this, is_send, to};
   std::optional<GraphAnswer> scripted = TakeScript(route, to);
   if (scripted) delay += scripted->delay;
   bool dropped = false;

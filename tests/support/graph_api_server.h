@@ -180,6 +180,10 @@ class GraphApiServer {
   std::vector<GraphRequest> requests() const;
   std::vector<GraphRequest> requests(GraphRoute route) const;
   size_t count(GraphRoute route) const;
+  // The most sends (POST /messages) this server was handling at once, in
+  // total and to any one recipient, since it was made.
+  int max_concurrent_sends() const;
+  int max_concurrent_sends_to_one_recipient() const;
 
  private:
   struct Media {
@@ -219,6 +223,10 @@ class GraphApiServer {
   std::map<std::string, RecipientScript> recipients_;  // guarded by mu_
   std::map<std::string, Media> media_;                 // guarded by mu_
   std::vector<GraphRequest> requests_;                 // guarded by mu_
+  int sends_in_flight_ = 0;                            // guarded by mu_
+  std::map<std::string, int> sends_in_flight_to_;      // guarded by mu_
+  int max_sends_in_flight_ = 0;                        // guarded by mu_
+  int max_sends_in_flight_to_one_ = 0;                 // guarded by mu_
   uint64_t next_id_ = 1;                               // guarded by mu_
 
   std::mutex lifecycle_mu_;  // serializes Start/Stop
