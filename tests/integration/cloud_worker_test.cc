@@ -343,6 +343,11 @@ TEST_CASE(
     std::this_thread::sleep_for(
         milliseconds(std::uniform_int_distribution<int>(50, 600)(random)));
     REQUIRE(worker.process().Signal(SIGKILL).ok());
+    // Sends take 20 ms each, one at a time: the kill came mid-queue (the
+    // test would prove nothing if everything had gone out before it).
+    const size_t sent_before_kill = graph.count(GraphRoute::kMessages);
+    INFO("sends before the kill: " << sent_before_kill);
+    REQUIRE(sent_before_kill < bodies.size());
     worker.process().WaitExit(seconds(5));
   }
   CloudWorker worker(dir, graph, env, "second.log");
