@@ -31,7 +31,7 @@ done
 packages=(build-essential cmake pkg-config libuv1-dev libcpp-httplib-dev rapidjson-dev libfmt-dev
           libcurl4-openssl-dev libssl-dev libsqlite3-dev zlib1g-dev libpq-dev libmongoc-dev catch2
           curl)
-[ "${targets[0]}" = all ] && packages+=(clang-format nodejs postgresql chromium)
+[ "${targets[0]}" = all ] && packages+=(clang-format nodejs postgresql chromium nghttp2-server)
 command -v ccache >/dev/null && cmake_args+=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 missing=()
 for package in "${packages[@]}"; do

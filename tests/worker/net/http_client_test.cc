@@ -14,6 +14,7 @@
 #include <openssl/x509v3.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -33,6 +34,7 @@
 
 #include "common/unique_fd.h"
 #include "tests/support/net.h"
+#include "tests/support/process.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/test_loop.h"
 #include "tests/support/wait.h"
@@ -674,6 +676,49 @@ TEST_CASE("HttpClient: https verifies the server's certificate",
         loop, *client,
         Get("https://localhost:" + std::to_string(server->port()) + "/hello"));
     CHECK(response.error.kind == HttpErrorKind::kTls);
+  }
+}
+
+TEST_CASE("HttpClient: HTTP/2 where the server offers it (nghttpd over TLS)",
+          "[http_client]") {
+  // Debian's nghttp2-server (scripts/setup.sh installs it with the test
+  // dependencies): a real HTTP/2 server, ALPN h2 over TLS.
+  const std::string nghttpd = "/usr/sbin/nghttpd";
+  if (::access(nghttpd.c_str(), X_OK) != 0) {
+    WARN("nghttpd missing (apt-get install nghttp2-server): HTTP/2 skipped");
+    return;
+  }
+  testing::TempDir dir;
+  WriteSelfSignedCertificate(dir.File("cert.pem"), dir.File("key.pem"));
+  REQUIRE(::mkdir(dir.File("htdocs").c_str(), 0700) == 0);
+  {
+    std::ofstream out(dir.File("htdocs/hello.txt"));
+    out << "hello over h2";
+  }
+  const int port = testing::FreePort();
+  testing::SpawnOptions spawn;
+  spawn.args = {"--address=127.0.0.1", "--htdocs=" + dir.File("htdocs"),
+                std::to_string(port), dir.File("key.pem"),
+                dir.File("cert.pem")};
+  spawn.log_path = dir.File("nghttpd.log");
+  auto server = testing::Process::Spawn(nghttpd, spawn);
+  REQUIRE(server.ok());
+  REQUIRE(testing::WaitUntil([&] { return testing::Connect(port); },
+                             milliseconds(10000)));
+
+  TestLoop loop(milliseconds(5000));
+  HttpClient::Options options;
+  options.ca_file = dir.File("cert.pem");
+  auto client = MakeClient(loop.get(), options);
+  for (int i = 0; i < 2; ++i) {
+    HttpResponse response =
+        Fetch(loop, *client,
+              Get("https://127.0.0.1:" + std::to_string(port) + "/hello.txt"));
+    INFO(response.error.message);
+    REQUIRE(response.ok());
+    CHECK(response.status == 200);
+    CHECK(response.http_version == "2");
+    CHECK(response.body == "hello over h2");
   }
 }
 
