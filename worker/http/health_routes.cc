@@ -56,8 +56,14 @@ class HealthRoutes {
   }
 
   void Session(const Request&, Response& res) {
+    SessionStatus status = d_.session_status();
+    if (d_.dispatcher_status) {
+      DispatcherStatus dispatcher = d_.dispatcher_status();
+      status.sends_paused = dispatcher.paused;
+      status.pause_reason = dispatcher.pause_reason;
+    }
     res.status = 200;
-    res.set_content(SessionStatusJson(d_.session_status()), "application/json");
+    res.set_content(SessionStatusJson(status), "application/json");
   }
 
   void Prometheus(const Request&, Response& res) {

@@ -165,6 +165,14 @@ std::string SessionStatusJson(const SessionStatus& s) {
   }
   w.Key("forwarding");
   w.Bool(s.forwarding);
+  w.Key("sendsPaused");
+  w.Bool(s.sends_paused);
+  w.Key("pauseReason");
+  if (s.sends_paused && !s.pause_reason.empty()) {
+    w.String(s.pause_reason);
+  } else {
+    w.Null();
+  }
   auto backup = [&w](const std::optional<SessionStatus::Backup>& b) {
     if (!b) {
       w.Null();

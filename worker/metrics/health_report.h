@@ -62,7 +62,8 @@ std::string HealthJson(const HealthFigures& figures);
 // The /session-status body:
 // {"transport","state","reason":string|null,"startedAt",
 //  "lastHeartbeat":iso|null,"lastInbound":iso|null,"lastOutbound":iso|null,
-//  "forwarding":bool,"lastBackup":{"time","store","result"}|null,
+//  "forwarding":bool,"sendsPaused":bool,"pauseReason":string|null,
+//  "lastBackup":{"time","store","result"}|null,
 //  "restoredFrom":string|null}.
 // Pure.
 std::string SessionStatusJson(const SessionStatus& status);

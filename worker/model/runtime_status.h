@@ -26,6 +26,10 @@ struct SessionStatus {
   std::optional<int64_t> last_inbound_ms;
   std::optional<int64_t> last_outbound_ms;
   bool forwarding = false;  // WEBHOOK_URL is set: events go to the outbox
+  // Every send held (a token or account error, or the transport not
+  // connected), and why: the dispatcher's pause, on any transport.
+  bool sends_paused = false;
+  std::string pause_reason;
   std::optional<int64_t>
       last_heartbeat_ms;  // keep-alive heartbeat (cloud transport)
   // The session snapshot (SESSION_*).

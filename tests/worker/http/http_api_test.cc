@@ -50,7 +50,8 @@ struct Options {
   bool ballast = true;        // DEBUG_ENDPOINTS
   uint64_t max_body = 16384;  // MAX_BODY_BYTES
   common::LogRequests log_requests = common::LogRequests::kErrors;
-  std::string webhook_url;  // WEBHOOK_URL: an outbox (nothing is POSTed)
+  std::string webhook_url;      // WEBHOOK_URL: an outbox (nothing is POSTed)
+  DispatcherStatus dispatcher;  // what the (absent) dispatcher reports
 };
 
 common::Config MakeConfig(const Options& options) {
@@ -101,7 +102,9 @@ class TestServer {
 
     LoopHooks hooks;
     hooks.wake_dispatcher = [this] { wakes_.fetch_add(1); };
-    hooks.dispatcher_status = [] { return DispatcherStatus{}; };
+    hooks.dispatcher_status = [dispatcher = options.dispatcher] {
+      return dispatcher;
+    };
     hooks.stall_loop = [](std::chrono::milliseconds) {};
     ApiRoutes routes = gateway_->Routes(hooks);
     if (!options.sandbox) routes.sandbox.sandbox = nullptr;
@@ -956,6 +959,29 @@ TEST_CASE("http api: GET /api/sandbox/outbox lists sends oldest first",
   CHECK(messages[0]["sentAt"].GetInt64() == 1700000000000);
   CHECK(!Str(messages[0]["id"]).empty());
   CHECK(Str(messages[1]["text"]) == "two");
+}
+
+TEST_CASE("http api: /session-status shows a pause of every send and why",
+          "[http_api]") {
+  {
+    TestServer server;
+    auto res = server.Client().Get("/session-status");
+    REQUIRE(res);
+    rapidjson::Document doc = Json(res->body);
+    CHECK_FALSE(doc["sendsPaused"].GetBool());
+    CHECK(doc["pauseReason"].IsNull());
+  }
+  Options options;
+  options.dispatcher.paused = true;
+  options.dispatcher.pause_reason = "account_blocked";
+  TestServer server(options);
+  auto res = server.Client().Get("/session-status");
+  REQUIRE(res);
+  rapidjson::Document doc = Json(res->body);
+  // On the sandbox too: the transport stays connected, the sends are held.
+  CHECK(Str(doc["state"]) == "connected");
+  CHECK(doc["sendsPaused"].GetBool());
+  CHECK(Str(doc["pauseReason"]) == "account_blocked");
 }
 
 TEST_CASE("http api: POST /api/sandbox/fail makes the next sends fail",

@@ -104,6 +104,24 @@ TEST_CASE("session status: absent parts are null", "[health_report]") {
   CHECK(doc["lastHeartbeat"].IsNull());
   CHECK(doc["lastBackup"].IsNull());
   CHECK(doc["restoredFrom"].IsNull());
+  CHECK_FALSE(doc["sendsPaused"].GetBool());
+  CHECK(doc["pauseReason"].IsNull());
+}
+
+TEST_CASE("session status: a pause of every send shows with its reason",
+          "[health_report]") {
+  SessionStatus s;
+  s.transport = "sandbox";
+  s.state = ConnectionState::kConnected;
+  s.sends_paused = true;
+  s.pause_reason = "spam_rate_limited";
+  rapidjson::Document doc = Parse(SessionStatusJson(s));
+  CHECK(doc["sendsPaused"].GetBool());
+  CHECK(std::string(doc["pauseReason"].GetString()) == "spam_rate_limited");
+  // A reason without the pause is not shown.
+  s.sends_paused = false;
+  doc = Parse(SessionStatusJson(s));
+  CHECK(doc["pauseReason"].IsNull());
 }
 
 TEST_CASE("session status: heartbeat, backup and restore source",
