@@ -240,6 +240,59 @@ TEST_CASE("a token error pauses every send until a heartbeat works again",
   worker.Stop();
 }
 
+TEST_CASE(
+    "a paused queue logs one send-paused line with its reason, and "
+    "send-resumed once a heartbeat works again",
+    "[cloud][integration]") {
+  TempDir dir;
+  GraphApiServer graph;
+  // Heartbeats 2 s apart.
+  CloudWorker worker(dir, graph, {{"HEARTBEAT_S", "2"}});
+  Process& process = worker.process();
+  REQUIRE(
+      WaitUntil([&] { return worker.State() == "connected"; }, seconds(10)));
+  // Just after a heartbeat, the send below is the first to meet the wrong
+  // token. (A heartbeat meeting it first would pause the queue through the
+  // transport's state alone: a `connection` line, no send-paused.)
+  const size_t beats = graph.count(GraphRoute::kPhoneNumber);
+  REQUIRE(
+      WaitUntil([&] { return graph.count(GraphRoute::kPhoneNumber) > beats; },
+                seconds(10)));
+  const std::string token = graph.options().access_token;
+  graph.SetAccessToken("rotated-token");  // ours is now invalid: 190
+  std::string a = worker.Send(R"({"to":"15551110011",)" + kTemplate + "}");
+  std::string b = worker.Send(R"({"to":"15551110012",)" + kTemplate + "}");
+  REQUIRE_FALSE(a.empty());
+  REQUIRE_FALSE(b.empty());
+  size_t paused_end = 0;
+  REQUIRE(process.WaitForLogMatch("send-paused reason=token_invalid( |$)",
+                                  seconds(10), 0, &paused_end));
+  // Heartbeats keep meeting the wrong token: the queue stays paused.
+  const size_t refused = graph.count(GraphRoute::kPhoneNumber);
+  REQUIRE(WaitUntil(
+      [&] { return graph.count(GraphRoute::kPhoneNumber) >= refused + 2; },
+      seconds(20)));
+  CHECK(process.LogMatches("send-resumed").empty());
+  CHECK(worker.StatusOf(a) == "queued");
+
+  graph.SetAccessToken(token);  // the token works again
+  REQUIRE(WaitStatus(worker, a, "sent"));
+  REQUIRE(WaitStatus(worker, b, "sent"));
+  // The heartbeat that worked came first, then the resume.
+  size_t connected_end = 0;
+  REQUIRE(process.WaitForLogMatch("connection state=connected", seconds(10),
+                                  paused_end, &connected_end));
+  CHECK(process.WaitForLog("send-resumed", seconds(10), connected_end));
+  const std::string log = process.LogText();
+  INFO(log);
+  // One line each, the reason named once, in the pause's line.
+  CHECK(process.LogMatches("send-paused").size() == 1);
+  CHECK(process.LogMatches("send-paused reason=token_invalid( |$)").size() ==
+        1);
+  CHECK(process.LogMatches("send-resumed").size() == 1);
+  worker.Stop();
+}
+
 TEST_CASE("retry codes are retried, fail codes fail without a retry",
           "[cloud][integration]") {
   TempDir dir;
