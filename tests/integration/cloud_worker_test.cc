@@ -15,9 +15,13 @@
 #include <random>
 #include <set>
 #include <string>
+#include <string_view>
 #include <thread>
+#include <vector>
 
+#include "common/unique_fd.h"
 #include "tests/support/graph_api_server.h"
+#include "tests/support/net.h"
 #include "tests/support/process.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/wait.h"
@@ -290,6 +294,40 @@ TEST_CASE(
   CHECK(process.LogMatches("send-paused reason=token_invalid( |$)").size() ==
         1);
   CHECK(process.LogMatches("send-resumed").size() == 1);
+  worker.Stop();
+}
+
+TEST_CASE(
+    "STATUS= carries the connection state and reason, and is sent again "
+    "on each change",
+    "[cloud][integration][notify]") {
+  TempDir dir;
+  GraphApiServer graph;
+  // Receives time out after 5 s, half the worker's 10 s STATUS= period: only
+  // the update sent on a change arrives in time.
+  common::UniqueFd notify = NotifySocket(dir.File("notify.sock"));
+  CloudWorker worker(dir, graph, {{"NOTIFY_SOCKET", dir.File("notify.sock")}});
+  std::vector<std::string> seen;
+  // Receives until a datagram contains `wanted`; shows them all if none did.
+  auto receive_until = [&](std::string_view wanted) {
+    bool got = ReceiveDatagramUntil(notify.get(), wanted, seen);
+    std::string all;
+    for (const std::string& d : seen) all += d + "\n";
+    INFO("wanted '" << wanted << "', datagrams:\n" << all);
+    CHECK(got);
+    return got;
+  };
+  REQUIRE(receive_until("READY=1"));
+  REQUIRE(receive_until(", cloud connected"));
+  const std::string token = graph.options().access_token;
+  graph.SetAccessToken("rotated-token");  // the next heartbeat gets a 190
+  REQUIRE(receive_until(", cloud disconnected token_invalid"));
+  CHECK(seen.back().starts_with("STATUS=rss "));
+  CHECK(seen.back().ends_with(", cloud disconnected token_invalid"));
+  graph.SetAccessToken(token);
+  REQUIRE(receive_until(", cloud connected"));
+  CHECK(seen.back().starts_with("STATUS=rss "));
+  CHECK(seen.back().ends_with(", cloud connected"));  // no reason
   worker.Stop();
 }
 
