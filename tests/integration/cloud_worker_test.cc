@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/time_format.h"
 #include "common/unique_fd.h"
 #include "tests/support/graph_api_server.h"
 #include "tests/support/net.h"
@@ -328,6 +329,50 @@ TEST_CASE(
   REQUIRE(receive_until(", cloud connected"));
   CHECK(seen.back().starts_with("STATUS=rss "));
   CHECK(seen.back().ends_with(", cloud connected"));  // no reason
+  worker.Stop();
+}
+
+TEST_CASE(
+    "/session-status shows the last webhook message and the last send "
+    "Meta accepted",
+    "[cloud][integration]") {
+  TempDir dir;
+  GraphApiServer graph;
+  CloudWorker worker(dir, graph);
+  REQUIRE(
+      WaitUntil([&] { return worker.State() == "connected"; }, seconds(10)));
+  auto before = worker.Session();
+  REQUIRE(before.IsObject());
+  CHECK(before["lastInbound"].IsNull());
+  CHECK(before["lastOutbound"].IsNull());
+
+  // Meta's timestamp (seconds) is the message's time.
+  MessageHeader header;
+  header.from = "15551230001";
+  header.id = "wamid.activity-1";
+  header.timestamp_s = NowS() - 7;
+  REQUIRE(worker.Webhook(MessagesWebhook({TextMessage(header, "hi")},
+                                         {Contact(header.from, "Ada")})) ==
+          200);
+  // Answered before it is processed.
+  REQUIRE(WaitUntil(
+      [&] { return !StringAt(worker.Session(), "lastInbound").empty(); },
+      seconds(10)));
+  auto after_inbound = worker.Session();
+  CHECK(StringAt(after_inbound, "lastInbound") ==
+        common::FormatIsoUtc(header.timestamp_s * 1000));
+  CHECK(after_inbound["lastOutbound"].IsNull());
+
+  REQUIRE(worker.WaitWindowOpen(header.from));
+  const std::string not_before = common::FormatIsoUtc(common::WallClockMs());
+  std::string id = worker.Send(R"({"to":"15551230001","text":"hello"})");
+  REQUIRE_FALSE(id.empty());
+  REQUIRE(WaitStatus(worker, id, "sent"));
+  const std::string not_after = common::FormatIsoUtc(common::WallClockMs());
+  // ISO 8601 UTC with milliseconds: text order is time order.
+  const std::string outbound = StringAt(worker.Session(), "lastOutbound");
+  CHECK(not_before <= outbound);
+  CHECK(outbound <= not_after);
   worker.Stop();
 }
 
