@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 #include <csignal>
 #include <string>
+#include <tuple>
 
 namespace dynoguard::common {
 namespace {
@@ -28,9 +29,13 @@ TEST_CASE("config: defaults match SPEC section 3", "[config]") {
   CHECK(config->restart_backoff_max == std::chrono::milliseconds(30000));
   CHECK(config->max_body_bytes == 16384);
   CHECK(config->send_delay == std::chrono::milliseconds(600));
+  CHECK(config->send_concurrency == 1);
+  CHECK(config->media_max_bytes == 16 * 1024 * 1024);
   CHECK(config->transport == TransportKind::kSandbox);
   CHECK(config->session_storage == SessionStorageKind::kFile);
   CHECK(config->log_format == LogFormat::kText);
+  CHECK(config->heartbeat == std::chrono::seconds(30));
+  CHECK(config->connection_check == std::chrono::seconds(60));
   CHECK(config->log_requests == LogRequests::kErrors);
   CHECK_FALSE(config->debug_endpoints);
 }
@@ -169,6 +174,63 @@ TEST_CASE("config: bad start timeout or fast poll name the variable",
     INFO(name << "=" << value);
     REQUIRE_FALSE(config.ok());
     CHECK(config.status().message().rfind(std::string(name) + ":", 0) == 0);
+  }
+}
+
+TEST_CASE("config: send and keep-alive variables take their whole range",
+          "[config]") {
+  auto low = ParseConfig({{"SEND_CONCURRENCY", "1"},
+                          {"MEDIA_MAX_BYTES", "1k"},
+                          {"HEARTBEAT_S", "1"},
+                          {"CONNECTION_CHECK_S", "1"}});
+  REQUIRE(low.ok());
+  CHECK(low->send_concurrency == 1);
+  CHECK(low->media_max_bytes == 1024);
+  CHECK(low->heartbeat == std::chrono::seconds(1));
+  CHECK(low->connection_check == std::chrono::seconds(1));
+  auto high = ParseConfig({{"SEND_CONCURRENCY", "64"},
+                           {"MEDIA_MAX_BYTES", "1GiB"},
+                           {"HEARTBEAT_S", "86400"},
+                           {"CONNECTION_CHECK_S", "86400"}});
+  REQUIRE(high.ok());
+  CHECK(high->send_concurrency == 64);
+  CHECK(high->media_max_bytes == uint64_t{1} << 30);
+  CHECK(high->heartbeat == std::chrono::seconds(86400));
+  CHECK(high->connection_check == std::chrono::seconds(86400));
+}
+
+TEST_CASE(
+    "config: send and keep-alive values out of range or malformed name the "
+    "variable and the range",
+    "[config]") {
+  const std::string kConcurrency =
+      "SEND_CONCURRENCY: expected an integer from 1 to 64, got ";
+  const std::string kMedia =
+      "MEDIA_MAX_BYTES: expected a size from 1 KiB to 1 GiB (bytes, or with a "
+      "unit: 16k, 1M, 1.5MiB), got ";
+  const std::string kHeartbeat =
+      "HEARTBEAT_S: expected an integer from 1 to 86400, got ";
+  const std::string kCheck =
+      "CONNECTION_CHECK_S: expected an integer from 1 to 86400, got ";
+  for (auto [name, value, message] :
+       {std::tuple{"SEND_CONCURRENCY", "0", kConcurrency + "'0'"},
+        {"SEND_CONCURRENCY", "65", kConcurrency + "'65'"},
+        {"SEND_CONCURRENCY", "-1", kConcurrency + "'-1'"},
+        {"SEND_CONCURRENCY", "4x", kConcurrency + "'4x'"},
+        {"MEDIA_MAX_BYTES", "1023", kMedia + "'1023'"},
+        {"MEDIA_MAX_BYTES", "2G", kMedia + "'2G'"},
+        {"MEDIA_MAX_BYTES", "lots", kMedia + "'lots'"},
+        {"HEARTBEAT_S", "0", kHeartbeat + "'0'"},
+        {"HEARTBEAT_S", "86401", kHeartbeat + "'86401'"},
+        {"HEARTBEAT_S", "30s", kHeartbeat + "'30s'"},
+        {"CONNECTION_CHECK_S", "0", kCheck + "'0'"},
+        {"CONNECTION_CHECK_S", "86401", kCheck + "'86401'"},
+        {"CONNECTION_CHECK_S", "1.5", kCheck + "'1.5'"}}) {
+    auto config = ParseConfig({{name, value}});
+    INFO(name << "=" << value);
+    REQUIRE_FALSE(config.ok());
+    CHECK(config.status().code() == Status::Code::kInvalidArgument);
+    CHECK(config.status().message() == message);
   }
 }
 

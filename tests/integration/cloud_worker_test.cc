@@ -15,9 +15,14 @@
 #include <random>
 #include <set>
 #include <string>
+#include <string_view>
 #include <thread>
+#include <vector>
 
+#include "common/time_format.h"
+#include "common/unique_fd.h"
 #include "tests/support/graph_api_server.h"
+#include "tests/support/net.h"
 #include "tests/support/process.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/wait.h"
@@ -237,6 +242,137 @@ TEST_CASE("a token error pauses every send until a heartbeat works again",
       },
       seconds(20)));
   CHECK(worker.process().LogText().find(token) == std::string::npos);
+  worker.Stop();
+}
+
+TEST_CASE(
+    "a paused queue logs one send-paused line with its reason, and "
+    "send-resumed once a heartbeat works again",
+    "[cloud][integration]") {
+  TempDir dir;
+  GraphApiServer graph;
+  // Heartbeats 2 s apart.
+  CloudWorker worker(dir, graph, {{"HEARTBEAT_S", "2"}});
+  Process& process = worker.process();
+  REQUIRE(
+      WaitUntil([&] { return worker.State() == "connected"; }, seconds(10)));
+  // Just after a heartbeat, the send below is the first to meet the wrong
+  // token. (A heartbeat meeting it first would pause the queue through the
+  // transport's state alone: a `connection` line, no send-paused.)
+  const size_t beats = graph.count(GraphRoute::kPhoneNumber);
+  REQUIRE(
+      WaitUntil([&] { return graph.count(GraphRoute::kPhoneNumber) > beats; },
+                seconds(10)));
+  const std::string token = graph.options().access_token;
+  graph.SetAccessToken("rotated-token");  // ours is now invalid: 190
+  std::string a = worker.Send(R"({"to":"15551110011",)" + kTemplate + "}");
+  std::string b = worker.Send(R"({"to":"15551110012",)" + kTemplate + "}");
+  REQUIRE_FALSE(a.empty());
+  REQUIRE_FALSE(b.empty());
+  size_t paused_end = 0;
+  REQUIRE(process.WaitForLogMatch("send-paused reason=token_invalid( |$)",
+                                  seconds(10), 0, &paused_end));
+  // Heartbeats keep meeting the wrong token: the queue stays paused.
+  const size_t refused = graph.count(GraphRoute::kPhoneNumber);
+  REQUIRE(WaitUntil(
+      [&] { return graph.count(GraphRoute::kPhoneNumber) >= refused + 2; },
+      seconds(20)));
+  CHECK(process.LogMatches("send-resumed").empty());
+  CHECK(worker.StatusOf(a) == "queued");
+
+  graph.SetAccessToken(token);  // the token works again
+  REQUIRE(WaitStatus(worker, a, "sent"));
+  REQUIRE(WaitStatus(worker, b, "sent"));
+  // The heartbeat that worked came first, then the resume.
+  size_t connected_end = 0;
+  REQUIRE(process.WaitForLogMatch("connection state=connected", seconds(10),
+                                  paused_end, &connected_end));
+  CHECK(process.WaitForLog("send-resumed", seconds(10), connected_end));
+  const std::string log = process.LogText();
+  INFO(log);
+  // One line each, the reason named once, in the pause's line.
+  CHECK(process.LogMatches("send-paused").size() == 1);
+  CHECK(process.LogMatches("send-paused reason=token_invalid( |$)").size() ==
+        1);
+  CHECK(process.LogMatches("send-resumed").size() == 1);
+  worker.Stop();
+}
+
+TEST_CASE(
+    "STATUS= carries the connection state and reason, and is sent again "
+    "on each change",
+    "[cloud][integration][notify]") {
+  TempDir dir;
+  GraphApiServer graph;
+  // Receives time out after 5 s, half the worker's 10 s STATUS= period: only
+  // the update sent on a change arrives in time.
+  common::UniqueFd notify = NotifySocket(dir.File("notify.sock"));
+  CloudWorker worker(dir, graph, {{"NOTIFY_SOCKET", dir.File("notify.sock")}});
+  std::vector<std::string> seen;
+  // Receives until a datagram contains `wanted`; shows them all if none did.
+  auto receive_until = [&](std::string_view wanted) {
+    bool got = ReceiveDatagramUntil(notify.get(), wanted, seen);
+    std::string all;
+    for (const std::string& d : seen) all += d + "\n";
+    INFO("wanted '" << wanted << "', datagrams:\n" << all);
+    CHECK(got);
+    return got;
+  };
+  REQUIRE(receive_until("READY=1"));
+  REQUIRE(receive_until(", cloud connected"));
+  const std::string token = graph.options().access_token;
+  graph.SetAccessToken("rotated-token");  // the next heartbeat gets a 190
+  REQUIRE(receive_until(", cloud disconnected token_invalid"));
+  CHECK(seen.back().starts_with("STATUS=rss "));
+  CHECK(seen.back().ends_with(", cloud disconnected token_invalid"));
+  graph.SetAccessToken(token);
+  REQUIRE(receive_until(", cloud connected"));
+  CHECK(seen.back().starts_with("STATUS=rss "));
+  CHECK(seen.back().ends_with(", cloud connected"));  // no reason
+  worker.Stop();
+}
+
+TEST_CASE(
+    "/session-status shows the last webhook message and the last send "
+    "Meta accepted",
+    "[cloud][integration]") {
+  TempDir dir;
+  GraphApiServer graph;
+  CloudWorker worker(dir, graph);
+  REQUIRE(
+      WaitUntil([&] { return worker.State() == "connected"; }, seconds(10)));
+  auto before = worker.Session();
+  REQUIRE(before.IsObject());
+  CHECK(before["lastInbound"].IsNull());
+  CHECK(before["lastOutbound"].IsNull());
+
+  // Meta's timestamp (seconds) is the message's time.
+  MessageHeader header;
+  header.from = "15551230001";
+  header.id = "wamid.activity-1";
+  header.timestamp_s = NowS() - 7;
+  REQUIRE(worker.Webhook(MessagesWebhook({TextMessage(header, "hi")},
+                                         {Contact(header.from, "Ada")})) ==
+          200);
+  // Answered before it is processed.
+  REQUIRE(WaitUntil(
+      [&] { return !StringAt(worker.Session(), "lastInbound").empty(); },
+      seconds(10)));
+  auto after_inbound = worker.Session();
+  CHECK(StringAt(after_inbound, "lastInbound") ==
+        common::FormatIsoUtc(header.timestamp_s * 1000));
+  CHECK(after_inbound["lastOutbound"].IsNull());
+
+  REQUIRE(worker.WaitWindowOpen(header.from));
+  const std::string not_before = common::FormatIsoUtc(common::WallClockMs());
+  std::string id = worker.Send(R"({"to":"15551230001","text":"hello"})");
+  REQUIRE_FALSE(id.empty());
+  REQUIRE(WaitStatus(worker, id, "sent"));
+  const std::string not_after = common::FormatIsoUtc(common::WallClockMs());
+  // ISO 8601 UTC with milliseconds: text order is time order.
+  const std::string outbound = StringAt(worker.Session(), "lastOutbound");
+  CHECK(not_before <= outbound);
+  CHECK(outbound <= not_after);
   worker.Stop();
 }
 

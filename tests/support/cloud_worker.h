@@ -70,10 +70,14 @@ class CloudWorker {
   Process& process() { return *process_; }
   httplib::Client& client() { return *client_; }
 
-  std::string State() {
+  // GET /session-status's JSON (not an object when it did not answer 200).
+  rapidjson::Document Session() {
     auto r = client_->Get("/session-status");
-    if (!r || r->status != 200) return "";
-    auto doc = Json(r->body);
+    return Json(r && r->status == 200 ? r->body : "");
+  }
+
+  std::string State() {
+    auto doc = Session();
     // {"transport","state",…} or {"connection":{"state"}}: accept both.
     std::string state = StringAt(doc, "state");
     if (state.empty() && doc.IsObject() && doc.HasMember("connection"))

@@ -182,10 +182,7 @@ SessionStatus Gateway::Session() const {
   s.reason = transport_->reason();
   s.started_ms = started_ms_;
   s.last_heartbeat_ms = transport_->last_heartbeat_ms();
-  if (cloud_) {
-    CloudActivity activity = cloud_->activity();
-    s.last_outbound_ms = activity.last_send_ok_ms;
-  }
+  s.last_outbound_ms = transport_->last_send_ok_ms();
   s.forwarding = outbox_ != nullptr;
   if (int64_t at = sinks_->last_inbound_ms(); at > 0) s.last_inbound_ms = at;
   s.session_name = config_.session_name;

@@ -49,6 +49,9 @@ class Transport {
   virtual std::string reason() const = 0;
   // nullopt: none yet / sandbox.
   virtual std::optional<int64_t> last_heartbeat_ms() const = 0;
+  // When the provider last accepted a send (ms since the epoch); nullopt:
+  // none since the start. /session-status shows it as lastOutbound.
+  virtual std::optional<int64_t> last_send_ok_ms() const = 0;
 
   // Every method below: loop thread only; each callback runs exactly once,
   // later, on the loop thread, never from within the call that took it.

@@ -148,6 +148,8 @@ class TestServer {
   }
   Metrics& metrics() { return gateway_->metrics(); }
   int wakes() const { return wakes_.load(); }
+  // Moves the fake clock on.
+  void Advance(std::chrono::milliseconds by) { now_ += by.count(); }
 
  private:
   testing::TempDir dir_;
@@ -315,6 +317,49 @@ TEST_CASE("http api: GET /session-status", "[http_api]") {
   CHECK(Str(doc["startedAt"]) == "2023-11-14T22:13:20.000Z");
   CHECK(doc["lastHeartbeat"].IsNull());
   CHECK(doc["lastBackup"].IsNull());
+}
+
+TEST_CASE(
+    "http api: /session-status shows the last inbound message and the last "
+    "send the sandbox accepted",
+    "[http_api]") {
+  TestServer server;
+  auto client = server.Client();
+  auto status = [&] {
+    auto res = client.Get("/session-status");
+    REQUIRE(res);
+    REQUIRE(res->status == 200);
+    return Json(res->body);
+  };
+  rapidjson::Document before = status();
+  CHECK(before["lastInbound"].IsNull());
+  CHECK(before["lastOutbound"].IsNull());
+
+  auto inbound = PostJson(client, "/api/sandbox/inbound",
+                          R"({"from":"+4915112345678","text":"hi bot"})");
+  REQUIRE(inbound);
+  REQUIRE(inbound->status == 202);
+  // The processor's thread handles it after the 202.
+  REQUIRE(testing::WaitUntil([&] { return status()["lastInbound"].IsString(); },
+                             std::chrono::seconds(10)));
+  rapidjson::Document after_inbound = status();
+  CHECK(Str(after_inbound["lastInbound"]) == "2023-11-14T22:13:20.000Z");
+  CHECK(after_inbound["lastOutbound"].IsNull());
+
+  server.Advance(std::chrono::milliseconds(1500));
+  sandbox_test::SandboxDriver driver(server.sandbox());
+  REQUIRE(
+      driver.Send(sandbox_test::TextRequest("msg_1", "15551234567", "one")).ok);
+  rapidjson::Document after_send = status();
+  CHECK(Str(after_send["lastOutbound"]) == "2023-11-14T22:13:21.500Z");
+  CHECK(Str(after_send["lastInbound"]) == "2023-11-14T22:13:20.000Z");
+
+  // A send the sandbox refuses is not an outbound.
+  server.Advance(std::chrono::milliseconds(1500));
+  server.sandbox().FailNext(1, 131026, "Message undeliverable");
+  REQUIRE_FALSE(
+      driver.Send(sandbox_test::TextRequest("msg_2", "15551234567", "two")).ok);
+  CHECK(Str(status()["lastOutbound"]) == "2023-11-14T22:13:21.500Z");
 }
 
 TEST_CASE("http api: GET /metrics is Prometheus text with HTTP counts",

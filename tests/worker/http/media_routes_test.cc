@@ -111,6 +111,9 @@ class SilentTransport : public Transport {
   std::optional<int64_t> last_heartbeat_ms() const override {
     return std::nullopt;
   }
+  std::optional<int64_t> last_send_ok_ms() const override {
+    return std::nullopt;
+  }
   common::Status Start(uv_loop_t*, TransportEvents&) override {
     return common::Status::Ok();
   }

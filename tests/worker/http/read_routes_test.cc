@@ -59,6 +59,9 @@ class ScriptedTransport : public Transport {
   std::optional<int64_t> last_heartbeat_ms() const override {
     return std::nullopt;
   }
+  std::optional<int64_t> last_send_ok_ms() const override {
+    return std::nullopt;
+  }
   common::Status Start(uv_loop_t* loop, TransportEvents&) override {
     loop_ = loop;
     return common::Status::Ok();

@@ -154,6 +154,11 @@ std::optional<int64_t> CloudTransport::last_heartbeat_ms() const {
   return activity_.last_heartbeat_ok_ms;
 }
 
+std::optional<int64_t> CloudTransport::last_send_ok_ms() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return activity_.last_send_ok_ms;
+}
+
 CloudActivity CloudTransport::activity() const {
   std::lock_guard<std::mutex> lock(mu_);
   return activity_;

@@ -47,10 +47,10 @@ struct CloudActivity {
   std::optional<int64_t> last_heartbeat_ok_ms;  // a heartbeat answered 2xx
 };
 
-// Thread-safety: state(), reason(), last_heartbeat_ms() and activity() may be
-// called from any thread; every other method on the loop thread only.
-// Callbacks run on the loop thread, each exactly once, never from within the
-// call that took it.
+// Thread-safety: state(), reason(), last_heartbeat_ms(), last_send_ok_ms() and
+// activity() may be called from any thread; every other method on the loop
+// thread only. Callbacks run on the loop thread, each exactly once, never from
+// within the call that took it.
 class CloudTransport : public Transport {
  public:
   struct Options {
@@ -108,6 +108,8 @@ class CloudTransport : public Transport {
   std::string reason() const override;
   // The last heartbeat answered 2xx; nullopt before the first.
   std::optional<int64_t> last_heartbeat_ms() const override;
+  // activity().last_send_ok_ms.
+  std::optional<int64_t> last_send_ok_ms() const override;
   CloudActivity activity() const;
 
   // Checks the options (InvalidArgument naming the one that is wrong: an

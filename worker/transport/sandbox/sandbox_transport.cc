@@ -213,12 +213,18 @@ void SandboxTransport::Send(const SendRequest& request, SendCallback done) {
           outbox_.push_back(*entry);
           while (outbox_.size() > options_.outbox_capacity) outbox_.pop_front();
           pending_.insert(pending_.end(), receipts->begin(), receipts->end());
+          last_send_ok_ms_ = entry->sent_at_ms;
         }
         result.ok = true;
         result.provider_id = entry->id;
         result.message_status = "accepted";
         done(std::move(result));
       });
+}
+
+std::optional<int64_t> SandboxTransport::last_send_ok_ms() const {
+  std::lock_guard lock(mu_);
+  return last_send_ok_ms_;
 }
 
 void SandboxTransport::MarkRead(const std::string& message_id, bool typing,

@@ -18,6 +18,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -61,6 +62,9 @@ class SandboxTransport : public Transport {
   std::optional<int64_t> last_heartbeat_ms() const override {
     return std::nullopt;
   }
+  // The stamp of the last send accepted (recorded), from the clock given to
+  // the constructor.
+  std::optional<int64_t> last_send_ok_ms() const override;
 
   // Remembers `loop` and `events`. Never fails.
   common::Status Start(uv_loop_t* loop, TransportEvents& events) override;
@@ -138,13 +142,14 @@ class SandboxTransport : public Transport {
   std::mutex store_mu_;
 
   mutable std::mutex mu_;
-  std::deque<OutboxEntry> outbox_;      // guarded by mu_
-  std::vector<PendingStatus> pending_;  // guarded by mu_
-  std::vector<ReadMark> read_marks_;    // guarded by mu_
-  int fail_count_ = 0;                  // guarded by mu_
-  int fail_code_ = 0;                   // guarded by mu_
-  std::string fail_message_;            // guarded by mu_
-  uint64_t sequence_ = 0;               // guarded by mu_
+  std::deque<OutboxEntry> outbox_;          // guarded by mu_
+  std::vector<PendingStatus> pending_;      // guarded by mu_
+  std::vector<ReadMark> read_marks_;        // guarded by mu_
+  int fail_count_ = 0;                      // guarded by mu_
+  int fail_code_ = 0;                       // guarded by mu_
+  std::string fail_message_;                // guarded by mu_
+  uint64_t sequence_ = 0;                   // guarded by mu_
+  std::optional<int64_t> last_send_ok_ms_;  // guarded by mu_
 };
 
 }  // namespace dynoguard::worker
