@@ -520,6 +520,19 @@ std::vector<rapidjson::Document> Events(const WebhookReceiver& receiver) {
   return events;
 }
 
+// The "status" names of the status events naming our message `id`, in
+// arrival order.
+std::vector<std::string> StatusNamesFor(const WebhookReceiver& receiver,
+                                        const std::string& id) {
+  std::vector<std::string> names;
+  for (auto& e : Events(receiver)) {
+    if (StringAt(e, "type") == "status" &&
+        StringAt(e["status"], "messageId") == id)
+      names.push_back(StringAt(e["status"], "status"));
+  }
+  return names;
+}
+
 std::vector<std::string> MessageIdsOf(const WebhookReceiver& receiver) {
   std::vector<std::string> ids;
   for (auto& e : Events(receiver)) {
@@ -572,25 +585,25 @@ TEST_CASE("inbound messages and statuses are forwarded signed, once, in order",
   REQUIRE(WaitStatus(worker, id, "read"));
   REQUIRE(worker.Webhook(StatusesWebhook({StatusObject(
               wamid, "delivered", "15557770001", NowS())})) == 200);
+  // Meta's own `sent` after ours: the message is already there.
+  REQUIRE(worker.Webhook(StatusesWebhook(
+              {StatusObject(wamid, "sent", "15557770001", NowS())})) == 200);
   REQUIRE(WaitUntil(
       [&] {
-        for (auto& e : Events(receiver)) {
-          if (StringAt(e, "type") == "status") return true;
-        }
-        return false;
+        return StatusNamesFor(receiver, id) ==
+               std::vector<std::string>{"sent", "read"};
       },
       seconds(20)));
   std::this_thread::sleep_for(milliseconds(300));
   CHECK(worker.StatusOf(id) == "read");  // never backwards
-  int statuses = 0;
+  // Our own `sent` (the dispatcher's), then Meta's read: nothing more.
+  CHECK(StatusNamesFor(receiver, id) ==
+        std::vector<std::string>{"sent", "read"});
   for (auto& e : Events(receiver)) {
     if (StringAt(e, "type") != "status") continue;
-    ++statuses;
     CHECK(StringAt(e["status"], "messageId") == id);
     CHECK(StringAt(e["status"], "providerId") == wamid);
-    CHECK(StringAt(e["status"], "status") == "read");
   }
-  CHECK(statuses == 1);
   worker.Stop();
 
   // After a restart, Meta's redelivery of the same batch is still a repeat.
@@ -607,6 +620,88 @@ TEST_CASE("inbound messages and statuses are forwarded signed, once, in order",
   CHECK(MessageIdsOf(receiver).size() == 3);
   CHECK(receiver.delivered().size() >= before);
   again.Stop();
+}
+
+TEST_CASE(
+    "a failed status with errors[] fails our message and reaches the bot "
+    "with the provider's error",
+    "[cloud][integration][forward]") {
+  TempDir dir;
+  GraphApiServer graph;
+  WebhookReceiver receiver;
+  CloudWorker worker(dir, graph, {{"WEBHOOK_URL", receiver.url()}});
+  worker.Inbound("15557770002", "wamid.failed-open");
+  std::string id = worker.Send(R"({"to":"15557770002","text":"hello"})");
+  REQUIRE_FALSE(id.empty());
+  REQUIRE(WaitStatus(worker, id, "sent"));
+  const std::string wamid = StringAt(worker.Message(id), "providerId");
+  WebhookErrorSpec error;
+  error.code = 131049;
+  error.title =
+      "This message was not delivered to maintain healthy ecosystem "
+      "engagement.";
+  error.message = error.title;
+  const std::string body = StatusesWebhook({StatusObject(
+      wamid, "failed", "15557770002", NowS(), {WebhookError(error)})});
+  REQUIRE(worker.Webhook(body) == 200);
+  REQUIRE(worker.Webhook(body) == 200);  // Meta's redelivery
+  REQUIRE(WaitStatus(worker, id, "failed"));
+  auto message = worker.Message(id);
+  REQUIRE(message.HasMember("error"));
+  CHECK(StringAt(message["error"], "code") == "131049");
+  REQUIRE(WaitUntil(
+      [&] {
+        return StatusNamesFor(receiver, id) ==
+               std::vector<std::string>{"sent", "failed"};
+      },
+      seconds(20)));
+  std::this_thread::sleep_for(milliseconds(300));  // a repeat would be here
+  CHECK(StatusNamesFor(receiver, id) ==
+        std::vector<std::string>{"sent", "failed"});
+  for (auto& e : Events(receiver)) {
+    if (StringAt(e, "type") != "status" ||
+        StringAt(e["status"], "status") != "failed")
+      continue;
+    const rapidjson::Value& s = e["status"];
+    CHECK(StringAt(s, "providerId") == wamid);
+    REQUIRE(s.HasMember("error"));
+    CHECK(StringAt(s["error"], "code") == "131049");
+    CHECK(StringAt(s["error"], "message") ==
+          StringAt(message["error"], "message"));
+    CHECK(s["error"]["retryable"].IsFalse());
+  }
+  worker.Stop();
+}
+
+TEST_CASE(
+    "a status for a wamid this worker does not know reaches the bot with "
+    "messageId null",
+    "[cloud][integration][forward]") {
+  TempDir dir;
+  GraphApiServer graph;
+  WebhookReceiver receiver;
+  CloudWorker worker(dir, graph, {{"WEBHOOK_URL", receiver.url()}});
+  // Sent by another app on the same number.
+  const std::string body = StatusesWebhook(
+      {StatusObject("wamid.another-app", "delivered", "15557770003", NowS())});
+  REQUIRE(worker.Webhook(body) == 200);
+  REQUIRE(worker.Webhook(body) == 200);  // Meta's redelivery
+  auto statuses = [&] {
+    std::vector<rapidjson::Document> out;
+    for (auto& e : Events(receiver)) {
+      if (StringAt(e, "type") == "status") out.push_back(std::move(e));
+    }
+    return out;
+  };
+  REQUIRE(WaitUntil([&] { return !statuses().empty(); }, seconds(20)));
+  std::this_thread::sleep_for(milliseconds(300));  // a repeat would be here
+  auto events = statuses();
+  REQUIRE(events.size() == 1);
+  const rapidjson::Value& s = events[0]["status"];
+  CHECK(s["messageId"].IsNull());
+  CHECK(StringAt(s, "providerId") == "wamid.another-app");
+  CHECK(StringAt(s, "status") == "delivered");
+  worker.Stop();
 }
 
 TEST_CASE(

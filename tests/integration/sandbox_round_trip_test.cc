@@ -2,16 +2,21 @@
 // user writes on the sandbox, the bot (a local receiver) gets the forwarded
 // `message` event, the answer quoting it reaches the sandbox's outbox, its
 // delivered/read statuses are forwarded, the chat shows both directions, and
-// a number that never wrote gets only templates.
+// a number that never wrote gets only templates. Our own sends' outcomes
+// (sent, a send that failed) reach the bot as status events too.
 #include <httplib.h>
 #include <rapidjson/document.h>
 #include <signal.h>
 
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "tests/support/json_fields.h"
 #include "tests/support/process.h"
+#include "tests/support/sandbox_contact.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/wait.h"
 #include "tests/support/webhook_payloads.h"
@@ -20,6 +25,7 @@
 namespace dynoguard::testing {
 namespace {
 
+using std::chrono::milliseconds;
 using std::chrono::seconds;
 
 // The receiver's events of `type`, parsed.
@@ -120,6 +126,98 @@ TEST_CASE("the README's round trip on the sandbox: receive, forward, answer",
       "application/json");
   REQUIRE(templ);
   CHECK(templ->status == 202);
+
+  REQUIRE(worker->Signal(SIGTERM).ok());
+  CHECK(worker->WaitExit(seconds(20)) == std::optional<int>(0));
+}
+
+// The status events of `receiver` for our message `id`: their "status"
+// names, in arrival order.
+std::vector<std::string> StatusesFor(const WebhookReceiver& receiver,
+                                     const std::string& id) {
+  std::vector<std::string> names;
+  for (auto& e : EventsOf(receiver, "status")) {
+    if (StringAt(e["status"], "messageId") == id)
+      names.push_back(StringAt(e["status"], "status"));
+  }
+  return names;
+}
+
+TEST_CASE(
+    "sandbox: a send that fails and one that is sent each reach the bot as "
+    "status events, once",
+    "[sandbox][integration][forward]") {
+  TempDir dir;
+  WebhookReceiver bot;
+  SpawnOptions options;
+  options.env = {{"HOST", "127.0.0.1"},
+                 {"PORT", "0"},
+                 {"DATA_DIR", dir.path()},
+                 {"WEBHOOK_URL", bot.url("/events")},
+                 {"SEND_DELAY_MS", "0"}};
+  options.log_path = dir.File("worker.log");
+  auto worker = Process::Spawn(DYNOGUARD_WORKER_BIN, options);
+  REQUIRE(worker.ok());
+  REQUIRE(worker->WaitForLog("worker: ready", seconds(20)));
+  httplib::Client client("127.0.0.1", ListenPort(*worker));
+  REQUIRE(OpenSandboxWindow(client, "15551234567"));
+  auto status_of = [&](const std::string& id) {
+    auto r = client.Get(("/api/messages/" + id).c_str());
+    return r ? Json(r->body) : Json("{}");
+  };
+
+  // 131026 (undeliverable) is not retried: the message fails at send time.
+  auto fail = client.Post("/api/sandbox/fail", R"({"count":1,"code":131026})",
+                          "application/json");
+  REQUIRE(fail);
+  REQUIRE(fail->status == 200);
+  auto first =
+      client.Post("/api/messages", R"({"to":"15551234567","text":"will fail"})",
+                  "application/json");
+  REQUIRE(first);
+  REQUIRE(first->status == 202);
+  const std::string failed_id = StringAt(Json(first->body), "id");
+  REQUIRE(WaitUntil(
+      [&] { return StringAt(status_of(failed_id), "status") == "failed"; },
+      seconds(20)));
+  REQUIRE(WaitUntil([&] { return !StatusesFor(bot, failed_id).empty(); },
+                    seconds(20)));
+
+  // Then one that goes through: sent (ours), delivered and read (the
+  // sandbox's receipts).
+  auto second = client.Post("/api/messages",
+                            R"({"to":"15551234567","text":"will arrive"})",
+                            "application/json");
+  REQUIRE(second);
+  REQUIRE(second->status == 202);
+  const std::string sent_id = StringAt(Json(second->body), "id");
+  REQUIRE(WaitUntil(
+      [&] { return StringAt(status_of(sent_id), "status") == "read"; },
+      seconds(30)));
+  REQUIRE(WaitUntil([&] { return StatusesFor(bot, sent_id).size() >= 3; },
+                    seconds(20)));
+  std::this_thread::sleep_for(milliseconds(500));  // a repeat would be here
+
+  CHECK(StatusesFor(bot, failed_id) == std::vector<std::string>{"failed"});
+  CHECK(StatusesFor(bot, sent_id) ==
+        std::vector<std::string>{"sent", "delivered", "read"});
+  const std::string wamid = StringAt(status_of(sent_id), "providerId");
+  for (auto& e : EventsOf(bot, "status")) {
+    const rapidjson::Value& s = e["status"];
+    if (StringAt(s, "messageId") == failed_id) {
+      CHECK(s["providerId"].IsNull());
+      REQUIRE(s.HasMember("error"));
+      CHECK(StringAt(s["error"], "code") == "131026");
+      CHECK(s["error"]["retryable"].IsFalse());
+      // As GET /api/messages/{id} shows it.
+      auto message = status_of(failed_id);
+      CHECK(StringAt(s["error"], "message") ==
+            StringAt(message["error"], "message"));
+    } else {
+      CHECK(StringAt(s, "providerId") == wamid);
+      CHECK_FALSE(s.HasMember("error"));
+    }
+  }
 
   REQUIRE(worker->Signal(SIGTERM).ok());
   CHECK(worker->WaitExit(seconds(20)) == std::optional<int>(0));

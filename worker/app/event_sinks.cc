@@ -38,10 +38,11 @@ common::Status EventSinks::OnStatusEvent(const WebhookStatus& status) {
   auto change = parts_.queue->RecordProviderStatus(u.provider_id, u.status,
                                                    u.error, parts_.now_ms());
   if (!change.ok()) {
-    // Not one of ours (another app on the same number) or pruned: nothing to
-    // move, nothing to forward.
+    // Not one of ours (another app on the same number), pruned, or ours but
+    // its wamid not committed yet (Meta's webhook beat MarkSent): nothing to
+    // move; the bot still hears of it, without our id (docs/http-api.md).
     if (change.status().code() == common::Status::Code::kNotFound)
-      return common::Status::Ok();
+      return Forward(BuildStatusEvent(status, std::nullopt, parts_.session));
     return change.status();
   }
   if (!change->changed) return common::Status::Ok();  // late or repeated
@@ -52,6 +53,28 @@ common::Status EventSinks::OnStatusEvent(const WebhookStatus& status) {
                                 ToString(change->status), m.created_ms);
   }
   return Forward(BuildStatusEvent(status, change->message_id, parts_.session));
+}
+
+common::Status EventSinks::OnDispatched(DispatchResult outcome,
+                                        const SendRequest& request,
+                                        const SendResult& result) {
+  SendReport report;
+  switch (outcome) {
+    case DispatchResult::kSent:
+      report.status = MessageStatus::kSent;
+      report.provider_id = result.provider_id;
+      break;
+    case DispatchResult::kFailed:
+      report.status = MessageStatus::kFailed;
+      report.error = result.error;
+      break;
+    case DispatchResult::kRetry:
+      return common::Status::Ok();
+  }
+  report.message_id = request.message_id;
+  report.to = request.to;
+  report.at_ms = parts_.now_ms();
+  return Forward(BuildSendStatusEvent(report, parts_.session));
 }
 
 common::Status EventSinks::OnError(const WebhookError& error) {

@@ -1,13 +1,14 @@
 // EventSinks: where every event the gateway hears ends up — the one place
 // that joins the inbound path (InboundProcessor's sinks), the transport's own
-// reports (TransportEvents: the sandbox's receipts, connection changes) and
-// the parts they touch: the queue (statuses, never backwards), the chat
-// history, and the forwarding outbox (SPEC §5's events, when WEBHOOK_URL is
-// set; without it nothing is written there and the chat history is where the
-// events stay visible).
+// reports (TransportEvents: the sandbox's receipts, connection changes), the
+// dispatcher's answers (sent, failed) and the parts they touch: the queue
+// (statuses, never backwards), the chat history, and the forwarding outbox
+// (SPEC §5's events, when WEBHOOK_URL is set; without it nothing is written
+// there and the chat history is where the events stay visible).
 //
 // Thread-safe: the processor thread calls the sinks, the loop thread the
-// TransportEvents methods; every part it borrows is thread-safe.
+// TransportEvents methods and OnDispatched; every part it borrows is
+// thread-safe.
 #ifndef DYNOGUARD_WORKER_APP_EVENT_SINKS_H_
 #define DYNOGUARD_WORKER_APP_EVENT_SINKS_H_
 
@@ -23,6 +24,7 @@
 #include "worker/inbound/history_cache.h"
 #include "worker/inbound/inbound_processor.h"
 #include "worker/model/inbound_event.h"
+#include "worker/outbound/dispatcher.h"
 #include "worker/outbound/message_queue.h"
 #include "worker/transport/transport.h"
 
@@ -51,10 +53,24 @@ class EventSinks : public TransportEvents {
 
   // An inbound message: its forwarded event (durable when OK).
   common::Status OnMessage(const WebhookMessage& message);
-  // A delivery status: applied to the queue (NotFound — not one of ours, or
-  // pruned — is taken as done) and, when it moved our message forward,
-  // recorded in the chat history and forwarded.
+  // A delivery status: applied to the queue and, when it moved our message
+  // forward, recorded in the chat history and forwarded naming our id (a
+  // late or repeated one changes nothing and is not forwarded: the
+  // provider's `sent` after the dispatcher's own is dropped). A wamid the
+  // queue does not know (another app on the same number, a message pruned,
+  // or one whose MarkSent has not committed yet) is forwarded with
+  // "messageId": null. Errors: the queue's or the outbox's.
   common::Status OnStatusEvent(const WebhookStatus& status);
+  // The dispatcher's answer to one send (Dispatcher::Options::before_record,
+  // loop thread): kSent → a `sent` status event with the wamid; kFailed → a
+  // `failed` one with the error (providerId null); kRetry → nothing (the
+  // message is still on its way). Called before the queue records the answer,
+  // and safe to call again for the same answer: the event id is derived from
+  // our message id and the status, so a repeat is stored once. Errors: the
+  // outbox's (nothing stored).
+  common::Status OnDispatched(DispatchResult outcome,
+                              const SendRequest& request,
+                              const SendResult& result);
   // An account-level error Meta reported: logged (no event shape for it).
   common::Status OnError(const WebhookError& error);
 

@@ -246,6 +246,24 @@ Status WorkerApp::Start() {
     ReleaseFreeHeap();
     log_.Debug("queue-idle", {{"released_cache", static_cast<int64_t>(cache)}});
   };
+  // Our own `sent` (the provider took the message) and `failed` (a dead
+  // letter) become status events. They are appended to the outbox before
+  // the queue records the answer: a worker killed between the two writes
+  // leaves the message `sending`, it is sent again on the next start and its
+  // event, whose id derives from our id and the status, is stored once. So
+  // the crash costs at worst a duplicate send (SPEC §7's one) and, if the
+  // second answer differs, a second event; never a lost one. An outbox that
+  // cannot be written (disk full) loses the event: logged, and the send
+  // goes on (forwarding never holds the queue).
+  dispatch.before_record = [this](DispatchResult result,
+                                  const SendRequest& request,
+                                  const SendResult& answer) {
+    if (Status s = gateway_->sinks().OnDispatched(result, request, answer);
+        !s.ok()) {
+      log_.Warn("forward-append-failed",
+                {{"id", request.message_id}, {"error", s.message()}});
+    }
+  };
   dispatcher_ = std::make_unique<Dispatcher>(
       &loop_, dispatch, log_, *queue_, *transport_, [this] { return NowMs(); },
       [this](DispatchResult result, const SendRequest& request,

@@ -64,6 +64,41 @@ void WriteRaw(common::JsonWriter& w, const std::string& raw) {
   doc.Accept(w.raw());
 }
 
+// The body of a status event, whichever path made it: an empty
+// `our_message_id` or `provider_id` is written as null.
+std::string StatusJson(const ForwardEvent& event, std::string_view session,
+                       std::string_view our_message_id,
+                       std::string_view provider_id, std::string_view status,
+                       const std::optional<ProviderError>& error) {
+  common::JsonWriter w;
+  WriteHead(w, event, session);
+  w.Key("status").StartObject();
+  w.Key("messageId");
+  if (our_message_id.empty()) {
+    w.Null();
+  } else {
+    w.String(our_message_id);
+  }
+  w.Key("providerId");
+  if (provider_id.empty()) {
+    w.Null();
+  } else {
+    w.String(provider_id);
+  }
+  w.Key("status").String(status);
+  if (error) {
+    // As GET /api/messages/{id} shows it.
+    w.Key("error").StartObject();
+    w.Key("code").String(error->code);
+    w.Key("message").String(error->message);
+    w.Key("retryable").Bool(error->retryable);
+    w.EndObject();
+  }
+  w.EndObject();  // status
+  w.EndObject();
+  return w.str();
+}
+
 }  // namespace
 
 std::string MessageEventId(std::string_view provider_message_id) {
@@ -76,6 +111,15 @@ std::string StatusEventId(std::string_view provider_message_id,
                           std::string_view status) {
   std::string input = "status:";
   input += provider_message_id;
+  input += ':';
+  input += status;
+  return DigestId(input);
+}
+
+std::string SendStatusEventId(std::string_view our_message_id,
+                              std::string_view status) {
+  std::string input = "send:";
+  input += our_message_id;
   input += ':';
   input += status;
   return DigestId(input);
@@ -150,27 +194,21 @@ ForwardEvent BuildStatusEvent(const WebhookStatus& status,
   event.type = "status";
   event.chat = status.recipient_id;
   event.timestamp_ms = status.update.timestamp_ms;
+  event.json = StatusJson(event, session, our_message_id.value_or(""),
+                          status.update.provider_id, name, status.update.error);
+  return event;
+}
 
-  common::JsonWriter w;
-  WriteHead(w, event, session);
-  w.Key("status").StartObject();
-  w.Key("messageId");
-  if (our_message_id && !our_message_id->empty()) {
-    w.String(*our_message_id);
-  } else {
-    w.Null();
-  }
-  w.Key("providerId").String(status.update.provider_id);
-  w.Key("status").String(name);
-  if (status.update.error) {
-    w.Key("error").StartObject();
-    w.Key("code").String(status.update.error->code);
-    w.Key("message").String(status.update.error->message);
-    w.EndObject();
-  }
-  w.EndObject();  // status
-  w.EndObject();
-  event.json = w.str();
+ForwardEvent BuildSendStatusEvent(const SendReport& report,
+                                  std::string_view session) {
+  const std::string_view name = ToString(report.status);
+  ForwardEvent event;
+  event.id = SendStatusEventId(report.message_id, name);
+  event.type = "status";
+  event.chat = report.to;
+  event.timestamp_ms = report.at_ms;
+  event.json = StatusJson(event, session, report.message_id, report.provider_id,
+                          name, report.error);
   return event;
 }
 

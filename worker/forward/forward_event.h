@@ -1,15 +1,18 @@
 // ForwardEvent: one event for the user's bot (SPEC §5 "Events forwarded to
-// WEBHOOK_URL") — an inbound message, a delivery status or a connection
+// WEBHOOK_URL") — an inbound message, a delivery status (the provider's
+// webhook, or the dispatcher's own answer: sent, failed) or a connection
 // change — with its JSON body already built, and the pure builders that make
 // it. Message and status events have deterministic ids (the same inbound
-// twice gives the same event), so the outbox stores and delivers it once.
+// twice, or the same send answer recorded twice, gives the same event), so
+// the outbox stores and delivers it once.
 //
 // Shape of `json` (compact, one object):
 //   {"id","type","timestamp"(ms),"session", …} and one of
 //   "message":{"id","from","type","text"?,"media"?{"id","mimeType",
 //              "caption"?,"filename"?},"context"?{"id"},"raw"}
-//   "status":{"messageId"(ours, null when unknown),"providerId","status",
-//             "error"?{"code","message"}}
+//   "status":{"messageId"(ours, null when unknown),"providerId"(null for a
+//             send that failed before the provider took it),"status",
+//             "error"?{"code","message","retryable"}}
 //   "connection":{"state","reason"?}
 #ifndef DYNOGUARD_WORKER_FORWARD_FORWARD_EVENT_H_
 #define DYNOGUARD_WORKER_FORWARD_FORWARD_EVENT_H_
@@ -46,6 +49,12 @@ std::string MessageEventId(std::string_view provider_message_id);
 // "evt_" + 24 hex of SHA-256("status:" + wamid + ":" + status).
 std::string StatusEventId(std::string_view provider_message_id,
                           std::string_view status);
+// "evt_" + 24 hex of SHA-256("send:" + our message id + ":" + status): the id
+// of a status event the dispatcher's answer makes (BuildSendStatusEvent). Our
+// ids ("msg_…") and the provider's ("wamid.…") never meet in one input, so it
+// never equals a StatusEventId. Thread-safe, pure.
+std::string SendStatusEventId(std::string_view our_message_id,
+                              std::string_view status);
 // "evt_" + 24 hex from the kernel's CSPRNG (getrandom); for connection
 // events. Thread-safe.
 std::string RandomEventId();
@@ -64,6 +73,26 @@ ForwardEvent BuildMessageEvent(const WebhookMessage& message,
 ForwardEvent BuildStatusEvent(const WebhookStatus& status,
                               const std::optional<std::string>& our_message_id,
                               std::string_view session = kDefaultSessionName);
+
+// What the dispatcher made of one send, as its status event tells it.
+// A value type.
+struct SendReport {
+  std::string message_id;  // ours ("msg_…")
+  std::string to;          // the recipient: the event's chat
+  // kSent: the provider accepted the message; kFailed: a dead letter (a
+  // non-retryable code, or the retries used up).
+  MessageStatus status = MessageStatus::kSent;
+  std::string provider_id;  // kSent: the wamid; empty: "providerId": null
+  std::optional<ProviderError> error;  // kFailed: as the queue keeps it
+  int64_t at_ms = 0;                   // when the answer came back
+};
+
+// The status event for the dispatcher's answer to one send: the same
+// "status" object as BuildStatusEvent's, naming our message, with the id
+// SendStatusEventId(message_id, status) and the timestamp `at_ms`. Thread-
+// safe, pure.
+ForwardEvent BuildSendStatusEvent(
+    const SendReport& report, std::string_view session = kDefaultSessionName);
 
 // The event for a connection change at `now_ms`; "reason" is left out when
 // empty. `id`: nullopt → RandomEventId() (a connection change has no

@@ -449,6 +449,9 @@ void Dispatcher::OnSendDone(const std::string& id, const SendResult& result) {
   policy_.OnFinished(sent.request.to);
 
   const Outcome outcome = Decide(sent, result);
+  if (options_.before_record) {
+    options_.before_record(outcome.result, sent.request, result);
+  }
   RecordOrKeep(outcome);
   if (on_result_) on_result_(outcome.result, sent.request, result);
   PublishStatus(SteadyMs());

@@ -92,6 +92,17 @@ class Dispatcher {
     // nothing to do (no send in flight, nothing due): a burst is over. May
     // be empty.
     std::function<void()> on_idle;
+    // Called on the loop with each answer (what became of it, the request,
+    // the transport's answer) *before* the queue records it: what must not
+    // be lost when the worker dies between the two writes goes here. A
+    // worker killed after this call and before the queue's write leaves the
+    // message `sending`, so the next start sends it again and calls this
+    // again for it: the consumer must take a repeat (the worker's forwarded
+    // status events have ids derived from our id and the status). May be
+    // empty.
+    std::function<void(DispatchResult outcome, const SendRequest& request,
+                       const SendResult& result)>
+        before_record;
   };
   // Called on the loop after each answer was recorded (or kept in memory):
   // what became of it, the request and the transport's answer (the

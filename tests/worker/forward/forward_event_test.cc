@@ -160,6 +160,64 @@ TEST_CASE("a failed status carries the provider's error", "[forward]") {
   CHECK(Str(doc["status"]["status"]) == "failed");
   CHECK(Str(doc["status"]["error"]["code"]) == "131026");
   CHECK(Str(doc["status"]["error"]["message"]) == "Message undeliverable");
+  CHECK(doc["status"]["error"]["retryable"].IsFalse());
+}
+
+TEST_CASE("the dispatcher's sent and failed are status events naming our id",
+          "[forward]") {
+  SendReport sent;
+  sent.message_id = "msg_988a5c90e711d877a12534dc";
+  sent.to = "16505551234";
+  sent.status = MessageStatus::kSent;
+  sent.provider_id = "wamid.accepted";
+  sent.at_ms = 1700000300000;
+  const ForwardEvent event = BuildSendStatusEvent(sent, "shop");
+  CHECK(event.type == "status");
+  CHECK(event.chat == "16505551234");  // the same line as Meta's statuses
+  CHECK(event.timestamp_ms == 1700000300000);
+  CHECK(event.id == SendStatusEventId(sent.message_id, "sent"));
+  rapidjson::Document doc = Parse(event.json);
+  CHECK(Str(doc["id"]) == event.id);
+  CHECK(Str(doc["type"]) == "status");
+  CHECK(doc["timestamp"].GetInt64() == 1700000300000);
+  CHECK(Str(doc["session"]) == "shop");
+  CHECK(Str(doc["status"]["messageId"]) == sent.message_id);
+  CHECK(Str(doc["status"]["providerId"]) == "wamid.accepted");
+  CHECK(Str(doc["status"]["status"]) == "sent");
+  CHECK_FALSE(doc["status"].HasMember("error"));
+
+  // A send that failed never got a wamid; its error is the queue's.
+  SendReport failed = sent;
+  failed.status = MessageStatus::kFailed;
+  failed.provider_id.clear();
+  failed.error = ProviderError{"131000", "Something went wrong", true};
+  rapidjson::Document f = Parse(BuildSendStatusEvent(failed).json);
+  CHECK(Str(f["status"]["messageId"]) == sent.message_id);
+  CHECK(f["status"]["providerId"].IsNull());
+  CHECK(Str(f["status"]["status"]) == "failed");
+  CHECK(Str(f["status"]["error"]["code"]) == "131000");
+  CHECK(Str(f["status"]["error"]["message"]) == "Something went wrong");
+  CHECK(f["status"]["error"]["retryable"].IsTrue());  // the retries ran out
+}
+
+TEST_CASE("a send status id derives from our id and the status only",
+          "[forward]") {
+  SendReport a;
+  a.message_id = "msg_a";
+  a.provider_id = "wamid.first";
+  a.at_ms = 1;
+  SendReport again = a;  // the same answer after a restart's resend
+  again.provider_id = "wamid.second";
+  again.at_ms = 2;
+  CHECK(BuildSendStatusEvent(a).id == BuildSendStatusEvent(again).id);
+  CHECK(SendStatusEventId("msg_a", "sent") !=
+        SendStatusEventId("msg_a", "failed"));
+  CHECK(SendStatusEventId("msg_a", "sent") !=
+        SendStatusEventId("msg_b", "sent"));
+  // Never one of the provider's status ids, even for the same text.
+  CHECK(SendStatusEventId("wamid.x", "sent") !=
+        StatusEventId("wamid.x", "sent"));
+  CHECK(IsEventId(SendStatusEventId("msg_a", "sent")));
 }
 
 TEST_CASE("connection events: state, optional reason, random ids",

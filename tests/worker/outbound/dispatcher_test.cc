@@ -380,6 +380,48 @@ TEST_CASE(
 }
 
 TEST_CASE(
+    "dispatcher: before_record gets every answer while the message is still "
+    "sending",
+    "[dispatcher]") {
+  // What the worker forwards from here must be written before the queue
+  // moves on: a crash in between leaves the message `sending`, sent again.
+  struct Seen {
+    std::string result;
+    MessageStatus status_then;
+    std::string provider_id;
+    std::string code;
+  };
+  std::vector<Seen> seen;
+  std::function<MessageStatus(const std::string&)> status_of;
+  Dispatcher::Options options = FastOptions();
+  options.before_record = [&](DispatchResult result, const SendRequest& request,
+                              const SendResult& answer) {
+    seen.push_back({std::string(ToString(result)),
+                    status_of(request.message_id), answer.provider_id,
+                    answer.error.code});
+  };
+  Fixture f(options);
+  status_of = [&](const std::string& id) { return f.StatusOf(id); };
+  f.sandbox().FailNext(1, 131000, "Something went wrong");
+  auto retried = f.Enqueue("retried, then sent");
+  f.RunUntil([&] { return f.StatusOf(retried) == MessageStatus::kSent; });
+  f.sandbox().FailNext(1, 131026, "Message undeliverable");
+  auto failed = f.Enqueue("undeliverable");
+  f.RunUntil([&] { return f.StatusOf(failed) == MessageStatus::kFailed; });
+
+  REQUIRE(seen.size() == 3);
+  CHECK(seen[0].result == "retry");
+  CHECK(seen[0].code == "131000");
+  CHECK(seen[1].result == "sent");
+  CHECK(seen[1].provider_id == f.Message(retried)->provider_id);
+  CHECK(seen[2].result == "failed");
+  CHECK(seen[2].code == "131026");
+  for (const Seen& s : seen) CHECK(s.status_then == MessageStatus::kSending);
+  // on_result still follows, once per answer.
+  CHECK(f.results() == std::vector<std::string>{"retry", "sent", "failed"});
+}
+
+TEST_CASE(
     "dispatcher: draining waits for the send in flight and starts no other",
     "[dispatcher]") {
   Dispatcher::Options options = FastOptions();
