@@ -25,6 +25,7 @@
 #include "common/log.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/wait.h"
+#include "tests/support/webhook_payloads.h"
 #include "tests/worker/transport/sandbox/sandbox_driver.h"
 #include "worker/app/gateway.h"
 #include "worker/http/api_auth.h"
@@ -48,6 +49,7 @@ struct Options {
   bool sandbox = true;        // TRANSPORT=sandbox
   bool ballast = true;        // DEBUG_ENDPOINTS
   uint64_t max_body = 16384;  // MAX_BODY_BYTES
+  std::string app_secret;     // WHATSAPP_APP_SECRET (POST /webhook)
   common::LogRequests log_requests = common::LogRequests::kErrors;
 };
 
@@ -55,6 +57,7 @@ common::Config MakeConfig(const Options& options) {
   common::Config config;
   config.api_key = common::Redacted(options.api_key);
   config.max_body_bytes = options.max_body;
+  config.whatsapp_app_secret = common::Redacted(options.app_secret);
   config.log_requests = options.log_requests;
   return config;
 }
@@ -857,6 +860,41 @@ TEST_CASE("http api: GET /cleanup?level=emergency clears the caches",
   CHECK(server.history().messages() == 0);
   CHECK(server.ballast().megabytes() == 0);
   CHECK(server.metrics().cleanups(CleanupLevel::kEmergency) == 1);
+}
+
+TEST_CASE(
+    "http api: a webhook part of an unexpected shape is left out alone and "
+    "counted in /metrics",
+    "[http_api]") {
+  Options options;
+  options.app_secret = "app-secret";
+  TestServer server(options);
+  auto client = server.Client();
+  testing::MessageHeader header;
+  header.from = "4915112345678";
+  header.id = "wamid.GOOD1";
+  const std::string body = testing::MessagesWebhook(
+      {R"({"from":"4915112345678","id":"wamid.BAD1","timestamp":"1",)"
+       R"("type":"text","text":{}})",
+       testing::TextMessage(header, "still here")});
+  auto res = PostJson(
+      client, "/webhook", body,
+      {{"X-Hub-Signature-256", testing::SignatureHeader("app-secret", body)}});
+  REQUIRE(res);
+  REQUIRE(res->status == 200);
+  // Counted once the row is processed.
+  CHECK(testing::WaitUntil(
+      [&] {
+        auto metrics = client.Get("/metrics");
+        return metrics && metrics->body.find(
+                              "dynoguard_webhook_parts_skipped_total 1\n") !=
+                              std::string::npos;
+      },
+      std::chrono::seconds(10)));
+  auto chat = server.history().Recent(header.from, 10);
+  REQUIRE(chat.size() == 1);
+  CHECK(chat[0].text == "still here");
+  CHECK(server.LogText().find("webhook-part-skipped") != std::string::npos);
 }
 
 TEST_CASE("http api: /cleanup with a bad level is invalid_field",
