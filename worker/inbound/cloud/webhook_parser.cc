@@ -134,10 +134,23 @@ Result<const Value*> TypeObject(const Value& message, const std::string& type,
 Status ReadContent(const Value& message, const std::string& where,
                    WebhookMessage& out) {
   const std::string& type = out.type;
+  if (type == "location") {
+    // The summary is its name, else its address (Meta sends either, both or
+    // neither); the coordinates travel in raw_json. Nothing here is
+    // required, so a location of another shape is kept without text.
+    auto it = message.FindMember("location");
+    if (it != message.MemberEnd() && it->value.IsObject()) {
+      out.message.text = OptionalString(it->value, "name").value_or("");
+      if (out.message.text.empty()) {
+        out.message.text = OptionalString(it->value, "address").value_or("");
+      }
+    }
+    return Status::Ok();
+  }
   bool needs_object = type == "text" || IsMediaType(type) ||
                       type == "reaction" || type == "interactive" ||
                       type == "button";
-  // Other types (location, contacts, order, …) travel in raw_json only;
+  // Other types (contacts, order, …) travel in raw_json only;
   // their shape is Meta's business (contacts is an array).
   if (!needs_object) return Status::Ok();
   Result<const Value*> found = TypeObject(message, type, where);

@@ -55,8 +55,9 @@ struct WebhookBatch {
 //    image/document/audio/video/sticker need an object with a string "id"
 //    (mime_type, caption, filename optional) and give the caption as text;
 //    interactive button_reply/list_reply and button give their title/text;
-//    reaction gives its emoji and its message_id as context_id. context.id
-//    becomes context_id. raw_json is the message object, compact;
+//    reaction gives its emoji and its message_id as context_id; location
+//    gives its name, else its address (none: no text). context.id becomes
+//    context_id. raw_json is the message object, compact;
 //  - a status needs string "id", "status", "timestamp"; sent, delivered,
 //    read and failed are kept (failed: the first errors[] entry becomes
 //    `error`, code as text, not retryable), other values are skipped;

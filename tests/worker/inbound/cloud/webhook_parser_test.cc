@@ -165,6 +165,7 @@ TEST_CASE("ParseWebhook: every message type from the builders",
   CHECK(m[3].message.text.empty());
   CHECK(m[5].type == "sticker");
   CHECK(m[6].type == "location");
+  CHECK(m[6].message.text == "HQ");
   CHECK_FALSE(m[6].media);
   CHECK(m[6].raw_json.find("\"latitude\":37.483307") != std::string::npos);
   CHECK(m[7].type == "contacts");
@@ -436,6 +437,24 @@ TEST_CASE(
             "entry[0].changes[1] | value: missing",
             "entry[1] | not an object",
         });
+}
+
+TEST_CASE("ParseWebhook: a location's text is its name, else its address",
+          "[webhook_parser]") {
+  WebhookBatch batch = Parse(t::MessagesWebhook({
+      t::LocationMessage(Header("wamid.L1"), 52.52, 13.405, "Office",
+                         "Unter den Linden 1"),
+      t::LocationMessage(Header("wamid.L2"), 52.52, 13.405, "",
+                         "Unter den Linden 1"),
+      t::LocationMessage(Header("wamid.L3"), 52.52, 13.405),
+  }));
+  REQUIRE(batch.messages.size() == 3);
+  CHECK(batch.messages[0].type == "location");
+  CHECK(batch.messages[0].message.text == "Office");
+  CHECK(batch.messages[1].message.text == "Unter den Linden 1");
+  CHECK(batch.messages[2].message.text.empty());
+  CHECK(batch.messages[2].raw_json.find("\"latitude\":52.52") !=
+        std::string::npos);
 }
 
 TEST_CASE("ParseWebhook: deep nesting and bad UTF-8 are refused",
