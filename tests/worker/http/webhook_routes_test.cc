@@ -270,8 +270,7 @@ TEST_CASE("webhook: the route is public even with an API key", "[webhook]") {
   CHECK(res->status == 200);
 }
 
-TEST_CASE("webhook: a batch over 16 KiB fits the 1 MiB route limit",
-          "[webhook]") {
+TEST_CASE("webhook: a batch over 16 KiB fits the route limit", "[webhook]") {
   Server server;
   std::vector<std::string> messages;
   for (int i = 0; i < 100; ++i) {
@@ -289,6 +288,53 @@ TEST_CASE("webhook: a batch over 16 KiB fits the 1 MiB route limit",
   CHECK(BodyLimitFor(16384, "POST", "/webhook") == kWebhookBodyBytes);
   CHECK(BodyLimitFor(16384, "GET", "/webhook") == 16384);
   CHECK(LargestBodyLimit(16384) == kWebhookBodyBytes);
+}
+
+TEST_CASE(
+    "webhook: a signed body over 1 MiB is taken, up to 3 MiB (Meta's 3 MB); "
+    "one byte more is 413",
+    "[webhook]") {
+  constexpr size_t kMiB = 1024 * 1024;
+  CHECK(kWebhookBodyBytes == 3 * kMiB);
+  Server server;
+  // A batch just over 1 MiB, the old bound.
+  std::vector<std::string> messages;
+  for (int i = 0; i < 260; ++i) {
+    t::MessageHeader header;
+    header.id = "wamid.mib." + std::to_string(i);
+    messages.push_back(t::TextMessage(header, std::string(4096, 'x')));
+  }
+  const std::string batch = t::MessagesWebhook(messages);
+  REQUIRE(batch.size() > kMiB);
+  REQUIRE(batch.size() < kMiB + kMiB / 8);
+  auto res = server.PostSigned(batch);
+  REQUIRE(res);
+  CHECK(res->status == 200);
+  CHECK(t::WaitUntil([&] { return server.message_count() == 260; },
+                     milliseconds(20000)));
+
+  // One message whose text brings the body to exactly the bound, then one
+  // byte more.
+  t::MessageHeader header;
+  header.id = "wamid.edge";
+  const size_t frame = t::MessagesWebhook({t::TextMessage(header, "")}).size();
+  const std::string at_limit = t::MessagesWebhook(
+      {t::TextMessage(header, std::string(kWebhookBodyBytes - frame, 'y'))});
+  REQUIRE(at_limit.size() == kWebhookBodyBytes);
+  res = server.PostSigned(at_limit);
+  REQUIRE(res);
+  CHECK(res->status == 200);
+  CHECK(t::WaitUntil([&] { return server.message_count() == 261; },
+                     milliseconds(20000)));
+
+  header.id = "wamid.over";
+  const std::string over = t::MessagesWebhook({t::TextMessage(
+      header, std::string(kWebhookBodyBytes - frame + 1, 'y'))});
+  REQUIRE(over.size() == kWebhookBodyBytes + 1);
+  res = server.PostSigned(over);
+  CHECK(ErrorCode(res) == "payload_too_large");
+  CHECK(res->status == 413);
+  CHECK(server.stored_rows() == 2);
 }
 
 TEST_CASE("webhook: the same delivery twice reaches the sinks once",
