@@ -365,6 +365,32 @@ TEST_CASE(
 }
 
 TEST_CASE(
+    "without WEBHOOK_URL the sandbox worker says at start that inbound "
+    "events are not forwarded",
+    "[worker_start]") {
+  TempDir dir;
+  Process worker = SpawnWorker(dir);
+  REQUIRE(worker.WaitForLog("worker: ready", seconds(20)));
+  // Logged before `ready`.
+  CHECK(worker.WaitForLog(
+      "info worker: forwarding-off \"WEBHOOK_URL is unset: inbound messages "
+      "and statuses are kept for GET /api/chats/\\{waId\\}/messages only\"",
+      seconds(1)));
+  REQUIRE(worker.Signal(SIGTERM).ok());
+  CHECK(worker.WaitExit(seconds(20)) == std::optional<int>(0));
+
+  // With WEBHOOK_URL, no such line.
+  TempDir forwarding_dir;
+  Process forwarding =
+      SpawnWorker(forwarding_dir, {{"WEBHOOK_URL", "http://127.0.0.1:9/bot"},
+                                   {"WEBHOOK_SECRET", "bot-secret"}});
+  REQUIRE(forwarding.WaitForLog("worker: ready", seconds(20)));
+  CHECK(forwarding.LogText().find("forwarding-off") == std::string::npos);
+  REQUIRE(forwarding.Signal(SIGTERM).ok());
+  CHECK(forwarding.WaitExit(seconds(20)) == std::optional<int>(0));
+}
+
+TEST_CASE(
     "the worker unmaps the code pages its start touched and keeps serving",
     "[worker_start]") {
   TempDir dir;

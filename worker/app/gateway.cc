@@ -220,6 +220,9 @@ ApiRoutes Gateway::Routes(const LoopHooks& hooks) {
   r.health.inbound_total = [this] {
     return router_->inbound_total() + processor_->counters().messages;
   };
+  r.health.webhook_parts_skipped = [this] {
+    return processor_->counters().malformed_parts;
+  };
   r.health.read_rss = options_.read_rss;
   r.health.session_status = [this] { return Session(); };
   r.health.dispatcher_status = hooks.dispatcher_status;

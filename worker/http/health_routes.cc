@@ -75,6 +75,9 @@ class HealthRoutes {
     g.memory_limit_bytes = d_.memory->limit_bytes();
     g.memory_pressure = d_.memory->under_pressure();
     if (d_.inbound_total) g.inbound_total = d_.inbound_total();
+    if (d_.webhook_parts_skipped) {
+      g.webhook_parts_skipped = d_.webhook_parts_skipped();
+    }
     g.connection_state = ToString(d_.session_status().state);
     if (d_.dispatcher_status) {
       DispatcherStatus dispatcher = d_.dispatcher_status();

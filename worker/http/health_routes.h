@@ -29,6 +29,8 @@ struct HealthRouteDeps {
   Metrics* metrics = nullptr;       // required: /metrics counters
   // Inbound messages taken (new ids, after deduplication); may be empty.
   std::function<uint64_t()> inbound_total;
+  // Webhook parts left out for their shape; may be empty.
+  std::function<uint64_t()> webhook_parts_skipped;
   // The forwarding outbox's figures; empty or nullopt: not forwarding.
   std::function<std::optional<OutboxStats>()> forwarding_stats;
   // The process tree's RSS (memory.raw.rss, dynoguard_memory_rss_bytes);

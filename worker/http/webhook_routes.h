@@ -9,7 +9,8 @@
 //    naming it. A good body is appended to the inbox as it came (committed)
 //    and answered 200 {"received":true} at once; the processor is woken to
 //    handle it on its own thread (inbound_processor.h), so a slow bot never
-//    makes Meta retry. Bodies up to 1 MiB (body_limit.h kWebhookBodyBytes).
+//    makes Meta retry. Bodies up to 3 MiB, Meta's documented maximum
+//    (body_limit.h kWebhookBodyBytes).
 // Refusals (verification or signature) are logged at most once a minute
 // (`suppressed` counts the ones in between): the route is public, so anyone
 // could otherwise fill the log.

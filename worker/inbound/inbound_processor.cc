@@ -69,6 +69,7 @@ InboundCounters InboundProcessor::counters() const {
   c.errors = errors_.load();
   c.duplicates = duplicates_.load();
   c.unparsable = unparsable_.load();
+  c.malformed_parts = malformed_parts_.load();
   c.failures = failures_.load();
   return c;
 }
@@ -283,7 +284,19 @@ Status InboundProcessor::ProcessRow(const InboxRow& row) {
     }
     done.push_back(p.key);
   }
-  return store_.MarkSeenAll(done, now_ms_(), row.seq);
+  if (Status s = store_.MarkSeenAll(done, now_ms_(), row.seq); !s.ok()) {
+    return s;
+  }
+  // The parts the parser left out, once the row is done: a pass retried
+  // after a sink failure does not log them again.
+  for (const MalformedWebhookPart& part : batch->malformed) {
+    malformed_parts_.fetch_add(1);
+    log_.Warn("webhook-part-skipped", {{"seq", row.seq},
+                                       {"source", ToString(row.source)},
+                                       {"part", part.part},
+                                       {"error", part.error}});
+  }
+  return Status::Ok();
 }
 
 }  // namespace dynoguard::worker

@@ -22,8 +22,12 @@
 //
 // A body that does not parse (it passed the signature check, so it is
 // Meta's) is logged once as `webhook-unparsable`, kept, and marked processed
-// without retry. The thread also prunes the store (seen keys after 7 days,
-// processed rows after 24 h) at start and every hour.
+// without retry. A body that parses with some parts of an unexpected shape
+// (WebhookBatch::malformed: one message, status, error, change or entry) is
+// processed without them: each is logged as `webhook-part-skipped`, naming
+// the part and what was wrong, once the row is processed (counted in
+// InboundCounters::malformed_parts). The thread also prunes the store (seen
+// keys after 7 days, processed rows after 24 h) at start and every hour.
 #ifndef DYNOGUARD_WORKER_INBOUND_INBOUND_PROCESSOR_H_
 #define DYNOGUARD_WORKER_INBOUND_INBOUND_PROCESSOR_H_
 
@@ -78,7 +82,10 @@ struct InboundCounters {
   uint64_t errors = 0;      // handed to on_error
   uint64_t duplicates = 0;  // events skipped as already seen
   uint64_t unparsable = 0;  // rows whose body did not parse
-  uint64_t failures = 0;    // passes stopped by a sink or store failure
+  // Parts of parsed bodies left out for their shape (a message, a status, an
+  // error, a change, an entry).
+  uint64_t malformed_parts = 0;
+  uint64_t failures = 0;  // passes stopped by a sink or store failure
 };
 
 // Thread-safe: Wake, counters and Stop from any thread; ProcessPending is
@@ -144,6 +151,7 @@ class InboundProcessor {
   std::atomic<uint64_t> errors_{0};
   std::atomic<uint64_t> duplicates_{0};
   std::atomic<uint64_t> unparsable_{0};
+  std::atomic<uint64_t> malformed_parts_{0};
   std::atomic<uint64_t> failures_{0};
 };
 

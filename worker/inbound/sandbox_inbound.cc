@@ -43,22 +43,21 @@ bool IsTypeName(std::string_view type) {
   return true;
 }
 
-// The parser's place ("entry[0].changes[0].value.messages[0].image.id:
-// missing") as the request's field ("image.id") and its message.
+// The parser refused the whole body (its depth, its encoding).
 RequestError FromParserError(const std::string& message) {
-  constexpr std::string_view kPrefix = "entry[0].changes[0].value.messages[0]";
-  std::string_view text = message;
-  size_t at = text.find(kPrefix);
-  if (at == std::string_view::npos) {
-    return FieldError("", "the simulated message is invalid: " + message);
+  return FieldError("", "the simulated message is invalid: " + message);
+}
+
+// The simulated message is the body's only part: the parser's complaint
+// about it names the field ("image.id: missing" → image.id).
+RequestError FromMalformedPart(const MalformedWebhookPart& part) {
+  constexpr std::string_view kMessage = "entry[0].changes[0].value.messages[0]";
+  const size_t colon = part.error.find(':');
+  if (part.part != kMessage || colon == std::string::npos) {
+    return FromParserError(part.part + ": " + part.error);
   }
-  std::string_view rest = text.substr(at + kPrefix.size());
-  if (!rest.empty() && rest.front() == '.') rest.remove_prefix(1);
-  size_t colon = rest.find(':');
-  std::string field(rest.substr(0, colon));
-  std::string why = colon == std::string_view::npos
-                        ? "invalid"
-                        : std::string(rest.substr(colon + 1));
+  std::string field = part.error.substr(0, colon);
+  std::string why = part.error.substr(colon + 1);
   while (!why.empty() && why.front() == ' ') why.erase(0, 1);
   return FieldError(field, field + ": " + why);
 }
@@ -141,10 +140,12 @@ Parsed<SandboxInbound> ParseSandboxInbound(std::string_view body) {
     out.context_id = std::string(id->GetString(), id->GetStringLength());
   }
 
-  // What the webhook parser refuses, the sandbox refuses: run it once.
+  // What the webhook parser refuses or would leave out, the sandbox
+  // refuses: run it once.
   common::Result<WebhookBatch> check =
       ParseWebhook(SandboxWebhookBody(out, "wamid.sbx.check", 0));
   if (!check.ok()) return FromParserError(check.status().message());
+  if (!check->malformed.empty()) return FromMalformedPart(check->malformed[0]);
   return out;
 }
 

@@ -33,10 +33,10 @@ struct SandboxInbound {
 //    "text":{"body"} (or the plain string);
 //  - optional "context":{"id":"wamid…"} (a reply).
 // The object's content is then checked by the webhook parser itself
-// (SandboxWebhookBody below, ParseWebhook): what it refuses is refused here
-// too, as invalid_field naming the field ("image.id"), so a simulated
-// message never becomes an unparsable inbox row. Unknown members are
-// ignored.
+// (SandboxWebhookBody below, ParseWebhook): what it refuses or would leave
+// out as malformed is refused here too, as invalid_field naming the field
+// ("image.id"), so a simulated message is never lost in the inbox. Unknown
+// members are ignored.
 Parsed<SandboxInbound> ParseSandboxInbound(std::string_view body);
 
 // A new simulated message id: "wamid.sbx." followed by the time, a per

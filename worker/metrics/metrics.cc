@@ -189,6 +189,12 @@ std::string Metrics::RenderPrometheus(const MetricsSnapshot& gauges) const {
   fmt::format_to(it, "dynoguard_inbound_messages_total {}\n",
                  gauges.inbound_total);
 
+  Header(out, "dynoguard_webhook_parts_skipped_total", "counter",
+         "Parts of webhook bodies (a message, status, error, change or "
+         "entry) left out for an unexpected shape.");
+  fmt::format_to(it, "dynoguard_webhook_parts_skipped_total {}\n",
+                 gauges.webhook_parts_skipped);
+
   Header(out, "dynoguard_restarts_total", "counter",
          "Worker restarts by the supervisor before this process started.");
   fmt::format_to(it, "dynoguard_restarts_total {}\n", restarts_seen_);

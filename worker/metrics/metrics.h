@@ -37,6 +37,9 @@ struct MetricsSnapshot {
   // Inbound messages accepted after deduplication (EventRouter's counter; a
   // counter in the exposition, read at scrape time).
   uint64_t inbound_total = 0;
+  // Parts of webhook bodies left out for their shape (InboundCounters::
+  // malformed_parts; a counter in the exposition).
+  uint64_t webhook_parts_skipped = 0;
   // The transport's connection state (SPEC §5 names) and the dispatcher's
   // pause (no send starts) with its reason.
   std::string connection_state = "connected";

@@ -27,7 +27,8 @@ struct WebhookError {
 struct WebhookMessage {
   InboundMessage message;  // id, from, text, timestamp_ms. text: the text, a
                            // media caption, a reply's title, a reaction's
-                           // emoji; empty when the type has none
+                           // emoji, a location's name (else its address);
+                           // empty when the type has none
   // "text", "image", "document", "audio", "video", "sticker", "location",
   // "contacts", "reaction", "interactive", "button", "order",
   // "unsupported", … as Meta sent it.

@@ -14,7 +14,8 @@ TEST_CASE("body limit: /api/messages fits the largest valid message",
   CHECK(BodyLimitFor(16384, "POST", "/api/messages?x=1") == kMessageBodyBytes);
   CHECK(BodyLimitFor(1 << 20, "POST", "/api/messages") == 1 << 20);
   CHECK(LargestBodyLimit(16384) == kWebhookBodyBytes);
-  CHECK(LargestBodyLimit(2 << 20) == 2 << 20);
+  CHECK(LargestBodyLimit(2 << 20) == kWebhookBodyBytes);
+  CHECK(LargestBodyLimit(4 << 20) == 4 << 20);
 
   // 4,096 astral characters as surrogate-pair escapes, the longest replyTo
   // and idempotencyKey escaped: still under the limit, and valid.
@@ -28,6 +29,15 @@ TEST_CASE("body limit: /api/messages fits the largest valid message",
                            R"(","idempotencyKey":")" + key + R"("})";
   CHECK(body.size() <= kMessageBodyBytes);
   CHECK(std::holds_alternative<NewMessage>(ParseMessageRequest(body)));
+}
+
+TEST_CASE("body limit: POST /webhook takes Meta's 3 MB payloads",
+          "[body_limit]") {
+  CHECK(kWebhookBodyBytes == 3 * 1024 * 1024);
+  CHECK(BodyLimitFor(16384, "POST", "/webhook") == kWebhookBodyBytes);
+  CHECK(BodyLimitFor(16384, "POST", "/webhook?x=1") == kWebhookBodyBytes);
+  CHECK(BodyLimitFor(4 << 20, "POST", "/webhook") == 4 << 20);
+  CHECK(BodyLimitFor(16384, "GET", "/webhook") == 16384);
 }
 
 TEST_CASE("body limit: other routes keep MAX_BODY_BYTES", "[body_limit]") {

@@ -25,6 +25,7 @@
 #include "common/log.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/wait.h"
+#include "tests/support/webhook_payloads.h"
 #include "tests/worker/transport/sandbox/sandbox_driver.h"
 #include "worker/app/gateway.h"
 #include "worker/forward/event_outbox.h"
@@ -49,6 +50,8 @@ struct Options {
   bool sandbox = true;        // TRANSPORT=sandbox
   bool ballast = true;        // DEBUG_ENDPOINTS
   uint64_t max_body = 16384;  // MAX_BODY_BYTES
+  std::string app_secret;     // WHATSAPP_APP_SECRET (POST /webhook)
+  std::string webhook_url;    // WEBHOOK_URL: events recorded in the outbox
   common::LogRequests log_requests = common::LogRequests::kErrors;
   std::string webhook_url;      // WEBHOOK_URL: an outbox (nothing is POSTed)
   DispatcherStatus dispatcher;  // what the (absent) dispatcher reports
@@ -58,6 +61,8 @@ common::Config MakeConfig(const Options& options) {
   common::Config config;
   config.api_key = common::Redacted(options.api_key);
   config.max_body_bytes = options.max_body;
+  config.whatsapp_app_secret = common::Redacted(options.app_secret);
+  config.webhook_url = options.webhook_url;
   config.log_requests = options.log_requests;
   config.webhook_url = options.webhook_url;
   return config;
@@ -147,6 +152,7 @@ class TestServer {
     return *gateway_->ballast();
   }
   Metrics& metrics() { return gateway_->metrics(); }
+  Gateway& gateway() { return *gateway_; }
   int wakes() const { return wakes_.load(); }
   // Moves the fake clock on.
   void Advance(std::chrono::milliseconds by) { now_ += by.count(); }
@@ -943,6 +949,96 @@ TEST_CASE("http api: GET /cleanup?level=emergency clears the caches",
   CHECK(server.history().messages() == 0);
   CHECK(server.ballast().megabytes() == 0);
   CHECK(server.metrics().cleanups(CleanupLevel::kEmergency) == 1);
+}
+
+TEST_CASE(
+    "http api: the same webhook delivery before and after an emergency "
+    "cleanup reaches the sinks once",
+    "[http_api]") {
+  Options options;
+  options.app_secret = "app-secret";
+  options.webhook_url = "http://127.0.0.1:9/bot";  // recorded, not POSTed
+  TestServer server(options);
+  REQUIRE(server.gateway().outbox() != nullptr);
+  auto client = server.Client();
+  testing::MessageHeader header;
+  header.from = "4915112345678";
+  header.id = "wamid.EMERGENCY1";
+  const std::string body =
+      testing::MessagesWebhook({testing::TextMessage(header, "hello")},
+                               {testing::Contact(header.from, "Ann")});
+  const httplib::Headers signed_headers = {
+      {"X-Hub-Signature-256", testing::SignatureHeader("app-secret", body)}};
+  auto processed = [&](int64_t rows) {
+    return testing::WaitUntil(
+        [&] {
+          auto counts = server.gateway().inbox().Counts();
+          return counts.ok() && counts->pending == 0 &&
+                 counts->processed == rows;
+        },
+        std::chrono::seconds(10));
+  };
+
+  auto first = PostJson(client, "/webhook", body, signed_headers);
+  REQUIRE(first);
+  REQUIRE(first->status == 200);
+  REQUIRE(processed(1));
+  CHECK(server.history().Recent(header.from, 10).size() == 1);
+
+  auto cleanup = client.Post("/cleanup?level=emergency");
+  REQUIRE(cleanup);
+  REQUIRE(cleanup->status == 200);
+  CHECK(server.metrics().cleanups(CleanupLevel::kEmergency) == 1);
+  CHECK(server.history().Recent(header.from, 10).empty());  // caches cleared
+
+  auto again = PostJson(client, "/webhook", body, signed_headers);
+  REQUIRE(again);
+  REQUIRE(again->status == 200);
+  REQUIRE(processed(2));
+  // The dedup keys are on disk, untouched by the cleanup: the repeat is a
+  // duplicate, not a second event for the bot.
+  InboundCounters counters = server.gateway().processor().counters();
+  CHECK(counters.messages == 1);
+  CHECK(counters.duplicates == 1);
+  auto events = server.gateway().outbox()->Pending(10);
+  REQUIRE(events.ok());
+  CHECK(events->size() == 1);
+  CHECK(server.history().Recent(header.from, 10).empty());
+}
+
+TEST_CASE(
+    "http api: a webhook part of an unexpected shape is left out alone and "
+    "counted in /metrics",
+    "[http_api]") {
+  Options options;
+  options.app_secret = "app-secret";
+  TestServer server(options);
+  auto client = server.Client();
+  testing::MessageHeader header;
+  header.from = "4915112345678";
+  header.id = "wamid.GOOD1";
+  const std::string body = testing::MessagesWebhook(
+      {R"({"from":"4915112345678","id":"wamid.BAD1","timestamp":"1",)"
+       R"("type":"text","text":{}})",
+       testing::TextMessage(header, "still here")});
+  auto res = PostJson(
+      client, "/webhook", body,
+      {{"X-Hub-Signature-256", testing::SignatureHeader("app-secret", body)}});
+  REQUIRE(res);
+  REQUIRE(res->status == 200);
+  // Counted once the row is processed.
+  CHECK(testing::WaitUntil(
+      [&] {
+        auto metrics = client.Get("/metrics");
+        return metrics && metrics->body.find(
+                              "dynoguard_webhook_parts_skipped_total 1\n") !=
+                              std::string::npos;
+      },
+      std::chrono::seconds(10)));
+  auto chat = server.history().Recent(header.from, 10);
+  REQUIRE(chat.size() == 1);
+  CHECK(chat[0].text == "still here");
+  CHECK(server.LogText().find("webhook-part-skipped") != std::string::npos);
 }
 
 TEST_CASE("http api: /cleanup with a bad level is invalid_field",

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -61,7 +62,12 @@ class Server {
     store_ = std::move(store).value();
     InboundSinks sinks;
     sinks.on_message = [this](const WebhookMessage& m) {
-      std::lock_guard lock(mu_);
+      std::unique_lock lock(mu_);
+      // Held (Hold): the processor's thread waits here, as behind a slow
+      // outbox.
+      ++in_sink_;
+      held_cv_.wait(lock, [this] { return !held_; });
+      --in_sink_;
       messages_.push_back(m);
       return common::Status::Ok();
     };
@@ -90,6 +96,7 @@ class Server {
     thread_ = std::thread([this] { server_->Serve(); });
   }
   ~Server() {
+    Release();
     server_->Stop();
     thread_.join();
     server_.reset();
@@ -110,6 +117,30 @@ class Server {
   }
   httplib::Result PostSigned(const std::string& body) {
     return PostWebhook(body, t::SignatureHeader(kSecret, body));
+  }
+
+  // From now on the message sink waits, on the processor's thread, until
+  // Release.
+  void Hold() {
+    std::lock_guard lock(mu_);
+    held_ = true;
+  }
+  void Release() {
+    {
+      std::lock_guard lock(mu_);
+      held_ = false;
+    }
+    held_cv_.notify_all();
+  }
+  // Messages waiting in the held sink.
+  int in_sink() {
+    std::lock_guard lock(mu_);
+    return in_sink_;
+  }
+  int64_t pending_rows() {
+    auto counts = store_->Counts();
+    REQUIRE(counts.ok());
+    return counts->pending;
   }
 
   size_t message_count() {
@@ -141,6 +172,9 @@ class Server {
   std::unique_ptr<HttpServer> server_;
   std::thread thread_;
   std::mutex mu_;
+  std::condition_variable held_cv_;
+  bool held_ = false;                     // guarded by mu_
+  int in_sink_ = 0;                       // guarded by mu_
   std::vector<WebhookMessage> messages_;  // guarded by mu_
   std::vector<std::string> statuses_;     // guarded by mu_
 };
@@ -270,8 +304,7 @@ TEST_CASE("webhook: the route is public even with an API key", "[webhook]") {
   CHECK(res->status == 200);
 }
 
-TEST_CASE("webhook: a batch over 16 KiB fits the 1 MiB route limit",
-          "[webhook]") {
+TEST_CASE("webhook: a batch over 16 KiB fits the route limit", "[webhook]") {
   Server server;
   std::vector<std::string> messages;
   for (int i = 0; i < 100; ++i) {
@@ -291,6 +324,53 @@ TEST_CASE("webhook: a batch over 16 KiB fits the 1 MiB route limit",
   CHECK(LargestBodyLimit(16384) == kWebhookBodyBytes);
 }
 
+TEST_CASE(
+    "webhook: a signed body over 1 MiB is taken, up to 3 MiB (Meta's 3 MB); "
+    "one byte more is 413",
+    "[webhook]") {
+  constexpr size_t kMiB = 1024 * 1024;
+  CHECK(kWebhookBodyBytes == 3 * kMiB);
+  Server server;
+  // A batch just over 1 MiB, the old bound.
+  std::vector<std::string> messages;
+  for (int i = 0; i < 260; ++i) {
+    t::MessageHeader header;
+    header.id = "wamid.mib." + std::to_string(i);
+    messages.push_back(t::TextMessage(header, std::string(4096, 'x')));
+  }
+  const std::string batch = t::MessagesWebhook(messages);
+  REQUIRE(batch.size() > kMiB);
+  REQUIRE(batch.size() < kMiB + kMiB / 8);
+  auto res = server.PostSigned(batch);
+  REQUIRE(res);
+  CHECK(res->status == 200);
+  CHECK(t::WaitUntil([&] { return server.message_count() == 260; },
+                     milliseconds(20000)));
+
+  // One message whose text brings the body to exactly the bound, then one
+  // byte more.
+  t::MessageHeader header;
+  header.id = "wamid.edge";
+  const size_t frame = t::MessagesWebhook({t::TextMessage(header, "")}).size();
+  const std::string at_limit = t::MessagesWebhook(
+      {t::TextMessage(header, std::string(kWebhookBodyBytes - frame, 'y'))});
+  REQUIRE(at_limit.size() == kWebhookBodyBytes);
+  res = server.PostSigned(at_limit);
+  REQUIRE(res);
+  CHECK(res->status == 200);
+  CHECK(t::WaitUntil([&] { return server.message_count() == 261; },
+                     milliseconds(20000)));
+
+  header.id = "wamid.over";
+  const std::string over = t::MessagesWebhook({t::TextMessage(
+      header, std::string(kWebhookBodyBytes - frame + 1, 'y'))});
+  REQUIRE(over.size() == kWebhookBodyBytes + 1);
+  res = server.PostSigned(over);
+  CHECK(ErrorCode(res) == "payload_too_large");
+  CHECK(res->status == 413);
+  CHECK(server.stored_rows() == 2);
+}
+
 TEST_CASE("webhook: the same delivery twice reaches the sinks once",
           "[webhook]") {
   Server server;
@@ -304,6 +384,36 @@ TEST_CASE("webhook: the same delivery twice reaches the sinks once",
       },
       milliseconds(10000)));
   CHECK(server.message_count() == 1);
+}
+
+TEST_CASE(
+    "webhook: POST is answered 200 while processing is held, the events "
+    "are processed after",
+    "[webhook]") {
+  Server server;
+  server.Hold();
+  auto first = server.PostSigned(TextBody("wamid.held.1", "one"));
+  REQUIRE(first);
+  CHECK(first->status == 200);
+  // The processor's thread took it and waits in the sink.
+  REQUIRE(
+      t::WaitUntil([&] { return server.in_sink() == 1; }, milliseconds(10000)));
+  // While it waits, the next delivery is answered at once: stored, not
+  // processed yet.
+  auto second = server.PostSigned(TextBody("wamid.held.2", "two"));
+  REQUIRE(second);
+  CHECK(second->status == 200);
+  CHECK(second->body == R"({"received":true})");
+  CHECK(server.message_count() == 0);
+  CHECK(server.pending_rows() == 2);
+
+  server.Release();
+  CHECK(t::WaitUntil([&] { return server.pending_rows() == 0; },
+                     milliseconds(10000)));
+  std::vector<WebhookMessage> messages = server.messages();
+  REQUIRE(messages.size() == 2);
+  CHECK(messages[0].message.id == "wamid.held.1");
+  CHECK(messages[1].message.id == "wamid.held.2");
 }
 
 TEST_CASE(

@@ -316,6 +316,74 @@ TEST_CASE(
   CHECK(f.processor_->counters().unparsable == 1);
 }
 
+// One batch with a malformed part of each kind between good events.
+std::string BatchWithMalformedParts() {
+  t::ChangeValue value;
+  value.messages = {
+      t::TextMessage(Header("wamid.M1"), "one"),
+      R"({"from":"16505551234","id":"wamid.nobody","timestamp":"1",)"
+      R"("type":"text","text":{}})",
+      t::TextMessage(Header("wamid.M2"), "two"),
+  };
+  value.statuses = {
+      R"({"id":"wamid.out.1","status":"failed","timestamp":"1",)"
+      R"("errors":[{"code":"131026"}]})",
+      t::StatusObject("wamid.out.2", "read"),
+  };
+  value.errors = {t::WebhookError({131000, "Something went wrong", "x", ""})};
+  t::ChangeValue other;
+  other.messages = {t::TextMessage(Header("wamid.M3", "4915112345678"), "hi")};
+  return t::Webhook({t::Entry({t::Change(value), R"({"field":"messages"})"}),
+                     t::Entry({t::Change(other)})});
+}
+
+TEST_CASE(
+    "inbound processor: a malformed part is skipped and logged alone, the "
+    "rest of its batch reaches the sinks",
+    "[inbound]") {
+  Fixture f;
+  f.Deliver(BatchWithMalformedParts());
+  REQUIRE(f.processor_->ProcessPending().ok());
+  CHECK(f.recorder_.messages ==
+        std::vector<std::string>{"wamid.M1", "wamid.M2", "wamid.M3"});
+  CHECK(f.recorder_.statuses == std::vector<std::string>{"wamid.out.2/read"});
+  CHECK(f.recorder_.errors == std::vector<int>{131000});
+  CHECK(f.store_->WindowOpen("4915112345678", f.now_));
+
+  // One line per part left out, naming it and what was wrong.
+  INFO(f.LogText());
+  CHECK(f.Count("webhook-part-skipped") == 3);
+  CHECK(f.Count("part=entry[0].changes[0].value.messages[1]") == 1);
+  CHECK(f.Count("text.body: missing") == 1);
+  CHECK(f.Count("part=entry[0].changes[0].value.statuses[0]") == 1);
+  CHECK(f.Count("errors[0].code: missing or not an integer") == 1);
+  CHECK(f.Count("part=entry[0].changes[1] ") == 1);
+  CHECK(f.Count("value: missing") == 1);
+  CHECK(f.Count("webhook-unparsable") == 0);
+  CHECK(f.processor_->counters().malformed_parts == 3);
+  CHECK(f.processor_->counters().unparsable == 0);
+  auto counts = f.store_->Counts();
+  REQUIRE(counts.ok());
+  CHECK(counts->unparsable == 0);
+  CHECK(counts->pending == 0);
+}
+
+TEST_CASE(
+    "inbound processor: the parts left out are logged once, also when a "
+    "sink failure retries their row",
+    "[inbound]") {
+  Fixture f;
+  f.Deliver(BatchWithMalformedParts());
+  f.recorder_.fail = 1;  // wamid.M1 fails once: the row is tried twice
+  CHECK_FALSE(f.processor_->ProcessPending().ok());
+  CHECK(f.Count("webhook-part-skipped") == 0);
+  REQUIRE(f.processor_->ProcessPending().ok());
+  CHECK(f.recorder_.messages ==
+        std::vector<std::string>{"wamid.M1", "wamid.M2", "wamid.M3"});
+  CHECK(f.Count("webhook-part-skipped") == 3);
+  CHECK(f.processor_->counters().malformed_parts == 3);
+}
+
 }  // namespace
 }  // namespace dynoguard::worker
 

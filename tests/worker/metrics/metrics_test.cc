@@ -24,6 +24,7 @@ TEST_CASE("metrics: counters render with labels", "[metrics]") {
   metrics.CountCleanup(CleanupLevel::kEmergency);
   MetricsSnapshot gauges;
   gauges.inbound_total = 1;
+  gauges.webhook_parts_skipped = 2;
   std::string text = metrics.RenderPrometheus(gauges);
   CHECK(Contains(text, "dynoguard_http_requests_total{code=\"200\"} 2\n"));
   CHECK(Contains(text, "dynoguard_http_requests_total{code=\"404\"} 1\n"));
@@ -33,6 +34,7 @@ TEST_CASE("metrics: counters render with labels", "[metrics]") {
   CHECK(Contains(text, "dynoguard_cleanups_total{level=\"standard\"} 0\n"));
   CHECK(Contains(text, "dynoguard_cleanups_total{level=\"emergency\"} 1\n"));
   CHECK(Contains(text, "dynoguard_inbound_messages_total 1\n"));
+  CHECK(Contains(text, "dynoguard_webhook_parts_skipped_total 2\n"));
   CHECK(Contains(text, "dynoguard_restarts_total 3\n"));
 }
 

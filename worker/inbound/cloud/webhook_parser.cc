@@ -134,10 +134,23 @@ Result<const Value*> TypeObject(const Value& message, const std::string& type,
 Status ReadContent(const Value& message, const std::string& where,
                    WebhookMessage& out) {
   const std::string& type = out.type;
+  if (type == "location") {
+    // The summary is its name, else its address (Meta sends either, both or
+    // neither); the coordinates travel in raw_json. Nothing here is
+    // required, so a location of another shape is kept without text.
+    auto it = message.FindMember("location");
+    if (it != message.MemberEnd() && it->value.IsObject()) {
+      out.message.text = OptionalString(it->value, "name").value_or("");
+      if (out.message.text.empty()) {
+        out.message.text = OptionalString(it->value, "address").value_or("");
+      }
+    }
+    return Status::Ok();
+  }
   bool needs_object = type == "text" || IsMediaType(type) ||
                       type == "reaction" || type == "interactive" ||
                       type == "button";
-  // Other types (location, contacts, order, …) travel in raw_json only;
+  // Other types (contacts, order, …) travel in raw_json only;
   // their shape is Meta's business (contacts is an array).
   if (!needs_object) return Status::Ok();
   Result<const Value*> found = TypeObject(message, type, where);
@@ -283,21 +296,47 @@ Status ParseStatus(const Value& status, const std::string& where,
   return Status::Ok();
 }
 
-// Applies `parse` to each element of the optional array `name` of `value`.
-template <typename Parse>
-Status EachOf(const Value& value, const char* name, const std::string& where,
-              Parse parse) {
-  Result<const Value*> array = OptionalArray(value, name, where);
-  if (!array.ok()) return array.status();
-  if (*array == nullptr) return Status::Ok();
-  for (rapidjson::SizeType i = 0; i < (*array)->Size(); ++i) {
-    if (Status s = parse((**array)[i], Index(where, name, i)); !s.ok()) {
-      return s;
+// Records the part at `where` as left out: `status` is Bad's
+// "webhook <place>: <what>", kept from the part on ("text.body: missing").
+void AddMalformed(const std::string& where, const Status& status,
+                  WebhookBatch& batch) {
+  std::string_view error = status.message();
+  constexpr std::string_view kPrefix = "webhook ";
+  if (error.starts_with(kPrefix)) error.remove_prefix(kPrefix.size());
+  if (error.starts_with(where)) {
+    std::string_view rest = error.substr(where.size());
+    if (rest.starts_with(".")) {
+      error = rest.substr(1);
+    } else if (rest.starts_with(": ")) {
+      error = rest.substr(2);
     }
   }
-  return Status::Ok();
+  batch.malformed.push_back({where, std::string(error)});
 }
 
+// Applies `parse` to each element of the optional array `name` of `value`.
+// An element that fails is left out alone (recorded in batch.malformed), so
+// one odd event never costs the others; so is a member that is not an array.
+template <typename Parse>
+void EachOf(const Value& value, const char* name, const std::string& where,
+            WebhookBatch& batch, Parse parse) {
+  Result<const Value*> array = OptionalArray(value, name, where);
+  if (!array.ok()) {
+    AddMalformed(Field(where, name), array.status(), batch);
+    return;
+  }
+  if (*array == nullptr) return;
+  for (rapidjson::SizeType i = 0; i < (*array)->Size(); ++i) {
+    std::string at = Index(where, name, i);
+    if (Status s = parse((**array)[i], at); !s.ok()) {
+      AddMalformed(at, s, batch);
+    }
+  }
+}
+
+// A change whose own shape is off (no "field", no "value" object, a
+// "metadata" of another type) fails whole: nothing in it can be placed. Its
+// arrays' elements fail alone (EachOf).
 Status ParseChange(const Value& change, const std::string& where,
                    WebhookBatch& batch) {
   if (!change.IsObject()) return Bad(where, "not an object");
@@ -319,27 +358,22 @@ Status ParseChange(const Value& change, const std::string& where,
     phone_number_id =
         OptionalString(**metadata, "phone_number_id").value_or("");
   }
-  if (Status s = EachOf(**value, "messages", at,
-                        [&](const Value& v, const std::string& w) {
-                          return ParseMessage(v, w, phone_number_id, batch);
-                        });
-      !s.ok()) {
-    return s;
-  }
-  if (Status s = EachOf(**value, "statuses", at,
-                        [&](const Value& v, const std::string& w) {
-                          return ParseStatus(v, w, phone_number_id, batch);
-                        });
-      !s.ok()) {
-    return s;
-  }
-  return EachOf(**value, "errors", at,
-                [&](const Value& v, const std::string& w) -> Status {
-                  Result<WebhookError> error = ParseError(v, w);
-                  if (!error.ok()) return error.status();
-                  batch.errors.push_back(std::move(error).value());
-                  return Status::Ok();
-                });
+  EachOf(**value, "messages", at, batch,
+         [&](const Value& v, const std::string& w) {
+           return ParseMessage(v, w, phone_number_id, batch);
+         });
+  EachOf(**value, "statuses", at, batch,
+         [&](const Value& v, const std::string& w) {
+           return ParseStatus(v, w, phone_number_id, batch);
+         });
+  EachOf(**value, "errors", at, batch,
+         [&](const Value& v, const std::string& w) -> Status {
+           Result<WebhookError> error = ParseError(v, w);
+           if (!error.ok()) return error.status();
+           batch.errors.push_back(std::move(error).value());
+           return Status::Ok();
+         });
+  return Status::Ok();
 }
 
 }  // namespace
@@ -369,6 +403,8 @@ Result<WebhookBatch> ParseWebhook(std::string_view body) {
     return Status::InvalidArgument(
         "webhook object is not \"whatsapp_business_account\"");
   }
+  // Up to here the body is not a WhatsApp Business Account object at all:
+  // it fails whole. From here on, each part stands alone.
   auto entries = document.FindMember("entry");
   if (entries == document.MemberEnd() || !entries->value.IsArray()) {
     return Status::InvalidArgument("webhook entry: missing or not an array");
@@ -377,14 +413,14 @@ Result<WebhookBatch> ParseWebhook(std::string_view body) {
   for (rapidjson::SizeType i = 0; i < entries->value.Size(); ++i) {
     const Value& entry = entries->value[i];
     std::string where = Index("", "entry", i);
-    if (!entry.IsObject()) return Bad(where, "not an object");
-    if (Status s = EachOf(entry, "changes", where,
-                          [&](const Value& v, const std::string& w) {
-                            return ParseChange(v, w, batch);
-                          });
-        !s.ok()) {
-      return s;
+    if (!entry.IsObject()) {
+      AddMalformed(where, Bad(where, "not an object"), batch);
+      continue;
     }
+    EachOf(entry, "changes", where, batch,
+           [&](const Value& v, const std::string& w) {
+             return ParseChange(v, w, batch);
+           });
   }
   return batch;
 }

@@ -20,6 +20,16 @@ namespace dynoguard::worker {
 // parsing (Meta's own payloads stay under 10).
 inline constexpr size_t kMaxWebhookDepth = 32;
 
+// A part of a body in a shape we do not read, skipped alone.
+struct MalformedWebhookPart {
+  // Where it is: "entry[0]", "entry[0].changes[1]",
+  // "entry[0].changes[1].value.messages[2]", or an array member that is not
+  // an array ("entry[0].changes[1].value.statuses").
+  std::string part;
+  // What was wrong, from the part on: "text.body: missing", "not an object".
+  std::string error;
+};
+
 // Everything one body carried, in body order (entries, then changes, then
 // each array).
 struct WebhookBatch {
@@ -29,6 +39,8 @@ struct WebhookBatch {
   // Changes of other fields (account_update, template status, …) and
   // statuses with a value we do not track ("deleted", "warning"): skipped.
   int skipped = 0;
+  // The parts left out because of their shape, in body order.
+  std::vector<MalformedWebhookPart> malformed;
 };
 
 // Parses `body`:
@@ -43,15 +55,20 @@ struct WebhookBatch {
 //    image/document/audio/video/sticker need an object with a string "id"
 //    (mime_type, caption, filename optional) and give the caption as text;
 //    interactive button_reply/list_reply and button give their title/text;
-//    reaction gives its emoji and its message_id as context_id. context.id
-//    becomes context_id. raw_json is the message object, compact;
+//    reaction gives its emoji and its message_id as context_id; location
+//    gives its name, else its address (none: no text). context.id becomes
+//    context_id. raw_json is the message object, compact;
 //  - a status needs string "id", "status", "timestamp"; sent, delivered,
 //    read and failed are kept (failed: the first errors[] entry becomes
 //    `error`, code as text, not retryable), other values are skipped;
 //  - an error needs an integer "code".
-// Unknown members are ignored. Any other shape fails the whole body with
-// InvalidArgument naming the place ("entry[0].changes[1].value.messages[2]
-// .id: missing"); never throws, never aborts. Thread-safe.
+// Unknown members are ignored. A part of another shape — an entry, a change,
+// one message, status or error, or a "messages"/"statuses"/"errors" member
+// that is not an array — is left out alone and named in `malformed`
+// ("entry[0].changes[1].value.messages[2]", "id: missing"); the rest of the
+// batch is kept. Only a body that is not such an object at all (not JSON,
+// too deep, not an object, another "object", no "entry" array) fails, with
+// InvalidArgument. Never throws, never aborts. Thread-safe.
 common::Result<WebhookBatch> ParseWebhook(std::string_view body);
 
 }  // namespace dynoguard::worker

@@ -4,6 +4,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "tests/support/webhook_payloads.h"
 
@@ -164,6 +165,7 @@ TEST_CASE("ParseWebhook: every message type from the builders",
   CHECK(m[3].message.text.empty());
   CHECK(m[5].type == "sticker");
   CHECK(m[6].type == "location");
+  CHECK(m[6].message.text == "HQ");
   CHECK_FALSE(m[6].media);
   CHECK(m[6].raw_json.find("\"latitude\":37.483307") != std::string::npos);
   CHECK(m[7].type == "contacts");
@@ -267,75 +269,192 @@ TEST_CASE("ParseWebhook: unknown members are ignored", "[webhook_parser]") {
             .messages.empty());
 }
 
-TEST_CASE("ParseWebhook: bad shapes give a clear error", "[webhook_parser]") {
+TEST_CASE(
+    "ParseWebhook: a body that is not a WhatsApp Business Account object "
+    "fails whole",
+    "[webhook_parser]") {
   CHECK(ErrorOf("").find("not valid JSON") != std::string::npos);
   CHECK(ErrorOf("{\"object\":").find("not valid JSON") != std::string::npos);
   CHECK(ErrorOf("[]").find("not a JSON object") != std::string::npos);
   CHECK(ErrorOf(R"({"object":"page","entry":[]})").find("whatsapp_business") !=
         std::string::npos);
+  CHECK(ErrorOf(R"({"entry":[]})").find("whatsapp_business") !=
+        std::string::npos);
   CHECK(ErrorOf(R"({"object":"whatsapp_business_account"})").find("entry") !=
         std::string::npos);
   CHECK(ErrorOf(R"({"object":"whatsapp_business_account","entry":{}})")
             .find("entry") != std::string::npos);
-  CHECK(ErrorOf(R"({"object":"whatsapp_business_account","entry":[1]})") ==
-        "webhook entry[0]: not an object");
-  CHECK(ErrorOf(R"({"object":"whatsapp_business_account","entry":[
-          {"changes":{}}]})") == "webhook entry[0].changes: not an array");
-  CHECK(ErrorOf(R"({"object":"whatsapp_business_account","entry":[
+}
+
+// The one part `body` left out, as "part | error"; nothing else in it.
+std::string MalformedOf(const std::string& body) {
+  WebhookBatch batch = Parse(body);
+  CHECK(batch.messages.empty());
+  CHECK(batch.statuses.empty());
+  CHECK(batch.errors.empty());
+  REQUIRE(batch.malformed.size() == 1);
+  return batch.malformed[0].part + " | " + batch.malformed[0].error;
+}
+
+TEST_CASE("ParseWebhook: each malformed part is named with what was wrong",
+          "[webhook_parser]") {
+  CHECK(MalformedOf(R"({"object":"whatsapp_business_account","entry":[1]})") ==
+        "entry[0] | not an object");
+  CHECK(MalformedOf(R"({"object":"whatsapp_business_account","entry":[
+          {"changes":{}}]})") == "entry[0].changes | not an array");
+  CHECK(MalformedOf(R"({"object":"whatsapp_business_account","entry":[
           {"changes":[{"field":"messages"}]}]})") ==
-        "webhook entry[0].changes[0].value: missing");
+        "entry[0].changes[0] | value: missing");
+  CHECK(MalformedOf(R"({"object":"whatsapp_business_account","entry":[
+          {"changes":[{"value":{}}]}]})") ==
+        "entry[0].changes[0] | field: missing or not a string");
 
   auto with_message = [](const std::string& message) {
     return R"({"object":"whatsapp_business_account","entry":[{"changes":[)"
            R"({"field":"messages","value":{"messages":[)" +
            message + "]}}]}]}";
   };
-  CHECK(ErrorOf(with_message(R"({"from":"1","timestamp":"1","type":"text",)"
-                             R"("text":{"body":"x"}})")) ==
-        "webhook entry[0].changes[0].value.messages[0].id: missing");
-  CHECK(ErrorOf(with_message(R"({"id":"w","from":1,"timestamp":"1",)"
-                             R"("type":"text","text":{"body":"x"}})")) ==
-        "webhook entry[0].changes[0].value.messages[0].from: not a string");
-  CHECK(ErrorOf(with_message(R"({"id":"w","from":"1","timestamp":"soon",)"
-                             R"("type":"text","text":{"body":"x"}})"))
-            .find("timestamp: not Unix seconds") != std::string::npos);
-  CHECK(ErrorOf(with_message(R"({"id":"w","from":"1","timestamp":"-1",)"
-                             R"("type":"text","text":{"body":"x"}})"))
-            .find("timestamp") != std::string::npos);
-  CHECK(ErrorOf(with_message(R"({"id":"w","from":"1","timestamp":)"
-                             R"("99999999999999999999","type":"text"})"))
-            .find("timestamp") != std::string::npos);
-  CHECK(ErrorOf(with_message(R"({"id":"w","from":"1","timestamp":"1",)"
-                             R"("type":"text"})")) ==
-        "webhook entry[0].changes[0].value.messages[0].text: missing");
-  CHECK(ErrorOf(with_message(R"({"id":"w","from":"1","timestamp":"1",)"
-                             R"("type":"image","image":{"mime_type":"x"}})")) ==
-        "webhook entry[0].changes[0].value.messages[0].image.id: missing");
-  CHECK(ErrorOf(with_message(R"({"id":"w","from":"1","timestamp":"1",)"
-                             R"("type":"interactive","interactive":)"
-                             R"({"type":"button_reply"}})"))
-            .find("interactive.button_reply: missing") != std::string::npos);
-  CHECK(ErrorOf(with_message(R"({"id":"w","from":"1","timestamp":"1",)"
-                             R"("type":"text","text":{"body":"x"},)"
-                             R"("context":"wamid"})"))
-            .find("context: not an object") != std::string::npos);
-  CHECK(ErrorOf(with_message("7")).find("messages[0]: not an object") !=
-        std::string::npos);
+  const std::string m = "entry[0].changes[0].value.messages[0] | ";
+  CHECK(MalformedOf(with_message(R"({"from":"1","timestamp":"1","type":"text",)"
+                                 R"("text":{"body":"x"}})")) ==
+        m + "id: missing");
+  CHECK(MalformedOf(with_message(R"({"id":"w","from":1,"timestamp":"1",)"
+                                 R"("type":"text","text":{"body":"x"}})")) ==
+        m + "from: not a string");
+  CHECK(MalformedOf(with_message(R"({"id":"w","from":"1","timestamp":"soon",)"
+                                 R"("type":"text","text":{"body":"x"}})")) ==
+        m + "timestamp: not Unix seconds");
+  CHECK(MalformedOf(with_message(R"({"id":"w","from":"1","timestamp":"-1",)"
+                                 R"("type":"text","text":{"body":"x"}})")) ==
+        m + "timestamp: out of range");
+  CHECK(MalformedOf(with_message(R"({"id":"w","from":"1","timestamp":)"
+                                 R"("99999999999999999999","type":"text"})")) ==
+        m + "timestamp: not Unix seconds");
+  CHECK(MalformedOf(with_message(R"({"id":"w","from":"1","timestamp":"1",)"
+                                 R"("type":"text"})")) == m + "text: missing");
+  CHECK(MalformedOf(with_message(R"({"id":"w","from":"1","timestamp":"1",)"
+                                 R"("type":"text","text":{}})")) ==
+        m + "text.body: missing");
+  CHECK(MalformedOf(
+            with_message(R"({"id":"w","from":"1","timestamp":"1",)"
+                         R"("type":"image","image":{"mime_type":"x"}})")) ==
+        m + "image.id: missing");
+  CHECK(
+      MalformedOf(with_message(R"({"id":"w","from":"1","timestamp":"1",)"
+                               R"("type":"interactive","interactive":{}})")) ==
+      m + "interactive.type: missing");
+  CHECK(MalformedOf(with_message(R"({"id":"w","from":"1","timestamp":"1",)"
+                                 R"("type":"interactive","interactive":)"
+                                 R"({"type":"button_reply"}})")) ==
+        m + "interactive.button_reply: missing");
+  CHECK(MalformedOf(with_message(R"({"id":"w","from":"1","timestamp":"1",)"
+                                 R"("type":"text","text":{"body":"x"},)"
+                                 R"("context":"wamid"})")) ==
+        m + "context: not an object");
+  CHECK(MalformedOf(with_message("7")) == m + "not an object");
 
   std::string bad_status =
       R"({"object":"whatsapp_business_account","entry":[{"changes":[)"
       R"({"field":"messages","value":{"statuses":[{"id":"w","status":"failed",)"
       R"("timestamp":"1","errors":[{"code":"131026"}]}]}}]}]})";
-  CHECK(ErrorOf(bad_status).find("errors[0].code") != std::string::npos);
+  CHECK(MalformedOf(bad_status) ==
+        "entry[0].changes[0].value.statuses[0] | "
+        "errors[0].code: missing or not an integer");
   std::string bad_error =
       R"({"object":"whatsapp_business_account","entry":[{"changes":[)"
       R"({"field":"messages","value":{"errors":[{"title":"x"}]}}]}]})";
-  CHECK(ErrorOf(bad_error).find("value.errors[0].code") != std::string::npos);
+  CHECK(MalformedOf(bad_error) ==
+        "entry[0].changes[0].value.errors[0] | "
+        "code: missing or not an integer");
   std::string bad_metadata =
       R"({"object":"whatsapp_business_account","entry":[{"changes":[)"
       R"({"field":"messages","value":{"metadata":[]}}]}]})";
-  CHECK(ErrorOf(bad_metadata) ==
-        "webhook entry[0].changes[0].value.metadata: not an object");
+  CHECK(MalformedOf(bad_metadata) ==
+        "entry[0].changes[0] | value.metadata: not an object");
+  std::string bad_array =
+      R"({"object":"whatsapp_business_account","entry":[{"changes":[)"
+      R"({"field":"messages","value":{"statuses":{"id":"w"}}}]}]})";
+  CHECK(MalformedOf(bad_array) ==
+        "entry[0].changes[0].value.statuses | not an array");
+}
+
+TEST_CASE(
+    "ParseWebhook: a malformed part is left out alone, the rest of the "
+    "batch kept",
+    "[webhook_parser]") {
+  t::ChangeValue first;
+  first.messages = {
+      t::TextMessage(Header("wamid.1"), "one"),
+      R"({"from":"1","id":"wamid.nobody","timestamp":"1","type":"text",)"
+      R"("text":{}})",
+      t::MediaMessage(Header("wamid.2"), "image", "m2", "image/png"),
+      R"({"from":"1","id":"wamid.noid","timestamp":"1","type":"image",)"
+      R"("image":{"mime_type":"image/png"}})",
+      R"({"from":"1","id":"wamid.notype","timestamp":"1",)"
+      R"("type":"interactive","interactive":{}})",
+      t::TextMessage(Header("wamid.3"), "three"),
+  };
+  first.statuses = {
+      t::StatusObject("wamid.s1", "delivered"),
+      R"({"id":"wamid.s2","status":"failed","timestamp":"1",)"
+      R"("errors":[{"code":"131026"}]})",
+      t::StatusObject("wamid.s3", "read"),
+  };
+  first.errors = {R"({"title":"no code"})",
+                  t::WebhookError({130429, "Rate limit hit", "x", ""})};
+  t::ChangeValue second;
+  second.messages = {t::TextMessage(Header("wamid.4"), "four")};
+  const std::string no_value = R"({"field":"messages"})";
+  std::string body = t::Webhook({t::Entry({t::Change(first), no_value}), "[]",
+                                 t::Entry({t::Change(second)})});
+  WebhookBatch batch = Parse(body);
+
+  REQUIRE(batch.messages.size() == 4);
+  CHECK(batch.messages[0].message.id == "wamid.1");
+  CHECK(batch.messages[1].message.id == "wamid.2");
+  CHECK(batch.messages[2].message.id == "wamid.3");
+  CHECK(batch.messages[3].message.id == "wamid.4");
+  REQUIRE(batch.statuses.size() == 2);
+  CHECK(batch.statuses[0].update.provider_id == "wamid.s1");
+  CHECK(batch.statuses[1].update.provider_id == "wamid.s3");
+  REQUIRE(batch.errors.size() == 1);
+  CHECK(batch.errors[0].code == 130429);
+
+  std::vector<std::string> malformed;
+  for (const MalformedWebhookPart& part : batch.malformed) {
+    malformed.push_back(part.part + " | " + part.error);
+  }
+  CHECK(malformed ==
+        std::vector<std::string>{
+            "entry[0].changes[0].value.messages[1] | text.body: missing",
+            "entry[0].changes[0].value.messages[3] | image.id: missing",
+            "entry[0].changes[0].value.messages[4] | "
+            "interactive.type: missing",
+            "entry[0].changes[0].value.statuses[1] | "
+            "errors[0].code: missing or not an integer",
+            "entry[0].changes[0].value.errors[0] | "
+            "code: missing or not an integer",
+            "entry[0].changes[1] | value: missing",
+            "entry[1] | not an object",
+        });
+}
+
+TEST_CASE("ParseWebhook: a location's text is its name, else its address",
+          "[webhook_parser]") {
+  WebhookBatch batch = Parse(t::MessagesWebhook({
+      t::LocationMessage(Header("wamid.L1"), 52.52, 13.405, "Office",
+                         "Unter den Linden 1"),
+      t::LocationMessage(Header("wamid.L2"), 52.52, 13.405, "",
+                         "Unter den Linden 1"),
+      t::LocationMessage(Header("wamid.L3"), 52.52, 13.405),
+  }));
+  REQUIRE(batch.messages.size() == 3);
+  CHECK(batch.messages[0].type == "location");
+  CHECK(batch.messages[0].message.text == "Office");
+  CHECK(batch.messages[1].message.text == "Unter den Linden 1");
+  CHECK(batch.messages[2].message.text.empty());
+  CHECK(batch.messages[2].raw_json.find("\"latitude\":52.52") !=
+        std::string::npos);
 }
 
 TEST_CASE("ParseWebhook: deep nesting and bad UTF-8 are refused",
@@ -348,7 +467,7 @@ TEST_CASE("ParseWebhook: deep nesting and bad UTF-8 are refused",
   // Exactly 32 levels are fine (and then fail on shape, not depth).
   std::string limit = "{\"object\":\"whatsapp_business_account\",\"entry\":[" +
                       std::string(30, '[') + std::string(30, ']') + "]}";
-  CHECK(ErrorOf(limit) == "webhook entry[0]: not an object");
+  CHECK(MalformedOf(limit) == "entry[0] | not an object");
   CHECK(ErrorOf(t::MessagesWebhook({t::TextMessage(Header("w"), "\xff\xfe")}))
             .find("not valid JSON") != std::string::npos);
 }
