@@ -53,7 +53,6 @@ struct Options {
   std::string app_secret;     // WHATSAPP_APP_SECRET (POST /webhook)
   std::string webhook_url;    // WEBHOOK_URL: events recorded in the outbox
   common::LogRequests log_requests = common::LogRequests::kErrors;
-  std::string webhook_url;      // WEBHOOK_URL: an outbox (nothing is POSTed)
   DispatcherStatus dispatcher;  // what the (absent) dispatcher reports
 };
 
@@ -64,7 +63,6 @@ common::Config MakeConfig(const Options& options) {
   config.whatsapp_app_secret = common::Redacted(options.app_secret);
   config.webhook_url = options.webhook_url;
   config.log_requests = options.log_requests;
-  config.webhook_url = options.webhook_url;
   return config;
 }
 
