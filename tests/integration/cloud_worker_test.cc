@@ -257,8 +257,7 @@ TEST_CASE(
   REQUIRE(
       WaitUntil([&] { return worker.State() == "connected"; }, seconds(10)));
   // Just after a heartbeat, the send below is the first to meet the wrong
-  // token. (A heartbeat meeting it first would pause the queue through the
-  // transport's state alone: a `connection` line, no send-paused.)
+  // token (the next test has a heartbeat meet it first).
   const size_t beats = graph.count(GraphRoute::kPhoneNumber);
   REQUIRE(
       WaitUntil([&] { return graph.count(GraphRoute::kPhoneNumber) > beats; },
@@ -295,6 +294,34 @@ TEST_CASE(
   CHECK(process.LogMatches("send-paused reason=token_invalid( |$)").size() ==
         1);
   CHECK(process.LogMatches("send-resumed").size() == 1);
+  worker.Stop();
+}
+
+TEST_CASE(
+    "a heartbeat that meets a bad token first logs the same one send-paused "
+    "line",
+    "[cloud][integration]") {
+  TempDir dir;
+  GraphApiServer graph;
+  CloudWorker worker(dir, graph);  // heartbeats every second
+  Process& process = worker.process();
+  REQUIRE(
+      WaitUntil([&] { return worker.State() == "connected"; }, seconds(10)));
+  const size_t start = process.LogSize();
+  const std::string token = graph.options().access_token;
+  graph.SetAccessToken("rotated-token");
+  // No send is queued: the heartbeat is the first to meet the wrong token.
+  REQUIRE(
+      process.WaitForLog("connection state=disconnected", seconds(10), start));
+  CHECK(process.WaitForLog("send-paused reason=token_invalid( |$)", seconds(10),
+                           start));
+  std::string id = worker.Send(R"({"to":"15551110021",)" + kTemplate + "}");
+  REQUIRE_FALSE(id.empty());
+  graph.SetAccessToken(token);
+  REQUIRE(WaitStatus(worker, id, "sent"));
+  CHECK(process.WaitForLog("send-resumed", seconds(10), start));
+  CHECK(process.LogMatches("send-paused", start).size() == 1);
+  CHECK(process.LogMatches("send-resumed", start).size() == 1);
   worker.Stop();
 }
 

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <condition_variable>
 #include <cstring>
@@ -179,6 +180,44 @@ class UploadSlot {
 // One client connection, in the server's table. While `busy` one request
 // thread has it; otherwise the control thread may look at it (with the
 // table locked).
+// A connection's share of the request bodies held in memory by all
+// connections together (Limits::max_buffered_bodies): it grows as a body
+// arrives and is given back when the request is answered or fails, or the
+// connection goes.
+class BodyHold {
+ public:
+  BodyHold() = default;
+  ~BodyHold() { Release(); }
+  BodyHold(BodyHold&& other) noexcept
+      : total_(std::exchange(other.total_, nullptr)),
+        held_(std::exchange(other.held_, 0)) {}
+  BodyHold& operator=(BodyHold&&) = delete;
+  BodyHold(const BodyHold&) = delete;
+  BodyHold& operator=(const BodyHold&) = delete;
+
+  // Grows the hold to `bytes` in `*total`; false, and nothing more taken,
+  // when the total would pass `limit`.
+  bool GrowTo(std::atomic<uint64_t>* total, uint64_t bytes, uint64_t limit) {
+    if (bytes <= held_) return true;
+    const uint64_t more = bytes - held_;
+    if (total->fetch_add(more) + more > limit) {
+      total->fetch_sub(more);
+      return false;
+    }
+    total_ = total;
+    held_ = bytes;
+    return true;
+  }
+  void Release() {
+    if (total_ != nullptr && held_ > 0) total_->fetch_sub(held_);
+    held_ = 0;
+  }
+
+ private:
+  std::atomic<uint64_t>* total_ = nullptr;
+  uint64_t held_ = 0;
+};
+
 struct Connection {
   int fd = -1;
   std::string ip;
@@ -193,6 +232,7 @@ struct Connection {
   std::string in;  // bytes read and not yet consumed by a reader
   std::optional<RequestReader> reader;
   std::string canonical;  // the complete request, for httplib
+  BodyHold body_hold;     // its body's share of max_buffered_bodies
 
   // A streamed body being stored (admitted: authorized, with a slot).
   std::optional<TempFile> body_file;
@@ -412,6 +452,8 @@ class HttpServer::Impl {
   Limits limits_;
   RequestLimits request_limits_;
   http_server::StreamedBodyTimes upload_times_;
+  // Body bytes held by every connection's BodyHold (max_buffered_bodies).
+  std::atomic<uint64_t> buffered_bodies_{0};
   std::atomic<int> uploads_{0};  // streamed bodies admitted and not done
   Server server_;
 
@@ -917,6 +959,17 @@ void HttpServer::Impl::Advance(Connection& c, Clock::time_point now) {
       if (!c.body_file && !AdmitStreamedBody(c, now)) return;
       if (!StoreBodyPiece(c, now)) return;
     }
+    if (!c.reader->streamed() &&
+        !c.body_hold.GrowTo(&buffered_bodies_, c.reader->body_received(),
+                            limits_.max_buffered_bodies)) {
+      // Many large bodies arriving at once (Meta's batches, or a client
+      // holding connections open): this one waits its turn; Meta retries.
+      AnswerError(c, 503, api_error::kUnavailable,
+                  "the server holds too many request bodies now; retry "
+                  "shortly",
+                  now);
+      return;
+    }
     switch (c.reader->state()) {
       case RequestReader::State::kHead:
       case RequestReader::State::kBody:
@@ -949,6 +1002,7 @@ void HttpServer::Impl::Advance(Connection& c, Clock::time_point now) {
         c.canonical = c.reader->TakeCanonical(extra);
         c.reader.reset();
         ServeRequests(c);
+        c.body_hold.Release();
         body.reset();
         slot.reset();
         ++c.answered;
@@ -1048,6 +1102,7 @@ void HttpServer::Impl::AnswerError(Connection& c, int status,
   c.body_file.reset();  // a partial upload goes at once
   c.upload_slot.reset();
   c.reader.reset();
+  c.body_hold.Release();
   c.in.clear();
   c.in.shrink_to_fit();
   c.lingering = true;

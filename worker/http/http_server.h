@@ -72,6 +72,11 @@ struct HttpServerLimits {
   std::chrono::milliseconds upload_stall_timeout{10000};
   uint64_t upload_min_bytes_per_s = 16 * 1024;
   int max_uploads = 4;
+  // Bytes of request bodies held in memory by all connections together
+  // while they arrive and are answered (streamed uploads go to files and do
+  // not count): past it a request gets 503, so many large bodies at once
+  // (up to 3 MiB each for /webhook) cannot take the worker's memory.
+  uint64_t max_buffered_bodies = 32 * 1024 * 1024;
 };
 
 // Lifecycle: construct, install routes on server(), then Adopt() or Bind()

@@ -176,12 +176,19 @@ void Dispatcher::PublishStatus(int64_t steady_now) {
   } else if (policy_.paused()) {
     reason = policy_.pause_reason();
   }
-  if (policy_.paused() != was_paused_) {
-    // One line per pause of every send (a provider's answer); the transport
-    // logs its own connection changes.
-    was_paused_ = policy_.paused();
+  // The log's view: a pause by the provider, or a connection that was lost
+  // (not one still starting up: that is no pause of anything sent).
+  const ConnectionState state = transport_.state();
+  const bool logged_pause = policy_.paused() ||
+                            state == ConnectionState::kReconnecting ||
+                            state == ConnectionState::kDisconnected;
+  if (logged_pause != was_paused_) {
+    // One line per pause of every send, whatever began it: a provider's
+    // answer to a send, or the transport's connection (a heartbeat that met
+    // the token error first); the transport logs its own connection changes.
+    was_paused_ = logged_pause;
     if (was_paused_) {
-      log_.Warn("send-paused", {{"reason", policy_.pause_reason()},
+      log_.Warn("send-paused", {{"reason", reason},
                                 {"",
                                  "no send starts until the connection "
                                  "is good again; nothing is failed"}});
