@@ -17,13 +17,6 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-const std::string kTemplate =
-    R"("template":{"name":"hello_world","language":{"code":"en_US"}})";
-
-std::string Template(const std::string& to) {
-  return R"({"to":")" + to + R"(",)" + kTemplate + "}";
-}
-
 TEST_CASE(
     "SEND_CONCURRENCY=4: four recipients at once at most, one recipient one "
     "at a time and in order",
@@ -39,10 +32,10 @@ TEST_CASE(
   // Three messages to one recipient first, then one each to eight others.
   std::vector<std::string> same;
   for (int i = 0; i < 3; ++i)
-    same.push_back(worker.Send(Template("15554440000")));
+    same.push_back(worker.Send(TemplateTo("15554440000")));
   std::vector<std::string> others;
   for (int i = 1; i <= 8; ++i) {
-    others.push_back(worker.Send(Template("1555444000" + std::to_string(i))));
+    others.push_back(worker.Send(TemplateTo("1555444000" + std::to_string(i))));
   }
   for (const std::string& id : same) REQUIRE_FALSE(id.empty());
   for (const std::string& id : others) REQUIRE_FALSE(id.empty());

@@ -34,8 +34,7 @@ TEST_CASE(
     GraphAnswer hang;
     hang.delay = seconds(60);
     graph.ScriptNext(GraphRoute::kMessages, hang);
-    id = worker.Send(
-        R"({"to":"15551234567","template":{"name":"hello_world","language":{"code":"en_US"}}})");
+    id = worker.Send(TemplateTo("15551234567"));
     REQUIRE_FALSE(id.empty());
     REQUIRE(WaitUntil([&] { return graph.count(GraphRoute::kMessages) == 1; },
                       seconds(10)));

@@ -35,9 +35,6 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-const std::string kTemplate =
-    R"("template":{"name":"hello_world","language":{"code":"en_US"}})";
-
 TEST_CASE("a cloud worker connects, sends a template and records the wamid",
           "[cloud][integration]") {
   TempDir dir;

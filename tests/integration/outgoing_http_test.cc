@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "tests/support/process.h"
+#include "tests/support/sandbox_worker.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/wait.h"
 #include "tests/support/webhook_receiver.h"
@@ -43,16 +44,10 @@ TEST_CASE("libcurl is initialised only when a configuration calls out",
           "[sandbox][integration]") {
   auto ready_line = [](std::map<std::string, std::string> extra) {
     TempDir dir;
-    SpawnOptions options;
-    options.env = {
-        {"HOST", "127.0.0.1"}, {"PORT", "0"}, {"DATA_DIR", dir.path()}};
-    for (auto& [k, v] : extra) options.env[k] = v;
-    options.log_path = dir.File("worker.log");
-    auto worker = Process::Spawn(DYNOGUARD_WORKER_BIN, options);
-    REQUIRE(worker.ok());
-    auto ready = worker->WaitForLogMatch("worker: ready .*", seconds(20));
-    REQUIRE(worker->Signal(SIGTERM).ok());
-    CHECK(worker->WaitExit(seconds(20)) == std::optional<int>(0));
+    Process worker = SpawnSandboxWorker(dir, extra);
+    auto ready = worker.WaitForLogMatch("worker: ready .*", seconds(1));
+    REQUIRE(worker.Signal(SIGTERM).ok());
+    CHECK(worker.WaitExit(seconds(20)) == std::optional<int>(0));
     REQUIRE(ready);
     return (*ready)[0];
   };
@@ -67,17 +62,9 @@ TEST_CASE("a cleanup closes the idle forwarding connection of a sandbox worker",
           "[sandbox][integration][forward][cleanup]") {
   TempDir dir;
   WebhookReceiver bot;
-  SpawnOptions options;
-  options.env = {{"HOST", "127.0.0.1"},
-                 {"PORT", "0"},
-                 {"DATA_DIR", dir.path()},
-                 {"WEBHOOK_URL", bot.url("/events")},
-                 {"WEBHOOK_SECRET", "dev-secret"}};
-  options.log_path = dir.File("worker.log");
-  auto worker = Process::Spawn(DYNOGUARD_WORKER_BIN, options);
-  REQUIRE(worker.ok());
-  REQUIRE(worker->WaitForLog("worker: ready", seconds(20)));
-  httplib::Client client("127.0.0.1", ListenPort(*worker));
+  Process worker = SpawnSandboxWorker(dir, {{"WEBHOOK_URL", bot.url("/events")},
+                                            {"WEBHOOK_SECRET", "dev-secret"}});
+  httplib::Client client("127.0.0.1", ListenPort(worker));
 
   const int first = InboundAndWait(client, bot, "15551230001", 1);
   // The connection is kept for the next event (what the cleanup drops).
@@ -87,18 +74,18 @@ TEST_CASE("a cleanup closes the idle forwarding connection of a sandbox worker",
     before.insert(post.remote_port);
   }
 
-  const size_t offset = worker->LogSize();
+  const size_t offset = worker.LogSize();
   auto cleanup = client.Post("/cleanup");
   REQUIRE(cleanup);
   REQUIRE(cleanup->status == 200);
-  REQUIRE(worker->WaitForLog("worker: cleanup level=standard", seconds(10),
-                             offset));
+  REQUIRE(
+      worker.WaitForLog("worker: cleanup level=standard", seconds(10), offset));
   // The close runs on the loop soon after the cleanup's line: the next event
   // goes out on a connection that did not exist before.
   CHECK(before.count(InboundAndWait(client, bot, "15551230003", 3)) == 0);
 
-  REQUIRE(worker->Signal(SIGTERM).ok());
-  CHECK(worker->WaitExit(seconds(20)) == std::optional<int>(0));
+  REQUIRE(worker.Signal(SIGTERM).ok());
+  CHECK(worker.WaitExit(seconds(20)) == std::optional<int>(0));
 }
 
 }  // namespace

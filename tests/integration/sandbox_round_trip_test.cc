@@ -17,6 +17,7 @@
 #include "tests/support/json_fields.h"
 #include "tests/support/process.h"
 #include "tests/support/sandbox_contact.h"
+#include "tests/support/sandbox_worker.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/wait.h"
 #include "tests/support/webhook_payloads.h"
@@ -43,17 +44,9 @@ TEST_CASE("the README's round trip on the sandbox: receive, forward, answer",
           "[sandbox][integration][forward]") {
   TempDir dir;
   WebhookReceiver bot;
-  SpawnOptions options;
-  options.env = {{"HOST", "127.0.0.1"},
-                 {"PORT", "0"},
-                 {"DATA_DIR", dir.path()},
-                 {"WEBHOOK_URL", bot.url("/events")},
-                 {"WEBHOOK_SECRET", "dev-secret"}};
-  options.log_path = dir.File("worker.log");
-  auto worker = Process::Spawn(DYNOGUARD_WORKER_BIN, options);
-  REQUIRE(worker.ok());
-  REQUIRE(worker->WaitForLog("worker: ready", seconds(20)));
-  httplib::Client client("127.0.0.1", ListenPort(*worker));
+  Process worker = SpawnSandboxWorker(dir, {{"WEBHOOK_URL", bot.url("/events")},
+                                            {"WEBHOOK_SECRET", "dev-secret"}});
+  httplib::Client client("127.0.0.1", ListenPort(worker));
 
   // 3. The user writes; the bot gets a signed `message` event.
   auto inbound =
@@ -127,8 +120,8 @@ TEST_CASE("the README's round trip on the sandbox: receive, forward, answer",
   REQUIRE(templ);
   CHECK(templ->status == 202);
 
-  REQUIRE(worker->Signal(SIGTERM).ok());
-  CHECK(worker->WaitExit(seconds(20)) == std::optional<int>(0));
+  REQUIRE(worker.Signal(SIGTERM).ok());
+  CHECK(worker.WaitExit(seconds(20)) == std::optional<int>(0));
 }
 
 // The status events of `receiver` for our message `id`: their "status"
@@ -149,17 +142,9 @@ TEST_CASE(
     "[sandbox][integration][forward]") {
   TempDir dir;
   WebhookReceiver bot;
-  SpawnOptions options;
-  options.env = {{"HOST", "127.0.0.1"},
-                 {"PORT", "0"},
-                 {"DATA_DIR", dir.path()},
-                 {"WEBHOOK_URL", bot.url("/events")},
-                 {"SEND_DELAY_MS", "0"}};
-  options.log_path = dir.File("worker.log");
-  auto worker = Process::Spawn(DYNOGUARD_WORKER_BIN, options);
-  REQUIRE(worker.ok());
-  REQUIRE(worker->WaitForLog("worker: ready", seconds(20)));
-  httplib::Client client("127.0.0.1", ListenPort(*worker));
+  Process worker = SpawnSandboxWorker(
+      dir, {{"WEBHOOK_URL", bot.url("/events")}, {"SEND_DELAY_MS", "0"}});
+  httplib::Client client("127.0.0.1", ListenPort(worker));
   REQUIRE(OpenSandboxWindow(client, "15551234567"));
   auto status_of = [&](const std::string& id) {
     auto r = client.Get(("/api/messages/" + id).c_str());
@@ -219,8 +204,8 @@ TEST_CASE(
     }
   }
 
-  REQUIRE(worker->Signal(SIGTERM).ok());
-  CHECK(worker->WaitExit(seconds(20)) == std::optional<int>(0));
+  REQUIRE(worker.Signal(SIGTERM).ok());
+  CHECK(worker.WaitExit(seconds(20)) == std::optional<int>(0));
 }
 
 }  // namespace

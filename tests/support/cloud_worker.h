@@ -28,6 +28,13 @@
 namespace dynoguard::testing {
 
 inline constexpr char kAppSecret[] = "test-app-secret";
+// The approved template every test sends (no 24-hour window needed): the
+// "template" member, and a whole POST /api/messages body to `to`.
+inline const std::string kTemplate =
+    R"("template":{"name":"hello_world","language":{"code":"en_US"}})";
+inline std::string TemplateTo(const std::string& to) {
+  return R"({"to":")" + to + R"(",)" + kTemplate + "}";
+}
 inline constexpr char kVerifyToken[] = "test-verify-token";
 
 inline int64_t NowS() {
