@@ -108,6 +108,8 @@ class TestServer {
     server_->Stop();
     thread_.join();
     server_.reset();
+    // The gateway's processor thread logs to log_fd_ until it stops.
+    gateway_.reset();
     ::close(log_fd_);
   }
 
