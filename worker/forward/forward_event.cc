@@ -99,6 +99,17 @@ std::string StatusJson(const ForwardEvent& event, std::string_view session,
   return w.str();
 }
 
+// The id of the status `status` of message `id`, for the ids of one `kind`
+// ("status:" Meta's, "send:" ours).
+std::string StatusDigestId(std::string_view kind, std::string_view id,
+                           std::string_view status) {
+  std::string input(kind);
+  input += id;
+  input += ':';
+  input += status;
+  return DigestId(input);
+}
+
 }  // namespace
 
 std::string MessageEventId(std::string_view provider_message_id) {
@@ -109,20 +120,12 @@ std::string MessageEventId(std::string_view provider_message_id) {
 
 std::string StatusEventId(std::string_view provider_message_id,
                           std::string_view status) {
-  std::string input = "status:";
-  input += provider_message_id;
-  input += ':';
-  input += status;
-  return DigestId(input);
+  return StatusDigestId("status:", provider_message_id, status);
 }
 
 std::string SendStatusEventId(std::string_view our_message_id,
                               std::string_view status) {
-  std::string input = "send:";
-  input += our_message_id;
-  input += ':';
-  input += status;
-  return DigestId(input);
+  return StatusDigestId("send:", our_message_id, status);
 }
 
 std::string RandomEventId() {
