@@ -46,12 +46,6 @@ common::Status EventSinks::OnStatusEvent(const WebhookStatus& status) {
     return change.status();
   }
   if (!change->changed) return common::Status::Ok();  // late or repeated
-  auto message = parts_.queue->Get(change->message_id);
-  if (message.ok() && message->has_value()) {
-    const OutboundMessage& m = **message;
-    parts_.history->AddOutbound(m.id, m.to, m.type, m.text,
-                                ToString(change->status), m.created_ms);
-  }
   return Forward(BuildStatusEvent(status, change->message_id, parts_.session));
 }
 
@@ -88,7 +82,6 @@ void EventSinks::OnInbound(const InboundMessage& message) {
   WebhookMessage m;
   m.message = message;
   m.type = "text";
-  parts_.history->AddInbound(m);
   if (common::Status s = OnMessage(m); !s.ok()) {
     log_.Warn("forward-append-failed", {{"error", s.message()}});
   }

@@ -2,9 +2,10 @@
 // that joins the inbound path (InboundProcessor's sinks), the transport's own
 // reports (TransportEvents: the sandbox's receipts, connection changes), the
 // dispatcher's answers (sent, failed) and the parts they touch: the queue
-// (statuses, never backwards), the chat history, and the forwarding outbox
-// (SPEC §5's events, when WEBHOOK_URL is set; without it nothing is written
-// there and the chat history is where the events stay visible).
+// (statuses, never backwards; the chat history reads them from there) and
+// the forwarding outbox (SPEC §5's events, when WEBHOOK_URL is set; without
+// it nothing is written there and the chat history, on disk, is where the
+// events stay visible).
 //
 // Thread-safe: the processor thread calls the sinks, the loop thread the
 // TransportEvents methods and OnDispatched; every part it borrows is
@@ -21,7 +22,6 @@
 #include "common/log.h"
 #include "common/status.h"
 #include "worker/forward/event_outbox.h"
-#include "worker/inbound/history_cache.h"
 #include "worker/inbound/inbound_processor.h"
 #include "worker/model/inbound_event.h"
 #include "worker/outbound/dispatcher.h"
@@ -34,7 +34,6 @@ class EventSinks : public TransportEvents {
  public:
   struct Parts {
     MessageQueue* queue = nullptr;    // required
-    HistoryCache* history = nullptr;  // required
     EventOutbox* outbox = nullptr;    // null: no WEBHOOK_URL, no forwarding
     std::string session = "default";  // SESSION_NAME, in every event
     std::function<int64_t()> now_ms;  // required: ms since the epoch
@@ -54,7 +53,7 @@ class EventSinks : public TransportEvents {
   // An inbound message: its forwarded event (durable when OK).
   common::Status OnMessage(const WebhookMessage& message);
   // A delivery status: applied to the queue and, when it moved our message
-  // forward, recorded in the chat history and forwarded naming our id (a
+  // forward, forwarded naming our id (a
   // late or repeated one changes nothing and is not forwarded: the
   // provider's `sent` after the dispatcher's own is dropped). A wamid the
   // queue does not know (another app on the same number, a message pruned,

@@ -38,8 +38,6 @@ common::Result<std::unique_ptr<Gateway>> Gateway::Open(
                                  : common::MemoryEventKind::kStandardCleanup,
                              "");
       });
-  g->history_ = std::make_unique<HistoryCache>();
-  g->memory_->Register(g->history_.get());
   if (o.debug_endpoints) {
     g->ballast_ = std::make_unique<Ballast>();
     g->memory_->Register(g->ballast_.get());
@@ -76,13 +74,13 @@ common::Result<std::unique_ptr<Gateway>> Gateway::Open(
         std::make_unique<CloudTransport>(std::move(cloud), *o.http, log);
     g->transport_ = g->cloud_.get();
   }
-  g->router_ =
-      std::make_unique<EventRouter>(log, *g->queue_, *g->history_, o.now_ms);
+  g->router_ = std::make_unique<EventRouter>(log, *g->queue_, o.now_ms);
   g->memory_->Register(g->router_.get());
 
   auto inbox = InboundStore::Open(o.data_dir + "/inbound.db", &log);
   if (!inbox.ok()) return inbox.status();
   g->inbox_ = std::move(inbox.value());
+  g->history_ = std::make_unique<ChatHistory>(*g->inbox_, *g->queue_);
   if (!config.webhook_url.empty()) {
     auto outbox = EventOutbox::Open(o.data_dir + "/events.db");
     if (!outbox.ok()) return outbox.status();
@@ -90,7 +88,6 @@ common::Result<std::unique_ptr<Gateway>> Gateway::Open(
   }
   EventSinks::Parts sink_parts;
   sink_parts.queue = g->queue_.get();
-  sink_parts.history = g->history_.get();
   sink_parts.outbox = g->outbox_.get();
   sink_parts.now_ms = o.now_ms;
   sink_parts.session = config.session_name;
@@ -101,7 +98,7 @@ common::Result<std::unique_ptr<Gateway>> Gateway::Open(
   sink_parts.on_connection = o.on_connection;
   g->sinks_ = std::make_unique<EventSinks>(log, std::move(sink_parts));
   g->processor_ = std::make_unique<InboundProcessor>(
-      log, *g->inbox_, g->history_.get(), g->sinks_->Sinks(), o.now_ms);
+      log, *g->inbox_, g->sinks_->Sinks(), o.now_ms);
   if (g->outbox_ && o.loop != nullptr && o.http != nullptr) {
     Forwarder::Options forward;
     forward.url = config.webhook_url;
@@ -149,7 +146,6 @@ Gateway::~Gateway() {
   if (memory_) {
     if (router_) memory_->Unregister(router_.get());
     if (ballast_) memory_->Unregister(ballast_.get());
-    if (history_) memory_->Unregister(history_.get());
   }
 }
 

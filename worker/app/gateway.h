@@ -24,8 +24,8 @@
 #include "worker/forward/forwarder.h"
 #include "worker/http/http_api.h"
 #include "worker/http/loop_call.h"
+#include "worker/inbound/chat_history.h"
 #include "worker/inbound/event_router.h"
-#include "worker/inbound/history_cache.h"
 #include "worker/inbound/inbound_processor.h"
 #include "worker/inbound/inbound_store.h"
 #include "worker/memory/ballast.h"
@@ -110,7 +110,7 @@ class Gateway {
   MessageQueue& queue() { return *queue_; }
   MemoryManager& memory() { return *memory_; }
   CleanupRunner& cleanup() { return *cleanup_; }
-  HistoryCache& history() { return *history_; }
+  ChatHistory& history() { return *history_; }
   Ballast* ballast() { return ballast_.get(); }  // null unless debug
   SandboxTransport* sandbox() { return sandbox_.get(); }
   CloudTransport* cloud() { return cloud_.get(); }
@@ -167,13 +167,13 @@ class Gateway {
   std::unique_ptr<MessageQueue> queue_;
   std::unique_ptr<MemoryManager> memory_;
   std::unique_ptr<CleanupRunner> cleanup_;
-  std::unique_ptr<HistoryCache> history_;
   std::unique_ptr<Ballast> ballast_;
   std::unique_ptr<SandboxTransport> sandbox_;
   std::unique_ptr<CloudTransport> cloud_;
   Transport* transport_ = nullptr;
   std::unique_ptr<EventRouter> router_;
   std::unique_ptr<InboundStore> inbox_;
+  std::unique_ptr<ChatHistory> history_;  // reads queue_ and inbox_
   std::unique_ptr<EventOutbox> outbox_;
   std::unique_ptr<EventSinks> sinks_;
   std::unique_ptr<InboundProcessor> processor_;

@@ -19,7 +19,6 @@
 #include "worker/http/http_api.h"
 #include "worker/http/http_server.h"
 #include "worker/inbound/event_router.h"
-#include "worker/inbound/history_cache.h"
 #include "worker/memory/ballast.h"
 #include "worker/memory/cleanup_runner.h"
 #include "worker/memory/malloc_tuning.h"
@@ -266,19 +265,11 @@ Status WorkerApp::Start() {
   };
   dispatcher_ = std::make_unique<Dispatcher>(
       &loop_, dispatch, log_, *queue_, *transport_, [this] { return NowMs(); },
-      [this](DispatchResult result, const SendRequest& request,
-             const SendResult&) {
+      [this](DispatchResult result, const SendRequest&, const SendResult&) {
         metrics_->CountSend(result == DispatchResult::kSent ? SendOutcome::kSent
                             : result == DispatchResult::kRetry
                                 ? SendOutcome::kRetry
                                 : SendOutcome::kFailed);
-        // The chat history shows our messages with their status.
-        gateway_->history().AddOutbound(
-            request.message_id, request.to, request.type, request.text,
-            result == DispatchResult::kSent     ? "sent"
-            : result == DispatchResult::kFailed ? "failed"
-                                                : "queued",
-            NowMs());
       });
 
   auto session = MakeSessionManager(

@@ -37,7 +37,6 @@ enum class CleanupLevel;
 class Dispatcher;
 class Gateway;
 class EventRouter;
-class HistoryCache;
 class HttpClient;
 class HttpServer;
 class MemoryManager;

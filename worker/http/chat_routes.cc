@@ -83,7 +83,15 @@ void ChatRoutes::Messages(const Request& req, Response& res) {
     }
   }
 
-  const std::vector<ChatEntry> entries = d_.history->Recent(*wa_id, limit);
+  common::Result<std::vector<ChatEntry>> entries =
+      d_.history->Recent(*wa_id, limit);
+  if (!entries.ok()) {
+    ctx_.log->Error("chat-read-failed",
+                    {{"error", entries.status().ToString()}});
+    SendError(res, 503, api_error::kUnavailable,
+              "the chat history is unavailable; try again");
+    return;
+  }
   common::JsonWriter j;
   j.StartObject();
   j.Key("waId").String(*wa_id);
@@ -94,7 +102,7 @@ void ChatRoutes::Messages(const Request& req, Response& res) {
     j.Null();
   }
   j.Key("messages").StartArray();
-  for (const ChatEntry& e : entries) {
+  for (const ChatEntry& e : *entries) {
     j.StartObject();
     j.Key("id").String(e.id);
     j.Key("direction").String(e.outbound ? "out" : "in");

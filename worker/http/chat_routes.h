@@ -3,9 +3,10 @@
 // [{"id","direction":"in"|"out","type","text"?,"status"?,"timestamp"}]},
 // newest last. windowOpenUntil is when the 24-hour customer-service window
 // closes (ms since the epoch) while it is open, else null. The messages are
-// the in-memory HistoryCache (bounded; the cleanups trim it), so an unknown
-// chat answers 200 with no messages. A waId that is not 8–15 digits or a
-// bad limit: 400 invalid_field naming it.
+// read from disk (ChatHistory: inbound.db and the queue), so they survive
+// restarts and cleanups; an unknown chat answers 200 with no messages, a
+// store that cannot be read 503. A waId that is not 8–15 digits or a bad
+// limit: 400 invalid_field naming it.
 #ifndef DYNOGUARD_WORKER_HTTP_CHAT_ROUTES_H_
 #define DYNOGUARD_WORKER_HTTP_CHAT_ROUTES_H_
 
@@ -15,14 +16,14 @@
 #include <functional>
 
 #include "worker/http/route.h"
-#include "worker/inbound/history_cache.h"
+#include "worker/inbound/chat_history.h"
 #include "worker/inbound/inbound_store.h"
 
 namespace dynoguard::worker {
 
 // Borrowed parts (thread-safe, must outlive the server).
 struct ChatRouteDeps {
-  const HistoryCache* history = nullptr;  // null: 503 unavailable
+  const ChatHistory* history = nullptr;  // null: 503 unavailable
   InboundStore* inbox = nullptr;    // the window; null: windowOpenUntil null
   std::function<int64_t()> now_ms;  // ms since the epoch; empty: wall clock
 };

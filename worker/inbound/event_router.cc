@@ -18,11 +18,9 @@ uint64_t EntryBytes(const std::string& id) {
 }  // namespace
 
 EventRouter::EventRouter(const common::Logger& log, MessageQueue& queue,
-                         HistoryCache& history, std::function<int64_t()> now_ms,
-                         size_t max_seen_ids)
+                         std::function<int64_t()> now_ms, size_t max_seen_ids)
     : log_(log),
       queue_(queue),
-      history_(history),
       now_ms_(std::move(now_ms)),
       max_seen_ids_(max_seen_ids) {}
 
@@ -44,7 +42,6 @@ void EventRouter::OnInbound(const InboundMessage& message) {
     return;
   }
   inbound_total_.fetch_add(1);
-  history_.Add(message);
   log_.Info("inbound", {{"id", message.id},
                         {"from", MaskPhone(message.from)},
                         {"chars", message.text.size()}});

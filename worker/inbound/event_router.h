@@ -1,7 +1,7 @@
 // EventRouter: where the events the transport itself reports go (the
 // sandbox's delivered/read receipts; inbound messages a transport hands over
-// directly). Inbound messages are deduplicated by id in memory and kept in
-// the history cache; delivery statuses update the queue. The seen-id index is
+// directly). Inbound messages are deduplicated by id in memory, counted and
+// logged; delivery statuses update the queue. The seen-id index is
 // a Cleanable ("status-index"). Webhook deliveries and the sandbox's simulated
 // messages take the durable path instead (InboundStore + InboundProcessor,
 // 7-day dedup on disk).
@@ -16,7 +16,6 @@
 #include <unordered_set>
 
 #include "common/log.h"
-#include "worker/inbound/history_cache.h"
 #include "worker/memory/memory_manager.h"
 #include "worker/outbound/message_queue.h"
 #include "worker/transport/transport.h"
@@ -28,8 +27,7 @@ class EventRouter : public TransportEvents, public Cleanable {
  public:
   // Remembers up to `max_seen_ids` inbound ids for deduplication.
   EventRouter(const common::Logger& log, MessageQueue& queue,
-              HistoryCache& history, std::function<int64_t()> now_ms,
-              size_t max_seen_ids = 10000);
+              std::function<int64_t()> now_ms, size_t max_seen_ids = 10000);
 
   void OnInbound(const InboundMessage& message) override;
   void OnStatus(const StatusUpdate& update) override;
@@ -50,7 +48,6 @@ class EventRouter : public TransportEvents, public Cleanable {
 
   const common::Logger& log_;
   MessageQueue& queue_;
-  HistoryCache& history_;
   const std::function<int64_t()> now_ms_;
   const size_t max_seen_ids_;
 

@@ -25,16 +25,28 @@ Status SinkFailure(std::string_view sink, const Status& status) {
   return Status::Unavailable(std::string(sink) + " sink: " + status.ToString());
 }
 
+// `message`'s entry in its sender's chat. A message without a time of its
+// own is placed at its arrival.
+ChatEntry ChatEntryFor(const WebhookMessage& message, int64_t received_ms) {
+  ChatEntry entry;
+  entry.id = message.message.id;
+  entry.wa_id = message.message.from;
+  entry.type = message.type.empty() ? "text" : message.type;
+  entry.text = message.message.text;
+  entry.timestamp_ms = message.message.timestamp_ms > 0
+                           ? message.message.timestamp_ms
+                           : received_ms;
+  return entry;
+}
+
 }  // namespace
 
 InboundProcessor::InboundProcessor(const common::Logger& log,
-                                   InboundStore& store, HistoryCache* history,
-                                   InboundSinks sinks,
+                                   InboundStore& store, InboundSinks sinks,
                                    std::function<int64_t()> now_ms,
                                    Options options)
     : log_(log),
       store_(store),
-      history_(history),
       sinks_(std::move(sinks)),
       now_ms_(std::move(now_ms)),
       options_(options) {}
@@ -124,10 +136,11 @@ void InboundProcessor::PruneIfDue() {
     log_.Warn("inbound-prune-failed", {{"error", pruned.status().ToString()}});
     return;
   }
-  if (pruned->seen + pruned->inbox + pruned->contacts > 0) {
+  if (pruned->seen + pruned->inbox + pruned->contacts + pruned->chat > 0) {
     log_.Info("inbound-pruned", {{"seen", pruned->seen},
                                  {"inbox", pruned->inbox},
-                                 {"contacts", pruned->contacts}});
+                                 {"contacts", pruned->contacts},
+                                 {"chat", pruned->chat}});
   }
 }
 
@@ -200,6 +213,7 @@ Status InboundProcessor::ProcessRow(const InboxRow& row) {
   };
   std::vector<Pending> pending;
   std::vector<std::pair<std::string, int64_t>> windows;
+  std::vector<ChatEntry> chat;
   for (const WebhookMessage& message : batch->messages) {
     std::string key = SeenMessageKey(message.message.id);
     if (!is_new(key)) {
@@ -211,6 +225,7 @@ Status InboundProcessor::ProcessRow(const InboxRow& row) {
     windows.emplace_back(
         message.message.from,
         WindowStartMs(message.message.timestamp_ms, row.received_ms));
+    chat.push_back(ChatEntryFor(message, row.received_ms));
     pending.push_back({std::move(key), &message, nullptr, nullptr});
   }
   for (const WebhookStatus& status : batch->statuses) {
@@ -232,9 +247,10 @@ Status InboundProcessor::ProcessRow(const InboxRow& row) {
     pending.push_back({std::move(key), nullptr, nullptr, &batch->errors[i]});
   }
 
-  // The contacts' windows first, in one commit: a message a sink has taken
-  // always has its window recorded.
-  if (Status s = store_.RecordInbounds(windows); !s.ok()) return s;
+  // The contacts' windows and the chats' messages first, in one commit: a
+  // message a sink has taken always has its window and its place in the
+  // chat recorded.
+  if (Status s = store_.RecordInbounds(windows, chat); !s.ok()) return s;
 
   // The sinks, in body order. The keys of the events they took are recorded
   // after them (one commit with the row's processed mark): a crash before
@@ -249,7 +265,6 @@ Status InboundProcessor::ProcessRow(const InboxRow& row) {
   for (const Pending& p : pending) {
     if (p.message != nullptr) {
       const WebhookMessage& message = *p.message;
-      if (history_ != nullptr) history_->AddInbound(message);
       if (sinks_.on_message) {
         if (Status s = sinks_.on_message(message); !s.ok()) {
           return stop("message", s);

@@ -1,13 +1,15 @@
 // InboundProcessor: takes the inbox's unprocessed rows oldest first, parses
 // each (ParseWebhook) and hands every message, status and error not seen
-// before to the sinks; records each contact's window and the chat history
-// on the way. It runs on a thread of its own, woken through a condition
-// variable (Wake) by POST /webhook and the sandbox route after their commit,
-// so neither the HTTP threads nor the event loop ever wait for a sink.
+// before to the sinks; records each contact's window and each message's place
+// in its chat (InboundStore's chat table) on the way. It runs on a thread of
+// its own, woken through a condition variable (Wake) by POST /webhook and the
+// sandbox route after their commit, so neither the HTTP threads nor the event
+// loop ever wait for a sink.
 //
 // Per row: the events not seen before are picked (a body may also repeat an
-// event); the windows of its new messages are recorded (one commit); then
-// each event goes to the chat history (messages) and its sink — messages,
+// event); the windows of its new messages and the messages themselves, in
+// their chats, are recorded (one commit); then each event goes to its sink —
+// messages,
 // then statuses, then errors, each in body order; last, the dedup keys of the
 // events the sinks took and the row's processed mark are committed together. A
 // sink's event is durable once it returns OK; a crash before the keys are
@@ -27,7 +29,8 @@
 // processed without them: each is logged as `webhook-part-skipped`, naming
 // the part and what was wrong, once the row is processed (counted in
 // InboundCounters::malformed_parts). The thread also prunes the store (seen
-// keys after 7 days, processed rows after 24 h) at start and every hour.
+// keys and chat messages after 7 days, processed rows after 24 h) at start
+// and every hour.
 #ifndef DYNOGUARD_WORKER_INBOUND_INBOUND_PROCESSOR_H_
 #define DYNOGUARD_WORKER_INBOUND_INBOUND_PROCESSOR_H_
 
@@ -42,7 +45,6 @@
 
 #include "common/log.h"
 #include "common/status.h"
-#include "worker/inbound/history_cache.h"
 #include "worker/inbound/inbound_store.h"
 #include "worker/model/inbound_event.h"
 
@@ -94,12 +96,11 @@ class InboundProcessor {
  public:
   using Options = InboundProcessorOptions;
 
-  // `log`, `store` and `history` (may be null: no chat history) must outlive
-  // the processor. `now_ms`: milliseconds since the epoch, for the stored
-  // times and the prune cut-offs.
+  // `log` and `store` must outlive the processor. `now_ms`: milliseconds since
+  // the epoch, for the stored times and the prune cut-offs.
   InboundProcessor(const common::Logger& log, InboundStore& store,
-                   HistoryCache* history, InboundSinks sinks,
-                   std::function<int64_t()> now_ms, Options options = {});
+                   InboundSinks sinks, std::function<int64_t()> now_ms,
+                   Options options = {});
   // Stops the thread (Stop).
   ~InboundProcessor();
   InboundProcessor(const InboundProcessor&) = delete;
@@ -131,7 +132,6 @@ class InboundProcessor {
   // Constant after construction.
   const common::Logger& log_;
   InboundStore& store_;
-  HistoryCache* const history_;
   const InboundSinks sinks_;
   const std::function<int64_t()> now_ms_;
   const Options options_;

@@ -22,6 +22,10 @@ constexpr const char* kMarkSeenSql =
     "INSERT OR IGNORE INTO seen (key, seen_ms) VALUES (?1, ?2)";
 constexpr const char* kMarkProcessedSql =
     "UPDATE inbox SET processed = ?2, processed_ms = ?3 WHERE seq = ?1";
+constexpr const char* kRecordChatSql =
+    "INSERT INTO chat_inbound (wa_id, id, type, text, timestamp_ms) "
+    "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (wa_id, id) DO NOTHING";
+
 constexpr const char* kRecordInboundSql =
     "INSERT INTO contacts (wa_id, last_inbound_ms) VALUES (?1, ?2) "
     "ON CONFLICT (wa_id) DO UPDATE SET last_inbound_ms = "
@@ -49,6 +53,17 @@ CREATE TABLE IF NOT EXISTS contacts (
   wa_id           TEXT    PRIMARY KEY,
   last_inbound_ms INTEGER NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS chat_inbound (
+  wa_id        TEXT    NOT NULL,
+  id           TEXT    NOT NULL,
+  type         TEXT    NOT NULL,
+  text         TEXT    NOT NULL DEFAULT '',
+  timestamp_ms INTEGER NOT NULL,
+  PRIMARY KEY (wa_id, id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS chat_inbound_by_chat
+  ON chat_inbound (wa_id, timestamp_ms);
+CREATE INDEX IF NOT EXISTS chat_inbound_by_time ON chat_inbound (timestamp_ms);
 PRAGMA user_version = 1;
 )sql";
 
@@ -199,8 +214,9 @@ Status InboundStore::RecordInbound(std::string_view wa_id, int64_t at_ms) {
 }
 
 Status InboundStore::RecordInbounds(
-    const std::vector<std::pair<std::string, int64_t>>& contacts) {
-  if (contacts.empty()) return Status::Ok();
+    const std::vector<std::pair<std::string, int64_t>>& contacts,
+    const std::vector<ChatEntry>& messages) {
+  if (contacts.empty() && messages.empty()) return Status::Ok();
   std::lock_guard lock(write_mu_);
   Result<std::unique_ptr<Transaction>> txn =
       Transaction::Begin(writer_, context_);
@@ -213,7 +229,45 @@ Status InboundStore::RecordInbounds(
         });
     if (!changed.ok()) return changed.status();
   }
+  for (const ChatEntry& m : messages) {
+    Result<int64_t> changed =
+        Change(writer_, context_, kRecordChatSql, [&](Statement& s) {
+          s.Bind(1, m.wa_id);
+          s.Bind(2, m.id);
+          s.Bind(3, m.type);
+          s.Bind(4, m.text);
+          s.Bind(5, m.timestamp_ms);
+        });
+    if (!changed.ok()) return changed.status();
+  }
   return (*txn)->Commit();
+}
+
+Result<std::vector<ChatEntry>> InboundStore::RecentMessages(
+    std::string_view wa_id, size_t limit) {
+  std::lock_guard lock(read_mu_);
+  Result<Statement> stmt = Statement::Prepare(
+      reader_, context_,
+      "SELECT id, type, text, timestamp_ms FROM chat_inbound WHERE wa_id = ?1 "
+      "ORDER BY timestamp_ms DESC, id DESC LIMIT ?2");
+  if (!stmt.ok()) return stmt.status();
+  stmt->Bind(1, wa_id);
+  stmt->Bind(2, static_cast<int64_t>(limit));
+  std::vector<ChatEntry> entries;
+  for (;;) {
+    Result<bool> row = stmt->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    ChatEntry e;
+    e.id = stmt->Text(0);
+    e.wa_id = std::string(wa_id);
+    e.type = stmt->Text(1);
+    e.text = stmt->Text(2);
+    e.timestamp_ms = stmt->Int(3);
+    entries.push_back(std::move(e));
+  }
+  std::reverse(entries.begin(), entries.end());  // newest first → oldest first
+  return entries;
 }
 
 Status InboundStore::MarkSeenAll(const std::vector<std::string>& keys,
@@ -341,6 +395,11 @@ Result<InboundPruneResult> InboundStore::Prune(int64_t now_ms) {
              [&](Statement& s) { s.Bind(1, SeenPruneCutoffMs(now_ms)); });
   if (!seen.ok()) return seen.status();
   result.seen = *seen;
+  Result<int64_t> chat = Change(
+      writer_, context_, "DELETE FROM chat_inbound WHERE timestamp_ms < ?1",
+      [&](Statement& s) { s.Bind(1, SeenPruneCutoffMs(now_ms)); });
+  if (!chat.ok()) return chat.status();
+  result.chat = *chat;
   Result<int64_t> inbox =
       Change(writer_, context_,
              "DELETE FROM inbox WHERE processed != 0 AND received_ms < ?1",
@@ -373,6 +432,7 @@ Result<InboundStoreCounts> InboundStore::Counts() {
                  "SELECT COUNT(*) FROM inbox WHERE processed = 2"},
            Query{&counts.seen, "SELECT COUNT(*) FROM seen"},
            Query{&counts.contacts, "SELECT COUNT(*) FROM contacts"},
+           Query{&counts.chat, "SELECT COUNT(*) FROM chat_inbound"},
        }) {
     Result<int64_t> n = CountOf(writer_, context_, q.sql);
     if (!n.ok()) return n.status();

@@ -8,7 +8,11 @@
 //    to the sinks, kept 7 days (Meta redelivers for up to 7 days). They live
 //    on disk only: a restart keeps them and no memory cleanup touches them;
 //  - contacts: each contact's last inbound message time, for the 24-hour
-//    customer-service window.
+//    customer-service window;
+//  - chat_inbound: the inbound messages of each chat (id, kind, summary,
+//    time) for GET /api/chats/{waId}/messages, kept 7 days like `seen`: they
+//    survive restarts and memory cleanups (the outbound half of a chat is the
+//    queue's own rows).
 // Two connections, each with a 512 KiB page cache. Times are milliseconds
 // since the epoch, passed in by the caller.
 #ifndef DYNOGUARD_WORKER_INBOUND_INBOUND_STORE_H_
@@ -28,6 +32,7 @@
 
 #include "common/log.h"
 #include "common/status.h"
+#include "worker/model/chat_entry.h"
 
 namespace dynoguard::worker {
 
@@ -51,6 +56,7 @@ struct InboundPruneResult {
   int64_t seen = 0;      // seen keys older than 7 days
   int64_t inbox = 0;     // processed rows older than 24 hours
   int64_t contacts = 0;  // contacts whose window closed
+  int64_t chat = 0;      // chat messages older than 7 days
 };
 
 struct InboundStoreCounts {
@@ -59,6 +65,7 @@ struct InboundStoreCounts {
   int64_t unparsable = 0;  // of those, the ones that did not parse
   int64_t seen = 0;        // seen keys
   int64_t contacts = 0;    // contacts with a recorded inbound
+  int64_t chat = 0;        // inbound chat messages kept
 };
 
 // Thread-safe: writes go through one connection under one mutex; the window
@@ -114,9 +121,16 @@ class InboundStore {
   // later of this and what is stored wins, so a redelivered old message
   // never shortens the window.
   common::Status RecordInbound(std::string_view wa_id, int64_t at_ms);
-  // RecordInbound for each (wa_id, at_ms) of `contacts`, in one transaction.
+  // RecordInbound for each (wa_id, at_ms) of `contacts`, and each of
+  // `messages` (inbound ChatEntry values) added to its chat, in one
+  // transaction. A message id already in its chat is left as it is.
   common::Status RecordInbounds(
-      const std::vector<std::pair<std::string, int64_t>>& contacts);
+      const std::vector<std::pair<std::string, int64_t>>& contacts,
+      const std::vector<ChatEntry>& messages = {});
+  // The newest `limit` inbound messages of chat `wa_id`, oldest first (equal
+  // times: by id). Read on the reader connection.
+  common::Result<std::vector<ChatEntry>> RecentMessages(std::string_view wa_id,
+                                                        size_t limit);
   // The time of `wa_id`'s last recorded inbound message; nullopt when none.
   common::Result<std::optional<int64_t>> LastInbound(std::string_view wa_id);
   // True when a free-form message may go to `wa_id` at `now_ms`
@@ -125,9 +139,10 @@ class InboundStore {
   // error, rather than our store refusing it for a reason that is not true.
   bool WindowOpen(std::string_view wa_id, int64_t now_ms);
 
-  // Deletes seen keys recorded before SeenPruneCutoffMs(now_ms), processed
-  // rows received before InboxPruneCutoffMs(now_ms), and contacts whose
-  // window closed before `now_ms`. Unprocessed rows are never deleted.
+  // Deletes seen keys recorded before SeenPruneCutoffMs(now_ms), chat
+  // messages sent before it, processed rows received before
+  // InboxPruneCutoffMs(now_ms), and contacts whose window closed before
+  // `now_ms`. Unprocessed rows are never deleted.
   common::Result<InboundPruneResult> Prune(int64_t now_ms);
 
   common::Result<InboundStoreCounts> Counts();

@@ -72,8 +72,8 @@ constexpr std::string_view kLegacyHashPrefix = "v2:";
 // so NextDue stops at the first due head and the snapshot's pending-size
 // check at the cap: through messages_due SQLite sorted every pending row
 // first, 55 ms per NextDue with 150,000 waiting); messages_provider the
-// status callbacks. `type` is '' for
-// rows from before schema 3 (EffectiveType tells their kind).
+// status callbacks; messages_recipient a chat's outbound half (RecentTo).
+// `type` is '' for rows from before schema 3 (EffectiveType tells their kind).
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS messages (
   seq             INTEGER PRIMARY KEY,
@@ -108,6 +108,8 @@ CREATE INDEX IF NOT EXISTS messages_recipient_pending
   ON messages (recipient, seq) WHERE status IN ('queued', 'sending');
 CREATE INDEX IF NOT EXISTS messages_pending_seq
   ON messages (seq) WHERE status IN ('queued', 'sending');
+CREATE INDEX IF NOT EXISTS messages_recipient
+  ON messages (recipient, seq);
 )sql";
 
 // Schema 1 → 2: rows written before have request_hash '' (unknown body), so
@@ -1244,6 +1246,37 @@ Result<std::vector<OutboundMessage>> MessageQueue::DeadLetters(int limit) {
         if (!stmt.ok()) return stmt.status();
         stmt->Bind(1, int64_t{limit < 0 ? 0 : limit});
         return CollectMessages(*stmt);
+      });
+}
+
+Result<std::vector<ChatEntry>> MessageQueue::RecentTo(
+    std::string_view recipient, size_t limit) {
+  return Read(
+      "RecentTo", [&](StatementCache& cache) -> Result<std::vector<ChatEntry>> {
+        Result<Statement> stmt = Statement::Prepare(
+            cache, context_,
+            "SELECT id, type, template_json, text, status, created_ms "
+            "FROM messages WHERE recipient = ?1 ORDER BY seq DESC LIMIT ?2");
+        if (!stmt.ok()) return stmt.status();
+        stmt->Bind(1, recipient);
+        stmt->Bind(2, static_cast<int64_t>(limit));
+        std::vector<ChatEntry> entries;
+        for (;;) {
+          Result<bool> row = stmt->Step();
+          if (!row.ok()) return row.status();
+          if (!*row) break;
+          ChatEntry e;
+          e.id = stmt->Text(0);
+          e.wa_id = std::string(recipient);
+          e.outbound = true;
+          e.type = std::string(EffectiveType(stmt->Text(1), stmt->Text(2)));
+          e.text = stmt->Text(3);
+          e.status = stmt->Text(4);
+          e.timestamp_ms = stmt->Int(5);
+          entries.push_back(std::move(e));
+        }
+        std::reverse(entries.begin(), entries.end());  // oldest first
+        return entries;
       });
 }
 

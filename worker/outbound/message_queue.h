@@ -18,6 +18,7 @@
 
 #include "common/log.h"
 #include "common/status.h"
+#include "worker/model/chat_entry.h"
 #include "worker/model/outbound_message.h"
 
 struct sqlite3;
@@ -235,6 +236,11 @@ class MessageQueue {
                                                               int limit);
   // At most `limit` failed messages, most recently enqueued first.
   common::Result<std::vector<OutboundMessage>> DeadLetters(int limit);
+  // The newest `limit` messages to `recipient` (every status, until pruned),
+  // oldest first, as chat entries: our id, kind, summary, current status,
+  // accept time.
+  common::Result<std::vector<ChatEntry>> RecentTo(std::string_view recipient,
+                                                  size_t limit);
 
   // Prunes finished messages (sent, delivered, read, failed) last updated
   // before `before_ms`, at most `limit` of them, oldest first, so the file does

@@ -17,8 +17,8 @@ namespace t = dynoguard::testing;
 
 constexpr char kTo[] = "16505551234";
 
-// The sinks over a real queue and outbox in a temp dir, a history and a
-// clock the test sets.
+// The sinks over a real queue and outbox in a temp dir and a clock the test
+// sets.
 class Fixture {
  public:
   explicit Fixture(bool forwarding = true)
@@ -33,7 +33,6 @@ class Fixture {
     }
     EventSinks::Parts parts;
     parts.queue = queue_.get();
-    parts.history = &history_;
     parts.outbox = outbox_.get();
     parts.session = "shop";
     parts.now_ms = [this] { return now_ms_; };
@@ -110,7 +109,6 @@ class Fixture {
   common::Logger log_;
   std::unique_ptr<MessageQueue> queue_;
   std::unique_ptr<EventOutbox> outbox_;
-  HistoryCache history_;
   std::unique_ptr<EventSinks> sinks_;
   int wakes_ = 0;
 };

@@ -33,7 +33,6 @@
 #include "worker/http/http_api.h"
 #include "worker/http/http_server.h"
 #include "worker/inbound/event_router.h"
-#include "worker/inbound/history_cache.h"
 #include "worker/memory/ballast.h"
 #include "worker/memory/memory_manager.h"
 #include "worker/metrics/metrics.h"
@@ -146,7 +145,13 @@ class TestServer {
   EventOutbox* outbox() { return gateway_->outbox(); }
   MemoryManager& memory() { return gateway_->memory(); }
   SandboxTransport& sandbox() { return *gateway_->sandbox(); }
-  HistoryCache& history() { return gateway_->history(); }
+  ChatHistory& history() { return gateway_->history(); }
+  // The chat with `wa_id`, newest `limit` last (a read error fails the test).
+  std::vector<ChatEntry> Chat(const std::string& wa_id, size_t limit = 10) {
+    auto chat = gateway_->history().Recent(wa_id, limit);
+    REQUIRE(chat.ok());
+    return std::move(chat).value();
+  }
   Ballast& ballast() {
     REQUIRE(gateway_->ballast() != nullptr);
     return *gateway_->ballast();
@@ -915,10 +920,12 @@ TEST_CASE(
 TEST_CASE("http api: /cleanup runs a standard cleanup by default",
           "[http_api]") {
   TestServer server;
+  EventRouter& router = server.gateway().router();  // a Cleanable
   for (int i = 0; i < 10; ++i) {
-    server.history().Add({"in" + std::to_string(i), "15551234567",
-                          "message " + std::to_string(i), 1700000000000});
+    router.OnInbound({"in" + std::to_string(i), "15551234567",
+                      "message " + std::to_string(i), 1700000000000});
   }
+  const uint64_t router_bytes = router.bytes();
   auto client = server.Client();
   auto res = client.Post("/cleanup");
   REQUIRE(res);
@@ -930,7 +937,7 @@ TEST_CASE("http api: /cleanup runs a standard cleanup by default",
         doc["before"]["cacheBytes"].GetUint64());
   CHECK(doc["freed"].IsUint64());
   CHECK(doc["tookMs"].IsInt64());
-  CHECK(server.history().messages() == 5);
+  CHECK(router.bytes() < router_bytes);  // halved
   CHECK(server.metrics().cleanups(CleanupLevel::kStandard) == 1);
   CHECK(server.LogText().find("cleanup level=standard freed=") !=
         std::string::npos);
@@ -939,14 +946,16 @@ TEST_CASE("http api: /cleanup runs a standard cleanup by default",
 TEST_CASE("http api: GET /cleanup?level=emergency clears the caches",
           "[http_api]") {
   TestServer server;
-  server.history().Add({"in1", "15551234567", "hi", 1700000000000});
+  EventRouter& router = server.gateway().router();  // a Cleanable
+  router.OnInbound({"in1", "15551234567", "hi", 1700000000000});
+  const uint64_t router_bytes = router.bytes();
   server.ballast().Grow(2);
   auto client = server.Client();
   auto res = client.Get("/cleanup?level=emergency");
   REQUIRE(res);
   CHECK(res->status == 200);
   CHECK(Str(Json(res->body)["level"]) == "emergency");
-  CHECK(server.history().messages() == 0);
+  CHECK(router.bytes() < router_bytes);
   CHECK(server.ballast().megabytes() == 0);
   CHECK(server.metrics().cleanups(CleanupLevel::kEmergency) == 1);
 }
@@ -983,13 +992,14 @@ TEST_CASE(
   REQUIRE(first);
   REQUIRE(first->status == 200);
   REQUIRE(processed(1));
-  CHECK(server.history().Recent(header.from, 10).size() == 1);
+  CHECK(server.Chat(header.from).size() == 1);
 
   auto cleanup = client.Post("/cleanup?level=emergency");
   REQUIRE(cleanup);
   REQUIRE(cleanup->status == 200);
   CHECK(server.metrics().cleanups(CleanupLevel::kEmergency) == 1);
-  CHECK(server.history().Recent(header.from, 10).empty());  // caches cleared
+  // The chat is on disk: the cleanup that emptied every cache left it.
+  CHECK(server.Chat(header.from).size() == 1);
 
   auto again = PostJson(client, "/webhook", body, signed_headers);
   REQUIRE(again);
@@ -1003,7 +1013,7 @@ TEST_CASE(
   auto events = server.gateway().outbox()->Pending(10);
   REQUIRE(events.ok());
   CHECK(events->size() == 1);
-  CHECK(server.history().Recent(header.from, 10).empty());
+  CHECK(server.Chat(header.from).size() == 1);  // the repeat added nothing
 }
 
 TEST_CASE(
@@ -1035,7 +1045,7 @@ TEST_CASE(
                               std::string::npos;
       },
       std::chrono::seconds(10)));
-  auto chat = server.history().Recent(header.from, 10);
+  auto chat = server.Chat(header.from);
   REQUIRE(chat.size() == 1);
   CHECK(chat[0].text == "still here");
   CHECK(server.LogText().find("webhook-part-skipped") != std::string::npos);
@@ -1065,9 +1075,9 @@ TEST_CASE(
   CHECK(!Str(Json(res->body)["id"]).empty());
   // The inbox commits it; the processor's thread takes it from there.
   REQUIRE(testing::WaitUntil(
-      [&] { return server.history().Recent("4915112345678", 10).size() == 1; },
+      [&] { return server.Chat("4915112345678").size() == 1; },
       std::chrono::seconds(10)));
-  auto recent = server.history().Recent("4915112345678", 10);
+  auto recent = server.Chat("4915112345678");
   CHECK(recent[0].text == "hi bot");
   auto metrics = client.Get("/metrics");
   REQUIRE(metrics);

@@ -24,7 +24,6 @@
 #include "worker/http/body_limit.h"
 #include "worker/http/http_server.h"
 #include "worker/http/sandbox_routes.h"
-#include "worker/inbound/history_cache.h"
 #include "worker/inbound/inbound_processor.h"
 #include "worker/inbound/inbound_store.h"
 #include "worker/metrics/metrics.h"
@@ -77,7 +76,7 @@ class Server {
       return common::Status::Ok();
     };
     processor_ = std::make_unique<InboundProcessor>(
-        log_, *store_, &history_, std::move(sinks), [] { return kNow; });
+        log_, *store_, std::move(sinks), [] { return kNow; });
     processor_->Start();
 
     server_ = std::make_unique<HttpServer>(config_, log_, metrics_);
@@ -165,7 +164,6 @@ class Server {
   common::Logger log_;
   common::Config config_;
   Metrics metrics_;
-  HistoryCache history_;
   SandboxTransport sandbox_;
   std::unique_ptr<InboundStore> store_;
   std::unique_ptr<InboundProcessor> processor_;
@@ -250,7 +248,7 @@ TEST_CASE("webhook: a signed body is stored, answered 200 and processed",
                      milliseconds(10000)));
   CHECK(server.messages()[0].message.text == "hello");
   CHECK(server.stored_rows() == 1);
-  CHECK(server.history_.Recent("16505551234", 10).size() == 1);
+  CHECK(server.store_->RecentMessages("16505551234", 10).value().size() == 1);
 }
 
 TEST_CASE("webhook: a missing, malformed or wrong signature stores nothing",
@@ -467,7 +465,9 @@ TEST_CASE("webhook: sandbox inbound takes the same path to the same sinks",
   CHECK(text->status == 202);
   CHECK(t::WaitUntil([&] { return server.message_count() == 2; },
                      milliseconds(10000)));
-  CHECK(server.history_.Recent("4915112345678", 10).back().text == "hi bot");
+  CHECK(
+      server.store_->RecentMessages("4915112345678", 10).value().back().text ==
+      "hi bot");
 
   CHECK(ErrorCode(client.Post("/api/sandbox/inbound",
                               R"({"from":"4915112345678","type":"image",)"

@@ -92,8 +92,7 @@ class Fixture {
     REQUIRE(store.ok());
     store_ = std::move(store).value();
     processor_ = std::make_unique<InboundProcessor>(
-        log_, *store_, &history_, recorder_.Sinks(), [this] { return now_; },
-        options);
+        log_, *store_, recorder_.Sinks(), [this] { return now_; }, options);
   }
 
   void Deliver(const std::string& body) {
@@ -117,7 +116,6 @@ class Fixture {
   int log_fd_;
   common::Logger log_;
   int64_t now_ = kT + 1000;
-  HistoryCache history_;
   Recorder recorder_;
   std::unique_ptr<InboundStore> store_;
   std::unique_ptr<InboundProcessor> processor_;
@@ -159,8 +157,8 @@ TEST_CASE(
   REQUIRE(counts.ok());
   CHECK(counts->pending == 0);
 
-  // The chat history and the window, per contact.
-  auto chat = f.history_.Recent("16505551234", 10);
+  // The chat (on disk) and the window, per contact.
+  auto chat = f.store_->RecentMessages("16505551234", 10).value();
   REQUIRE(chat.size() == 2);
   CHECK(chat[0].text == "one");
   CHECK(chat[1].type == "image");
@@ -196,7 +194,7 @@ TEST_CASE(
   REQUIRE(f.processor_->ProcessPending().ok());
   CHECK(f.recorder_.messages == std::vector<std::string>{"wamid.A"});
   CHECK(f.recorder_.statuses == std::vector<std::string>{"wamid.out.1/read"});
-  CHECK(f.history_.Recent("16505551234", 10).size() == 1);
+  CHECK(f.store_->RecentMessages("16505551234", 10).value().size() == 1);
 }
 
 TEST_CASE(
@@ -255,7 +253,7 @@ TEST_CASE("inbound processor: a failing sink leaves the row for a retry",
   CHECK(f.Count("inbound-processing-recovered") == 1);
   CHECK(f.processor_->counters().failures == 2);
   // The history got wamid.1 once although it was tried three times.
-  CHECK(f.history_.Recent("16505551234", 10).size() == 3);
+  CHECK(f.store_->RecentMessages("16505551234", 10).value().size() == 3);
 }
 
 TEST_CASE("inbound processor: its thread retries a failing sink with backoff",
@@ -437,7 +435,7 @@ TEST_CASE(
       if (m.message.id == "wamid.C2") _exit(0);  // the crash
       return common::Status::Ok();
     };
-    InboundProcessor processor(log, **store, nullptr, sinks, [] { return kT; });
+    InboundProcessor processor(log, **store, sinks, [] { return kT; });
     (void)processor.ProcessPending();
     _exit(1);  // not reached
   }
@@ -454,7 +452,7 @@ TEST_CASE(
     AppendLine(taken, m.message.id);
     return common::Status::Ok();
   };
-  InboundProcessor processor(log, **store, nullptr, sinks, [] { return kT; });
+  InboundProcessor processor(log, **store, sinks, [] { return kT; });
   REQUIRE(processor.ProcessPending().ok());
   CHECK(t::ReadFileText(taken).value_or("") ==
         "wamid.C1\nwamid.C2\nwamid.C2\nwamid.C3\n");
