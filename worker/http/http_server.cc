@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "common/listen_socket.h"
+#include "common/poll_timeout.h"
 #include "common/unique_fd.h"
 #include "worker/http/api_auth.h"
 #include "worker/http/api_error.h"
@@ -311,11 +312,9 @@ class ConnectionStream : public httplib::Stream {
       }
       if (n < 0 && errno == EINTR) continue;
       if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-            deadline - Clock::now());
+        const int left = common::PollTimeoutMs(deadline - Clock::now());
         pollfd p{c_.fd, POLLOUT, 0};
-        if (left.count() > 0 &&
-            ::poll(&p, 1, static_cast<int>(left.count())) > 0) {
+        if (left > 0 && ::poll(&p, 1, left) > 0) {
           continue;
         }
       }
@@ -665,10 +664,8 @@ void HttpServer::Impl::ControlLoop() {
   auto next_sweep = Clock::now() + kSweepInterval;
   epoll_event events[8];
   for (;;) {
-    auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(
-        next_sweep - Clock::now());
     int n = ::epoll_wait(control_epoll_, events, 8,
-                         static_cast<int>(std::max<int64_t>(0, wait.count())));
+                         common::PollTimeoutMs(next_sweep - Clock::now()));
     auto now = Clock::now();
     bool stopping = stop_requested_.load();
     bool draining = stopping || draining_.load();

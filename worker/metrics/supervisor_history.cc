@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "common/poll_timeout.h"
 #include "common/unique_fd.h"
 
 namespace dynoguard::worker {
@@ -48,9 +49,7 @@ double NumberOr(const rapidjson::Value& object, const char* key,
 
 // Milliseconds left until `deadline`, at least 0.
 int MsLeft(Clock::time_point deadline) {
-  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-      deadline - Clock::now());
-  return static_cast<int>(std::max<int64_t>(0, left.count()));
+  return common::PollTimeoutMs(deadline - Clock::now());
 }
 
 }  // namespace
