@@ -649,18 +649,18 @@ void CloudTransport::FetchMedia(const std::string& media_id,
       size_t room =
           kMaxErrorBody - std::min(kMaxErrorBody, state->error_body.size());
       state->error_body.append(chunk.substr(0, room));
-      return true;
+      return SinkAnswer::kContinue;
     }
     state->bytes += chunk.size();
     if (state->bytes > state->max_bytes) {
       state->too_large = true;
-      return false;
+      return SinkAnswer::kAbort;
     }
     if (!WriteAll(state->fd.get(), chunk)) {
       state->write_errno = errno;
-      return false;
+      return SinkAnswer::kAbort;
     }
-    return true;
+    return SinkAnswer::kContinue;
   };
 
   auto shared_done = std::make_shared<DownloadCallback>(std::move(done));
