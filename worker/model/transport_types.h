@@ -72,15 +72,6 @@ struct MediaHead {
   std::optional<uint64_t> bytes;  // the body's length, when announced
 };
 
-// A media file fetched for GET /api/media/{id}: written to `file_path` (a
-// path the caller chose in DATA_DIR/tmp), never held whole in memory.
-struct MediaDownload {
-  std::string file_path;
-  std::string mime_type;  // from the provider; "application/octet-stream"
-                          // when it gave none
-  uint64_t bytes = 0;
-};
-
 // Connection states reported by /session-status (SPEC §5).
 enum class ConnectionState {
   kStarting,

@@ -1,8 +1,6 @@
 #include "worker/transport/cloud/cloud_transport.h"
 
-#include <fcntl.h>
 #include <fmt/format.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -11,7 +9,6 @@
 #include <memory>
 #include <utility>
 
-#include "common/unique_fd.h"
 #include "worker/model/provider_error.h"
 #include "worker/transport/cloud/cloud_answer_parser.h"
 #include "worker/transport/cloud/cloud_request_builder.h"
@@ -30,7 +27,8 @@ constexpr size_t kMaxMediaId = 128;
 bool Is2xx(int status) { return status >= 200 && status < 300; }
 
 std::string TrimSlash(std::string base) {
-  while (!base.empty() && base.back() == '/') base.pop_back();
+  while (!base.empty() && base.back() == '/')
+    base.pop_back();
   return base;
 }
 
@@ -39,7 +37,8 @@ bool IsHttpUrl(std::string_view url) {
 }
 
 bool IsObjectId(std::string_view id) {
-  if (id.empty() || id.size() > kMaxMediaId) return false;
+  if (id.empty() || id.size() > kMaxMediaId)
+    return false;
   return std::all_of(id.begin(), id.end(), [](char c) {
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
            (c >= 'A' && c <= 'Z') || c == '_' || c == '-' || c == '.';
@@ -48,16 +47,19 @@ bool IsObjectId(std::string_view id) {
 
 // "30s", "1.5s", "250ms": the log line's delay.
 std::string FormatDelay(int64_t ms) {
-  if (ms < 0) ms = 0;
-  if (ms < 1000) return fmt::format("{}ms", ms);
-  if (ms % 1000 == 0) return fmt::format("{}s", ms / 1000);
+  if (ms < 0)
+    ms = 0;
+  if (ms < 1000)
+    return fmt::format("{}ms", ms);
+  if (ms % 1000 == 0)
+    return fmt::format("{}s", ms / 1000);
   return fmt::format("{:.1f}s", static_cast<double>(ms) / 1000.0);
 }
 
 // The Status for a request that did not succeed: Unavailable when it may
 // work later (no answer, 5xx, rate limits, a paused account), InvalidArgument
 // when the provider refused it for good. `body` is the answer's body.
-Status ErrorStatus(std::string_view what, const HttpResponse& response,
+Status ErrorStatus(std::string_view what, const HttpResponse &response,
                    std::string_view body) {
   if (!response.ok()) {
     return Status::Unavailable(std::string(what) + ": " +
@@ -81,57 +83,43 @@ std::optional<uint64_t> ParseLength(std::string_view text) {
   return value;
 }
 
-void DeleteTimer(uv_handle_t* handle) {
-  delete reinterpret_cast<uv_timer_t*>(handle);
+void DeleteTimer(uv_handle_t *handle) {
+  delete reinterpret_cast<uv_timer_t *>(handle);
 }
 
-void CloseTimer(uv_timer_t*& timer) {
-  if (timer == nullptr) return;
-  uv_close(reinterpret_cast<uv_handle_t*>(timer), DeleteTimer);
+void CloseTimer(uv_timer_t *&timer) {
+  if (timer == nullptr)
+    return;
+  uv_close(reinterpret_cast<uv_handle_t *>(timer), DeleteTimer);
   timer = nullptr;
 }
 
-// A download in progress: shared by the response sink and the completion.
-struct DownloadState {
-  std::string path;
+// A media fetch in progress: shared by the response sink and the completion.
+struct MediaFetch {
   uint64_t max_bytes = 0;
-  common::UniqueFd fd;
-  bool created = false;  // this download created (truncated) `path`
+  std::string mime_type; // from the media object; may be empty
+  MediaStreamSink sink;
   int status = 0;
-  std::string content_type;
-  uint64_t bytes = 0;
-  bool too_large = false;
-  int write_errno = 0;
-  std::string error_body;  // a non-2xx answer's body, bounded
+  uint64_t bytes = 0;     // taken by the sink
+  bool too_large = false; // by Content-Length or by the bytes
+  bool aborted = false;   // the sink answered kAbort
+  std::string error_body; // a non-2xx answer's body, bounded
 };
 
-bool WriteAll(int fd, std::string_view data) {
-  while (!data.empty()) {
-    ssize_t n = ::write(fd, data.data(), data.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    data.remove_prefix(static_cast<size_t>(n));
-  }
-  return true;
-}
+} // namespace
 
-}  // namespace
-
-CloudTransport::CloudTransport(Options options, HttpClient& client,
-                               const common::Logger& log)
-    : options_(std::move(options)),
-      base_(TrimSlash(options_.api_base)),
-      client_(client),
-      log_(log) {}
+CloudTransport::CloudTransport(Options options, HttpClient &client,
+                               const common::Logger &log)
+    : options_(std::move(options)), base_(TrimSlash(options_.api_base)),
+      client_(client), log_(log) {}
 
 CloudTransport::~CloudTransport() { Close(); }
 
 void CloudTransport::Close() {
   destroying_ = true;
   std::vector<HttpRequestId> ids(in_flight_.begin(), in_flight_.end());
-  for (HttpRequestId id : ids) client_.Cancel(id);
+  for (HttpRequestId id : ids)
+    client_.Cancel(id);
   in_flight_.clear();
   deferred_.clear();
   CloseTimer(heartbeat_timer_);
@@ -164,7 +152,7 @@ CloudActivity CloudTransport::activity() const {
   return activity_;
 }
 
-common::Status CloudTransport::Start(uv_loop_t* loop, TransportEvents& events) {
+common::Status CloudTransport::Start(uv_loop_t *loop, TransportEvents &events) {
   if (machine_)
     return Status::InvalidArgument("cloud transport: started twice");
   if (!IsHttpUrl(base_)) {
@@ -210,7 +198,7 @@ common::Status CloudTransport::Start(uv_loop_t* loop, TransportEvents& events) {
   const int64_t now = options_.now_ms();
   machine_.emplace(connection, now);
 
-  for (uv_timer_t** timer : {&heartbeat_timer_, &check_timer_, &defer_timer_}) {
+  for (uv_timer_t **timer : {&heartbeat_timer_, &check_timer_, &defer_timer_}) {
     *timer = new uv_timer_t;
     uv_timer_init(loop_, *timer);
     (*timer)->data = this;
@@ -240,11 +228,13 @@ common::Result<HttpRequestId> CloudTransport::Issue(HttpRequest request,
       std::move(request),
       [this, id, handler = std::move(handler)](HttpResponse response) {
         in_flight_.erase(*id);
-        if (destroying_) return;
+        if (destroying_)
+          return;
         handler(std::move(response));
-        MaybeFinishStop();  // last: on_stopped may destroy the transport
+        MaybeFinishStop(); // last: on_stopped may destroy the transport
       });
-  if (!started.ok()) return started.status();
+  if (!started.ok())
+    return started.status();
   // The callback never runs from within Start, so the id is known first.
   *id = *started;
   in_flight_.insert(*id);
@@ -255,16 +245,18 @@ void CloudTransport::Defer(std::function<void()> task) {
   if (defer_timer_ == nullptr) {
     // Not started (REQUIRES broken) or being destroyed: the client's loop
     // still runs it later; a closed client leaves no loop to wait for.
-    if (destroying_) return;
-    if (!client_.Post(task)) task();
+    if (destroying_)
+      return;
+    if (!client_.Post(task))
+      task();
     return;
   }
   deferred_.push_back(std::move(task));
   uv_timer_start(defer_timer_, OnDeferTimer, 0, 0);
 }
 
-void CloudTransport::OnDeferTimer(uv_timer_t* timer) {
-  auto* self = static_cast<CloudTransport*>(timer->data);
+void CloudTransport::OnDeferTimer(uv_timer_t *timer) {
+  auto *self = static_cast<CloudTransport *>(timer->data);
   // Only the tasks queued so far; those they queue run on the next turn.
   size_t count = self->deferred_.size();
   while (count-- > 0 && !self->deferred_.empty()) {
@@ -275,11 +267,11 @@ void CloudTransport::OnDeferTimer(uv_timer_t* timer) {
   if (!self->deferred_.empty()) {
     uv_timer_start(self->defer_timer_, OnDeferTimer, 0, 0);
   }
-  self->MaybeFinishStop();  // last: on_stopped may destroy the transport
+  self->MaybeFinishStop(); // last: on_stopped may destroy the transport
 }
 
-void CloudTransport::OnHeartbeatTimer(uv_timer_t* timer) {
-  auto* self = static_cast<CloudTransport*>(timer->data);
+void CloudTransport::OnHeartbeatTimer(uv_timer_t *timer) {
+  auto *self = static_cast<CloudTransport *>(timer->data);
   self->Feed(ConnectionEvent::kTick);
   // The timer's clock (monotonic) and now_ms may disagree by a little: when
   // the machine found the heartbeat not yet due, wait for the rest.
@@ -289,24 +281,26 @@ void CloudTransport::OnHeartbeatTimer(uv_timer_t* timer) {
   }
 }
 
-void CloudTransport::OnCheckTimer(uv_timer_t* timer) {
-  static_cast<CloudTransport*>(timer->data)->Feed(ConnectionEvent::kTick);
+void CloudTransport::OnCheckTimer(uv_timer_t *timer) {
+  static_cast<CloudTransport *>(timer->data)->Feed(ConnectionEvent::kTick);
 }
 
 void CloudTransport::Feed(ConnectionEvent event, std::string_view reason) {
-  if (!machine_) return;
+  if (!machine_)
+    return;
   const int64_t now = options_.now_ms();
   Apply(machine_->OnEvent(event, now, reason), now);
 }
 
-void CloudTransport::Apply(const ConnectionStep& step, int64_t now) {
+void CloudTransport::Apply(const ConnectionStep &step, int64_t now) {
   const bool changed = step.Has(kEmitConnectionEvent);
   if (changed) {
     std::lock_guard<std::mutex> lock(mu_);
     state_ = step.state;
     reason_ = step.reason;
   }
-  if (step.Has(kScheduleHeartbeat)) ArmHeartbeat(step.next_heartbeat_ms, now);
+  if (step.Has(kScheduleHeartbeat))
+    ArmHeartbeat(step.next_heartbeat_ms, now);
   // kPauseQueue / kResumeQueue need nothing here: the dispatcher holds the
   // queue while state() is not connected and learns of the change from
   // OnConnection.
@@ -320,20 +314,24 @@ void CloudTransport::Apply(const ConnectionStep& step, int64_t now) {
                                {"reason", step.reason},
                                {"next_heartbeat_in", next}});
     }
-    if (events_ != nullptr) events_->OnConnection(step.state, step.reason);
+    if (events_ != nullptr)
+      events_->OnConnection(step.state, step.reason);
   }
-  if (step.Has(kSendHeartbeat)) SendHeartbeat();
+  if (step.Has(kSendHeartbeat))
+    SendHeartbeat();
 }
 
 void CloudTransport::ArmHeartbeat(int64_t at_ms, int64_t now) {
-  if (stopping_ || heartbeat_timer_ == nullptr) return;
+  if (stopping_ || heartbeat_timer_ == nullptr)
+    return;
   const int64_t delay = std::max<int64_t>(0, at_ms - now);
   uv_timer_start(heartbeat_timer_, OnHeartbeatTimer,
                  static_cast<uint64_t>(delay), 0);
 }
 
 void CloudTransport::SendHeartbeat() {
-  if (stopping_ || heartbeat_pending_) return;
+  if (stopping_ || heartbeat_pending_)
+    return;
   heartbeat_pending_ = true;
   auto id = Issue(
       NewRequest(HttpMethod::kGet, base_ + "/" + options_.phone_number_id),
@@ -355,14 +353,16 @@ void CloudTransport::SendHeartbeat() {
   });
 }
 
-void CloudTransport::OnHeartbeatDone(const HttpResponse& response) {
-  if (stopping_) return;  // cancelled by Stop: no outcome to learn from
+void CloudTransport::OnHeartbeatDone(const HttpResponse &response) {
+  if (stopping_)
+    return; // cancelled by Stop: no outcome to learn from
   const int64_t now = options_.now_ms();
   const bool ok = response.ok() && Is2xx(response.status);
   {
     std::lock_guard<std::mutex> lock(mu_);
     activity_.last_heartbeat_ms = now;
-    if (ok) activity_.last_heartbeat_ok_ms = now;
+    if (ok)
+      activity_.last_heartbeat_ok_ms = now;
   }
   if (ok) {
     Feed(ConnectionEvent::kHeartbeatOk);
@@ -390,7 +390,7 @@ void CloudTransport::OnHeartbeatDone(const HttpResponse& response) {
   }
 }
 
-void CloudTransport::Send(const SendRequest& request, SendCallback done) {
+void CloudTransport::Send(const SendRequest &request, SendCallback done) {
   auto fail = [this, &done](ProviderError error) {
     SendResult result;
     result.error = std::move(error);
@@ -398,9 +398,9 @@ void CloudTransport::Send(const SendRequest& request, SendCallback done) {
         [done = std::move(done), result = std::move(result)] { done(result); });
   };
   if (stopping_ || !machine_) {
-    fail(ClassifyGraphError(
-        0, 0,
-        stopping_ ? "cloud transport stopped" : "cloud transport not started"));
+    fail(ClassifyGraphError(0, 0,
+                            stopping_ ? "cloud transport stopped"
+                                      : "cloud transport not started"));
     return;
   }
   common::Result<std::string> body = BuildSendBody(request);
@@ -422,7 +422,7 @@ void CloudTransport::Send(const SendRequest& request, SendCallback done) {
   }
 }
 
-void CloudTransport::OnSendDone(const HttpResponse& response,
+void CloudTransport::OnSendDone(const HttpResponse &response,
                                 SendCallback done) {
   SendResult result;
   std::optional<ConnectionEvent> event;
@@ -461,11 +461,12 @@ void CloudTransport::OnSendDone(const HttpResponse& response,
     }
   }
   // The state is right before the dispatcher hears of the outcome.
-  if (event) Feed(*event, reason);
+  if (event)
+    Feed(*event, reason);
   done(std::move(result));
 }
 
-void CloudTransport::MarkRead(const std::string& message_id, bool typing,
+void CloudTransport::MarkRead(const std::string &message_id, bool typing,
                               DoneCallback done) {
   if (stopping_ || !machine_) {
     Defer([done = std::move(done), stopping = stopping_] {
@@ -497,7 +498,7 @@ void CloudTransport::MarkRead(const std::string& message_id, bool typing,
   }
 }
 
-void CloudTransport::UploadMedia(const MediaUpload& upload,
+void CloudTransport::UploadMedia(const MediaUpload &upload,
                                  UploadCallback done) {
   auto fail = [this, &done](Status status) {
     Defer(
@@ -544,9 +545,11 @@ void CloudTransport::UploadMedia(const MediaUpload& upload,
   }
 }
 
-void CloudTransport::DownloadMedia(const std::string& media_id,
-                                   const std::string& dest_path,
-                                   uint64_t max_bytes, DownloadCallback done) {
+MediaDownloadId CloudTransport::DownloadMedia(const std::string &media_id,
+                                              uint64_t max_bytes,
+                                              MediaStreamSink sink,
+                                              DownloadCallback done) {
+  const MediaDownloadId download = next_download_++;
   auto fail = [this, &done](Status status) {
     Defer(
         [done = std::move(done), status = std::move(status)] { done(status); });
@@ -554,22 +557,23 @@ void CloudTransport::DownloadMedia(const std::string& media_id,
   if (stopping_ || !machine_) {
     fail(Status::Unavailable(stopping_ ? "cloud transport stopped"
                                        : "cloud transport not started"));
-    return;
+    return download;
   }
   if (!IsObjectId(media_id)) {
     fail(Status::InvalidArgument("media id: not a Graph object id"));
-    return;
-  }
-  if (dest_path.empty()) {
-    fail(Status::InvalidArgument("dest_path: missing"));
-    return;
+    return download;
   }
   auto shared_done = std::make_shared<DownloadCallback>(std::move(done));
   auto id = Issue(
       NewRequest(HttpMethod::kGet, base_ + "/" + media_id),
-      [this, shared_done, media_id, dest_path,
-       max_bytes](HttpResponse response) {
+      [this, download, shared_done, media_id, max_bytes,
+       sink = std::move(sink)](HttpResponse response) mutable {
+        downloads_.erase(download);
         const std::string what = "media " + media_id;
+        if (response.error.kind == HttpErrorKind::kCancelled) {
+          (*shared_done)(Status::Unavailable(what + ": download cancelled"));
+          return;
+        }
         if (response.ok() && !Is2xx(response.status)) {
           ProviderError error =
               ParseGraphErrorBody(response.status, response.body);
@@ -602,46 +606,52 @@ void CloudTransport::DownloadMedia(const std::string& media_id,
           (*shared_done)(Status::Unavailable("cloud transport stopped"));
           return;
         }
-        FetchMedia(media_id, info->url, info->mime_type, dest_path, max_bytes,
-                   std::move(*shared_done));
+        FetchMedia(download, media_id, info->url, info->mime_type, max_bytes,
+                   std::move(sink), std::move(*shared_done));
       });
   if (!id.ok()) {
     done = std::move(*shared_done);
     fail(id.status());
+    return download;
   }
+  downloads_[download] = *id;
+  return download;
 }
 
-void CloudTransport::FetchMedia(const std::string& media_id,
-                                const std::string& url,
-                                const std::string& mime_type,
-                                const std::string& dest_path,
-                                uint64_t max_bytes, DownloadCallback done) {
+void CloudTransport::FetchMedia(MediaDownloadId download,
+                                const std::string &media_id,
+                                const std::string &url,
+                                const std::string &mime_type,
+                                uint64_t max_bytes, MediaStreamSink sink,
+                                DownloadCallback done) {
   const std::string what = "media " + media_id;
-  auto state = std::make_shared<DownloadState>();
-  state->path = dest_path;
+  auto state = std::make_shared<MediaFetch>();
   state->max_bytes = max_bytes;
+  state->mime_type = mime_type;
+  state->sink = std::move(sink);
 
   HttpRequest http = NewRequest(HttpMethod::kGet, url);
-  http.sink.on_head = [state](int status, const HttpHeaders& headers) {
+  http.sink.on_head = [state](int status, const HttpHeaders &headers) {
     state->status = status;
-    if (auto type = headers.Find("Content-Type")) {
-      state->content_type = std::string(*type);
+    if (!Is2xx(status))
+      return true; // its body is the error's
+    MediaHead head;
+    head.mime_type = state->mime_type;
+    if (auto type = headers.Find("Content-Type");
+        head.mime_type.empty() && type) {
+      head.mime_type = std::string(*type);
     }
-    if (!Is2xx(status)) return true;  // its body is the error's
+    if (head.mime_type.empty())
+      head.mime_type = "application/octet-stream";
     if (auto length = headers.Find("Content-Length")) {
-      std::optional<uint64_t> bytes = ParseLength(*length);
-      if (bytes && *bytes > state->max_bytes) {
+      head.bytes = ParseLength(*length);
+      if (head.bytes && *head.bytes > state->max_bytes) {
         state->too_large = true;
         return false;
       }
     }
-    state->fd.Reset(::open(state->path.c_str(),
-                           O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
-    if (!state->fd) {
-      state->write_errno = errno;
-      return false;
-    }
-    state->created = true;
+    if (state->sink.on_head)
+      state->sink.on_head(head);
     return true;
   };
   http.sink.on_data = [state](std::string_view chunk) {
@@ -651,35 +661,33 @@ void CloudTransport::FetchMedia(const std::string& media_id,
       state->error_body.append(chunk.substr(0, room));
       return SinkAnswer::kContinue;
     }
-    state->bytes += chunk.size();
-    if (state->bytes > state->max_bytes) {
+    if (chunk.size() > state->max_bytes - state->bytes) {
       state->too_large = true;
       return SinkAnswer::kAbort;
     }
-    if (!WriteAll(state->fd.get(), chunk)) {
-      state->write_errno = errno;
-      return SinkAnswer::kAbort;
-    }
-    return SinkAnswer::kContinue;
+    // Counted only once taken: a paused chunk comes again.
+    SinkAnswer answer = state->sink.on_data ? state->sink.on_data(chunk)
+                                            : SinkAnswer::kContinue;
+    if (answer == SinkAnswer::kContinue)
+      state->bytes += chunk.size();
+    if (answer == SinkAnswer::kAbort)
+      state->aborted = true;
+    return answer;
   };
 
   auto shared_done = std::make_shared<DownloadCallback>(std::move(done));
-  auto id = Issue(std::move(http), [state, shared_done, what,
-                                    mime_type](HttpResponse response) {
-    int close_errno = 0;
-    if (state->fd && ::close(state->fd.Release()) != 0) close_errno = errno;
-    const bool complete = response.ok() && Is2xx(response.status) &&
-                          !state->too_large && state->write_errno == 0 &&
-                          close_errno == 0;
-    if (!complete && state->created) ::unlink(state->path.c_str());
+  auto id = Issue(std::move(http), [this, download, state, shared_done,
+                                    what](HttpResponse response) {
+    downloads_.erase(download);
+    state->sink = {}; // what the sink holds goes now
     if (state->too_large) {
       (*shared_done)(Status::InvalidArgument(fmt::format(
           "{}: larger than the limit of {} bytes", what, state->max_bytes)));
-    } else if (state->write_errno != 0 || close_errno != 0) {
-      (*shared_done)(Status::IOError(
-          "write " + state->path,
-          std::strerror(state->write_errno != 0 ? state->write_errno
-                                                : close_errno)));
+    } else if (response.error.kind == HttpErrorKind::kCancelled) {
+      (*shared_done)(Status::Unavailable(what + ": download cancelled"));
+    } else if (state->aborted) {
+      (*shared_done)(
+          Status::Unavailable(what + ": the sink stopped the download"));
     } else if (!response.ok()) {
       (*shared_done)(ErrorStatus(what + " download", response, ""));
     } else if (response.status == 404 || response.status == 403 ||
@@ -692,20 +700,27 @@ void CloudTransport::FetchMedia(const std::string& media_id,
       (*shared_done)(
           ErrorStatus(what + " download", response, state->error_body));
     } else {
-      MediaDownload media;
-      media.file_path = state->path;
-      media.mime_type = mime_type;
-      if (media.mime_type.empty()) media.mime_type = state->content_type;
-      if (media.mime_type.empty()) {
-        media.mime_type = "application/octet-stream";
-      }
-      media.bytes = state->bytes;
-      (*shared_done)(std::move(media));
+      (*shared_done)(Status::Ok());
     }
   });
   if (!id.ok()) {
     Defer([shared_done, status = id.status()] { (*shared_done)(status); });
+    return;
   }
+  downloads_[download] = *id;
+}
+
+void CloudTransport::ResumeDownload(MediaDownloadId id) {
+  auto it = downloads_.find(id);
+  if (it != downloads_.end())
+    client_.Resume(it->second);
+}
+
+void CloudTransport::CancelDownload(MediaDownloadId id) {
+  auto it = downloads_.find(id);
+  // Its callback runs from Cancel, with kCancelled, and answers `done`.
+  if (it != downloads_.end())
+    client_.Cancel(it->second);
 }
 
 void CloudTransport::Poll(int64_t) {}
@@ -716,9 +731,18 @@ void CloudTransport::Stop(std::function<void()> on_stopped) {
     CloseTimers(false);
     // A heartbeat's outcome no longer matters; its callback runs now and is
     // ignored (before on_stopped is known, so that it cannot run from here).
-    if (heartbeat_id_) client_.Cancel(*heartbeat_id_);
+    if (heartbeat_id_)
+      client_.Cancel(*heartbeat_id_);
+    // A download runs at its client's pace (a paused transfer waits for
+    // it): a stop does not wait for one; each answers "cancelled".
+    std::vector<HttpRequestId> downloads;
+    for (const auto &[download, request] : downloads_)
+      downloads.push_back(request);
+    for (HttpRequestId request : downloads)
+      client_.Cancel(request);
   }
-  if (!on_stopped) return;
+  if (!on_stopped)
+    return;
   if (defer_timer_ == nullptr) {
     // Never started: nothing can be in flight.
     Defer(std::move(on_stopped));
@@ -731,19 +755,23 @@ void CloudTransport::Stop(std::function<void()> on_stopped) {
 }
 
 void CloudTransport::MaybeFinishStop() {
-  if (!stopping_ || on_stopped_.empty()) return;
-  if (!in_flight_.empty() || !deferred_.empty() || heartbeat_pending_) return;
+  if (!stopping_ || on_stopped_.empty())
+    return;
+  if (!in_flight_.empty() || !deferred_.empty() || heartbeat_pending_)
+    return;
   stopped_ = true;
   std::vector<std::function<void()>> callbacks;
   callbacks.swap(on_stopped_);
   // Nothing of `this` is touched after the first callback.
-  for (std::function<void()>& callback : callbacks) callback();
+  for (std::function<void()> &callback : callbacks)
+    callback();
 }
 
 void CloudTransport::CloseTimers(bool all) {
   CloseTimer(heartbeat_timer_);
   CloseTimer(check_timer_);
-  if (all) CloseTimer(defer_timer_);
+  if (all)
+    CloseTimer(defer_timer_);
 }
 
-}  // namespace dynoguard::worker
+} // namespace dynoguard::worker
