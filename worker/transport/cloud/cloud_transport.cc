@@ -27,8 +27,7 @@ constexpr size_t kMaxMediaId = 128;
 bool Is2xx(int status) { return status >= 200 && status < 300; }
 
 std::string TrimSlash(std::string base) {
-  while (!base.empty() && base.back() == '/')
-    base.pop_back();
+  while (!base.empty() && base.back() == '/') base.pop_back();
   return base;
 }
 
@@ -37,8 +36,7 @@ bool IsHttpUrl(std::string_view url) {
 }
 
 bool IsObjectId(std::string_view id) {
-  if (id.empty() || id.size() > kMaxMediaId)
-    return false;
+  if (id.empty() || id.size() > kMaxMediaId) return false;
   return std::all_of(id.begin(), id.end(), [](char c) {
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
            (c >= 'A' && c <= 'Z') || c == '_' || c == '-' || c == '.';
@@ -47,19 +45,16 @@ bool IsObjectId(std::string_view id) {
 
 // "30s", "1.5s", "250ms": the log line's delay.
 std::string FormatDelay(int64_t ms) {
-  if (ms < 0)
-    ms = 0;
-  if (ms < 1000)
-    return fmt::format("{}ms", ms);
-  if (ms % 1000 == 0)
-    return fmt::format("{}s", ms / 1000);
+  if (ms < 0) ms = 0;
+  if (ms < 1000) return fmt::format("{}ms", ms);
+  if (ms % 1000 == 0) return fmt::format("{}s", ms / 1000);
   return fmt::format("{:.1f}s", static_cast<double>(ms) / 1000.0);
 }
 
 // The Status for a request that did not succeed: Unavailable when it may
 // work later (no answer, 5xx, rate limits, a paused account), InvalidArgument
 // when the provider refused it for good. `body` is the answer's body.
-Status ErrorStatus(std::string_view what, const HttpResponse &response,
+Status ErrorStatus(std::string_view what, const HttpResponse& response,
                    std::string_view body) {
   if (!response.ok()) {
     return Status::Unavailable(std::string(what) + ": " +
@@ -83,43 +78,43 @@ std::optional<uint64_t> ParseLength(std::string_view text) {
   return value;
 }
 
-void DeleteTimer(uv_handle_t *handle) {
-  delete reinterpret_cast<uv_timer_t *>(handle);
+void DeleteTimer(uv_handle_t* handle) {
+  delete reinterpret_cast<uv_timer_t*>(handle);
 }
 
-void CloseTimer(uv_timer_t *&timer) {
-  if (timer == nullptr)
-    return;
-  uv_close(reinterpret_cast<uv_handle_t *>(timer), DeleteTimer);
+void CloseTimer(uv_timer_t*& timer) {
+  if (timer == nullptr) return;
+  uv_close(reinterpret_cast<uv_handle_t*>(timer), DeleteTimer);
   timer = nullptr;
 }
 
 // A media fetch in progress: shared by the response sink and the completion.
 struct MediaFetch {
   uint64_t max_bytes = 0;
-  std::string mime_type; // from the media object; may be empty
+  std::string mime_type;  // from the media object; may be empty
   MediaStreamSink sink;
   int status = 0;
-  uint64_t bytes = 0;     // taken by the sink
-  bool too_large = false; // by Content-Length or by the bytes
-  bool aborted = false;   // the sink answered kAbort
-  std::string error_body; // a non-2xx answer's body, bounded
+  uint64_t bytes = 0;      // taken by the sink
+  bool too_large = false;  // by Content-Length or by the bytes
+  bool aborted = false;    // the sink answered kAbort
+  std::string error_body;  // a non-2xx answer's body, bounded
 };
 
-} // namespace
+}  // namespace
 
-CloudTransport::CloudTransport(Options options, HttpClient &client,
-                               const common::Logger &log)
-    : options_(std::move(options)), base_(TrimSlash(options_.api_base)),
-      client_(client), log_(log) {}
+CloudTransport::CloudTransport(Options options, HttpClient& client,
+                               const common::Logger& log)
+    : options_(std::move(options)),
+      base_(TrimSlash(options_.api_base)),
+      client_(client),
+      log_(log) {}
 
 CloudTransport::~CloudTransport() { Close(); }
 
 void CloudTransport::Close() {
   destroying_ = true;
   std::vector<HttpRequestId> ids(in_flight_.begin(), in_flight_.end());
-  for (HttpRequestId id : ids)
-    client_.Cancel(id);
+  for (HttpRequestId id : ids) client_.Cancel(id);
   in_flight_.clear();
   deferred_.clear();
   CloseTimer(heartbeat_timer_);
@@ -152,7 +147,7 @@ CloudActivity CloudTransport::activity() const {
   return activity_;
 }
 
-common::Status CloudTransport::Start(uv_loop_t *loop, TransportEvents &events) {
+common::Status CloudTransport::Start(uv_loop_t* loop, TransportEvents& events) {
   if (machine_)
     return Status::InvalidArgument("cloud transport: started twice");
   if (!IsHttpUrl(base_)) {
@@ -198,7 +193,7 @@ common::Status CloudTransport::Start(uv_loop_t *loop, TransportEvents &events) {
   const int64_t now = options_.now_ms();
   machine_.emplace(connection, now);
 
-  for (uv_timer_t **timer : {&heartbeat_timer_, &check_timer_, &defer_timer_}) {
+  for (uv_timer_t** timer : {&heartbeat_timer_, &check_timer_, &defer_timer_}) {
     *timer = new uv_timer_t;
     uv_timer_init(loop_, *timer);
     (*timer)->data = this;
@@ -228,13 +223,11 @@ common::Result<HttpRequestId> CloudTransport::Issue(HttpRequest request,
       std::move(request),
       [this, id, handler = std::move(handler)](HttpResponse response) {
         in_flight_.erase(*id);
-        if (destroying_)
-          return;
+        if (destroying_) return;
         handler(std::move(response));
-        MaybeFinishStop(); // last: on_stopped may destroy the transport
+        MaybeFinishStop();  // last: on_stopped may destroy the transport
       });
-  if (!started.ok())
-    return started.status();
+  if (!started.ok()) return started.status();
   // The callback never runs from within Start, so the id is known first.
   *id = *started;
   in_flight_.insert(*id);
@@ -245,18 +238,16 @@ void CloudTransport::Defer(std::function<void()> task) {
   if (defer_timer_ == nullptr) {
     // Not started (REQUIRES broken) or being destroyed: the client's loop
     // still runs it later; a closed client leaves no loop to wait for.
-    if (destroying_)
-      return;
-    if (!client_.Post(task))
-      task();
+    if (destroying_) return;
+    if (!client_.Post(task)) task();
     return;
   }
   deferred_.push_back(std::move(task));
   uv_timer_start(defer_timer_, OnDeferTimer, 0, 0);
 }
 
-void CloudTransport::OnDeferTimer(uv_timer_t *timer) {
-  auto *self = static_cast<CloudTransport *>(timer->data);
+void CloudTransport::OnDeferTimer(uv_timer_t* timer) {
+  auto* self = static_cast<CloudTransport*>(timer->data);
   // Only the tasks queued so far; those they queue run on the next turn.
   size_t count = self->deferred_.size();
   while (count-- > 0 && !self->deferred_.empty()) {
@@ -267,11 +258,11 @@ void CloudTransport::OnDeferTimer(uv_timer_t *timer) {
   if (!self->deferred_.empty()) {
     uv_timer_start(self->defer_timer_, OnDeferTimer, 0, 0);
   }
-  self->MaybeFinishStop(); // last: on_stopped may destroy the transport
+  self->MaybeFinishStop();  // last: on_stopped may destroy the transport
 }
 
-void CloudTransport::OnHeartbeatTimer(uv_timer_t *timer) {
-  auto *self = static_cast<CloudTransport *>(timer->data);
+void CloudTransport::OnHeartbeatTimer(uv_timer_t* timer) {
+  auto* self = static_cast<CloudTransport*>(timer->data);
   self->Feed(ConnectionEvent::kTick);
   // The timer's clock (monotonic) and now_ms may disagree by a little: when
   // the machine found the heartbeat not yet due, wait for the rest.
@@ -281,26 +272,24 @@ void CloudTransport::OnHeartbeatTimer(uv_timer_t *timer) {
   }
 }
 
-void CloudTransport::OnCheckTimer(uv_timer_t *timer) {
-  static_cast<CloudTransport *>(timer->data)->Feed(ConnectionEvent::kTick);
+void CloudTransport::OnCheckTimer(uv_timer_t* timer) {
+  static_cast<CloudTransport*>(timer->data)->Feed(ConnectionEvent::kTick);
 }
 
 void CloudTransport::Feed(ConnectionEvent event, std::string_view reason) {
-  if (!machine_)
-    return;
+  if (!machine_) return;
   const int64_t now = options_.now_ms();
   Apply(machine_->OnEvent(event, now, reason), now);
 }
 
-void CloudTransport::Apply(const ConnectionStep &step, int64_t now) {
+void CloudTransport::Apply(const ConnectionStep& step, int64_t now) {
   const bool changed = step.Has(kEmitConnectionEvent);
   if (changed) {
     std::lock_guard<std::mutex> lock(mu_);
     state_ = step.state;
     reason_ = step.reason;
   }
-  if (step.Has(kScheduleHeartbeat))
-    ArmHeartbeat(step.next_heartbeat_ms, now);
+  if (step.Has(kScheduleHeartbeat)) ArmHeartbeat(step.next_heartbeat_ms, now);
   // kPauseQueue / kResumeQueue need nothing here: the dispatcher holds the
   // queue while state() is not connected and learns of the change from
   // OnConnection.
@@ -314,24 +303,20 @@ void CloudTransport::Apply(const ConnectionStep &step, int64_t now) {
                                {"reason", step.reason},
                                {"next_heartbeat_in", next}});
     }
-    if (events_ != nullptr)
-      events_->OnConnection(step.state, step.reason);
+    if (events_ != nullptr) events_->OnConnection(step.state, step.reason);
   }
-  if (step.Has(kSendHeartbeat))
-    SendHeartbeat();
+  if (step.Has(kSendHeartbeat)) SendHeartbeat();
 }
 
 void CloudTransport::ArmHeartbeat(int64_t at_ms, int64_t now) {
-  if (stopping_ || heartbeat_timer_ == nullptr)
-    return;
+  if (stopping_ || heartbeat_timer_ == nullptr) return;
   const int64_t delay = std::max<int64_t>(0, at_ms - now);
   uv_timer_start(heartbeat_timer_, OnHeartbeatTimer,
                  static_cast<uint64_t>(delay), 0);
 }
 
 void CloudTransport::SendHeartbeat() {
-  if (stopping_ || heartbeat_pending_)
-    return;
+  if (stopping_ || heartbeat_pending_) return;
   heartbeat_pending_ = true;
   auto id = Issue(
       NewRequest(HttpMethod::kGet, base_ + "/" + options_.phone_number_id),
@@ -353,16 +338,14 @@ void CloudTransport::SendHeartbeat() {
   });
 }
 
-void CloudTransport::OnHeartbeatDone(const HttpResponse &response) {
-  if (stopping_)
-    return; // cancelled by Stop: no outcome to learn from
+void CloudTransport::OnHeartbeatDone(const HttpResponse& response) {
+  if (stopping_) return;  // cancelled by Stop: no outcome to learn from
   const int64_t now = options_.now_ms();
   const bool ok = response.ok() && Is2xx(response.status);
   {
     std::lock_guard<std::mutex> lock(mu_);
     activity_.last_heartbeat_ms = now;
-    if (ok)
-      activity_.last_heartbeat_ok_ms = now;
+    if (ok) activity_.last_heartbeat_ok_ms = now;
   }
   if (ok) {
     Feed(ConnectionEvent::kHeartbeatOk);
@@ -390,7 +373,7 @@ void CloudTransport::OnHeartbeatDone(const HttpResponse &response) {
   }
 }
 
-void CloudTransport::Send(const SendRequest &request, SendCallback done) {
+void CloudTransport::Send(const SendRequest& request, SendCallback done) {
   auto fail = [this, &done](ProviderError error) {
     SendResult result;
     result.error = std::move(error);
@@ -398,9 +381,9 @@ void CloudTransport::Send(const SendRequest &request, SendCallback done) {
         [done = std::move(done), result = std::move(result)] { done(result); });
   };
   if (stopping_ || !machine_) {
-    fail(ClassifyGraphError(0, 0,
-                            stopping_ ? "cloud transport stopped"
-                                      : "cloud transport not started"));
+    fail(ClassifyGraphError(
+        0, 0,
+        stopping_ ? "cloud transport stopped" : "cloud transport not started"));
     return;
   }
   common::Result<std::string> body = BuildSendBody(request);
@@ -422,7 +405,7 @@ void CloudTransport::Send(const SendRequest &request, SendCallback done) {
   }
 }
 
-void CloudTransport::OnSendDone(const HttpResponse &response,
+void CloudTransport::OnSendDone(const HttpResponse& response,
                                 SendCallback done) {
   SendResult result;
   std::optional<ConnectionEvent> event;
@@ -461,12 +444,11 @@ void CloudTransport::OnSendDone(const HttpResponse &response,
     }
   }
   // The state is right before the dispatcher hears of the outcome.
-  if (event)
-    Feed(*event, reason);
+  if (event) Feed(*event, reason);
   done(std::move(result));
 }
 
-void CloudTransport::MarkRead(const std::string &message_id, bool typing,
+void CloudTransport::MarkRead(const std::string& message_id, bool typing,
                               DoneCallback done) {
   if (stopping_ || !machine_) {
     Defer([done = std::move(done), stopping = stopping_] {
@@ -498,7 +480,7 @@ void CloudTransport::MarkRead(const std::string &message_id, bool typing,
   }
 }
 
-void CloudTransport::UploadMedia(const MediaUpload &upload,
+void CloudTransport::UploadMedia(const MediaUpload& upload,
                                  UploadCallback done) {
   auto fail = [this, &done](Status status) {
     Defer(
@@ -545,7 +527,7 @@ void CloudTransport::UploadMedia(const MediaUpload &upload,
   }
 }
 
-MediaDownloadId CloudTransport::DownloadMedia(const std::string &media_id,
+MediaDownloadId CloudTransport::DownloadMedia(const std::string& media_id,
                                               uint64_t max_bytes,
                                               MediaStreamSink sink,
                                               DownloadCallback done) {
@@ -619,9 +601,9 @@ MediaDownloadId CloudTransport::DownloadMedia(const std::string &media_id,
 }
 
 void CloudTransport::FetchMedia(MediaDownloadId download,
-                                const std::string &media_id,
-                                const std::string &url,
-                                const std::string &mime_type,
+                                const std::string& media_id,
+                                const std::string& url,
+                                const std::string& mime_type,
                                 uint64_t max_bytes, MediaStreamSink sink,
                                 DownloadCallback done) {
   const std::string what = "media " + media_id;
@@ -631,18 +613,16 @@ void CloudTransport::FetchMedia(MediaDownloadId download,
   state->sink = std::move(sink);
 
   HttpRequest http = NewRequest(HttpMethod::kGet, url);
-  http.sink.on_head = [state](int status, const HttpHeaders &headers) {
+  http.sink.on_head = [state](int status, const HttpHeaders& headers) {
     state->status = status;
-    if (!Is2xx(status))
-      return true; // its body is the error's
+    if (!Is2xx(status)) return true;  // its body is the error's
     MediaHead head;
     head.mime_type = state->mime_type;
     if (auto type = headers.Find("Content-Type");
         head.mime_type.empty() && type) {
       head.mime_type = std::string(*type);
     }
-    if (head.mime_type.empty())
-      head.mime_type = "application/octet-stream";
+    if (head.mime_type.empty()) head.mime_type = "application/octet-stream";
     if (auto length = headers.Find("Content-Length")) {
       head.bytes = ParseLength(*length);
       if (head.bytes && *head.bytes > state->max_bytes) {
@@ -650,8 +630,7 @@ void CloudTransport::FetchMedia(MediaDownloadId download,
         return false;
       }
     }
-    if (state->sink.on_head)
-      state->sink.on_head(head);
+    if (state->sink.on_head) state->sink.on_head(head);
     return true;
   };
   http.sink.on_data = [state](std::string_view chunk) {
@@ -668,10 +647,8 @@ void CloudTransport::FetchMedia(MediaDownloadId download,
     // Counted only once taken: a paused chunk comes again.
     SinkAnswer answer = state->sink.on_data ? state->sink.on_data(chunk)
                                             : SinkAnswer::kContinue;
-    if (answer == SinkAnswer::kContinue)
-      state->bytes += chunk.size();
-    if (answer == SinkAnswer::kAbort)
-      state->aborted = true;
+    if (answer == SinkAnswer::kContinue) state->bytes += chunk.size();
+    if (answer == SinkAnswer::kAbort) state->aborted = true;
     return answer;
   };
 
@@ -679,7 +656,7 @@ void CloudTransport::FetchMedia(MediaDownloadId download,
   auto id = Issue(std::move(http), [this, download, state, shared_done,
                                     what](HttpResponse response) {
     downloads_.erase(download);
-    state->sink = {}; // what the sink holds goes now
+    state->sink = {};  // what the sink holds goes now
     if (state->too_large) {
       (*shared_done)(Status::InvalidArgument(fmt::format(
           "{}: larger than the limit of {} bytes", what, state->max_bytes)));
@@ -712,15 +689,13 @@ void CloudTransport::FetchMedia(MediaDownloadId download,
 
 void CloudTransport::ResumeDownload(MediaDownloadId id) {
   auto it = downloads_.find(id);
-  if (it != downloads_.end())
-    client_.Resume(it->second);
+  if (it != downloads_.end()) client_.Resume(it->second);
 }
 
 void CloudTransport::CancelDownload(MediaDownloadId id) {
   auto it = downloads_.find(id);
   // Its callback runs from Cancel, with kCancelled, and answers `done`.
-  if (it != downloads_.end())
-    client_.Cancel(it->second);
+  if (it != downloads_.end()) client_.Cancel(it->second);
 }
 
 void CloudTransport::Poll(int64_t) {}
@@ -731,18 +706,15 @@ void CloudTransport::Stop(std::function<void()> on_stopped) {
     CloseTimers(false);
     // A heartbeat's outcome no longer matters; its callback runs now and is
     // ignored (before on_stopped is known, so that it cannot run from here).
-    if (heartbeat_id_)
-      client_.Cancel(*heartbeat_id_);
+    if (heartbeat_id_) client_.Cancel(*heartbeat_id_);
     // A download runs at its client's pace (a paused transfer waits for
     // it): a stop does not wait for one; each answers "cancelled".
     std::vector<HttpRequestId> downloads;
-    for (const auto &[download, request] : downloads_)
+    for (const auto& [download, request] : downloads_)
       downloads.push_back(request);
-    for (HttpRequestId request : downloads)
-      client_.Cancel(request);
+    for (HttpRequestId request : downloads) client_.Cancel(request);
   }
-  if (!on_stopped)
-    return;
+  if (!on_stopped) return;
   if (defer_timer_ == nullptr) {
     // Never started: nothing can be in flight.
     Defer(std::move(on_stopped));
@@ -755,23 +727,19 @@ void CloudTransport::Stop(std::function<void()> on_stopped) {
 }
 
 void CloudTransport::MaybeFinishStop() {
-  if (!stopping_ || on_stopped_.empty())
-    return;
-  if (!in_flight_.empty() || !deferred_.empty() || heartbeat_pending_)
-    return;
+  if (!stopping_ || on_stopped_.empty()) return;
+  if (!in_flight_.empty() || !deferred_.empty() || heartbeat_pending_) return;
   stopped_ = true;
   std::vector<std::function<void()>> callbacks;
   callbacks.swap(on_stopped_);
   // Nothing of `this` is touched after the first callback.
-  for (std::function<void()> &callback : callbacks)
-    callback();
+  for (std::function<void()>& callback : callbacks) callback();
 }
 
 void CloudTransport::CloseTimers(bool all) {
   CloseTimer(heartbeat_timer_);
   CloseTimer(check_timer_);
-  if (all)
-    CloseTimer(defer_timer_);
+  if (all) CloseTimer(defer_timer_);
 }
 
-} // namespace dynoguard::worker
+}  // namespace dynoguard::worker
