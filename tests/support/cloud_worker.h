@@ -76,6 +76,7 @@ class CloudWorker {
 
   Process& process() { return *process_; }
   httplib::Client& client() { return *client_; }
+  int port() const { return port_; }
 
   // GET /session-status's JSON (not an object when it did not answer 200).
   rapidjson::Document Session() {

@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <catch2/catch.hpp>
+#include <cerrno>
 #include <cstdlib>
 
 namespace dynoguard::testing {
@@ -592,6 +593,9 @@ common::Status GraphApiServer::Start() {
   auto server = std::make_unique<httplib::Server>();
   // Enough workers for the benchmarks' concurrent slow answers.
   server->new_task_queue = [] { return new httplib::ThreadPool(32); };
+  // A worker that paces a media download (a slow client behind it) keeps
+  // the server's writes waiting longer than httplib's 5 s.
+  server->set_write_timeout(30, 0);
   Register(*server);
   int port = port_;
   if (port == 0) {
@@ -774,6 +778,85 @@ void GraphApiServer::DropConnection(int remote_port) {
   ForEachAccepted(port_, [remote_port](int fd, int peer_port) {
     if (peer_port >= 0 && peer_port == remote_port) shutdown(fd, SHUT_RDWR);
   });
+}
+
+bool GraphApiServer::ClientClosed(int remote_port) {
+  bool closed = false;
+  ForEachAccepted(port_, [&](int fd, int peer_port) {
+    if (peer_port < 0 || peer_port != remote_port) return;
+    char byte;
+    const ssize_t n = recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK))
+      closed = true;
+  });
+  return closed;
+}
+
+int GraphApiServer::downloads_closed_by_client() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return downloads_closed_by_client_;
+}
+
+void GraphApiServer::StreamMedia(std::string content,
+                                 const std::string& mime_type,
+                                 const GraphAnswer& answer, int remote_port,
+                                 httplib::Response& response) {
+  struct Progress {
+    std::string content;
+    GraphAnswer answer;
+    bool stalled = false;
+  };
+  auto p = std::make_shared<Progress>();
+  p->content = std::move(content);
+  p->answer = answer;
+  auto closed = [this] {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++downloads_closed_by_client_;
+  };
+  auto provide = [this, p, remote_port, closed](size_t offset,
+                                                httplib::DataSink& sink) {
+    const GraphAnswer& a = p->answer;
+    if (a.drop_after && offset >= *a.drop_after) {
+      DropConnection(remote_port);
+      return false;
+    }
+    if (a.stall_after && offset >= *a.stall_after && !p->stalled) {
+      p->stalled = true;
+      const auto until = std::chrono::steady_clock::now() + a.stall_for;
+      while (std::chrono::steady_clock::now() < until) {
+        if (ClientClosed(remote_port)) {
+          closed();
+          return false;
+        }
+        if (!Sleep(std::chrono::milliseconds(10))) return false;  // Stop
+      }
+    }
+    size_t end = std::min(p->content.size(), offset + 64 * 1024);
+    if (a.drop_after && offset < *a.drop_after)
+      end = std::min<size_t>(end, *a.drop_after);
+    if (a.stall_after && offset < *a.stall_after)
+      end = std::min<size_t>(end, *a.stall_after);
+    if (offset >= p->content.size()) {
+      sink.done();
+      return true;
+    }
+    if (!sink.write(p->content.data() + offset, end - offset)) {
+      closed();
+      return false;
+    }
+    return true;
+  };
+  response.status = 200;
+  if (answer.chunked) {
+    response.set_chunked_content_provider(mime_type, provide);
+  } else {
+    const size_t size = p->content.size();
+    response.set_content_provider(
+        size, mime_type,
+        [provide](size_t offset, size_t, httplib::DataSink& sink) {
+          return provide(offset, sink);
+        });
+  }
 }
 
 void GraphApiServer::CloseConnections() {
@@ -1097,6 +1180,12 @@ void GraphApiServer::Serve(GraphRoute route, const httplib::Request& request,
         // Meta's CDN answers an expired or unknown url with a bare 404.
         response.status = 404;
         response.set_content("URL signature expired", "text/plain");
+        return;
+      }
+      if (scripted != nullptr && (scripted->chunked || scripted->stall_after ||
+                                  scripted->drop_after)) {
+        StreamMedia(std::move(media.content), media.mime_type, *scripted,
+                    request.remote_port, response);
         return;
       }
       response.status = 200;

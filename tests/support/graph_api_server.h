@@ -107,6 +107,15 @@ struct GraphAnswer {
   // For a valid send: answer 200 with this body instead of the success JSON
   // (e.g. one without messages[0].id). Empty: the normal answer.
   std::string body = "";
+  // For a media download (GET the url), how the body goes out: chunked (no
+  // Content-Length); held after `stall_after` bytes for `stall_for` (cut
+  // short by Stop, or ended when the client closes the connection, which
+  // is counted); the connection dropped after `drop_after` bytes. Each
+  // piece is at most 64 KiB.
+  bool chunked = false;
+  std::optional<uint64_t> stall_after = std::nullopt;
+  std::chrono::milliseconds stall_for{std::chrono::seconds(30)};
+  std::optional<uint64_t> drop_after = std::nullopt;
 };
 
 // One request as received, and how it was answered.
@@ -183,6 +192,10 @@ class GraphApiServer {
   // The most sends (POST /messages) this server was handling at once, in
   // total and to any one recipient, since it was made.
   int max_concurrent_sends() const;
+  // Media downloads whose client (the worker) closed the connection before
+  // the whole body was sent: noticed by a failed write or, while held
+  // (stall_after), by the connection's end.
+  int downloads_closed_by_client() const;
   int max_concurrent_sends_to_one_recipient() const;
 
  private:
@@ -203,6 +216,12 @@ class GraphApiServer {
   // Sleeps up to `delay`; false when Stop() cut it short.
   bool Sleep(std::chrono::milliseconds delay);
   void DropConnection(int remote_port);
+  // True when the client on `remote_port` has closed its connection.
+  bool ClientClosed(int remote_port);
+  // Sends `content` as GraphAnswer's chunked/stall_after/drop_after say.
+  void StreamMedia(std::string content, const std::string& mime_type,
+                   const GraphAnswer& answer, int remote_port,
+                   httplib::Response& response);
   void CloseConnections();
   std::string NextId();
 
@@ -228,6 +247,7 @@ class GraphApiServer {
   int max_sends_in_flight_ = 0;                        // guarded by mu_
   int max_sends_in_flight_to_one_ = 0;                 // guarded by mu_
   uint64_t next_id_ = 1;                               // guarded by mu_
+  int downloads_closed_by_client_ = 0;                 // guarded by mu_
 
   std::mutex lifecycle_mu_;  // serializes Start/Stop
   std::unique_ptr<httplib::Server> server_;

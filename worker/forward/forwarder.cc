@@ -180,7 +180,7 @@ bool Forwarder::Post(const StoredEvent& stored) {
   request.body = event.json;
   // The answer's body is not needed: dropped as it arrives (no cap, no
   // memory), so only the status counts.
-  request.sink.on_data = [](std::string_view) { return true; };
+  request.sink.on_data = [](std::string_view) { return SinkAnswer::kContinue; };
   request.connect_timeout = options_.connect_timeout;
   request.total_timeout = options_.total_timeout;
 

@@ -254,7 +254,15 @@ class ConnectionStream : public httplib::Stream {
       : c_(c), write_timeout_(write_timeout) {}
 
   bool is_readable() const override { return pos_ < c_.canonical.size(); }
-  bool is_writable() const override { return !failed_; }
+  // False once a write failed, or once the client has shut its side down
+  // or reset the connection: a streamed answer that waits for its bytes (a
+  // media download) asks between pieces, and stops for a client that went.
+  bool is_writable() const override {
+    if (failed_) return false;
+    pollfd p{c_.fd, POLLRDHUP, 0};
+    return !(::poll(&p, 1, 0) > 0 &&
+             (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0);
+  }
 
   ssize_t read(char* ptr, size_t size) override {
     size_t n = std::min(size, c_.canonical.size() - pos_);

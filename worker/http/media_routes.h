@@ -8,13 +8,20 @@
 //    invalid_field for a body that is not multipart, has no `file` part, is
 //    truncated, or an empty file; 413 payload_too_large past MEDIA_MAX_BYTES
 //    (from the server, at once).
-//  - GET /api/media/{id}: Transport::DownloadMedia into a DATA_DIR/tmp file
-//    (at most MEDIA_MAX_BYTES), then streamed to the client from the file
-//    with its Content-Type → 200; 404 not_found for an unknown or expired id.
-// Transport errors: transport_error.h; no answer within `timeout` → 504
-// unavailable. Every temporary file is removed once its request is done
-// (or, after a timeout, once the transport answers). At most
-// kMaxMediaDownloads downloads at once (503 unavailable beyond).
+//  - GET /api/media/{id}: Transport::DownloadMedia streamed through, never
+//    on disk nor whole in memory: the transport's sink fills a StreamBuffer
+//    (stream_buffer.h, at most 512 KiB; a full one pauses the transfer, a
+//    drained one resumes it) that the answer's content provider empties.
+//    Status and headers go once the head arrives → 200 with its
+//    Content-Type, and Content-Length when the provider gave one (else
+//    chunked); an error before it → the JSON errors below (404 not_found
+//    for an unknown or expired id). Past the head a failure can only cut
+//    the connection (a short body, or no last chunk); so does an upstream
+//    silent for 10 s. A client that goes away cancels the download.
+// Transport errors: transport_error.h; no answer (or head) within `timeout`
+// → 504 unavailable. An upload's temporary files are removed once its
+// request is done (or, after a timeout, once the transport answers). At
+// most kMaxMediaDownloads downloads at once (503 unavailable beyond).
 #ifndef DYNOGUARD_WORKER_HTTP_MEDIA_ROUTES_H_
 #define DYNOGUARD_WORKER_HTTP_MEDIA_ROUTES_H_
 

@@ -64,13 +64,12 @@ struct MediaUpload {
   uint64_t bytes = 0;
 };
 
-// A media file fetched for GET /api/media/{id}: written to `file_path` (a
-// path the caller chose in DATA_DIR/tmp), never held whole in memory.
-struct MediaDownload {
-  std::string file_path;
+// The start of a media download's body (GET /api/media/{id}), handed over
+// before its first byte.
+struct MediaHead {
   std::string mime_type;  // from the provider; "application/octet-stream"
                           // when it gave none
-  uint64_t bytes = 0;
+  std::optional<uint64_t> bytes;  // the body's length, when announced
 };
 
 // Connection states reported by /session-status (SPEC §5).

@@ -43,6 +43,7 @@ struct HttpClient::Transfer {
   std::vector<std::string> secrets;  // scrubbed from every message
   HttpResponse response;
   bool head_delivered = false;
+  bool paused = false;  // the sink answered kPause; waiting for Resume
   HttpErrorKind local_error = HttpErrorKind::kNone;  // set by our callbacks
   std::string local_message;
   HttpClient* client = nullptr;
@@ -537,6 +538,10 @@ common::Result<HttpRequestId> HttpClient::Start(HttpRequest request,
 
 size_t HttpClient::OnBody(Transfer* transfer, std::string_view chunk) {
   HttpResponseSink& sink = transfer->request.sink;
+  // Already stopped (a redelivery after Resume failed, see Resume): libcurl
+  // may still have bytes to hand over; none reaches the sink.
+  if (transfer->local_error != HttpErrorKind::kNone)
+    return CURL_WRITEFUNC_ERROR;
   if (!transfer->head_delivered) {
     transfer->head_delivered = true;
     if (sink.on_head) {
@@ -550,12 +555,20 @@ size_t HttpClient::OnBody(Transfer* transfer, std::string_view chunk) {
     }
   }
   if (sink.on_data) {
-    if (!sink.on_data(chunk)) {
-      transfer->local_error = HttpErrorKind::kAborted;
-      transfer->local_message = "the response sink stopped the transfer";
-      return CURL_WRITEFUNC_ERROR;
+    switch (sink.on_data(chunk)) {
+      case SinkAnswer::kContinue:
+        return chunk.size();
+      case SinkAnswer::kPause:
+        // libcurl keeps the chunk and hands it over again after
+        // curl_easy_pause(CURLPAUSE_CONT) (Resume).
+        transfer->paused = true;
+        return CURL_WRITEFUNC_PAUSE;
+      case SinkAnswer::kAbort:
+        break;
     }
-    return chunk.size();
+    transfer->local_error = HttpErrorKind::kAborted;
+    transfer->local_message = "the response sink stopped the transfer";
+    return CURL_WRITEFUNC_ERROR;
   }
   std::string& body = transfer->response.body;
   if (chunk.size() > transfer->max_body ||
@@ -567,6 +580,40 @@ size_t HttpClient::OnBody(Transfer* transfer, std::string_view chunk) {
   }
   body.append(chunk);
   return chunk.size();
+}
+
+bool HttpClient::Resume(HttpRequestId id) {
+  if (curl_depth_ > 0) return false;
+  auto it = transfers_.find(id);
+  if (it == transfers_.end()) return false;
+  Transfer* transfer = it->second.get();
+  if (!transfer->paused) return true;
+  transfer->paused = false;
+  // curl_easy_pause hands the kept chunk to the write callback from within
+  // (which may pause again): it counts as a libcurl call.
+  ++curl_depth_;
+  const CURLcode rc = curl_easy_pause(transfer->easy, CURLPAUSE_CONT);
+  --curl_depth_;
+  if (rc != CURLE_OK && transfer->local_error == HttpErrorKind::kNone) {
+    // The redelivery failed inside curl_easy_pause, which libcurl does not
+    // turn into the transfer's result: Finish reports it (and OnBody refuses
+    // whatever else comes).
+    transfer->local_error = HttpErrorKind::kAborted;
+    transfer->local_message = std::string("resume: ") + curl_easy_strerror(rc);
+  }
+  // curl_easy_pause asks for a timeout of 0 (run now) through the timer
+  // callback; start the timer ourselves too, so the transfer is driven from
+  // the loop even when it did not (its socket is not readable: the bytes may
+  // already sit in libcurl's buffers).
+  if (handles_ != nullptr)
+    uv_timer_start(&handles_->timer, &HttpClient::OnTimer, 0, 0);
+  return true;
+}
+
+size_t HttpClient::paused() const {
+  return static_cast<size_t>(
+      std::count_if(transfers_.begin(), transfers_.end(),
+                    [](const auto& entry) { return entry.second->paused; }));
 }
 
 bool HttpClient::Cancel(HttpRequestId id) {
@@ -654,37 +701,36 @@ void HttpClient::Finish(std::unique_ptr<Transfer> transfer, int curl_code) {
   const auto code = static_cast<CURLcode>(curl_code);
   HttpErrorKind kind = HttpErrorKind::kNone;
   std::string detail;
-  if (code != CURLE_OK) {
-    if (transfer->local_error != HttpErrorKind::kNone) {
-      kind = transfer->local_error;
-      detail = transfer->local_message;
+  if (transfer->local_error != HttpErrorKind::kNone) {
+    // Also with CURLE_OK: a failed redelivery on Resume.
+    kind = transfer->local_error;
+    detail = transfer->local_message;
+  } else if (code != CURLE_OK) {
+    std::string file_error;
+    for (const auto& file : transfer->files) {
+      if (!file->error.empty()) file_error = file->error;
+    }
+    // Connected: the request may have reached the server. Conservative:
+    // bytes of a request sent, or TCP (and TLS for https) up.
+    curl_off_t connect_us = 0;
+    curl_off_t appconnect_us = 0;
+    long request_size = 0;
+    curl_easy_getinfo(easy, CURLINFO_CONNECT_TIME_T, &connect_us);
+    curl_easy_getinfo(easy, CURLINFO_APPCONNECT_TIME_T, &appconnect_us);
+    curl_easy_getinfo(easy, CURLINFO_REQUEST_SIZE, &request_size);
+    const bool connected =
+        request_size > 0 ||
+        (connect_us > 0 && (!transfer->https || appconnect_us > 0));
+    kind = file_error.empty() ? ClassifyCurlResult(code, connected)
+                              : HttpErrorKind::kBodyFile;
+    if (!file_error.empty()) {
+      detail = file_error;
+    } else if (code == CURLE_FILESIZE_EXCEEDED) {
+      detail = "response body above " + std::to_string(transfer->max_body) +
+               " bytes";
     } else {
-      std::string file_error;
-      for (const auto& file : transfer->files) {
-        if (!file->error.empty()) file_error = file->error;
-      }
-      // Connected: the request may have reached the server. Conservative:
-      // bytes of a request sent, or TCP (and TLS for https) up.
-      curl_off_t connect_us = 0;
-      curl_off_t appconnect_us = 0;
-      long request_size = 0;
-      curl_easy_getinfo(easy, CURLINFO_CONNECT_TIME_T, &connect_us);
-      curl_easy_getinfo(easy, CURLINFO_APPCONNECT_TIME_T, &appconnect_us);
-      curl_easy_getinfo(easy, CURLINFO_REQUEST_SIZE, &request_size);
-      const bool connected =
-          request_size > 0 ||
-          (connect_us > 0 && (!transfer->https || appconnect_us > 0));
-      kind = file_error.empty() ? ClassifyCurlResult(code, connected)
-                                : HttpErrorKind::kBodyFile;
-      if (!file_error.empty()) {
-        detail = file_error;
-      } else if (code == CURLE_FILESIZE_EXCEEDED) {
-        detail = "response body above " + std::to_string(transfer->max_body) +
-                 " bytes";
-      } else {
-        detail = transfer->errbuf[0] != '\0' ? transfer->errbuf
-                                             : curl_easy_strerror(code);
-      }
+      detail = transfer->errbuf[0] != '\0' ? transfer->errbuf
+                                           : curl_easy_strerror(code);
     }
   }
   if (kind != HttpErrorKind::kNone) {

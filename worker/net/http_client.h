@@ -100,6 +100,14 @@ class HttpClient {
   // the sink to stop its own transfer).
   bool Cancel(HttpRequestId id);
 
+  // Resumes request `id`, paused by its sink's kPause: the chunk it did not
+  // take is handed to the sink again (possibly before Resume returns), then
+  // the transfer goes on from the loop. True when the request is in flight
+  // (paused or not: resuming a running transfer changes nothing); false
+  // when it has ended (its callback ran) or was never started, and when
+  // called from a sink callback.
+  bool Resume(HttpRequestId id);
+
   // Cancels every request in flight, each callback running before CancelAll
   // returns with kCancelled. Requests the callbacks start are not cancelled.
   // REQUIRES: not called from a sink callback.
@@ -131,6 +139,8 @@ class HttpClient {
 
   // Requests started whose callback has not run yet.
   size_t in_flight() const { return transfers_.size(); }
+  // Of those, the ones paused by their sink (waiting for Resume).
+  size_t paused() const;
   // True once Close() ran.
   bool closed() const { return closed_; }
 

@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "worker/model/sink_answer.h"
 #include "worker/net/http_headers.h"
 
 namespace dynoguard::worker {
@@ -58,11 +59,16 @@ struct HttpResponseSink {
   // transfer (HttpErrorKind::kAborted). Optional.
   std::function<bool(int status, const HttpHeaders& headers)> on_head;
   // Set: the body is handed over chunk by chunk as it arrives (the response's
-  // body stays empty) — no cap applies but the caller's own. Return false to
-  // abort the transfer (HttpErrorKind::kAborted). Unset: the body is
-  // collected into HttpResponse::body, up to max_body_bytes.
-  // Neither callback may call into the HttpClient (return false instead).
-  std::function<bool(std::string_view chunk)> on_data;
+  // body stays empty) — no cap applies but the caller's own. kContinue: the
+  // chunk is taken. kAbort: the transfer stops (HttpErrorKind::kAborted).
+  // kPause: the chunk is not taken and the transfer is paused (its socket
+  // is not read, the connection held) until HttpClient::Resume; then the
+  // same bytes are handed over again from that chunk's first byte (possibly
+  // cut into other pieces), and the answers apply anew. A paused transfer still
+  // ends at its total_timeout and with Cancel. Unset: the body is collected
+  // into HttpResponse::body, up to max_body_bytes. Neither callback may call
+  // into the HttpClient (answer kAbort instead).
+  std::function<SinkAnswer(std::string_view chunk)> on_data;
 };
 
 struct HttpRequest {

@@ -16,6 +16,7 @@
 #include <string_view>
 
 #include "common/status.h"
+#include "worker/model/sink_answer.h"
 #include "worker/model/transport_types.h"
 
 namespace dynoguard::worker {
@@ -30,14 +31,28 @@ class TransportEvents {
   virtual void OnConnection(ConnectionState state, std::string_view reason) = 0;
 };
 
+// Where a media download goes, on the loop thread. Neither callback may
+// call into the transport (answer kAbort to stop, kPause to wait).
+struct MediaStreamSink {
+  // Once, when the body starts (also for an empty one), before any chunk.
+  std::function<void(const MediaHead& head)> on_head;
+  // The body's bytes in order. kPause: the chunk is not taken; the same
+  // bytes are offered again after ResumeDownload. kAbort: the download
+  // stops (its callback runs with an error).
+  std::function<SinkAnswer(std::string_view chunk)> on_data;
+};
+
+// Names a download for ResumeDownload and CancelDownload; never 0.
+using MediaDownloadId = uint64_t;
+
 class Transport {
  public:
   using SendCallback = std::function<void(SendResult result)>;
   using DoneCallback = std::function<void(common::Status status)>;
   using UploadCallback =
       std::function<void(common::Result<std::string> media_id)>;
-  using DownloadCallback =
-      std::function<void(common::Result<MediaDownload> media)>;
+  // Ok: every byte of the body was taken by the sink.
+  using DownloadCallback = std::function<void(common::Status status)>;
 
   virtual ~Transport() = default;
 
@@ -73,11 +88,23 @@ class Transport {
   // message.
   virtual void UploadMedia(const MediaUpload& upload, UploadCallback done) = 0;
 
-  // Fetches media `media_id` into `dest_path` (streamed to disk). NotFound for
-  // an unknown or expired id; InvalidArgument when larger than `max_bytes`.
-  virtual void DownloadMedia(const std::string& media_id,
-                             const std::string& dest_path, uint64_t max_bytes,
-                             DownloadCallback done) = 0;
+  // Streams media `media_id` into `sink`, never holding it whole: the sink
+  // gets the head, then the body chunk by chunk, and paces the transfer
+  // with its answers; then `done` runs. NotFound for an unknown or expired
+  // id; InvalidArgument when larger than `max_bytes` (before the head when
+  // the size is known up front, else once the bytes pass it). An error
+  // after the head means the body is incomplete. Returns the download's id.
+  virtual MediaDownloadId DownloadMedia(const std::string& media_id,
+                                        uint64_t max_bytes,
+                                        MediaStreamSink sink,
+                                        DownloadCallback done) = 0;
+  // Goes on with download `id` after its sink answered kPause (the refused
+  // chunk is offered again). Nothing when it has ended or is not paused.
+  virtual void ResumeDownload(MediaDownloadId id) = 0;
+  // Stops download `id`: its `done` runs with an error (Unavailable), before
+  // CancelDownload returns or later; the sink gets nothing more. Nothing
+  // when it has ended.
+  virtual void CancelDownload(MediaDownloadId id) = 0;
 
   // Time-driven events (the sandbox's delivered/read receipts) due at
   // `now_ms`, to the events given to Start. The worker's "transport-poll"

@@ -7,6 +7,7 @@
 #include "worker/http/media_routes.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -14,8 +15,10 @@
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <fstream>
+#include <iterator>
 #include <memory>
 #include <optional>
+#include <regex>
 #include <string>
 #include <thread>
 
@@ -120,8 +123,12 @@ class SilentTransport : public Transport {
   void Send(const SendRequest&, SendCallback) override {}
   void MarkRead(const std::string&, bool, DoneCallback) override {}
   void UploadMedia(const MediaUpload&, UploadCallback) override {}
-  void DownloadMedia(const std::string&, const std::string&, uint64_t,
-                     DownloadCallback) override {}
+  MediaDownloadId DownloadMedia(const std::string&, uint64_t, MediaStreamSink,
+                                DownloadCallback) override {
+    return 1;
+  }
+  void ResumeDownload(MediaDownloadId) override {}
+  void CancelDownload(MediaDownloadId) override {}
   void Poll(int64_t) override {}
   void Stop(std::function<void()> on_stopped) override { on_stopped(); }
 };
@@ -144,7 +151,10 @@ class Fixture {
  public:
   explicit Fixture(uint64_t media_max = 16 << 20, Transport* other = nullptr,
                    milliseconds timeout = milliseconds(10000))
-      : log_("test", common::LogFormat::kText, common::LogLevel::kError),
+      : log_fd_(::open(dir_.File("log").c_str(),
+                       O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600)),
+        log_("test", common::LogFormat::kText, common::LogLevel::kInfo,
+             log_fd_.get()),
         sandbox_(SandboxOptions(dir_), [] { return int64_t{1}; }) {
     config_.data_dir = dir_.path();
     config_.media_max_bytes = media_max;
@@ -170,6 +180,11 @@ class Fixture {
   }
   int port() const { return server_->port(); }
   std::string tmp() const { return dir_.path() + "/tmp"; }
+  // What the routes logged so far.
+  std::string LogText() const {
+    std::ifstream in(dir_.File("log"));
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  }
 
   // One request on a new connection; the whole answer.
   std::string Request(const std::string& request) {
@@ -181,6 +196,7 @@ class Fixture {
  private:
   testing::TempDir dir_;
   common::Config config_;
+  UniqueFd log_fd_;
   common::Logger log_;
   Metrics metrics_;
   TestLoop loop_;
@@ -445,6 +461,114 @@ TEST_CASE(
                                  << hwm_after_download << " kB");
   CHECK(hwm_after_download - rss_before_download < 4 * 1024);
   CHECK(testing::WaitUntil([&] { return FilesIn(f.tmp()) == 0; }, seconds(5)));
+}
+
+// Uploads `size` bytes of Pattern through the routes; the media id.
+std::string UploadPattern(Fixture& f, size_t size) {
+  std::string answer =
+      f.Request(Post(Multipart(Pattern(size), "application/pdf")));
+  REQUIRE(answer.starts_with("HTTP/1.1 200"));
+  std::string id = JsonString(BodyOf(answer), "id");
+  REQUIRE_FALSE(id.empty());
+  return id;
+}
+
+// The number after `key=` in the last line of `log` with `event`; -1: none.
+long long LoggedNumber(const std::string& log, const std::string& event,
+                       const std::string& key) {
+  long long value = -1;
+  std::regex re(event + R"(.* )" + key + R"(=(\d+))");
+  for (auto it = std::sregex_iterator(log.begin(), log.end(), re);
+       it != std::sregex_iterator(); ++it) {
+    value = std::stoll((*it)[1].str());
+  }
+  return value;
+}
+
+TEST_CASE(
+    "media routes: a slow client paces the download; the worker holds at "
+    "most the buffer's 512 KiB, never a file",
+    "[media]") {
+  Fixture f;
+  const size_t size = 6 << 20;
+  const std::string id = UploadPattern(f, size);
+  UniqueFd c(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  REQUIRE(c);
+  int small = 16 * 1024;  // before connect: the window stays small
+  ::setsockopt(c.get(), SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(f.port()));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::connect(c.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) ==
+          0);
+  REQUIRE(SendAll(c.get(), Get(id)));
+  std::string answer;
+  char buf[16384];
+  bool checked_tmp = false;
+  for (;;) {
+    ssize_t n = ::recv(c.get(), buf, sizeof buf, 0);
+    if (n <= 0) break;
+    answer.append(buf, static_cast<size_t>(n));
+    if (!checked_tmp && answer.size() > (1 << 20)) {
+      checked_tmp = true;
+      CHECK(FilesIn(f.tmp()) == 0);  // mid-download: nothing on disk
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(300));
+  }
+  REQUIRE(answer.starts_with("HTTP/1.1 200"));
+  CHECK(answer.find("Content-Length: " + std::to_string(size)) !=
+        std::string::npos);
+  CHECK(BodyOf(answer) == Pattern(size));
+  REQUIRE(testing::WaitUntil(
+      [&] { return f.LogText().find("media-downloaded") != std::string::npos; },
+      seconds(5)));
+  const std::string log = f.LogText();
+  INFO(log);
+  CHECK(LoggedNumber(log, "media-downloaded", "bytes") ==
+        static_cast<long long>(size));
+  const long long max_buffered =
+      LoggedNumber(log, "media-downloaded", "max_buffered");
+  CHECK(max_buffered > 0);
+  CHECK(max_buffered <= 512 * 1024);
+  CHECK(LoggedNumber(log, "media-downloaded", "pauses") > 0);
+}
+
+TEST_CASE(
+    "media routes: a client that goes mid-download cancels it and frees "
+    "its slot",
+    "[media]") {
+  Fixture f;
+  const size_t size = 6 << 20;
+  const std::string id = UploadPattern(f, size);
+  for (int i = 0; i < kMaxMediaDownloads + 1; ++i) {
+    UniqueFd c = ConnectTo(f.port());
+    REQUIRE(SendAll(c.get(), Get(id)));
+    char buf[65536];
+    size_t got = 0;
+    while (got < 100 * 1024) {
+      ssize_t n = ::recv(c.get(), buf, sizeof buf, 0);
+      REQUIRE(n > 0);
+      got += static_cast<size_t>(n);
+    }
+  }  // each closed here, its download unfinished
+  REQUIRE(testing::WaitUntil(
+      [&] {
+        const std::string log = f.LogText();
+        size_t cuts = 0;
+        for (size_t at = log.find("media-download-cut");
+             at != std::string::npos;
+             at = log.find("media-download-cut", at + 1))
+          ++cuts;
+        return cuts == kMaxMediaDownloads + 1;
+      },
+      seconds(10)));
+  CHECK(f.LogText().find("media-downloaded") == std::string::npos);
+  // Every slot is free again: a whole download goes through.
+  std::string a = f.Request(Get(id));
+  CHECK(a.starts_with("HTTP/1.1 200"));
+  CHECK(BodyOf(a).size() == size);
+  CHECK(FilesIn(f.tmp()) == 0);
 }
 
 }  // namespace

@@ -87,8 +87,12 @@ class ScriptedTransport : public Transport {
         0, 0);
   }
   void UploadMedia(const MediaUpload&, UploadCallback) override {}
-  void DownloadMedia(const std::string&, const std::string&, uint64_t,
-                     DownloadCallback) override {}
+  MediaDownloadId DownloadMedia(const std::string&, uint64_t, MediaStreamSink,
+                                DownloadCallback) override {
+    return 1;
+  }
+  void ResumeDownload(MediaDownloadId) override {}
+  void CancelDownload(MediaDownloadId) override {}
   void Poll(int64_t) override {}
   void Stop(std::function<void()> on_stopped) override { on_stopped(); }
 

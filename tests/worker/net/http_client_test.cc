@@ -400,7 +400,7 @@ TEST_CASE("HttpClient: POST sends headers and a JSON body, PUT and DELETE too",
     head_status = status;  // no body: handed over at the end
     return true;
   };
-  del.sink.on_data = [](std::string_view) { return true; };
+  del.sink.on_data = [](std::string_view) { return SinkAnswer::kContinue; };
   response = Fetch(loop, *client, del);
   REQUIRE(response.ok());
   CHECK(response.status == 204);
@@ -418,7 +418,7 @@ TEST_CASE("HttpClient: a sink callback cannot call into the client",
   request.sink.on_data = [&](std::string_view) {
     auto r = client->Start(Get(server.Url("/hello")), [](HttpResponse) {});
     nested = r.ok() ? common::Status::Ok() : r.status();
-    return true;
+    return SinkAnswer::kContinue;
   };
   HttpResponse response = Fetch(loop, *client, request);
   REQUIRE(response.ok());
@@ -487,7 +487,7 @@ TEST_CASE(
   request.sink.on_data = [&](std::string_view chunk) {
     ++chunks;
     received.append(chunk);
-    return true;
+    return SinkAnswer::kContinue;
   };
   HttpResponse response = Fetch(loop, *client, request);
   REQUIRE(response.ok());
@@ -504,9 +504,141 @@ TEST_CASE(
 
   SECTION("a sink that says stop aborts the transfer") {
     HttpRequest stop = Get(server.Url("/chunked?n=100000"));
-    stop.sink.on_data = [](std::string_view) { return false; };
+    stop.sink.on_data = [](std::string_view) { return SinkAnswer::kAbort; };
     response = Fetch(loop, *client, stop);
     CHECK(response.error.kind == HttpErrorKind::kAborted);
+  }
+}
+
+// A sink that pauses on every `every`-th chunk it is handed for the first
+// time, and a timer that resumes the transfer `after` later (a sink may not
+// call into the client).
+struct PausingSink {
+  HttpClient* client = nullptr;
+  HttpRequestId id = 0;
+  int every = 3;
+  std::string received;
+  std::string refused;  // the chunk last answered kPause
+  int calls = 0;
+  int pauses = 0;
+  int redelivered_same_start = 0;
+  bool waiting_redelivery = false;
+  uv_timer_t timer{};
+
+  SinkAnswer OnData(std::string_view chunk) {
+    ++calls;
+    if (waiting_redelivery) {
+      waiting_redelivery = false;
+      // The bytes refused come again first (the pieces may be cut anew).
+      const size_t common = std::min(chunk.size(), refused.size());
+      if (chunk.substr(0, common) ==
+          std::string_view(refused).substr(0, common))
+        ++redelivered_same_start;
+    } else if (calls % every == 0) {
+      ++pauses;
+      refused = std::string(chunk);
+      waiting_redelivery = true;
+      uv_timer_start(
+          &timer,
+          [](uv_timer_t* t) {
+            auto* self = static_cast<PausingSink*>(t->data);
+            CHECK(self->client->paused() == 1);
+            CHECK(self->client->Resume(self->id));
+          },
+          20, 0);
+      return SinkAnswer::kPause;
+    }
+    received.append(chunk);
+    return SinkAnswer::kContinue;
+  }
+};
+
+TEST_CASE(
+    "HttpClient: a paused transfer resumes with the refused chunk, nothing "
+    "lost or repeated",
+    "[http_client]") {
+  TestServer server;
+  TestLoop loop(milliseconds(10000));
+  auto client = MakeClient(loop.get());
+  PausingSink sink;
+  sink.client = client.get();
+  REQUIRE(uv_timer_init(loop.get(), &sink.timer) == 0);
+  sink.timer.data = &sink;
+
+  constexpr size_t kTotal = 400000;
+  HttpRequest request = Get(server.Url("/chunked?n=" + std::to_string(kTotal)));
+  request.sink.on_data = [&](std::string_view chunk) {
+    return sink.OnData(chunk);
+  };
+  std::optional<HttpResponse> got;
+  auto id = client->Start(std::move(request),
+                          [&](HttpResponse r) { got = std::move(r); });
+  REQUIRE(id.ok());
+  sink.id = *id;
+  REQUIRE(loop.RunUntil([&] { return got.has_value(); }));
+  REQUIRE(got->ok());
+  CHECK(sink.pauses > 3);
+  CHECK(sink.redelivered_same_start == sink.pauses);
+  REQUIRE(sink.received.size() == kTotal);
+  bool pattern_ok = true;
+  for (size_t i = 0; i < kTotal; ++i) {
+    if (sink.received[i] != static_cast<char>(i % 251)) pattern_ok = false;
+  }
+  CHECK(pattern_ok);
+  CHECK_FALSE(client->Resume(*id));  // ended: nothing to resume
+  uv_close(reinterpret_cast<uv_handle_t*>(&sink.timer), nullptr);
+}
+
+TEST_CASE(
+    "HttpClient: a paused transfer still ends at its total timeout, with "
+    "Cancel, and keeps its connection through CloseIdleConnections",
+    "[http_client]") {
+  TestServer server;
+  TestLoop loop(milliseconds(10000));
+  auto client = MakeClient(loop.get());
+  bool paused_once = false;
+  size_t bytes = 0;
+  HttpRequest request = Get(server.Url("/chunked?n=300000"));
+  request.sink.on_data = [&](std::string_view chunk) {
+    if (!paused_once) {
+      paused_once = true;
+      return SinkAnswer::kPause;
+    }
+    bytes += chunk.size();
+    return SinkAnswer::kContinue;
+  };
+  std::optional<HttpResponse> got;
+
+  SECTION("the total timeout") {
+    request.total_timeout = milliseconds(300);
+    REQUIRE(client
+                ->Start(std::move(request),
+                        [&](HttpResponse r) { got = std::move(r); })
+                .ok());
+    REQUIRE(loop.RunUntil([&] { return got.has_value(); }, milliseconds(5000)));
+    CHECK(got->error.kind == HttpErrorKind::kTimeout);
+    CHECK(bytes == 0);
+  }
+  SECTION("Cancel") {
+    auto id = client->Start(std::move(request),
+                            [&](HttpResponse r) { got = std::move(r); });
+    REQUIRE(id.ok());
+    REQUIRE(loop.RunUntil([&] { return client->paused() == 1; }));
+    CHECK(client->Cancel(*id));
+    REQUIRE(got.has_value());
+    CHECK(got->error.kind == HttpErrorKind::kCancelled);
+    CHECK(client->paused() == 0);
+  }
+  SECTION("CloseIdleConnections waits for it") {
+    auto id = client->Start(std::move(request),
+                            [&](HttpResponse r) { got = std::move(r); });
+    REQUIRE(id.ok());
+    REQUIRE(loop.RunUntil([&] { return client->paused() == 1; }));
+    CHECK_FALSE(client->CloseIdleConnections());  // deferred: not idle
+    CHECK(client->Resume(*id));
+    REQUIRE(loop.RunUntil([&] { return got.has_value(); }));
+    REQUIRE(got->ok());
+    CHECK(bytes == 300000);
   }
 }
 

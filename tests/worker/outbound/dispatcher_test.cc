@@ -101,12 +101,15 @@ class ScriptedTransport : public Transport {
       done(common::Status::Unavailable("scripted"));
     });
   }
-  void DownloadMedia(const std::string&, const std::string&, uint64_t,
-                     DownloadCallback done) override {
+  MediaDownloadId DownloadMedia(const std::string&, uint64_t, MediaStreamSink,
+                                DownloadCallback done) override {
     Later(0, [done = std::move(done)] {
       done(common::Status::Unavailable("scripted"));
     });
+    return 1;
   }
+  void ResumeDownload(MediaDownloadId) override {}
+  void CancelDownload(MediaDownloadId) override {}
   void Poll(int64_t) override {}
   void Stop(std::function<void()> on_stopped) override {
     Later(0, std::move(on_stopped));

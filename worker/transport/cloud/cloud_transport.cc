@@ -1,8 +1,6 @@
 #include "worker/transport/cloud/cloud_transport.h"
 
-#include <fcntl.h>
 #include <fmt/format.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -11,7 +9,6 @@
 #include <memory>
 #include <utility>
 
-#include "common/unique_fd.h"
 #include "worker/model/provider_error.h"
 #include "worker/transport/cloud/cloud_answer_parser.h"
 #include "worker/transport/cloud/cloud_request_builder.h"
@@ -91,31 +88,17 @@ void CloseTimer(uv_timer_t*& timer) {
   timer = nullptr;
 }
 
-// A download in progress: shared by the response sink and the completion.
-struct DownloadState {
-  std::string path;
+// A media fetch in progress: shared by the response sink and the completion.
+struct MediaFetch {
   uint64_t max_bytes = 0;
-  common::UniqueFd fd;
-  bool created = false;  // this download created (truncated) `path`
+  std::string mime_type;  // from the media object; may be empty
+  MediaStreamSink sink;
   int status = 0;
-  std::string content_type;
-  uint64_t bytes = 0;
-  bool too_large = false;
-  int write_errno = 0;
+  uint64_t bytes = 0;      // taken by the sink
+  bool too_large = false;  // by Content-Length or by the bytes
+  bool aborted = false;    // the sink answered kAbort
   std::string error_body;  // a non-2xx answer's body, bounded
 };
-
-bool WriteAll(int fd, std::string_view data) {
-  while (!data.empty()) {
-    ssize_t n = ::write(fd, data.data(), data.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    data.remove_prefix(static_cast<size_t>(n));
-  }
-  return true;
-}
 
 }  // namespace
 
@@ -544,9 +527,11 @@ void CloudTransport::UploadMedia(const MediaUpload& upload,
   }
 }
 
-void CloudTransport::DownloadMedia(const std::string& media_id,
-                                   const std::string& dest_path,
-                                   uint64_t max_bytes, DownloadCallback done) {
+MediaDownloadId CloudTransport::DownloadMedia(const std::string& media_id,
+                                              uint64_t max_bytes,
+                                              MediaStreamSink sink,
+                                              DownloadCallback done) {
+  const MediaDownloadId download = next_download_++;
   auto fail = [this, &done](Status status) {
     Defer(
         [done = std::move(done), status = std::move(status)] { done(status); });
@@ -554,22 +539,23 @@ void CloudTransport::DownloadMedia(const std::string& media_id,
   if (stopping_ || !machine_) {
     fail(Status::Unavailable(stopping_ ? "cloud transport stopped"
                                        : "cloud transport not started"));
-    return;
+    return download;
   }
   if (!IsObjectId(media_id)) {
     fail(Status::InvalidArgument("media id: not a Graph object id"));
-    return;
-  }
-  if (dest_path.empty()) {
-    fail(Status::InvalidArgument("dest_path: missing"));
-    return;
+    return download;
   }
   auto shared_done = std::make_shared<DownloadCallback>(std::move(done));
   auto id = Issue(
       NewRequest(HttpMethod::kGet, base_ + "/" + media_id),
-      [this, shared_done, media_id, dest_path,
-       max_bytes](HttpResponse response) {
+      [this, download, shared_done, media_id, max_bytes,
+       sink = std::move(sink)](HttpResponse response) mutable {
+        downloads_.erase(download);
         const std::string what = "media " + media_id;
+        if (response.error.kind == HttpErrorKind::kCancelled) {
+          (*shared_done)(Status::Unavailable(what + ": download cancelled"));
+          return;
+        }
         if (response.ok() && !Is2xx(response.status)) {
           ProviderError error =
               ParseGraphErrorBody(response.status, response.body);
@@ -602,46 +588,49 @@ void CloudTransport::DownloadMedia(const std::string& media_id,
           (*shared_done)(Status::Unavailable("cloud transport stopped"));
           return;
         }
-        FetchMedia(media_id, info->url, info->mime_type, dest_path, max_bytes,
-                   std::move(*shared_done));
+        FetchMedia(download, media_id, info->url, info->mime_type, max_bytes,
+                   std::move(sink), std::move(*shared_done));
       });
   if (!id.ok()) {
     done = std::move(*shared_done);
     fail(id.status());
+    return download;
   }
+  downloads_[download] = *id;
+  return download;
 }
 
-void CloudTransport::FetchMedia(const std::string& media_id,
+void CloudTransport::FetchMedia(MediaDownloadId download,
+                                const std::string& media_id,
                                 const std::string& url,
                                 const std::string& mime_type,
-                                const std::string& dest_path,
-                                uint64_t max_bytes, DownloadCallback done) {
+                                uint64_t max_bytes, MediaStreamSink sink,
+                                DownloadCallback done) {
   const std::string what = "media " + media_id;
-  auto state = std::make_shared<DownloadState>();
-  state->path = dest_path;
+  auto state = std::make_shared<MediaFetch>();
   state->max_bytes = max_bytes;
+  state->mime_type = mime_type;
+  state->sink = std::move(sink);
 
   HttpRequest http = NewRequest(HttpMethod::kGet, url);
   http.sink.on_head = [state](int status, const HttpHeaders& headers) {
     state->status = status;
-    if (auto type = headers.Find("Content-Type")) {
-      state->content_type = std::string(*type);
-    }
     if (!Is2xx(status)) return true;  // its body is the error's
+    MediaHead head;
+    head.mime_type = state->mime_type;
+    if (auto type = headers.Find("Content-Type");
+        head.mime_type.empty() && type) {
+      head.mime_type = std::string(*type);
+    }
+    if (head.mime_type.empty()) head.mime_type = "application/octet-stream";
     if (auto length = headers.Find("Content-Length")) {
-      std::optional<uint64_t> bytes = ParseLength(*length);
-      if (bytes && *bytes > state->max_bytes) {
+      head.bytes = ParseLength(*length);
+      if (head.bytes && *head.bytes > state->max_bytes) {
         state->too_large = true;
         return false;
       }
     }
-    state->fd.Reset(::open(state->path.c_str(),
-                           O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
-    if (!state->fd) {
-      state->write_errno = errno;
-      return false;
-    }
-    state->created = true;
+    if (state->sink.on_head) state->sink.on_head(head);
     return true;
   };
   http.sink.on_data = [state](std::string_view chunk) {
@@ -649,37 +638,33 @@ void CloudTransport::FetchMedia(const std::string& media_id,
       size_t room =
           kMaxErrorBody - std::min(kMaxErrorBody, state->error_body.size());
       state->error_body.append(chunk.substr(0, room));
-      return true;
+      return SinkAnswer::kContinue;
     }
-    state->bytes += chunk.size();
-    if (state->bytes > state->max_bytes) {
+    if (chunk.size() > state->max_bytes - state->bytes) {
       state->too_large = true;
-      return false;
+      return SinkAnswer::kAbort;
     }
-    if (!WriteAll(state->fd.get(), chunk)) {
-      state->write_errno = errno;
-      return false;
-    }
-    return true;
+    // Counted only once taken: a paused chunk comes again.
+    SinkAnswer answer = state->sink.on_data ? state->sink.on_data(chunk)
+                                            : SinkAnswer::kContinue;
+    if (answer == SinkAnswer::kContinue) state->bytes += chunk.size();
+    if (answer == SinkAnswer::kAbort) state->aborted = true;
+    return answer;
   };
 
   auto shared_done = std::make_shared<DownloadCallback>(std::move(done));
-  auto id = Issue(std::move(http), [state, shared_done, what,
-                                    mime_type](HttpResponse response) {
-    int close_errno = 0;
-    if (state->fd && ::close(state->fd.Release()) != 0) close_errno = errno;
-    const bool complete = response.ok() && Is2xx(response.status) &&
-                          !state->too_large && state->write_errno == 0 &&
-                          close_errno == 0;
-    if (!complete && state->created) ::unlink(state->path.c_str());
+  auto id = Issue(std::move(http), [this, download, state, shared_done,
+                                    what](HttpResponse response) {
+    downloads_.erase(download);
+    state->sink = {};  // what the sink holds goes now
     if (state->too_large) {
       (*shared_done)(Status::InvalidArgument(fmt::format(
           "{}: larger than the limit of {} bytes", what, state->max_bytes)));
-    } else if (state->write_errno != 0 || close_errno != 0) {
-      (*shared_done)(Status::IOError(
-          "write " + state->path,
-          std::strerror(state->write_errno != 0 ? state->write_errno
-                                                : close_errno)));
+    } else if (response.error.kind == HttpErrorKind::kCancelled) {
+      (*shared_done)(Status::Unavailable(what + ": download cancelled"));
+    } else if (state->aborted) {
+      (*shared_done)(
+          Status::Unavailable(what + ": the sink stopped the download"));
     } else if (!response.ok()) {
       (*shared_done)(ErrorStatus(what + " download", response, ""));
     } else if (response.status == 404 || response.status == 403 ||
@@ -692,20 +677,25 @@ void CloudTransport::FetchMedia(const std::string& media_id,
       (*shared_done)(
           ErrorStatus(what + " download", response, state->error_body));
     } else {
-      MediaDownload media;
-      media.file_path = state->path;
-      media.mime_type = mime_type;
-      if (media.mime_type.empty()) media.mime_type = state->content_type;
-      if (media.mime_type.empty()) {
-        media.mime_type = "application/octet-stream";
-      }
-      media.bytes = state->bytes;
-      (*shared_done)(std::move(media));
+      (*shared_done)(Status::Ok());
     }
   });
   if (!id.ok()) {
     Defer([shared_done, status = id.status()] { (*shared_done)(status); });
+    return;
   }
+  downloads_[download] = *id;
+}
+
+void CloudTransport::ResumeDownload(MediaDownloadId id) {
+  auto it = downloads_.find(id);
+  if (it != downloads_.end()) client_.Resume(it->second);
+}
+
+void CloudTransport::CancelDownload(MediaDownloadId id) {
+  auto it = downloads_.find(id);
+  // Its callback runs from Cancel, with kCancelled, and answers `done`.
+  if (it != downloads_.end()) client_.Cancel(it->second);
 }
 
 void CloudTransport::Poll(int64_t) {}
@@ -717,6 +707,12 @@ void CloudTransport::Stop(std::function<void()> on_stopped) {
     // A heartbeat's outcome no longer matters; its callback runs now and is
     // ignored (before on_stopped is known, so that it cannot run from here).
     if (heartbeat_id_) client_.Cancel(*heartbeat_id_);
+    // A download runs at its client's pace (a paused transfer waits for
+    // it): a stop does not wait for one; each answers "cancelled".
+    std::vector<HttpRequestId> downloads;
+    for (const auto& [download, request] : downloads_)
+      downloads.push_back(request);
+    for (HttpRequestId request : downloads) client_.Cancel(request);
   }
   if (!on_stopped) return;
   if (defer_timer_ == nullptr) {

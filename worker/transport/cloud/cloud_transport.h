@@ -29,6 +29,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -144,14 +145,20 @@ class CloudTransport : public Transport {
   void UploadMedia(const MediaUpload& upload, UploadCallback done) override;
 
   // GET /{media-id} for the URL, then GET it with the Bearer header, streamed
-  // into `dest_path` (created 0600, truncated). NotFound for an unknown id
-  // (HTTP 404, Graph code 100) or an expired or vanished URL (404, 403,
-  // 410); InvalidArgument for an id that is not a Graph object id, or media
-  // larger than `max_bytes` (told by file_size, Content-Length or the bytes
-  // themselves); IOError when `dest_path` cannot be written; Unavailable as
-  // for MarkRead. On any error a file this call created is removed.
-  void DownloadMedia(const std::string& media_id, const std::string& dest_path,
-                     uint64_t max_bytes, DownloadCallback done) override;
+  // into `sink` (the head's MIME type from the media object, else the
+  // answer's Content-Type; its length from Content-Length). NotFound for an
+  // unknown id (HTTP 404, Graph code 100) or an expired or vanished URL
+  // (404, 403, 410); InvalidArgument for an id that is not a Graph object
+  // id, or media larger than `max_bytes` (told by file_size or
+  // Content-Length before the head, or by the bytes themselves after it);
+  // Unavailable as for MarkRead, for a cancelled download and when the sink
+  // answered kAbort. A paused download still ends at the request's total
+  // timeout; Stop cancels every download.
+  MediaDownloadId DownloadMedia(const std::string& media_id, uint64_t max_bytes,
+                                MediaStreamSink sink,
+                                DownloadCallback done) override;
+  void ResumeDownload(MediaDownloadId id) override;
+  void CancelDownload(MediaDownloadId id) override;
 
   // Nothing is time-driven here: statuses arrive by webhook.
   void Poll(int64_t now_ms) override;
@@ -182,9 +189,10 @@ class CloudTransport : public Transport {
   void SendHeartbeat();
   void OnHeartbeatDone(const HttpResponse& response);
   void OnSendDone(const HttpResponse& response, SendCallback done);
-  void FetchMedia(const std::string& media_id, const std::string& url,
-                  const std::string& mime_type, const std::string& dest_path,
-                  uint64_t max_bytes, DownloadCallback done);
+  void FetchMedia(MediaDownloadId download, const std::string& media_id,
+                  const std::string& url, const std::string& mime_type,
+                  uint64_t max_bytes, MediaStreamSink sink,
+                  DownloadCallback done);
   void MaybeFinishStop();
   void CloseTimers(bool all);
 
@@ -204,6 +212,10 @@ class CloudTransport : public Transport {
   std::deque<std::function<void()>> deferred_;
   std::unordered_set<HttpRequestId> in_flight_;  // ours, heartbeat included
   std::optional<HttpRequestId> heartbeat_id_;
+  // Media downloads in progress: the request each has in flight (the media
+  // object, then the media).
+  std::unordered_map<MediaDownloadId, HttpRequestId> downloads_;
+  MediaDownloadId next_download_ = 1;
   bool heartbeat_pending_ = false;  // started, its outcome not seen yet
   bool stopping_ = false;
   bool stopped_ = false;

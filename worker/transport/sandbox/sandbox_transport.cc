@@ -1,16 +1,22 @@
 #include "worker/transport/sandbox/sandbox_transport.h"
 
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <rapidjson/document.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <random>
 #include <system_error>
 #include <utility>
 
+#include "common/unique_fd.h"
 #include "worker/model/provider_error.h"
 #include "worker/storage/private_files.h"
 
@@ -287,46 +293,176 @@ void SandboxTransport::UploadMedia(const MediaUpload& upload,
       [answer, done = std::move(done)] { done(std::move(*answer)); });
 }
 
-void SandboxTransport::DownloadMedia(const std::string& media_id,
-                                     const std::string& dest_path,
-                                     uint64_t max_bytes,
-                                     DownloadCallback done) {
+// A download in progress. The pool thread touches fd, chunk, offset and
+// error only while a read job runs (`reading`); the loop, the rest.
+struct SandboxTransport::Download {
+  MediaDownloadId id = 0;
+  uint64_t max_bytes = 0;
+  MediaStreamSink sink;
+  DownloadCallback done;
+  common::UniqueFd fd;
+  std::string mime_type;
+  uint64_t size = 0;
+  uint64_t offset = 0;  // bytes taken by the sink
+  std::string chunk;    // read, not taken yet
+  common::Status error;
+  bool reading = false;  // a pool job on it is in flight
+  bool paused = false;   // the sink answered kPause
+  bool cancelled = false;
+};
+
+MediaDownloadId SandboxTransport::DownloadMedia(const std::string& media_id,
+                                                uint64_t max_bytes,
+                                                MediaStreamSink sink,
+                                                DownloadCallback done) {
+  const MediaDownloadId id = next_download_++;
   const std::string dir = MediaDir();
   if (dir.empty() || !IsMediaId(media_id)) {
     // Never a path built from an id the sandbox did not make.
     RunOffLoop({}, [done = std::move(done)] {
       done(common::Status::NotFound("sandbox: unknown media id"));
     });
-    return;
+    return id;
   }
-  auto answer = std::make_shared<common::Result<MediaDownload>>(
-      common::Status::Internal("sandbox: download did not run"));
+  auto d = std::make_shared<Download>();
+  d->id = id;
+  d->max_bytes = max_bytes;
+  d->sink = std::move(sink);
+  d->done = std::move(done);
+  d->reading = true;
+  downloads_[id] = d;
   RunOffLoop(
-      [path = dir + "/" + media_id, dest_path, max_bytes, answer] {
-        std::error_code ec;
-        const uint64_t size = fs::file_size(path, ec);
-        if (ec) {
-          *answer = common::Status::NotFound("sandbox: unknown media id");
+      [d, path = dir + "/" + media_id] {
+        d->fd.Reset(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+        struct stat st {};
+        if (!d->fd || ::fstat(d->fd.get(), &st) != 0) {
+          d->error = common::Status::NotFound("sandbox: unknown media id");
           return;
         }
-        if (size > max_bytes) {
-          *answer = common::Status::InvalidArgument(fmt::format(
-              "media is {} bytes, more than the {} allowed", size, max_bytes));
+        d->size = static_cast<uint64_t>(st.st_size);
+        if (d->size > d->max_bytes) {
+          d->error = common::Status::InvalidArgument(
+              fmt::format("media is {} bytes, more than the {} allowed",
+                          d->size, d->max_bytes));
           return;
         }
-        if (common::Status s = CopyPrivate(path, dest_path); !s.ok()) {
-          *answer = s;
-          return;
-        }
-        MediaDownload media;
-        media.file_path = dest_path;
-        media.bytes = size;
         std::ifstream meta(path + ".mime");
-        std::getline(meta, media.mime_type);
-        if (media.mime_type.empty()) media.mime_type = kDefaultMime;
-        *answer = std::move(media);
+        std::getline(meta, d->mime_type);
+        if (d->mime_type.empty()) d->mime_type = kDefaultMime;
       },
-      [answer, done = std::move(done)] { done(std::move(*answer)); });
+      [this, d] {
+        d->reading = false;
+        if (d->cancelled || !d->error.ok()) {
+          FinishDownload(d, d->cancelled ? common::Status::Unavailable(
+                                               "sandbox: download cancelled")
+                                         : d->error);
+          return;
+        }
+        MediaHead head;
+        head.mime_type = d->mime_type;
+        head.bytes = d->size;
+        if (d->sink.on_head) d->sink.on_head(head);
+        ReadNext(d);
+      });
+  return id;
+}
+
+void SandboxTransport::ReadNext(const std::shared_ptr<Download>& d) {
+  d->reading = true;
+  RunOffLoop(
+      [d] {
+        constexpr size_t kChunk = 64 * 1024;
+        // One byte past the limit tells a file that grew.
+        const uint64_t left = d->max_bytes + 1 - d->offset;
+        d->chunk.resize(static_cast<size_t>(std::min<uint64_t>(kChunk, left)));
+        ssize_t n;
+        do {
+          n = ::pread(d->fd.get(), d->chunk.data(), d->chunk.size(),
+                      static_cast<off_t>(d->offset));
+        } while (n < 0 && errno == EINTR);
+        if (n < 0) {
+          d->error = common::Status::IOError("read sandbox media",
+                                             std::strerror(errno));
+          n = 0;
+        }
+        d->chunk.resize(static_cast<size_t>(n));
+      },
+      [this, d] {
+        d->reading = false;
+        if (d->cancelled) {
+          FinishDownload(
+              d, common::Status::Unavailable("sandbox: download cancelled"));
+        } else if (!d->error.ok()) {
+          FinishDownload(d, d->error);
+        } else if (d->offset + d->chunk.size() > d->max_bytes) {
+          FinishDownload(
+              d, common::Status::InvalidArgument(fmt::format(
+                     "media is more than the {} bytes allowed", d->max_bytes)));
+        } else if (d->chunk.empty()) {
+          FinishDownload(d, common::Status::Ok());
+        } else {
+          Deliver(d);
+        }
+      });
+}
+
+void SandboxTransport::Deliver(const std::shared_ptr<Download>& d) {
+  SinkAnswer answer =
+      d->sink.on_data ? d->sink.on_data(d->chunk) : SinkAnswer::kContinue;
+  switch (answer) {
+    case SinkAnswer::kContinue:
+      d->offset += d->chunk.size();
+      d->chunk.clear();
+      ReadNext(d);
+      return;
+    case SinkAnswer::kPause:
+      d->paused = true;  // the chunk stays for ResumeDownload
+      return;
+    case SinkAnswer::kAbort:
+      FinishDownload(
+          d, common::Status::Unavailable("sandbox: the sink stopped the "
+                                         "download"));
+      return;
+  }
+}
+
+void SandboxTransport::ResumeDownload(MediaDownloadId id) {
+  auto it = downloads_.find(id);
+  if (it == downloads_.end() || !it->second->paused) return;
+  std::shared_ptr<Download> d = it->second;
+  d->paused = false;
+  d->reading = true;  // no job reads; it keeps Cancel from finishing twice
+  // Offered again from the loop, not from within this call.
+  RunOffLoop({}, [this, d] {
+    d->reading = false;
+    if (d->cancelled) {
+      FinishDownload(
+          d, common::Status::Unavailable("sandbox: download cancelled"));
+      return;
+    }
+    Deliver(d);
+  });
+}
+
+void SandboxTransport::CancelDownload(MediaDownloadId id) {
+  auto it = downloads_.find(id);
+  if (it == downloads_.end()) return;
+  std::shared_ptr<Download> d = it->second;
+  d->cancelled = true;
+  // A job in flight finishes it; a paused one has none.
+  if (!d->reading) {
+    FinishDownload(d,
+                   common::Status::Unavailable("sandbox: download cancelled"));
+  }
+}
+
+void SandboxTransport::FinishDownload(const std::shared_ptr<Download>& d,
+                                      common::Status status) {
+  if (downloads_.erase(d->id) == 0) return;  // finished already
+  d->fd.Reset();
+  d->sink = {};
+  DownloadCallback done = std::move(d->done);
+  if (done) done(std::move(status));
 }
 
 void SandboxTransport::Poll(int64_t now_ms) {
@@ -357,6 +493,10 @@ void SandboxTransport::Poll(int64_t now_ms) {
 
 void SandboxTransport::Stop(std::function<void()> on_stopped) {
   on_stopped_ = std::move(on_stopped);
+  // A paused download waits for its client: a stop does not.
+  std::vector<MediaDownloadId> downloads;
+  for (const auto& [id, d] : downloads_) downloads.push_back(id);
+  for (MediaDownloadId id : downloads) CancelDownload(id);
   // Through the pool like the rest, so that on_stopped runs later, after
   // every job started before it.
   RunOffLoop({}, [] {});

@@ -20,6 +20,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "common/status.h"
@@ -84,12 +85,17 @@ class SandboxTransport : public Transport {
   // (application/octet-stream when empty). Unavailable without a media
   // directory; IOError when the file cannot be read or written.
   void UploadMedia(const MediaUpload& upload, UploadCallback done) override;
-  // REQUIRES: Start. Copies media `media_id` back to `dest_path` (on a pool
-  // thread). NotFound for an id the sandbox did not give out (or one that is
-  // not of its form); InvalidArgument when larger than `max_bytes`; IOError
-  // when copying fails.
-  void DownloadMedia(const std::string& media_id, const std::string& dest_path,
-                     uint64_t max_bytes, DownloadCallback done) override;
+  // REQUIRES: Start. Streams media `media_id` to `sink` in 64 KiB pieces,
+  // read on pool threads (the head's length is the file's). NotFound for an
+  // id the sandbox did not give out (or one that is not of its form);
+  // InvalidArgument when larger than `max_bytes`; IOError when reading
+  // fails; Unavailable when cancelled or the sink answered kAbort. Stop
+  // cancels every download.
+  MediaDownloadId DownloadMedia(const std::string& media_id, uint64_t max_bytes,
+                                MediaStreamSink sink,
+                                DownloadCallback done) override;
+  void ResumeDownload(MediaDownloadId id) override;
+  void CancelDownload(MediaDownloadId id) override;
   // Emits the receipts due at `now_ms` to the events given to Start (nothing
   // before Start).
   void Poll(int64_t now_ms) override;
@@ -117,11 +123,18 @@ class SandboxTransport : public Transport {
  private:
   using PendingStatus = SandboxReceipt;
   struct Job;
+  struct Download;
 
   // Runs `work` on a libuv pool thread (may be empty), then `after` on the
   // loop thread. Counts what is in flight for Stop.
   void RunOffLoop(std::function<void()> work, std::function<void()> after);
   void OnJobDone();
+  // A download's next piece (pool thread), then Deliver (loop).
+  void ReadNext(const std::shared_ptr<Download>& d);
+  void Deliver(const std::shared_ptr<Download>& d);
+  // Runs its `done` once with `status`.
+  void FinishDownload(const std::shared_ptr<Download>& d,
+                      common::Status status);
 
   // The media directory in use ("" when none).
   std::string MediaDir() const;
@@ -135,6 +148,8 @@ class SandboxTransport : public Transport {
   TransportEvents* events_ = nullptr;
   size_t in_flight_ = 0;
   std::function<void()> on_stopped_;
+  std::unordered_map<MediaDownloadId, std::shared_ptr<Download>> downloads_;
+  MediaDownloadId next_download_ = 1;
 
   // Set by OpenStore before Start, then only used under store_mu_ (pool
   // threads). Null: memory only.

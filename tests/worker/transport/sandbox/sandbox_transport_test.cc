@@ -224,32 +224,44 @@ TEST_CASE("sandbox: uploaded media comes back by its id", "[sandbox]") {
   REQUIRE(::stat((options.media_dir + "/" + id).c_str(), &st) == 0);
   CHECK((st.st_mode & 0777) == 0600);
 
-  auto download = [&](const std::string& media_id, uint64_t max_bytes) {
-    std::optional<common::Result<MediaDownload>> answer;
-    sandbox.DownloadMedia(
-        media_id, dir.File("down.bin"), max_bytes,
-        [&](common::Result<MediaDownload> media) { answer = media; });
-    CHECK_FALSE(answer.has_value());
-    uv_run(driver.loop(), UV_RUN_DEFAULT);
-    REQUIRE(answer.has_value());
-    return *answer;
+  struct Got {
+    common::Status status;
+    MediaHead head;
+    std::string body;
   };
-  auto media = download(id, 1000);
-  REQUIRE(media.ok());
-  CHECK(media->file_path == dir.File("down.bin"));
-  CHECK(media->mime_type == "image/png");
-  CHECK(media->bytes == bytes.size());
-  CHECK(ReadFileText(dir.File("down.bin")) == bytes);
+  auto download = [&](const std::string& media_id, uint64_t max_bytes) {
+    std::optional<Got> got;
+    auto out = std::make_shared<Got>();
+    MediaStreamSink sink;
+    sink.on_head = [out](const MediaHead& head) { out->head = head; };
+    sink.on_data = [out](std::string_view chunk) {
+      out->body.append(chunk);
+      return SinkAnswer::kContinue;
+    };
+    sandbox.DownloadMedia(media_id, max_bytes, std::move(sink),
+                          [&, out](common::Status status) {
+                            out->status = status;
+                            got = *out;
+                          });
+    CHECK_FALSE(got.has_value());
+    uv_run(driver.loop(), UV_RUN_DEFAULT);
+    REQUIRE(got.has_value());
+    return *got;
+  };
+  Got media = download(id, 1000);
+  REQUIRE(media.status.ok());
+  CHECK(media.head.mime_type == "image/png");
+  CHECK(media.head.bytes == std::optional<uint64_t>(bytes.size()));
+  CHECK(media.body == bytes);
 
-  CHECK(download(id, 5).status().code() ==
+  CHECK(download(id, 5).status.code() ==
         common::Status::Code::kInvalidArgument);
   CHECK(download("sbx-media-00000000000000000000000000000000", 1000)
-            .status()
-            .code() == common::Status::Code::kNotFound);
+            .status.code() == common::Status::Code::kNotFound);
   // Never a path from an id the sandbox did not make.
-  CHECK(download("../upload.bin", 1000).status().code() ==
+  CHECK(download("../upload.bin", 1000).status.code() ==
         common::Status::Code::kNotFound);
-  CHECK(download("sbx-media-../../upload.bin", 1000).status().code() ==
+  CHECK(download("sbx-media-../../upload.bin", 1000).status.code() ==
         common::Status::Code::kNotFound);
 }
 
