@@ -780,16 +780,21 @@ void GraphApiServer::DropConnection(int remote_port) {
   });
 }
 
-bool GraphApiServer::ClientClosed(int remote_port) {
-  bool closed = false;
+int GraphApiServer::AcceptedFd(int remote_port) {
+  int found = -1;
   ForEachAccepted(port_, [&](int fd, int peer_port) {
-    if (peer_port < 0 || peer_port != remote_port) return;
-    char byte;
-    const ssize_t n = recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK))
-      closed = true;
+    if (peer_port >= 0 && peer_port == remote_port) found = fd;
   });
-  return closed;
+  return found;
+}
+
+bool GraphApiServer::ClientClosed(int fd) {
+  // By descriptor, found while the connection was whole: a client that
+  // closes with unread bytes in its receive buffer sends a reset, and a reset
+  // socket has no peer name any more to be found by.
+  char byte;
+  const ssize_t n = recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
 }
 
 int GraphApiServer::downloads_closed_by_client() const {
@@ -805,6 +810,7 @@ void GraphApiServer::StreamMedia(std::string content,
     std::string content;
     GraphAnswer answer;
     bool stalled = false;
+    int fd = -1;
   };
   auto p = std::make_shared<Progress>();
   p->content = std::move(content);
@@ -820,11 +826,14 @@ void GraphApiServer::StreamMedia(std::string content,
       DropConnection(remote_port);
       return false;
     }
+    // The descriptor of this download's connection, while it is whole (the
+    // handler's thread owns it until the provider returns).
+    if (p->fd < 0) p->fd = AcceptedFd(remote_port);
     if (a.stall_after && offset >= *a.stall_after && !p->stalled) {
       p->stalled = true;
       const auto until = std::chrono::steady_clock::now() + a.stall_for;
       while (std::chrono::steady_clock::now() < until) {
-        if (ClientClosed(remote_port)) {
+        if (p->fd >= 0 && ClientClosed(p->fd)) {
           closed();
           return false;
         }

@@ -216,8 +216,10 @@ class GraphApiServer {
   // Sleeps up to `delay`; false when Stop() cut it short.
   bool Sleep(std::chrono::milliseconds delay);
   void DropConnection(int remote_port);
-  // True when the client on `remote_port` has closed its connection.
-  bool ClientClosed(int remote_port);
+  // The accepted socket whose peer is `remote_port`, or -1.
+  int AcceptedFd(int remote_port);
+  // Whether the client of accepted socket `fd` closed its side or reset it.
+  bool ClientClosed(int fd);
   // Sends `content` as GraphAnswer's chunked/stall_after/drop_after say.
   void StreamMedia(std::string content, const std::string& mime_type,
                    const GraphAnswer& answer, int remote_port,
