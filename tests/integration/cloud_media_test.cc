@@ -7,7 +7,6 @@
 // mid-body cuts the client's answer; too large, not found; nothing is left
 // in DATA_DIR/tmp.
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -36,16 +35,7 @@ std::string Content(size_t n) {
   return s;
 }
 
-size_t FilesIn(const std::string& dir) {
-  size_t n = 0;
-  if (DIR* d = ::opendir(dir.c_str())) {
-    while (dirent* e = ::readdir(d)) {
-      if (e->d_name[0] != '.') ++n;
-    }
-    ::closedir(d);
-  }
-  return n;
-}
+using testing::FilesIn;
 
 // A GET on a raw socket (its receive buffer set small when `rcvbuf` > 0,
 // before connecting), so that a test reads the answer at its own pace.

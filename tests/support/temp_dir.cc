@@ -1,5 +1,7 @@
 #include "tests/support/temp_dir.h"
 
+#include <dirent.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -33,6 +35,17 @@ TempDir::~TempDir() {
 
 std::string TempDir::File(const std::string& name) const {
   return path_ + "/" + name;
+}
+
+size_t FilesIn(const std::string& dir) {
+  size_t n = 0;
+  if (DIR* d = ::opendir(dir.c_str())) {
+    while (dirent* e = ::readdir(d)) {
+      if (e->d_name[0] != '.') ++n;
+    }
+    ::closedir(d);
+  }
+  return n;
 }
 
 std::optional<std::string> ReadFileText(const std::string& path) {

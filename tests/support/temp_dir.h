@@ -5,6 +5,7 @@
 #ifndef DYNOGUARD_TESTS_SUPPORT_TEMP_DIR_H_
 #define DYNOGUARD_TESTS_SUPPORT_TEMP_DIR_H_
 
+#include <cstddef>
 #include <optional>
 #include <string>
 
@@ -30,6 +31,10 @@ class TempDir {
  private:
   std::string path_;
 };
+
+// How many entries `dir` holds (dot files not counted); 0 when it cannot be
+// read.
+size_t FilesIn(const std::string& dir);
 
 // The whole contents of `path`, or nullopt when it cannot be read.
 std::optional<std::string> ReadFileText(const std::string& path);

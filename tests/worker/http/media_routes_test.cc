@@ -6,7 +6,6 @@
 // directory (503); and, with a transport that never answers, the 504.
 #include "worker/http/media_routes.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -71,16 +70,7 @@ std::string ReadAll(int fd) {
   return out;
 }
 
-size_t FilesIn(const std::string& dir) {
-  size_t n = 0;
-  if (DIR* d = ::opendir(dir.c_str())) {
-    while (dirent* e = ::readdir(d)) {
-      if (e->d_name[0] != '.') ++n;
-    }
-    ::closedir(d);
-  }
-  return n;
-}
+using testing::FilesIn;
 
 long StatusKb(const std::string& key) {
   std::ifstream in("/proc/self/status");

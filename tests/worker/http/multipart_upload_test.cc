@@ -2,8 +2,6 @@
 // of its own, the text fields kept, and each refusal naming its field.
 #include "worker/http/multipart_upload.h"
 
-#include <dirent.h>
-
 #include <catch2/catch.hpp>
 #include <fstream>
 #include <string>
@@ -15,16 +13,7 @@ namespace {
 
 const char* kType = "multipart/form-data; boundary=B";
 
-size_t FilesIn(const std::string& dir) {
-  size_t n = 0;
-  if (DIR* d = ::opendir(dir.c_str())) {
-    while (dirent* e = ::readdir(d)) {
-      if (e->d_name[0] != '.') ++n;
-    }
-    ::closedir(d);
-  }
-  return n;
-}
+using testing::FilesIn;
 
 std::string Field(const std::string& name, const std::string& value) {
   return "--B\r\nContent-Disposition: form-data; name=\"" + name +

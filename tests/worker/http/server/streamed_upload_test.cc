@@ -3,7 +3,6 @@
 // → 413 and a client that stops → 408 with the partial file removed, the
 // caller authorized before any byte is stored, and the file path a client
 // cannot forge.
-#include <dirent.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -64,16 +63,7 @@ std::string ReadAll(int fd) {
   return out;
 }
 
-size_t FilesIn(const std::string& dir) {
-  size_t n = 0;
-  if (DIR* d = ::opendir(dir.c_str())) {
-    while (dirent* e = ::readdir(d)) {
-      if (e->d_name[0] != '.') ++n;
-    }
-    ::closedir(d);
-  }
-  return n;
-}
+using testing::FilesIn;
 
 // The byte at `i` of the test pattern.
 char PatternByte(uint64_t i) {
