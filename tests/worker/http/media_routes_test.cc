@@ -449,7 +449,14 @@ TEST_CASE(
   CHECK(same);
   INFO("download: VmRSS before " << rss_before_download << " kB, VmHWM after "
                                  << hwm_after_download << " kB");
+#if !defined(__SANITIZE_ADDRESS__)
+  // The download streams through a 512 KiB buffer in 64 KiB pieces, each
+  // freed once written. AddressSanitizer keeps freed memory in its
+  // quarantine (256 MB) instead of reusing it, so there the 16 MB pass
+  // through as 16 MB of peak RSS whatever the buffer holds; the bound on what
+  // the buffer holds is checked by the StreamBuffer and cloud media tests.
   CHECK(hwm_after_download - rss_before_download < 4 * 1024);
+#endif
   CHECK(testing::WaitUntil([&] { return FilesIn(f.tmp()) == 0; }, seconds(5)));
 }
 
