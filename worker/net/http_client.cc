@@ -381,14 +381,18 @@ common::Result<HttpRequestId> HttpClient::Start(HttpRequest request,
   HttpRequest& req = transfer->request;
 
   // Timeouts: always explicit, never above the ceiling.
-  auto clamp = [&](std::chrono::milliseconds asked,
-                   std::chrono::milliseconds fallback) {
+  auto clamp = [](std::chrono::milliseconds asked,
+                  std::chrono::milliseconds fallback,
+                  std::chrono::milliseconds ceiling) {
     const std::chrono::milliseconds t = asked.count() > 0 ? asked : fallback;
-    return std::max<long>(
-        1, static_cast<long>(std::min(t, options_.max_timeout).count()));
+    return std::max<long>(1, static_cast<long>(std::min(t, ceiling).count()));
   };
-  const long connect_ms = clamp(req.connect_timeout, options_.connect_timeout);
-  const long total_ms = clamp(req.total_timeout, options_.total_timeout);
+  const long connect_ms = clamp(req.connect_timeout, options_.connect_timeout,
+                                options_.max_timeout);
+  const long total_ms =
+      clamp(req.total_timeout, options_.total_timeout,
+            req.cancelled_on_stop ? options_.max_cancelled_on_stop_timeout
+                                  : options_.max_timeout);
   transfer->max_body =
       req.max_body_bytes > 0 ? req.max_body_bytes : options_.max_body_bytes;
 

@@ -50,6 +50,10 @@ class HttpClient {
     // The owner sets it below WORKER_STOP_TIMEOUT_S so that a stop never
     // waits on a hung call. Default: 15 s.
     std::chrono::milliseconds max_timeout{15000};
+    // The ceiling on the total timeout of a request marked
+    // cancelled_on_stop: its owner cancels it on stop, so a stop does not
+    // wait for it. Default: 1 h.
+    std::chrono::milliseconds max_cancelled_on_stop_timeout{3'600'000};
     // The cap on a collected response body for a request whose
     // max_body_bytes is 0. Default: 1 MiB.
     uint64_t max_body_bytes = 1024 * 1024;

@@ -96,6 +96,12 @@ struct HttpRequest {
   // Time for the whole exchange, connecting included; 0: the client's default.
   // Both are capped by the client's Options::max_timeout.
   std::chrono::milliseconds total_timeout{0};
+  // Set by an owner that cancels this request itself when it stops (a
+  // download streamed at its consumer's pace, paused while the consumer
+  // catches up): its total_timeout is capped by the client's
+  // Options::max_cancelled_on_stop_timeout instead of max_timeout. The
+  // connect timeout keeps max_timeout.
+  bool cancelled_on_stop = false;
 };
 
 }  // namespace dynoguard::worker

@@ -96,6 +96,13 @@ class TestServer {
           res.set_header("X-Got-Method", req.method);
           res.status = 204;
         });
+    server_->Get("/late",
+                 [this](const httplib::Request& req, httplib::Response& res) {
+                   Seen(req);
+                   std::this_thread::sleep_for(
+                       milliseconds(std::stoi(req.get_param_value("ms"))));
+                   res.set_content("late", "text/plain");
+                 });
     server_->Get("/big", [this](const httplib::Request& req,
                                 httplib::Response& res) {
       Seen(req);
@@ -874,6 +881,37 @@ TEST_CASE("HttpClient: a server that never answers hits the total timeout",
     HttpRequest slow = Get(server.Url("/slow"));
     slow.total_timeout = std::chrono::seconds(60);
     response = Fetch(loop, *capped, slow, milliseconds(20000));
+    CHECK(response.error.kind == HttpErrorKind::kTimeout);
+  }
+}
+
+TEST_CASE("HttpClient: a request its owner cancels on stop has its own ceiling",
+          "[http_client]") {
+  TestServer server;
+  TestLoop loop(milliseconds(10000));
+  HttpClient::Options options;
+  options.max_timeout = milliseconds(300);
+  HttpRequest late = Get(server.Url("/late?ms=900"));
+  late.total_timeout = milliseconds(5000);
+
+  SECTION("not lowered to max_timeout") {
+    auto client = MakeClient(loop.get(), options);
+    late.cancelled_on_stop = true;
+    HttpResponse response = Fetch(loop, *client, late);
+    INFO(response.error.message);
+    REQUIRE(response.ok());
+    CHECK(response.body == "late");
+  }
+  SECTION("lowered to max_cancelled_on_stop_timeout") {
+    options.max_cancelled_on_stop_timeout = milliseconds(300);
+    auto client = MakeClient(loop.get(), options);
+    late.cancelled_on_stop = true;
+    HttpResponse response = Fetch(loop, *client, late);
+    CHECK(response.error.kind == HttpErrorKind::kTimeout);
+  }
+  SECTION("without the mark, lowered to max_timeout") {
+    auto client = MakeClient(loop.get(), options);
+    HttpResponse response = Fetch(loop, *client, late);
     CHECK(response.error.kind == HttpErrorKind::kTimeout);
   }
 }

@@ -23,6 +23,9 @@ using common::Status;
 constexpr size_t kMaxErrorBody = 4096;
 // Graph object ids are digits; anything that could leave the path is refused.
 constexpr size_t kMaxMediaId = 128;
+// The slowest media download allowed for (MediaFetchTimeout).
+constexpr uint64_t kMinMediaBytesPerS = 64 * 1024;
+constexpr uint64_t kMaxMediaFetchS = 24 * 3600;  // whatever max_bytes says
 
 bool Is2xx(int status) { return status >= 200 && status < 300; }
 
@@ -203,6 +206,13 @@ common::Status CloudTransport::Start(uv_loop_t* loop, TransportEvents& events) {
   // The first heartbeat is due now; the timer starts it from the loop.
   ArmHeartbeat(machine_->next_heartbeat_ms(), now);
   return Status::Ok();
+}
+
+std::chrono::milliseconds MediaFetchTimeout(
+    std::chrono::milliseconds call_total, uint64_t max_bytes) {
+  const uint64_t seconds =
+      std::min<uint64_t>(max_bytes / kMinMediaBytesPerS + 1, kMaxMediaFetchS);
+  return call_total + std::chrono::seconds(static_cast<int64_t>(seconds));
 }
 
 HttpRequest CloudTransport::NewRequest(HttpMethod method,
@@ -613,6 +623,8 @@ void CloudTransport::FetchMedia(MediaDownloadId download,
   state->sink = std::move(sink);
 
   HttpRequest http = NewRequest(HttpMethod::kGet, url);
+  http.total_timeout = MediaFetchTimeout(options_.total_timeout, max_bytes);
+  http.cancelled_on_stop = true;  // Stop cancels downloads
   http.sink.on_head = [state](int status, const HttpHeaders& headers) {
     state->status = status;
     if (!Is2xx(status)) return true;  // its body is the error's

@@ -48,6 +48,15 @@ struct CloudActivity {
   std::optional<int64_t> last_heartbeat_ok_ms;  // a heartbeat answered 2xx
 };
 
+// The total timeout of a media download (the GET of its URL): one call's
+// total plus the time `max_bytes` take at 64 KiB/s (257 s for 16 MiB, at
+// most a day). The
+// download runs at its consumer's pace, paused while the consumer catches
+// up, so one call's total would cut a large media on a slow link or to a
+// slow reader; Stop cancels downloads, so a stop never waits for one. Pure.
+std::chrono::milliseconds MediaFetchTimeout(
+    std::chrono::milliseconds call_total, uint64_t max_bytes);
+
 // Thread-safety: state(), reason(), last_heartbeat_ms(), last_send_ok_ms() and
 // activity() may be called from any thread; every other method on the loop
 // thread only. Callbacks run on the loop thread, each exactly once, never from
@@ -152,8 +161,8 @@ class CloudTransport : public Transport {
   // id, or media larger than `max_bytes` (told by file_size or
   // Content-Length before the head, or by the bytes themselves after it);
   // Unavailable as for MarkRead, for a cancelled download and when the sink
-  // answered kAbort. A paused download still ends at the request's total
-  // timeout; Stop cancels every download.
+  // answered kAbort. The GET of the URL may take MediaFetchTimeout (pauses
+  // included); Stop cancels every download.
   MediaDownloadId DownloadMedia(const std::string& media_id, uint64_t max_bytes,
                                 MediaStreamSink sink,
                                 DownloadCallback done) override;

@@ -76,19 +76,27 @@ CloudTransport::Options FastOptions() {
   return options;
 }
 
+// `size` bytes of a pattern with a period of 253 bytes, so a missing or
+// doubled piece of a download shows.
+std::string PatternedMedia(size_t size) {
+  std::string content(size, '\0');
+  for (size_t i = 0; i < size; ++i) content[i] = static_cast<char>(i * 7 % 253);
+  return content;
+}
+
 // The fake, a loop, a client and a started transport; the log goes to a file
 // read back by the tests.
 class Cloud {
  public:
   explicit Cloud(CloudTransport::Options options = FastOptions(),
-                 bool start = true)
+                 bool start = true, HttpClient::Options client_options = {})
       : log_fd_(::open(dir_.File("log").c_str(),
                        O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600)),
         log_("worker", common::LogFormat::kText, common::LogLevel::kDebug,
              log_fd_),
         events_(trace) {
     REQUIRE(log_fd_ >= 0);
-    auto client = HttpClient::Create(loop.get(), {});
+    auto client = HttpClient::Create(loop.get(), std::move(client_options));
     REQUIRE(client.ok());
     client_ = std::move(client).value();
     options.api_base = server.base_url();
@@ -754,9 +762,7 @@ TEST_CASE(
     "Cancel and Stop end one",
     "[cloud-transport]") {
   Cloud cloud;
-  std::string content(2 << 20, '\0');
-  for (size_t i = 0; i < content.size(); ++i)
-    content[i] = static_cast<char>(i * 7 % 253);
+  const std::string content = PatternedMedia(2 << 20);
   const std::string id = cloud.server.AddMedia(content, "image/jpeg");
   auto got = std::make_shared<Streamed>();
   auto pause_next = std::make_shared<bool>(true);
@@ -804,6 +810,51 @@ TEST_CASE(
     REQUIRE(got->status.has_value());
     CHECK(got->status->code() == common::Status::Code::kUnavailable);
   }
+}
+
+TEST_CASE(
+    "CloudTransport: a download paused longer than one call's total timeout "
+    "completes",
+    "[cloud-transport]") {
+  // As the app sets them: every call, and the client's ceiling, well below
+  // the stop timeout.
+  CloudTransport::Options options = FastOptions();
+  options.total_timeout = milliseconds(300);
+  HttpClient::Options client;
+  client.max_timeout = milliseconds(300);
+  Cloud cloud(options, true, client);
+  const std::string content = PatternedMedia(2 << 20);
+  const std::string id = cloud.server.AddMedia(content, "video/mp4");
+  auto got = std::make_shared<Streamed>();
+  auto paused = std::make_shared<bool>(false);
+  MediaStreamSink sink;
+  sink.on_data = [got, paused](std::string_view chunk) {
+    if (!*paused && got->body.empty()) {
+      *paused = true;  // a slow reader: the first piece waits
+      return SinkAnswer::kPause;
+    }
+    got->body.append(chunk);
+    return SinkAnswer::kContinue;
+  };
+  MediaDownloadId download = cloud.transport->DownloadMedia(
+      id, 16 << 20, std::move(sink),
+      [got](common::Status status) { got->status = status; });
+  REQUIRE(cloud.loop.RunUntil([&] { return *paused; }));
+  cloud.loop.RunUntil([] { return false; }, milliseconds(1000));
+  REQUIRE_FALSE(got->status.has_value());  // not cut at 300 ms
+  cloud.transport->ResumeDownload(download);
+  REQUIRE(cloud.loop.RunUntil([&] { return got->status.has_value(); }));
+  INFO(got->status->ToString());
+  REQUIRE(got->status->ok());
+  CHECK(got->body == content);
+}
+
+TEST_CASE("MediaFetchTimeout: one call's total plus 64 KiB/s of media",
+          "[cloud-transport]") {
+  using std::chrono::seconds;
+  CHECK(MediaFetchTimeout(seconds(10), 16 << 20) == seconds(10 + 257));
+  CHECK(MediaFetchTimeout(seconds(1), 0) == seconds(2));
+  CHECK(MediaFetchTimeout(seconds(1), UINT64_MAX) == seconds(1 + 86400));
 }
 
 TEST_CASE("CloudTransport stops after what is in flight", "[cloud-transport]") {
