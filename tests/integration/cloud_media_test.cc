@@ -19,6 +19,7 @@
 #include "common/unique_fd.h"
 #include "tests/support/cloud_worker.h"
 #include "tests/support/graph_api_server.h"
+#include "tests/support/net.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/wait.h"
 
@@ -40,23 +41,11 @@ using testing::FilesIn;
 // A GET on a raw socket (its receive buffer set small when `rcvbuf` > 0,
 // before connecting), so that a test reads the answer at its own pace.
 UniqueFd OpenGet(int port, const std::string& path, int rcvbuf = 0) {
-  UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  REQUIRE(fd);
-  if (rcvbuf > 0)
-    ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
-  timeval tv{20, 0};
-  ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr),
-                    sizeof addr) == 0);
-  const std::string request = "GET " + path +
-                              " HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                              "Connection: close\r\n\r\n";
-  REQUIRE(::send(fd.get(), request.data(), request.size(), MSG_NOSIGNAL) ==
-          static_cast<ssize_t>(request.size()));
+  UniqueFd fd =
+      testing::ConnectLoopback(port, std::chrono::seconds(20), rcvbuf);
+  REQUIRE(testing::SendAll(fd.get(), "GET " + path +
+                                         " HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                         "Connection: close\r\n\r\n"));
   return fd;
 }
 

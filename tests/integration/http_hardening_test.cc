@@ -60,29 +60,10 @@ Worker StartWorker(const TempDir& dir,
 // A blocking socket connected to 127.0.0.1:`port`; reads time out after
 // `read_timeout`.
 UniqueFd ConnectTo(int port, milliseconds read_timeout = milliseconds(10000)) {
-  UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  REQUIRE(fd);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr),
-                    sizeof addr) == 0);
-  timeval tv{};
-  tv.tv_sec = read_timeout.count() / 1000;
-  tv.tv_usec = (read_timeout.count() % 1000) * 1000;
-  ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  return fd;
+  return testing::ConnectLoopback(port, read_timeout);
 }
 
-bool SendAll(int fd, std::string_view data) {
-  while (!data.empty()) {
-    ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
-    if (n <= 0) return false;
-    data.remove_prefix(static_cast<size_t>(n));
-  }
-  return true;
-}
+using testing::SendAll;
 
 // Everything the peer sends until it closes (or the read timeout).
 std::string ReadAll(int fd) {

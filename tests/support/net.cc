@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -88,6 +89,35 @@ int FreePort() {
 
 bool Connect(int port, std::chrono::milliseconds timeout) {
   return ConnectBy(port, Clock::now() + timeout).ok();
+}
+
+common::UniqueFd ConnectLoopback(int port,
+                                 std::chrono::milliseconds read_timeout,
+                                 int rcvbuf) {
+  common::UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (fd && rcvbuf > 0)
+    ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+  sockaddr_in addr = Loopback(port);
+  if (!fd || ::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr),
+                       sizeof addr) != 0) {
+    std::fprintf(stderr, "ConnectLoopback: 127.0.0.1:%d: %s\n", port,
+                 std::strerror(errno));
+    std::abort();
+  }
+  timeval tv{};
+  tv.tv_sec = static_cast<time_t>(read_timeout.count() / 1000);
+  tv.tv_usec = static_cast<suseconds_t>(read_timeout.count() % 1000 * 1000);
+  ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  return fd;
+}
+
+bool SendAll(int fd, std::string_view data) {
+  while (!data.empty()) {
+    ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
+    if (n <= 0) return false;
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+  return true;
 }
 
 common::Result<std::string> LineRequest(int port, std::string_view line,

@@ -1,6 +1,7 @@
 // Small socket helpers for process tests: find a free port, check that a
-// connect succeeds, send one line and read one line back (the test worker's
-// protocol), and receive sd_notify datagrams as a supervisor would.
+// connect succeeds, open a blocking client socket, send one line and read one
+// line back (the test worker's protocol), and receive sd_notify datagrams as
+// a supervisor would.
 #ifndef DYNOGUARD_TESTS_SUPPORT_NET_H_
 #define DYNOGUARD_TESTS_SUPPORT_NET_H_
 
@@ -22,6 +23,19 @@ int FreePort();
 // (the connection is closed at once).
 bool Connect(int port, std::chrono::milliseconds timeout =
                            std::chrono::milliseconds(2000));
+
+// A blocking TCP socket connected to 127.0.0.1:`port` whose receives time
+// out after `read_timeout`. `rcvbuf` > 0 sets its receive buffer before the
+// connect, so the window stays small and a test reads an answer at its own
+// pace. Aborts (with a line on stderr) when the connect fails: the tests
+// call it for a server they started.
+common::UniqueFd ConnectLoopback(int port,
+                                 std::chrono::milliseconds read_timeout,
+                                 int rcvbuf = 0);
+
+// Sends all of `data` on the blocking socket `fd` (MSG_NOSIGNAL); false once
+// a send fails (the peer closed or reset the connection).
+bool SendAll(int fd, std::string_view data);
 
 // Connects to 127.0.0.1:`port`, sends `line` + "\n" and returns the first
 // line of the answer without its newline (the text before EOF when the peer

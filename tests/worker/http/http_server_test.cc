@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "common/unique_fd.h"
+#include "tests/support/net.h"
 #include "tests/support/wait.h"
 
 namespace dynoguard::worker {
@@ -25,17 +26,7 @@ using std::chrono::milliseconds;
 using std::chrono::seconds;
 
 UniqueFd ConnectTo(int port) {
-  UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  REQUIRE(fd);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr),
-                    sizeof addr) == 0);
-  timeval tv{5, 0};
-  ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  return fd;
+  return testing::ConnectLoopback(port, seconds(5));
 }
 
 void Send(int fd, std::string_view data) {

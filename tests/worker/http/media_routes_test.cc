@@ -22,6 +22,7 @@
 #include <thread>
 
 #include "common/unique_fd.h"
+#include "tests/support/net.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/wait.h"
 #include "tests/worker/http/test_loop.h"
@@ -36,27 +37,10 @@ using std::chrono::milliseconds;
 using std::chrono::seconds;
 using testing_loop::TestLoop;
 
-UniqueFd ConnectTo(int port) {
-  UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  REQUIRE(fd);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr),
-                    sizeof addr) == 0);
-  timeval tv{20, 0};
-  ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  return fd;
-}
+using testing::SendAll;
 
-bool SendAll(int fd, std::string_view data) {
-  while (!data.empty()) {
-    ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
-    if (n <= 0) return false;
-    data.remove_prefix(static_cast<size_t>(n));
-  }
-  return true;
+UniqueFd ConnectTo(int port) {
+  return testing::ConnectLoopback(port, seconds(20));
 }
 
 std::string ReadAll(int fd) {
@@ -489,16 +473,8 @@ TEST_CASE(
   Fixture f;
   const size_t size = 6 << 20;
   const std::string id = UploadPattern(f, size);
-  UniqueFd c(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  REQUIRE(c);
-  int small = 16 * 1024;  // before connect: the window stays small
-  ::setsockopt(c.get(), SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(f.port()));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::connect(c.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) ==
-          0);
+  // A small receive buffer: the window stays small.
+  UniqueFd c = testing::ConnectLoopback(f.port(), seconds(20), 16 * 1024);
   REQUIRE(SendAll(c.get(), Get(id)));
   std::string answer;
   char buf[16384];
