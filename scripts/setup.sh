@@ -48,7 +48,7 @@ fi
 [ -z "$deps_only" ] || exit 0
 
 if [ "${targets[0]}" = all ]; then
-  echo "setup.sh: building the programs and the test suite into $build_dir/ (about 4 minutes on 2 cores)"
+  echo "setup.sh: building the programs and the test suite into $build_dir/ (about 15 minutes on 2 cores the first time)"
 else
   echo "setup.sh: building supervisor and worker into $build_dir/ (about 2 minutes on 2 cores)"
 fi
