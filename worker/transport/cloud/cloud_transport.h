@@ -50,10 +50,10 @@ struct CloudActivity {
 
 // The total timeout of a media download (the GET of its URL): one call's
 // total plus the time `max_bytes` take at 64 KiB/s (257 s for 16 MiB, at
-// most a day). The
-// download runs at its consumer's pace, paused while the consumer catches
-// up, so one call's total would cut a large media on a slow link or to a
-// slow reader; Stop cancels downloads, so a stop never waits for one. Pure.
+// most a day). The download runs at its consumer's pace, paused while the
+// consumer catches up, so one call's total would cut a large media on a slow
+// link or to a slow reader; Stop cancels downloads, so a stop never waits
+// for one. Pure.
 std::chrono::milliseconds MediaFetchTimeout(
     std::chrono::milliseconds call_total, uint64_t max_bytes);
 
