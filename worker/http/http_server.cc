@@ -246,6 +246,15 @@ struct Connection {
   Clock::time_point linger_until;
 };
 
+// Whether the client's next request has arrived and nothing of it was read
+// yet: the connection waits for a request thread. A stop must not close it
+// (that would lose a request sent before the stop); one whose request has
+// begun but is not complete may go. REQUIRES: not busy, Impl::mu_ held.
+bool WaitsForThread(const Connection& c) {
+  return !c.lingering && !c.close_after && c.in.empty() &&
+         (!c.reader || !c.reader->started()) && HasUnreadBytes(c.fd);
+}
+
 // The stream httplib reads one canonical request from and writes its answer
 // to (blocking, bounded by the write deadline).
 class ConnectionStream : public httplib::Stream {
@@ -697,15 +706,18 @@ void HttpServer::Impl::ControlLoop() {
           ::epoll_ctl(control_epoll_, EPOLL_CTL_ADD, listen_fd_, &lev) == 0;
     }
     if (stopping) {
-      // Every connection without a request being answered goes now; a
-      // request thread closes its own when the answer is written.
+      // Every connection without a request being answered goes now, except
+      // one whose next request has arrived and waits, unread, for a request
+      // thread: closing it would lose a request the client sent before the
+      // stop (it is answered with `Connection: close`). A request thread
+      // closes its own when the answer is written.
       std::lock_guard<std::mutex> lock(mu_);
       std::vector<Connection*> doomed;
       for (auto& [fd, c] : connections_) {
-        if (!c->busy) doomed.push_back(c.get());
+        if (!c->busy && !WaitsForThread(*c)) doomed.push_back(c.get());
       }
       for (Connection* c : doomed) Close(*c);
-      if (busy_ == 0) return;
+      if (busy_ == 0 && connections_.empty()) return;
       next_sweep = now + std::chrono::milliseconds(5);
       continue;
     }

@@ -68,6 +68,7 @@ class Fixture {
     server_.server().Get(
         "/slow", [this](const httplib::Request&, httplib::Response& res) {
           entered_ = true;
+          ++slow_entered_;
           while (!release_) std::this_thread::sleep_for(milliseconds(5));
           res.set_content("slow", "text/plain");
         });
@@ -84,6 +85,7 @@ class Fixture {
   int port() const { return server_.port(); }
   std::thread& thread() { return thread_; }
   std::atomic<bool> entered_{false};
+  std::atomic<int> slow_entered_{0};
   std::atomic<bool> release_{false};
 
  private:
@@ -129,6 +131,36 @@ TEST_CASE(
   std::string answer = ReadAll(slow.get());
   CHECK(answer.starts_with("HTTP/1.1 200"));
   CHECK(answer.find("Connection: close") != std::string::npos);
+  f.thread().join();
+}
+
+TEST_CASE(
+    "http server: Stop() still answers a request that arrived before it "
+    "and waits for a request thread",
+    "[http_server]") {
+  Fixture f;
+  // Two keep-alive clients between requests: one will stay idle, the other
+  // sends its next request while every request thread is busy.
+  UniqueFd idle = AnsweredOnce(f.port());
+  UniqueFd waiting = AnsweredOnce(f.port());
+  std::vector<UniqueFd> slow;
+  for (int i = 0; i < HttpServer::kThreads; ++i) {
+    slow.push_back(ConnectTo(f.port()));
+    Send(slow.back().get(), "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n");
+  }
+  REQUIRE(testing::WaitUntil(
+      [&] { return f.slow_entered_.load() == HttpServer::kThreads; },
+      seconds(5)));
+  Send(waiting.get(), "GET /ok HTTP/1.1\r\nHost: x\r\n\r\n");
+  f.server().Stop();
+  // The stop has looked at the connections once the idle one is closed.
+  CHECK(ReadAll(idle.get()).empty());
+  f.release_ = true;
+  std::string answer = ReadAll(waiting.get());
+  CHECK(answer.starts_with("HTTP/1.1 200"));
+  CHECK(answer.find("Connection: close") != std::string::npos);
+  for (UniqueFd& fd : slow)
+    CHECK(ReadAll(fd.get()).starts_with("HTTP/1.1 200"));
   f.thread().join();
 }
 
