@@ -67,7 +67,6 @@ class Fixture {
                          });
     server_.server().Get(
         "/slow", [this](const httplib::Request&, httplib::Response& res) {
-          entered_ = true;
           ++slow_entered_;
           while (!release_) std::this_thread::sleep_for(milliseconds(5));
           res.set_content("slow", "text/plain");
@@ -84,8 +83,7 @@ class Fixture {
   HttpServer& server() { return server_; }
   int port() const { return server_.port(); }
   std::thread& thread() { return thread_; }
-  std::atomic<bool> entered_{false};
-  std::atomic<int> slow_entered_{0};
+  std::atomic<int> slow_entered_{0};  // /slow handlers begun
   std::atomic<bool> release_{false};
 
  private:
@@ -121,7 +119,8 @@ TEST_CASE(
   Send(half.get(), "GET /ok HTTP/1.1\r\nHost: x\r\n");
   UniqueFd slow = ConnectTo(f.port());
   Send(slow.get(), "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n");
-  REQUIRE(testing::WaitUntil([&] { return f.entered_.load(); }, seconds(5)));
+  REQUIRE(testing::WaitUntil([&] { return f.slow_entered_.load() > 0; },
+                             seconds(5)));
   f.server().Stop();
   // The idle and the half-sent connection are closed without an answer
   // while /slow is still being handled.
@@ -214,7 +213,8 @@ TEST_CASE(
   UniqueFd busy = ConnectTo(f.port());
   std::this_thread::sleep_for(milliseconds(1100));  // past the drain's grace
   Send(busy.get(), "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n");
-  REQUIRE(testing::WaitUntil([&] { return f.entered_.load(); }, seconds(5)));
+  REQUIRE(testing::WaitUntil([&] { return f.slow_entered_.load() > 0; },
+                             seconds(5)));
   std::atomic<int> drained{0};
   f.server().Drain([&] { ++drained; });
   CHECK(ReadAll(pooled.get()).empty());  // closed, no answer owed
