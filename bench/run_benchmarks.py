@@ -31,7 +31,8 @@ Sections (--only; --out needs them all, so that every row of the table is from o
   enqueue    POST /api/messages (durable: committed before the 202) under wrk -t2 -c16 -d10s
              --latency, distinct `to`s, template bodies; alternating with an Express app that
              pushes to an array and answers 202 (the in-memory comparison; Debian's node-express,
-             found through NODE_PATH=/usr/share/nodejs); req/s and p50/p99, median of --rounds,
+             found through NODE_PATH=/usr/share/nodejs) and with the bare cpp-httplib server's same
+             in-memory POST (the ceiling of a POST on this library); req/s and p50/p99, median of --rounds,
              and the queue's row count checked against the 202s; with --baseline-worker, that
              worker's runs alternate too
   session    the session snapshot (bench/session_bench.cc, median of 21): encode + compress +
@@ -781,6 +782,7 @@ def enqueue_rows(args):
     rows = []
     g = Guarded(args.build)
     express = None
+    bare = None
     old = Guarded(args.build, command=args.baseline_worker) if args.baseline_worker else None
     script_dir = tempfile.mkdtemp(prefix="dg-enqueue-")
     script = os.path.join(script_dir, "post.lua")
@@ -791,11 +793,17 @@ def enqueue_rows(args):
             express = ExpressApp()
         except (OSError, RuntimeError) as e:
             rows.append(("Express in-memory POST /api/messages", f"not measured: {e}"))
-        worker_runs, express_runs, old_runs = [], [], []
+        try:
+            bare = BareHttplib()
+        except (OSError, RuntimeError, subprocess.CalledProcessError) as e:
+            rows.append(("bare cpp-httplib in-memory POST /api/messages", f"not measured: {e}"))
+        worker_runs, express_runs, old_runs, bare_runs = [], [], [], []
         for run in range(args.rounds):
             worker_runs.append(wrk_post(g.port, script, run))
             if express:
                 express_runs.append(wrk_post(express.port, script, run))
+            if bare:
+                bare_runs.append(wrk_post(bare.port, script, run))
             if old:
                 old_runs.append(wrk_post(old.port, script, run))
 
@@ -815,6 +823,15 @@ def enqueue_rows(args):
             ratio = (statistics.median(r[0] for r in worker_runs) /
                      statistics.median(r[0] for r in express_runs))
             rows.append(("worker / Express requests/s", f"{ratio:.2f}×"))
+        if bare_runs:
+            rows.append(("the same against the bare cpp-httplib server's in-memory POST (parse, push "
+                         "to a vector, 202; bench/bare_httplib.cc), same run, alternating: the "
+                         "ceiling of a POST on this library and box", fmt(bare_runs)))
+            if express_runs:
+                ceiling = (statistics.median(r[0] for r in bare_runs) /
+                           statistics.median(r[0] for r in express_runs))
+                rows.append(("bare in-memory POST / Express requests/s (what a POST that does "
+                             "nothing durable reaches)", f"{ceiling:.2f}×"))
         import sqlite3  # the standard library's; opened read-only beside the running worker
         db = sqlite3.connect(f"file:{os.path.join(g.dir, 'queue.db')}?mode=ro", uri=True)
         stored = db.execute("SELECT COUNT(*) FROM messages").fetchone()[0]
@@ -826,6 +843,8 @@ def enqueue_rows(args):
     finally:
         if express:
             express.stop()
+        if bare:
+            bare.stop()
         if old:
             old.stop()
         g.stop()

@@ -92,6 +92,20 @@ std::string LoggableMethod(const std::string& method) {
 
 std::string_view ReasonPhrase(int status) {
   switch (status) {
+    case 200:
+      return "OK";
+    case 202:
+      return "Accepted";
+    case 404:
+      return "Not Found";
+    case 409:
+      return "Conflict";
+    case 415:
+      return "Unsupported Media Type";
+    case 422:
+      return "Unprocessable Content";
+    case 500:
+      return "Internal Server Error";
     case 400:
       return "Bad Request";
     case 401:
@@ -129,6 +143,28 @@ std::string ErrorResponse(int status, std::string_view code,
   if (status == 401) out += "WWW-Authenticate: Bearer\r\n";
   out += "\r\n";
   out += body;
+  return out;
+}
+
+// A handler's later answer as bytes, with the headers httplib would add.
+std::string LaterAnswerBytes(const httplib::Response& res, bool close,
+                             long keep_alive_s) {
+  std::string out = "HTTP/1.1 " + std::to_string(res.status) + " " +
+                    std::string(ReasonPhrase(res.status)) + "\r\n";
+  for (const auto& [name, value] : res.headers) {
+    out += name;
+    out += ": ";
+    out += value;
+    out += "\r\n";
+  }
+  out += "Content-Length: " + std::to_string(res.body.size()) + "\r\n";
+  if (close) {
+    out += "Connection: close\r\n\r\n";
+  } else {
+    out += "Keep-Alive: timeout=" + std::to_string(keep_alive_s) +
+           ", max=1000\r\n\r\n";
+  }
+  out += res.body;
   return out;
 }
 
@@ -239,6 +275,18 @@ struct Connection {
   std::optional<TempFile> body_file;
   std::optional<UploadSlot> upload_slot;
   Clock::time_point body_progress;  // when body bytes last arrived
+
+  // An answer its handler gives later (HttpServer::AnswerLater): kTaken
+  // while the request thread that took it still has the connection; then
+  // either it lets go first (kParked: the answer's Send() writes it and gives
+  // the connection back) or the answer comes first (kGiven: `later_answer`
+  // holds it, and that thread writes it).
+  enum Later : int { kNone, kTaken, kParked, kGiven };
+  std::atomic<int> later{kNone};
+  std::optional<httplib::Response> later_answer;  // with kGiven
+  bool later_close = false;  // httplib's verdict on the request (close after)
+  std::string later_method, later_path;
+  Clock::time_point later_started;
 
   int answered = 0;                   // requests answered on it so far
   Clock::time_point idle_since;       // accepted or last answered
@@ -441,7 +489,7 @@ class HttpServer::Impl {
   void RequestThread();
   void OnReadable(Connection& c);
   void Advance(Connection& c, Clock::time_point now);
-  void ServeRequests(Connection& c);
+  void ServeRequests(Connection& c, bool streamed);
   void AnswerError(Connection& c, int status, std::string_view code,
                    std::string_view message, Clock::time_point now);
   // A streamed body whose head is in: authorizes the caller, takes an upload
@@ -461,6 +509,33 @@ class HttpServer::Impl {
 
   void CountAndLog(int status, std::string_view method, std::string_view path,
                    std::chrono::milliseconds elapsed);
+
+ public:
+  // The request a request thread is serving (for AnswerLater).
+  struct Serving {
+    Impl* impl;
+    Connection* c;
+    bool streamed;  // its body is a file (no later answer)
+  };
+  static thread_local Serving* serving_;
+
+  // Takes the answer of the request `serving_` names (see AnswerLater).
+  std::unique_ptr<LaterAnswer> TakeAnswer(Connection& c,
+                                          const httplib::Request& req);
+  // A later answer's Send(): stores it for the request thread when that has
+  // not let go of the connection yet, else writes it and gives it back.
+  void SendLater(Connection& c, const httplib::Response& res);
+
+ private:
+  class Later;
+  // Writes a later answer on the connection and logs it; false when it did
+  // not all go out. `blocking`: within the write deadline (a request
+  // thread), else only what the socket takes at once.
+  bool WriteLater(Connection& c, const httplib::Response& res, bool close,
+                  bool blocking);
+  // Gives a connection whose request is answered back (mu_ held): closed
+  // when `close`, else armed for its next request.
+  void Release(Connection& c, bool close);
 
   const common::Config& config_;
   const common::Logger& log_;
@@ -579,12 +654,15 @@ void HttpServer::Impl::Configure() {
     SendError(res, 500, api_error::kInternal, "internal error");
   });
 
-  s.set_logger(
-      [this](const httplib::Request& req, const httplib::Response& res) {
-        auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
-            Clock::now() - request_started);
-        CountAndLog(res.status, req.method, req.path, elapsed);
-      });
+  s.set_logger([this](const httplib::Request& req,
+                      const httplib::Response& res) {
+    // A later answer is counted and logged when it is written.
+    if (serving_ != nullptr && serving_->c->later.load() != Connection::kNone)
+      return;
+    auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
+        Clock::now() - request_started);
+    CountAndLog(res.status, req.method, req.path, elapsed);
+  });
 }
 
 void HttpServer::Impl::CountAndLog(int status, std::string_view method,
@@ -923,20 +1001,113 @@ void HttpServer::Impl::RequestThread() {
       ++busy_;
     }
     OnReadable(*c);
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      c->busy = false;
-      --busy_;
-      if (c->close_after) {
-        Close(*c);
+    if (c->later.load() != Connection::kNone) {
+      int taken = Connection::kTaken;
+      // Its answer comes later: the connection stays busy, and the answer's
+      // Send() gives it back.
+      if (c->later.compare_exchange_strong(taken, Connection::kParked))
         continue;
-      }
-      // Re-armed under the lock, so the control thread cannot close the
-      // descriptor (and the number be reused) between the two: one epoll_ctl,
-      // about a microsecond, is the price.
-      Arm(c->fd);
+      // Already given (kGiven): written here.
+      httplib::Response res = std::move(*c->later_answer);
+      c->later_answer.reset();
+      c->later.store(Connection::kNone);
+      bool close = c->later_close || draining_.load() || stop_requested_.load();
+      bool written = WriteLater(*c, res, close, /*blocking=*/true);
+      ++c->answered;
+      c->idle_since = Clock::now();
+      if (!written || close) c->close_after = true;
     }
+    std::lock_guard<std::mutex> lock(mu_);
+    Release(*c, c->close_after);
   }
+}
+
+void HttpServer::Impl::Release(Connection& c, bool close) {
+  c.busy = false;
+  --busy_;
+  if (close) {
+    Close(c);
+    return;
+  }
+  // Re-armed under the lock, so the control thread cannot close the
+  // descriptor (and the number be reused) between the two: one epoll_ctl,
+  // about a microsecond, is the price.
+  Arm(c.fd);
+}
+
+thread_local HttpServer::Impl::Serving* HttpServer::Impl::serving_ = nullptr;
+
+class HttpServer::Impl::Later : public LaterAnswer {
+ public:
+  Later(Impl& impl, Connection& c) : impl_(impl), c_(c) {}
+  ~Later() override {
+    if (sent_) return;
+    httplib::Response res;
+    SendError(res, 500, api_error::kInternal, "internal error");
+    Send(res);
+  }
+  void Send(const httplib::Response& res) override {
+    if (sent_) return;
+    sent_ = true;
+    impl_.SendLater(c_, res);
+  }
+
+ private:
+  Impl& impl_;
+  Connection& c_;
+  bool sent_ = false;
+};
+
+std::unique_ptr<LaterAnswer> HttpServer::Impl::TakeAnswer(
+    Connection& c, const httplib::Request& req) {
+  c.later_answer.reset();
+  c.later.store(Connection::kTaken);
+  c.later_method = req.method;
+  c.later_path = req.path;
+  c.later_started = request_started;
+  return std::make_unique<Later>(*this, c);
+}
+
+void HttpServer::Impl::SendLater(Connection& c, const httplib::Response& res) {
+  if (c.later.load() == Connection::kTaken) {
+    // Its request thread may still have the connection: the answer is left
+    // for it, unless it lets go meanwhile.
+    c.later_answer = res;
+    int taken = Connection::kTaken;
+    if (c.later.compare_exchange_strong(taken, Connection::kGiven)) return;
+    c.later_answer.reset();
+  }
+  // Parked: busy, and nobody else touches the connection until Release.
+  bool close = c.later_close || draining_.load() || stop_requested_.load();
+  bool written = WriteLater(c, res, close, /*blocking=*/false);
+  c.later.store(Connection::kNone);
+  ++c.answered;
+  c.idle_since = Clock::now();
+  std::lock_guard<std::mutex> lock(mu_);
+  Release(c, close || !written);
+}
+
+bool HttpServer::Impl::WriteLater(Connection& c, const httplib::Response& res,
+                                  bool close, bool blocking) {
+  const long keep_alive_s = std::max<long>(
+      1, std::chrono::duration_cast<std::chrono::seconds>(limits_.idle_timeout)
+             .count());
+  std::string bytes = LaterAnswerBytes(res, close, keep_alive_s);
+  bool written;
+  if (blocking) {
+    ConnectionStream stream(c, limits_.write_timeout);
+    written = stream.write(bytes.data(), bytes.size()) >= 0 && stream.Flush();
+  } else {
+    ssize_t n;
+    do {
+      n = ::send(c.fd, bytes.data(), bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    } while (n < 0 && errno == EINTR);
+    written = n == static_cast<ssize_t>(bytes.size());
+  }
+  CountAndLog(res.status, c.later_method, c.later_path,
+              std::chrono::duration_cast<std::chrono::milliseconds>(
+                  Clock::now() - c.later_started));
+  return written;
 }
 
 // Reads what the client sent, a bounded number of times (one fast sender
@@ -949,7 +1120,7 @@ void HttpServer::Impl::OnReadable(Connection& c) {
       if (c.lingering) continue;  // dropped
       c.in.append(buf, static_cast<size_t>(n));
       Advance(c, Clock::now());
-      if (c.close_after) return;
+      if (c.close_after || c.later.load() != Connection::kNone) return;
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
@@ -964,7 +1135,8 @@ void HttpServer::Impl::OnReadable(Connection& c) {
 // `100 Continue`, answers an early error, or answers complete requests (all
 // those that are in, pipelined ones in order).
 void HttpServer::Impl::Advance(Connection& c, Clock::time_point now) {
-  while (!c.in.empty() && !c.lingering && !c.close_after) {
+  while (!c.in.empty() && !c.lingering && !c.close_after &&
+         c.later.load() == Connection::kNone) {
     if (!c.reader) c.reader.emplace(request_limits_);
     bool was_started = c.reader->started();
     size_t used = c.reader->Feed(c.in);
@@ -1018,10 +1190,12 @@ void HttpServer::Impl::Advance(Connection& c, Clock::time_point now) {
         }
         c.canonical = c.reader->TakeCanonical(extra);
         c.reader.reset();
-        ServeRequests(c);
+        ServeRequests(c, body.has_value());
         c.body_hold.Release();
         body.reset();
         slot.reset();
+        // A later answer: counted when it is written.
+        if (c.later.load() != Connection::kNone) return;
         ++c.answered;
         now = Clock::now();
         c.idle_since = now;
@@ -1089,13 +1263,24 @@ bool HttpServer::Impl::StoreBodyPiece(Connection& c, Clock::time_point now) {
 }
 
 // Lets httplib parse, route and answer c.canonical.
-void HttpServer::Impl::ServeRequests(Connection& c) {
+void HttpServer::Impl::ServeRequests(Connection& c, bool streamed) {
   ConnectionStream stream(c, limits_.write_timeout);
   bool close = draining_.load() || stop_requested_.load();
   bool connection_closed = false;
   request_started = Clock::now();
   closing_from_start = close;
+  Serving serving{this, &c, streamed};
+  serving_ = &serving;
   bool ok = server_.Process(stream, close, connection_closed);
+  serving_ = nullptr;
+  if (c.later.load() != Connection::kNone) {
+    // What httplib wrote (the handler's placeholder) is dropped with the
+    // stream; the later answer closes the connection when httplib would have.
+    c.later_close = !ok || close || connection_closed;
+    c.canonical.clear();
+    if (c.canonical.capacity() > 4096) c.canonical.shrink_to_fit();
+    return;
+  }
   close = close || draining_.load() || stop_requested_.load();
   ok = stream.Flush() && ok;
   c.canonical.clear();
@@ -1153,6 +1338,17 @@ HttpServer::HttpServer(const common::Config& config, const common::Logger& log,
 HttpServer::~HttpServer() { Stop(); }
 
 httplib::Server& HttpServer::server() { return impl_->server(); }
+
+std::unique_ptr<LaterAnswer> HttpServer::AnswerLater(
+    const httplib::Request& req) {
+  Impl::Serving* serving = Impl::serving_;
+  if (serving == nullptr || serving->streamed ||
+      serving->c->later.load() != Connection::kNone ||
+      !serving->c->in.empty()) {
+    return nullptr;
+  }
+  return serving->impl->TakeAnswer(*serving->c, req);
+}
 
 common::Status HttpServer::Adopt(int fd) {
   if (impl_->has_socket()) {

@@ -79,6 +79,19 @@ struct HttpServerLimits {
   uint64_t max_buffered_bodies = 32 * 1024 * 1024;
 };
 
+// A request's answer given later, from any thread (HttpServer::AnswerLater).
+class LaterAnswer {
+ public:
+  // An answer never sent is a 500 `internal` when the object goes.
+  virtual ~LaterAnswer() = default;
+  // Writes `res` (its status, headers and body; Content-Length and the
+  // connection headers are added) as the request's answer, counts and logs
+  // it, and gives the connection back to the server. Once; later calls do
+  // nothing. Never blocks: a client whose socket cannot take the whole
+  // answer at once is disconnected.
+  virtual void Send(const httplib::Response& res) = 0;
+};
+
 // Lifecycle: construct, install routes on server(), then Adopt() or Bind()
 // once, then Serve() on a thread of its own; Drain() and Stop() from any
 // thread end it. Drain() and Stop() are thread-safe; the other methods are not
@@ -150,6 +163,16 @@ class HttpServer {
 
   // For installing routes. REQUIRES: before Serve().
   httplib::Server& server();
+
+  // For a handler that waits for something slow (the queue's group commit):
+  // takes its request's answer out of httplib's hands, so the handler can
+  // return at once and its thread serve other connections; the connection
+  // reads nothing more until the answer's Send(). What the handler leaves in
+  // its Response is dropped. Null when called outside an HttpServer's
+  // request thread, a second time for one request, for a request with more
+  // requests pipelined behind it (they are answered in order) or with a
+  // streamed body: then answer as usual.
+  static std::unique_ptr<LaterAnswer> AnswerLater(const httplib::Request& req);
 
  private:
   class Impl;

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "worker/http/api_error.h"
+#include "worker/http/http_server.h"
 #include "worker/outbound/message_request.h"
 
 namespace dynoguard::worker {
@@ -54,6 +55,9 @@ class MessageRoutes {
   // Answers an Enqueue (or FindRepeat) result: 202 for a new message, 200
   // with the original's id and current status for a repeat, 422 conflict.
   void Answer(const MessageQueue::EnqueueResult& queued, Response& res);
+  // Answers Enqueue's outcome: as Answer, or 503 when it failed.
+  void AnswerEnqueued(const common::Result<MessageQueue::EnqueueResult>& queued,
+                      Response& res);
 
   const RouteContext ctx_;
   const MessageRouteDeps d_;
@@ -98,8 +102,32 @@ void MessageRoutes::PostMessage(const Request& req, Response& res) {
     Answer(**repeat, res);
     return;
   }
-  common::Result<MessageQueue::EnqueueResult> queued =
-      d_.queue->Enqueue(message, now_ms);
+  // On the server's request thread the answer is written once the group
+  // commit is done, by the thread that led it: this thread goes on with
+  // other requests instead of waiting for the fsync.
+  std::shared_ptr<LaterAnswer> later = HttpServer::AnswerLater(req);
+  if (later) {
+    d_.queue->EnqueueLater(
+        message, now_ms,
+        [this, later](common::Result<MessageQueue::EnqueueResult> queued) {
+          Response answer;
+          try {
+            AnswerEnqueued(queued, answer);
+          } catch (const std::exception& e) {
+            ctx_.log->Error("http-handler-failed",
+                            {{"path", "/api/messages"}, {"error", e.what()}});
+            answer = Response();
+            SendError(answer, 500, api_error::kInternal, "internal error");
+          }
+          later->Send(answer);
+        });
+    return;
+  }
+  AnswerEnqueued(d_.queue->Enqueue(message, now_ms), res);
+}
+
+void MessageRoutes::AnswerEnqueued(
+    const common::Result<MessageQueue::EnqueueResult>& queued, Response& res) {
   if (!queued.ok()) {
     ctx_.log->Error("enqueue-failed", {{"error", queued.status().ToString()}});
     SendError(res, 503, api_error::kUnavailable,
@@ -120,7 +148,7 @@ void MessageRoutes::Answer(const MessageQueue::EnqueueResult& queued,
   }
   Json j;
   if (queued.created) {
-    ctx_.log->Info("queued", {{"id", queued.id}});
+    ctx_.log->Debug("queued", {{"id", queued.id}});
     j.StartObject()
         .Key("id")
         .String(queued.id)

@@ -490,6 +490,9 @@ struct MessageQueue::Writer {
   bool lost_transaction = false;
   bool done = false;  // guarded by write_mu_
   std::condition_variable cv;
+  // Set for a write no caller waits for (EnqueueLater): the leader calls it
+  // once `done`, outside write_mu_; it answers and frees the write.
+  std::function<void()> finish;
 };
 
 MessageQueue::MessageQueue(
@@ -522,7 +525,17 @@ int MessageQueue::WalHook(void* self, sqlite3* db, const char* name,
   return SQLITE_OK;
 }
 
-MessageQueue::~MessageQueue() { (void)Close(); }
+MessageQueue::~MessageQueue() {
+  (void)Close();
+  std::thread commit_thread;
+  {
+    std::lock_guard<std::mutex> lock(write_mu_);
+    commit_stop_ = true;
+    commit_thread = std::move(commit_thread_);
+  }
+  commit_cv_.notify_all();
+  if (commit_thread.joinable()) commit_thread.join();
+}
 
 Result<std::unique_ptr<MessageQueue>> MessageQueue::Open(
     const std::string& path, const common::Logger* log) {
@@ -672,42 +685,128 @@ Status MessageQueue::Write(std::string_view op_name, const WriteOp& op,
 
   std::unique_lock<std::mutex> lock(write_mu_);
   writers_.push_back(&self);
-  while (!self.done && &self != writers_.front()) self.cv.wait(lock);
+  while (!self.done && (leading_ || &self != writers_.front()))
+    self.cv.wait(lock);
   if (self.done) return std::move(self.status);
-
-  // The leader: take every write queued by now, up to an exclusive one (which
-  // runs alone) or kMaxBatch.
-  std::vector<Writer*> batch;
-  for (Writer* writer : writers_) {
-    if (!batch.empty() && (writer->exclusive || batch.front()->exclusive))
-      break;
-    batch.push_back(writer);
-    if (batch.size() == static_cast<size_t>(kMaxBatch)) break;
-  }
-  running_ = static_cast<int64_t>(batch.size());
-  lock.unlock();
-
-  // The others wait; new ones queue behind the batch meanwhile and form the
-  // next one.
-  WriteStats counts;
-  RunBatch(batch, &counts);
-
-  lock.lock();
-  if (!self.exclusive) {
-    write_stats_.commits += counts.commits;
-    write_stats_.rerun += counts.rerun;
-    write_stats_.writes += counts.writes;
-    write_stats_.largest_batch =
-        std::max(write_stats_.largest_batch, counts.writes);
-  }
-  running_ = 0;
-  for (Writer* writer : batch) {
-    writers_.pop_front();  // the batch is the front of the queue, in order
-    writer->done = true;
-    if (writer != &self) writer->cv.notify_one();
-  }
-  if (!writers_.empty()) writers_.front()->cv.notify_one();  // the next leader
+  Lead(lock, /*commit_thread=*/false);
   return std::move(self.status);
+}
+
+void MessageQueue::Lead(std::unique_lock<std::mutex>& lock,
+                        bool commit_thread) {
+  leading_ = true;
+  std::vector<Writer*> batch;
+  std::vector<std::function<void()>> finished;
+  for (;;) {
+    // Every write queued by now, up to an exclusive one (which runs alone)
+    // or kMaxBatch.
+    batch.clear();
+    for (Writer* writer : writers_) {
+      if (!batch.empty() && (writer->exclusive || batch.front()->exclusive))
+        break;
+      batch.push_back(writer);
+      if (batch.size() == static_cast<size_t>(kMaxBatch)) break;
+    }
+    running_ = static_cast<int64_t>(batch.size());
+    lock.unlock();
+
+    // The others wait; new ones queue behind the batch meanwhile and form the
+    // next one.
+    WriteStats counts;
+    RunBatch(batch, &counts);
+
+    lock.lock();
+    if (!batch.front()->exclusive) {
+      write_stats_.commits += counts.commits;
+      write_stats_.rerun += counts.rerun;
+      write_stats_.writes += counts.writes;
+      write_stats_.largest_batch =
+          std::max(write_stats_.largest_batch, counts.writes);
+    }
+    running_ = 0;
+    for (Writer* writer : batch) {
+      writers_.pop_front();  // the batch is the front of the queue, in order
+      writer->done = true;
+      if (writer->finish) {
+        finished.push_back(std::move(writer->finish));
+      } else {
+        writer->cv.notify_one();  // its owner returns (or already leads)
+      }
+    }
+    if (!finished.empty()) {
+      // Answered outside the lock; the next writes queue up meanwhile. Each
+      // call frees its write.
+      lock.unlock();
+      for (auto& finish : finished) finish();
+      finished.clear();
+      lock.lock();
+    }
+    if (!commit_thread || writers_.empty() || !writers_.front()->finish) break;
+  }
+  leading_ = false;
+  // The next leader: the commit thread for a write nobody waits for, else
+  // the front write's caller.
+  if (!writers_.empty()) {
+    if (writers_.front()->finish) {
+      commit_cv_.notify_one();
+    } else {
+      writers_.front()->cv.notify_one();
+    }
+  }
+}
+
+void MessageQueue::CommitLoop() {
+  std::unique_lock<std::mutex> lock(write_mu_);
+  for (;;) {
+    commit_cv_.wait(lock, [&] {
+      return commit_stop_ ||
+             (!leading_ && !writers_.empty() && writers_.front()->finish);
+    });
+    if (!leading_ && !writers_.empty() && writers_.front()->finish) {
+      Lead(lock, /*commit_thread=*/true);
+    } else if (commit_stop_) {
+      return;
+    }
+  }
+}
+
+void MessageQueue::EnqueueLater(const NewMessage& message, int64_t now_ms,
+                                EnqueueDone done) {
+  // The write and everything it needs, freed by its finish call.
+  struct Pending {
+    Writer writer;
+    WriteOp op;
+    EnqueueResult result;
+  };
+  auto* pending = new Pending;
+  const std::string request_hash =
+      message.idempotency_key.empty() ? "" : RequestHash(message);
+  pending->op = [this, pending, message, request_hash,
+                 now_ms](StatementCache& cache) {
+    return InsertNew(cache, context_, message, request_hash, now_ms,
+                     &pending->result);
+  };
+  pending->writer.name = "Enqueue";
+  pending->writer.op = &pending->op;
+  pending->writer.finish = [this, pending, done = std::move(done)] {
+    Status status = std::move(pending->writer.status);
+    Track(status, true);
+    Result<EnqueueResult> answer = status.ok()
+                                       ? Result<EnqueueResult>(pending->result)
+                                       : Result<EnqueueResult>(status);
+    EnqueueDone call = std::move(done);
+    delete pending;
+    call(std::move(answer));
+  };
+
+  std::lock_guard<std::mutex> lock(write_mu_);
+  if (!commit_thread_.joinable() && !commit_stop_) {
+    commit_thread_ = std::thread([this] { CommitLoop(); });
+  }
+  writers_.push_back(&pending->writer);
+  if (!leading_ && writers_.front() == &pending->writer) {
+    commit_cv_.notify_one();
+  }
 }
 
 void MessageQueue::RunBatch(const std::vector<Writer*>& batch,

@@ -5,6 +5,7 @@
 #ifndef DYNOGUARD_WORKER_OUTBOUND_MESSAGE_QUEUE_H_
 #define DYNOGUARD_WORKER_OUTBOUND_MESSAGE_QUEUE_H_
 
+#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -13,6 +14,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -64,11 +66,13 @@ struct WriteStats {
 //    the first in the queue becomes the leader, runs every write queued by
 //    then (at most kMaxBatch) in one transaction, each inside its own
 //    SAVEPOINT, commits once (one fsync for all of them), and wakes the others
-//    with their own results. A write that fails rolls back to its savepoint
-//    and fails only its own caller; when SQLite abandons the whole transaction
-//    (a write's error rolled it back, or COMMIT failed) the others are run
-//    again, each in a transaction of its own. Every write is committed
-//    (synchronous=FULL) before its method returns.
+//    with their own results. EnqueueLater's writes have no caller waiting:
+//    the queue's commit thread leads them (started at the first one), and
+//    their callbacks run on the leader's thread after the commit. A write that
+//    fails rolls back to its savepoint and fails only its own caller; when
+//    SQLite abandons the whole transaction (a write's error rolled it back, or
+//    COMMIT failed) the others are run again, each in a transaction of its own.
+//    Every write is committed (synchronous=FULL) before its method returns.
 //  - reads (Get, GetByProviderId, NextDue, Stats, Pending, DeadLetters) use a
 //    second, read-only connection with its own mutex: they see every
 //    committed write and never wait for a commit in progress.
@@ -135,6 +139,19 @@ class MessageQueue {
   // from the kernel's CSPRNG.
   common::Result<EnqueueResult> Enqueue(const NewMessage& message,
                                         int64_t now_ms);
+
+  // Enqueue without waiting for the commit: queues the same write and returns
+  // at once; `done` gets what Enqueue would have returned, once the write is
+  // committed (or failed), on the thread that led its commit (the queue's
+  // commit thread, or a caller of a synchronous write that led the batch).
+  // `done` must not block for long and must not call this queue's writes (it
+  // runs while the next batch waits); reads are fine. The HTTP API answers
+  // POST /api/messages from it, so its request threads never wait for an
+  // fsync. Every `done` is called exactly once, with Unavailable after
+  // Close().
+  using EnqueueDone = std::function<void(common::Result<EnqueueResult>)>;
+  void EnqueueLater(const NewMessage& message, int64_t now_ms,
+                    EnqueueDone done);
 
   // What Enqueue would answer for `message` when its idempotency key is
   // already known — that message's id, created=false, conflict as above —
@@ -309,6 +326,13 @@ class MessageQueue {
   // fault (Close).
   common::Status Write(std::string_view op_name, const WriteOp& op,
                        bool exclusive = false);
+  // Leads batches from the front of writers_ (`lock` held on write_mu_, no
+  // leader active): one batch for a synchronous caller; for the commit
+  // thread, batches as long as the front is a write with no caller waiting.
+  // Then hands the lead to the front's owner.
+  void Lead(std::unique_lock<std::mutex>& lock, bool commit_thread);
+  // The commit thread: leads whenever the front write has no caller waiting.
+  void CommitLoop();
   // The leader's part: runs `batch` on the write connection, counting its
   // commits and reruns in `*counts`. REQUIRES: the caller is the leader (its
   // Writer heads writers_).
@@ -349,7 +373,13 @@ class MessageQueue {
   mutable std::mutex write_mu_;
   std::deque<Writer*> writers_;  // guarded by write_mu_; front = leader
   WriteStats write_stats_;       // guarded by write_mu_ (waiting computed)
-  int64_t running_ = 0;  // guarded by write_mu_: writes in the leader's batch
+  int64_t running_ = 0;   // guarded by write_mu_: writes in the leader's batch
+  bool leading_ = false;  // guarded by write_mu_: a leader runs batches
+  // EnqueueLater's leader, started with the first such write; wakes on
+  // commit_cv_ when the front write has no caller waiting and none leads.
+  std::thread commit_thread_;          // guarded by write_mu_ (started)
+  std::condition_variable commit_cv_;  // with write_mu_
+  bool commit_stop_ = false;           // guarded by write_mu_
 
   // Checkpoints off the commit path. Used by the leader's commits (the wal
   // hook) and stopped by Close (an exclusive writer); null once closed.

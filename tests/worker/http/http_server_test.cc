@@ -10,6 +10,8 @@
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -71,11 +73,70 @@ class Fixture {
           while (!release_) std::this_thread::sleep_for(milliseconds(5));
           res.set_content("slow", "text/plain");
         });
+    // /later: the answer is taken and kept for the test to send (or "sync"
+    // when the server does not hand it over).
+    server_.server().Get(
+        "/later", [this](const httplib::Request& req, httplib::Response& res) {
+          std::unique_ptr<LaterAnswer> later = HttpServer::AnswerLater(req);
+          if (!later) {
+            res.set_content("sync", "text/plain");
+            return;
+          }
+          res.set_content("placeholder", "text/plain");
+          std::lock_guard<std::mutex> lock(later_mu_);
+          later_.push_back(std::move(later));
+        });
+    // /later-now: taken and sent before the handler returns.
+    server_.server().Get(
+        "/later-now", [](const httplib::Request& req, httplib::Response& res) {
+          std::unique_ptr<LaterAnswer> later = HttpServer::AnswerLater(req);
+          REQUIRE(later);
+          REQUIRE_FALSE(HttpServer::AnswerLater(req));  // once per request
+          httplib::Response answer;
+          answer.status = 202;
+          answer.set_content("now", "text/plain");
+          later->Send(answer);
+          res.set_content("placeholder", "text/plain");
+        });
+    // /later-drop: taken and never sent.
+    server_.server().Get(
+        "/later-drop", [](const httplib::Request& req, httplib::Response& res) {
+          std::unique_ptr<LaterAnswer> later = HttpServer::AnswerLater(req);
+          REQUIRE(later);
+          res.set_content("placeholder", "text/plain");
+        });
     REQUIRE(server_.Bind("127.0.0.1", 0).ok());
-    thread_ = std::thread([this] { server_.Serve(); });
+    thread_ = std::thread([this] {
+      server_.Serve();
+      served_ = true;
+    });
   }
+
+  // The /later answers taken so far (waits for at least `n`).
+  bool WaitForLater(size_t n) {
+    return testing::WaitUntil(
+        [&] {
+          std::lock_guard<std::mutex> lock(later_mu_);
+          return later_.size() >= n;
+        },
+        seconds(5));
+  }
+  // Sends the i-th /later answer: `status` with `body`.
+  void SendLater(size_t i, int status, const std::string& body) {
+    httplib::Response res;
+    res.status = status;
+    res.set_content(body, "application/json");
+    std::lock_guard<std::mutex> lock(later_mu_);
+    later_.at(i)->Send(res);
+  }
+  std::atomic<bool> served_{false};  // Serve() has returned
   ~Fixture() {
     release_ = true;
+    {
+      // Unsent later answers go (a 500 each), so the stop can end.
+      std::lock_guard<std::mutex> lock(later_mu_);
+      later_.clear();
+    }
     server_.Stop();
     if (thread_.joinable()) thread_.join();
   }
@@ -92,7 +153,23 @@ class Fixture {
   Metrics metrics_;
   HttpServer server_;
   std::thread thread_;
+  std::mutex later_mu_;
+  std::vector<std::unique_ptr<LaterAnswer>> later_;
 };
+
+// Whether `fd` has bytes (or EOF) to read within `wait`.
+bool Readable(int fd, milliseconds wait) {
+  pollfd p{fd, POLLIN, 0};
+  return ::poll(&p, 1, static_cast<int>(wait.count())) > 0;
+}
+
+// One answer's bytes as they arrive on a keep-alive connection (its head and
+// a short body come in one piece here).
+std::string ReadAnswer(int fd) {
+  char buf[4096];
+  ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : "";
+}
 
 TEST_CASE("http server: Bind refuses a port another socket listens on",
           "[http_server]") {
@@ -334,6 +411,127 @@ TEST_CASE(
   REQUIRE(server.Bind("127.0.0.1", 0).ok());
   CHECK(server.Open().ok());
   CHECK(server.Open().ok());  // idempotent
+}
+
+TEST_CASE(
+    "http server: a later answer is written when it is sent from another "
+    "thread and the connection then serves its next request",
+    "[http_server][later]") {
+  Fixture f;
+  UniqueFd c = ConnectTo(f.port());
+  Send(c.get(), "GET /later HTTP/1.1\r\nHost: x\r\n\r\n");
+  REQUIRE(f.WaitForLater(1));
+  // Taken: nothing is written until it is sent (not the placeholder).
+  CHECK_FALSE(Readable(c.get(), milliseconds(200)));
+  std::thread sender([&] { f.SendLater(0, 202, R"({"id":"m1"})"); });
+  sender.join();
+  const std::string answer = ReadAnswer(c.get());
+  CHECK(answer.starts_with("HTTP/1.1 202 Accepted\r\n"));
+  CHECK(answer.find("Content-Type: application/json\r\n") != std::string::npos);
+  CHECK(answer.find("Content-Length: 11\r\n") != std::string::npos);
+  CHECK(answer.find("Keep-Alive: timeout=") != std::string::npos);
+  CHECK(answer.ends_with("\r\n\r\n{\"id\":\"m1\"}"));
+  CHECK(answer.find("placeholder") == std::string::npos);
+  // The same connection goes on.
+  Send(c.get(), "GET /ok HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  const std::string next = ReadAll(c.get());
+  CHECK(next.starts_with("HTTP/1.1 200 OK"));
+  CHECK(next.ends_with("ok"));
+}
+
+TEST_CASE(
+    "http server: a later answer sent before its handler returns is written "
+    "too, and a dropped one is a 500",
+    "[http_server][later]") {
+  Fixture f;
+  UniqueFd c = ConnectTo(f.port());
+  Send(c.get(), "GET /later-now HTTP/1.1\r\nHost: x\r\n\r\n");
+  const std::string now = ReadAnswer(c.get());
+  CHECK(now.starts_with("HTTP/1.1 202 Accepted\r\n"));
+  CHECK(now.ends_with("\r\n\r\nnow"));
+  Send(c.get(), "GET /later-drop HTTP/1.1\r\nHost: x\r\n\r\n");
+  const std::string dropped = ReadAnswer(c.get());
+  CHECK(dropped.starts_with("HTTP/1.1 500 Internal Server Error\r\n"));
+  CHECK(dropped.find("\"internal\"") != std::string::npos);
+  Send(c.get(), "GET /ok HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  CHECK(ReadAll(c.get()).ends_with("ok"));
+}
+
+TEST_CASE(
+    "http server: requests pipelined behind one that could be answered later "
+    "are answered in order",
+    "[http_server][later]") {
+  Fixture f;
+  UniqueFd c = ConnectTo(f.port());
+  // Both in one segment: the first is answered in place (its answer cannot
+  // wait while the next request is already read), then the second.
+  Send(c.get(),
+       "GET /later HTTP/1.1\r\nHost: x\r\n\r\n"
+       "GET /ok HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  const std::string both = ReadAll(c.get());
+  const size_t first = both.find("\r\n\r\nsync");
+  const size_t second = both.find("\r\n\r\nok");
+  REQUIRE(first != std::string::npos);
+  REQUIRE(second != std::string::npos);
+  CHECK(first < second);
+}
+
+TEST_CASE(
+    "http server: Stop() waits for a later answer, which then says "
+    "Connection: close",
+    "[http_server][later]") {
+  Fixture f;
+  UniqueFd c = ConnectTo(f.port());
+  Send(c.get(), "GET /later HTTP/1.1\r\nHost: x\r\n\r\n");
+  REQUIRE(f.WaitForLater(1));
+  f.server().Stop();
+  // Serve() does not return while the answer is owed.
+  std::this_thread::sleep_for(milliseconds(200));
+  CHECK_FALSE(f.served_.load());
+  f.SendLater(0, 202, R"({"id":"m2"})");
+  const std::string answer = ReadAll(c.get());  // then the server closes it
+  CHECK(answer.starts_with("HTTP/1.1 202 Accepted\r\n"));
+  CHECK(answer.find("Connection: close\r\n") != std::string::npos);
+  CHECK(answer.ends_with("{\"id\":\"m2\"}"));
+  CHECK(testing::WaitUntil([&] { return f.served_.load(); }, seconds(5)));
+}
+
+TEST_CASE(
+    "http server: a later answer too large for the client's socket drops that "
+    "client instead of waiting for it",
+    "[http_server][later]") {
+  // A client that does not read would hold a blocking writer this long.
+  HttpServer::Limits limits;
+  limits.write_timeout = seconds(60);
+  Fixture f(limits);
+  UniqueFd c = ConnectTo(f.port());
+  Send(c.get(), "GET /later HTTP/1.1\r\nHost: x\r\n\r\n");
+  REQUIRE(f.WaitForLater(1));
+  // 32 MiB do not fit in the sockets' buffers while the client reads
+  // nothing: Send() returns all the same (it never waits for the client),
+  // and the connection is closed after what the socket took.
+  std::atomic<bool> sent{false};
+  std::thread sender([&] {
+    f.SendLater(0, 200, std::string(32 * 1024 * 1024, 'x'));
+    sent = true;
+  });
+  const bool returned =
+      testing::WaitUntil([&] { return sent.load(); }, seconds(20));
+  CHECK(returned);
+  const std::string got = ReadAll(c.get());
+  sender.join();
+  CHECK(got.starts_with("HTTP/1.1 200 OK\r\n"));
+  CHECK(got.size() < 32u * 1024 * 1024);
+  // The server goes on serving others.
+  UniqueFd other = ConnectTo(f.port());
+  Send(other.get(), "GET /ok HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  CHECK(ReadAll(other.get()).ends_with("ok"));
+}
+
+TEST_CASE("http server: AnswerLater outside a request thread is null",
+          "[http_server][later]") {
+  httplib::Request req;
+  CHECK(HttpServer::AnswerLater(req) == nullptr);
 }
 
 }  // namespace

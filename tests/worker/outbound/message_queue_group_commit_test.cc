@@ -25,6 +25,7 @@
 namespace dynoguard::worker {
 namespace {
 
+using common::Result;
 using common::Status;
 using testing::TempDir;
 using testing::WaitUntil;
@@ -310,6 +311,175 @@ TEST_CASE("MessageQueue: writes queued behind a commit share the next one",
   }
 }
 
+// EnqueueLater's answers, as they arrive (any thread).
+class LaterAnswers {
+ public:
+  MessageQueue::EnqueueDone Callback() {
+    return [this](Result<MessageQueue::EnqueueResult> result) {
+      std::lock_guard<std::mutex> lock(mu_);
+      results_.push_back(std::move(result));
+      threads_.insert(std::this_thread::get_id());
+    };
+  }
+  size_t count() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return results_.size();
+  }
+  bool WaitFor(size_t n) {
+    return WaitUntil([&] { return count() >= n; }, kWait,
+                     std::chrono::milliseconds(1));
+  }
+  std::vector<Result<MessageQueue::EnqueueResult>> results() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return results_;
+  }
+  bool answered_on(std::thread::id id) {
+    std::lock_guard<std::mutex> lock(mu_);
+    return threads_.count(id) > 0;
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<Result<MessageQueue::EnqueueResult>> results_;
+  std::set<std::thread::id> threads_;
+};
+
+TEST_CASE(
+    "MessageQueue: EnqueueLater returns at once and answers each write once "
+    "it is committed, all in one batch",
+    "[message_queue][queue]") {
+  TempDir dir;
+  const std::string path = dir.File("queue.db");
+  auto queue = OpenQueue(path);
+  const WriteStats before = queue->write_stats();
+  constexpr int kEnqueues = 10;
+  LaterAnswers answers;
+  {
+    CommitGate gate(*queue);
+    // The batch ahead is held mid-transaction, yet every call returns.
+    for (int i = 0; i < kEnqueues; ++i) {
+      queue->EnqueueLater(Text("1555", "later " + std::to_string(i)), 2,
+                          answers.Callback());
+    }
+    REQUIRE(gate.WaitForQueued(kEnqueues));
+    CHECK(answers.count() == 0);  // nothing answered before its commit
+    gate.Release();
+    REQUIRE(answers.WaitFor(kEnqueues));
+  }
+  // Answered on the commit thread, not on the caller's.
+  CHECK_FALSE(answers.answered_on(std::this_thread::get_id()));
+  const WriteStats after = queue->write_stats();
+  CHECK(after.commits - before.commits == 2);  // the held probe, then the ten
+  CHECK(after.largest_batch == kEnqueues);
+  // Committed: another connection to the file sees every answered id.
+  auto other = OpenQueue(path);
+  std::set<std::string> ids;
+  for (const auto& result : answers.results()) {
+    INFO(result.status().ToString());
+    REQUIRE(result.ok());
+    CHECK(result->created);
+    ids.insert(result->id);
+    auto message = other->Get(result->id);
+    REQUIRE(message.ok());
+    CHECK(message->has_value());
+  }
+  CHECK(ids.size() == static_cast<size_t>(kEnqueues));
+}
+
+TEST_CASE(
+    "MessageQueue: EnqueueLater answers repeats, conflicts and a failed write "
+    "as Enqueue does",
+    "[message_queue][queue][idempotency]") {
+  TempDir dir;
+  auto queue = OpenQueue(dir.File("queue.db"));
+  const std::string first = queue->Enqueue(Text("1555", "hi", "key-1"), 1)->id;
+  LaterAnswers answers;
+  {
+    CommitGate gate(*queue);
+    gate.SetFault([](std::string_view op) {
+      return op == "Enqueue" ? Status::IOError("disk", "full") : Status::Ok();
+    });
+    queue->EnqueueLater(Text("1555", "fails"), 2, answers.Callback());
+    REQUIRE(gate.WaitForQueued(1));
+    gate.Release();
+    REQUIRE(answers.WaitFor(1));
+  }
+  queue->EnqueueLater(Text("1555", "hi", "key-1"), 3, answers.Callback());
+  queue->EnqueueLater(Text("1555", "other body", "key-1"), 4,
+                      answers.Callback());
+  REQUIRE(answers.WaitFor(3));
+  auto results = answers.results();
+  REQUIRE_FALSE(results[0].ok());
+  CHECK(results[0].status().ToString().find("full") != std::string::npos);
+  REQUIRE(results[1].ok());
+  CHECK_FALSE(results[1]->created);
+  CHECK_FALSE(results[1]->conflict);
+  CHECK(results[1]->id == first);
+  REQUIRE(results[2].ok());
+  CHECK(results[2]->conflict);
+  CHECK(results[2]->id == first);
+  auto stats = queue->Stats();
+  REQUIRE(stats.ok());
+  CHECK(stats->depth == 1);
+}
+
+TEST_CASE(
+    "MessageQueue: EnqueueLater and Enqueue from 8 threads at once are each "
+    "answered once and all stored",
+    "[message_queue][queue]") {
+  TempDir dir;
+  auto queue = OpenQueue(dir.File("queue.db"));
+  constexpr int kThreads = 8;
+  constexpr int kEach = 100;  // per thread, every other one later
+  LaterAnswers answers;
+  std::vector<std::thread> threads;
+  std::atomic<int> sync_ok{0};
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kEach; ++i) {
+        NewMessage message =
+            Text("1555" + std::to_string(t),
+                 std::to_string(t) + "-" + std::to_string(i),
+                 "k" + std::to_string(t) + "-" + std::to_string(i));
+        if (i % 2 == 0) {
+          queue->EnqueueLater(message, i, answers.Callback());
+        } else if (queue->Enqueue(message, i).ok()) {
+          ++sync_ok;
+        }
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  REQUIRE(answers.WaitFor(kThreads * kEach / 2));
+  CHECK(sync_ok.load() == kThreads * kEach / 2);
+  std::set<std::string> ids;
+  for (const auto& result : answers.results()) {
+    REQUIRE(result.ok());
+    CHECK(result->created);
+    ids.insert(result->id);
+  }
+  CHECK(ids.size() == static_cast<size_t>(kThreads * kEach / 2));
+  auto stats = queue->Stats();
+  REQUIRE(stats.ok());
+  CHECK(stats->depth == kThreads * kEach);
+  // No answer is given twice: none arrives after all were counted.
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  CHECK(answers.count() == static_cast<size_t>(kThreads * kEach / 2));
+}
+
+TEST_CASE("MessageQueue: EnqueueLater after Close answers unavailable",
+          "[message_queue][queue]") {
+  TempDir dir;
+  auto queue = OpenQueue(dir.File("queue.db"));
+  REQUIRE(queue->Close().ok());
+  LaterAnswers answers;
+  queue->EnqueueLater(Text("1555", "too late"), 1, answers.Callback());
+  REQUIRE(answers.WaitFor(1));
+  auto results = answers.results();
+  REQUIRE_FALSE(results[0].ok());
+  CHECK(results[0].status().ToString().find("closed") != std::string::npos);
+}
+
 // Starts `write` on a thread of its own; join() returns its status.
 class Background {
  public:
@@ -498,11 +668,14 @@ TEST_CASE("MessageQueue: Close waits for queued writes, later ones fail",
 
 TEST_CASE(
     "MessageQueue: SIGKILL amid concurrent batches loses no "
-    "acknowledged enqueue",
+    "acknowledged enqueue (Enqueue and EnqueueLater)",
     "[message_queue][queue]") {
+  const bool later = GENERATE(false, true);
+  INFO((later ? "EnqueueLater" : "Enqueue"));
   TempDir dir;
   const std::string path = dir.File("queue.db");
   constexpr int kThreads = 8;
+  constexpr int kLaterWindow = 4;
   constexpr int kKillAfter = 400;  // acknowledged enqueues before the kill
   int fds[2];
   REQUIRE(pipe(fds) == 0);
@@ -517,19 +690,33 @@ TEST_CASE(
     auto queue = MessageQueue::Open(path);
     if (!queue.ok()) _exit(3);
     std::atomic<int> acknowledged{0};
+    auto report = [&](const Result<MessageQueue::EnqueueResult>& result) {
+      if (!result.ok()) _exit(4);
+      std::string line = result->id + "\n";
+      if (write(fds[1], line.data(), line.size()) !=
+          static_cast<ssize_t>(line.size()))
+        _exit(5);
+      ++acknowledged;
+    };
     for (int t = 0; t < kThreads; ++t) {
       std::thread([&, t] {
+        // EnqueueLater's callers keep up to kLaterWindow writes unanswered.
+        std::atomic<int> unanswered{0};
         for (int i = 0;; ++i) {
-          auto result = (*queue)->Enqueue(
+          NewMessage message =
               Text("1555" + std::to_string(t),
-                   std::to_string(t) + "-" + std::to_string(i)),
-              i);
-          if (!result.ok()) _exit(4);
-          std::string line = result->id + "\n";
-          if (write(fds[1], line.data(), line.size()) !=
-              static_cast<ssize_t>(line.size()))
-            _exit(5);
-          ++acknowledged;
+                   std::to_string(t) + "-" + std::to_string(i));
+          if (!later) {
+            report((*queue)->Enqueue(message, i));
+            continue;
+          }
+          while (unanswered.load() >= kLaterWindow) usleep(50);
+          ++unanswered;
+          (*queue)->EnqueueLater(
+              message, i, [&](Result<MessageQueue::EnqueueResult> result) {
+                report(result);
+                --unanswered;
+              });
         }
       }).detach();
     }
@@ -568,7 +755,8 @@ TEST_CASE(
   auto stats = queue->Stats();
   REQUIRE(stats.ok());
   CHECK(stats->depth >= static_cast<int64_t>(ids.size()));
-  CHECK(stats->depth <= static_cast<int64_t>(ids.size()) + kThreads);
+  CHECK(stats->depth <= static_cast<int64_t>(ids.size()) +
+                            kThreads * (later ? kLaterWindow : 1));
 }
 
 }  // namespace
