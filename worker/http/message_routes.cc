@@ -148,7 +148,10 @@ void MessageRoutes::Answer(const MessageQueue::EnqueueResult& queued,
   }
   Json j;
   if (queued.created) {
-    ctx_.log->Debug("queued", {{"id", queued.id}});
+    // One line per accepted message only when every request is logged: at
+    // thousands a second it would be most of the log (the 202 has the id).
+    if (ctx_.config->log_requests == common::LogRequests::kAll)
+      ctx_.log->Info("queued", {{"id", queued.id}});
     j.StartObject()
         .Key("id")
         .String(queued.id)

@@ -534,6 +534,31 @@ TEST_CASE(
   CHECK(server.metrics().http_requests(200) == 1);
 }
 
+TEST_CASE(
+    "http api: an accepted message is logged (queued id=...) only with "
+    "LOG_REQUESTS=all, and its later answer gets its request line",
+    "[http_api]") {
+  for (auto policy :
+       {common::LogRequests::kAll, common::LogRequests::kErrors}) {
+    Options options;
+    options.log_requests = policy;
+    TestServer server(options);
+    auto client = server.Client();
+    auto res = PostJson(client, "/api/messages", kText);
+    REQUIRE(res);
+    REQUIRE(res->status == 202);
+    REQUIRE(testing::WaitUntil(
+        [&] { return server.metrics().http_requests(202) == 1; },
+        std::chrono::seconds(5)));
+    const std::string log = server.LogText();
+    const bool all = policy == common::LogRequests::kAll;
+    INFO(log);
+    CHECK((log.find("queued id=msg_") != std::string::npos) == all);
+    CHECK((log.find("request method=POST path=/api/messages status=202 ms=") !=
+           std::string::npos) == all);
+  }
+}
+
 // ---------------------------------------------------------------------------
 // Authentication
 
