@@ -76,7 +76,7 @@ void MessageRoutes::PostMessage(const Request& req, Response& res) {
     SendRequestError(res, *error);
     return;
   }
-  const NewMessage& message = std::get<NewMessage>(parsed);
+  NewMessage& message = std::get<NewMessage>(parsed);
   const int64_t now_ms = d_.now_ms();
   if (message.type != "template" && d_.window_open &&
       !d_.window_open(message.to, now_ms)) {
@@ -108,7 +108,7 @@ void MessageRoutes::PostMessage(const Request& req, Response& res) {
   std::shared_ptr<LaterAnswer> later = HttpServer::AnswerLater(req);
   if (later) {
     d_.queue->EnqueueLater(
-        message, now_ms,
+        std::move(message), now_ms,
         [this, later](common::Result<MessageQueue::EnqueueResult> queued) {
           Response answer;
           try {

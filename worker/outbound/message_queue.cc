@@ -770,31 +770,38 @@ void MessageQueue::CommitLoop() {
   }
 }
 
-void MessageQueue::EnqueueLater(const NewMessage& message, int64_t now_ms,
+void MessageQueue::EnqueueLater(NewMessage message, int64_t now_ms,
                                 EnqueueDone done) {
-  // The write and everything it needs, freed by its finish call.
+  // The write and everything it needs, freed by its finish call. The
+  // closures hold two pointers only (no allocation of their own).
   struct Pending {
     Writer writer;
     WriteOp op;
+    NewMessage message;
+    std::string request_hash;
+    int64_t now_ms = 0;
     EnqueueResult result;
+    EnqueueDone done;
   };
   auto* pending = new Pending;
-  const std::string request_hash =
+  pending->request_hash =
       message.idempotency_key.empty() ? "" : RequestHash(message);
-  pending->op = [this, pending, message, request_hash,
-                 now_ms](StatementCache& cache) {
-    return InsertNew(cache, context_, message, request_hash, now_ms,
-                     &pending->result);
+  pending->message = std::move(message);
+  pending->now_ms = now_ms;
+  pending->done = std::move(done);
+  pending->op = [this, pending](StatementCache& cache) {
+    return InsertNew(cache, context_, pending->message, pending->request_hash,
+                     pending->now_ms, &pending->result);
   };
   pending->writer.name = "Enqueue";
   pending->writer.op = &pending->op;
-  pending->writer.finish = [this, pending, done = std::move(done)] {
+  pending->writer.finish = [this, pending] {
     Status status = std::move(pending->writer.status);
     Track(status, true);
-    Result<EnqueueResult> answer = status.ok()
-                                       ? Result<EnqueueResult>(pending->result)
-                                       : Result<EnqueueResult>(status);
-    EnqueueDone call = std::move(done);
+    Result<EnqueueResult> answer =
+        status.ok() ? Result<EnqueueResult>(std::move(pending->result))
+                    : Result<EnqueueResult>(status);
+    EnqueueDone call = std::move(pending->done);
     delete pending;
     call(std::move(answer));
   };

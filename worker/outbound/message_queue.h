@@ -150,8 +150,7 @@ class MessageQueue {
   // fsync. Every `done` is called exactly once, with Unavailable after
   // Close().
   using EnqueueDone = std::function<void(common::Result<EnqueueResult>)>;
-  void EnqueueLater(const NewMessage& message, int64_t now_ms,
-                    EnqueueDone done);
+  void EnqueueLater(NewMessage message, int64_t now_ms, EnqueueDone done);
 
   // What Enqueue would answer for `message` when its idempotency key is
   // already known — that message's id, created=false, conflict as above —
