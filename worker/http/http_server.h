@@ -21,7 +21,8 @@
 //  - a complete request goes to a pool of kThreads threads, where httplib
 //    parses the canonical copy, routes it and writes the answer; then the
 //    connection returns to the I/O thread, so idle keep-alive connections
-//    hold no thread, and pipelined requests are answered in order;
+//    hold no thread, and pipelined requests are answered in order; a
+//    handler may give its answer later from another thread (AnswerLater);
 //  - the number of connections is bounded, in total and per client address:
 //    past the bound the longest idle connection is closed to make room, and
 //    when none is idle the new one gets 503 `unavailable`;
@@ -100,9 +101,10 @@ class LaterAnswer {
 class HttpServer {
  public:
   // Threads in the request pool. A thread is busy only while a complete
-  // request is handled and answered (the queue commit is the slowest step);
-  // waiting for clients is the I/O thread's. 16: the requests of 16 busy
-  // connections (wrk -c16) then share one group commit of the queue.
+  // request is handled and answered; waiting for clients is the I/O
+  // thread's, and waiting for the queue's commit nobody's (POST
+  // /api/messages answers later, see AnswerLater). 16: slow handlers (a
+  // synchronous queue write, a media download) still leave threads free.
   static constexpr int kThreads = 16;
   using Limits = HttpServerLimits;
 
