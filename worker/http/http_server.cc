@@ -60,6 +60,8 @@ constexpr auto kDrainSweepInterval = std::chrono::milliseconds(5);
 // accept() out of descriptors: the listening socket rests this long.
 constexpr auto kAcceptPause = std::chrono::milliseconds(100);
 constexpr size_t kReadChunk = 16 * 1024;
+// The `max` of the Keep-Alive header (httplib's and a later answer's).
+constexpr int kKeepAliveMax = 1000;
 
 // When the current pool thread began the request it is handling (for the
 // logger callback, which httplib runs on the same thread).
@@ -148,7 +150,7 @@ std::string ErrorResponse(int status, std::string_view code,
 
 // A handler's later answer as bytes, with the headers httplib would add.
 std::string LaterAnswerBytes(const httplib::Response& res, bool close,
-                             long keep_alive_s) {
+                             time_t keep_alive_s) {
   std::string out = "HTTP/1.1 " + std::to_string(res.status) + " " +
                     std::string(ReasonPhrase(res.status)) + "\r\n";
   for (const auto& [name, value] : res.headers) {
@@ -162,7 +164,7 @@ std::string LaterAnswerBytes(const httplib::Response& res, bool close,
     out += "Connection: close\r\n\r\n";
   } else {
     out += "Keep-Alive: timeout=" + std::to_string(keep_alive_s) +
-           ", max=1000\r\n\r\n";
+           ", max=" + std::to_string(kKeepAliveMax) + "\r\n\r\n";
   }
   out += res.body;
   return out;
@@ -509,6 +511,12 @@ class HttpServer::Impl {
 
   void CountAndLog(int status, std::string_view method, std::string_view path,
                    std::chrono::milliseconds elapsed);
+  // The idle timeout in whole seconds (at least 1), for Keep-Alive headers.
+  time_t KeepAliveSeconds() const {
+    return std::max<time_t>(1, std::chrono::duration_cast<std::chrono::seconds>(
+                                   limits_.idle_timeout)
+                                   .count());
+  }
 
  public:
   // The request a request thread is serving (for AnswerLater).
@@ -590,11 +598,10 @@ void HttpServer::Impl::Configure() {
   Server& s = server_;
   s.set_payload_max_length(
       static_cast<size_t>(LargestBodyLimit(config_.max_body_bytes)));
-  // Only for the Keep-Alive header httplib writes; the idle timeout is ours.
-  s.set_keep_alive_timeout(std::max<time_t>(
-      1, std::chrono::duration_cast<std::chrono::seconds>(limits_.idle_timeout)
-             .count()));
-  s.set_keep_alive_max_count(1000);
+  // Only for the Keep-Alive header httplib writes (and LaterAnswerBytes); the
+  // idle timeout is ours.
+  s.set_keep_alive_timeout(KeepAliveSeconds());
+  s.set_keep_alive_max_count(kKeepAliveMax);
 
   // httplib calls this for every status >= 400. Handlers that answered with
   // a JSON error are left alone; bare statuses from httplib itself (no route,
@@ -1089,10 +1096,7 @@ void HttpServer::Impl::SendLater(Connection& c, const httplib::Response& res) {
 
 bool HttpServer::Impl::WriteLater(Connection& c, const httplib::Response& res,
                                   bool close, bool blocking) {
-  const long keep_alive_s = std::max<long>(
-      1, std::chrono::duration_cast<std::chrono::seconds>(limits_.idle_timeout)
-             .count());
-  std::string bytes = LaterAnswerBytes(res, close, keep_alive_s);
+  std::string bytes = LaterAnswerBytes(res, close, KeepAliveSeconds());
   bool written;
   if (blocking) {
     ConnectionStream stream(c, limits_.write_timeout);
