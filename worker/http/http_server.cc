@@ -536,11 +536,12 @@ class HttpServer::Impl {
 
  private:
   class Later;
-  // Writes a later answer on the connection and logs it; false when it did
-  // not all go out. `blocking`: within the write deadline (a request
+  // Writes a later answer on the connection (with `Connection: close` when
+  // httplib's verdict, a drain or a stop says so), logs it and counts it as
+  // answered; true when the connection must be closed after it (so, or not
+  // all of it went out). `blocking`: within the write deadline (a request
   // thread), else only what the socket takes at once.
-  bool WriteLater(Connection& c, const httplib::Response& res, bool close,
-                  bool blocking);
+  bool WriteLater(Connection& c, const httplib::Response& res, bool blocking);
   // Gives a connection whose request is answered back (mu_ held): closed
   // when `close`, else armed for its next request.
   void Release(Connection& c, bool close);
@@ -1018,11 +1019,7 @@ void HttpServer::Impl::RequestThread() {
       httplib::Response res = std::move(*c->later_answer);
       c->later_answer.reset();
       c->later.store(Connection::kNone);
-      bool close = c->later_close || draining_.load() || stop_requested_.load();
-      bool written = WriteLater(*c, res, close, /*blocking=*/true);
-      ++c->answered;
-      c->idle_since = Clock::now();
-      if (!written || close) c->close_after = true;
+      if (WriteLater(*c, res, /*blocking=*/true)) c->close_after = true;
     }
     std::lock_guard<std::mutex> lock(mu_);
     Release(*c, c->close_after);
@@ -1085,17 +1082,16 @@ void HttpServer::Impl::SendLater(Connection& c, const httplib::Response& res) {
     c.later_answer.reset();
   }
   // Parked: busy, and nobody else touches the connection until Release.
-  bool close = c.later_close || draining_.load() || stop_requested_.load();
-  bool written = WriteLater(c, res, close, /*blocking=*/false);
+  bool close = WriteLater(c, res, /*blocking=*/false);
   c.later.store(Connection::kNone);
-  ++c.answered;
-  c.idle_since = Clock::now();
   std::lock_guard<std::mutex> lock(mu_);
-  Release(c, close || !written);
+  Release(c, close);
 }
 
 bool HttpServer::Impl::WriteLater(Connection& c, const httplib::Response& res,
-                                  bool close, bool blocking) {
+                                  bool blocking) {
+  const bool close =
+      c.later_close || draining_.load() || stop_requested_.load();
   std::string bytes = LaterAnswerBytes(res, close, KeepAliveSeconds());
   bool written;
   if (blocking) {
@@ -1111,7 +1107,9 @@ bool HttpServer::Impl::WriteLater(Connection& c, const httplib::Response& res,
   CountAndLog(res.status, c.later_method, c.later_path,
               std::chrono::duration_cast<std::chrono::milliseconds>(
                   Clock::now() - c.later_started));
-  return written;
+  ++c.answered;
+  c.idle_since = Clock::now();
+  return close || !written;
 }
 
 // Reads what the client sent, a bounded number of times (one fast sender
